@@ -1,0 +1,12 @@
+import { serveCommand } from "./serve.ts";
+import { validateCommand } from "./validate.ts";
+
+/** A subcommand: a thin adapter that parses its flags and calls into the core. */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  run(argv: readonly string[]): Promise<number>;
+}
+
+export const commands: readonly Command[] = [serveCommand, validateCommand];

@@ -1,0 +1,91 @@
+import { loadConfig } from "../../config/load.ts";
+import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
+import { startServe } from "../../serve/serve.ts";
+import { versionLine } from "../../version.ts";
+import { parseCommandArgs, usageError } from "../args.ts";
+import { configPath, envFlag, envVar } from "../env.ts";
+import { describeConfig } from "./validate.ts";
+import type { Command } from "./index.ts";
+
+const USAGE = `Usage: credproxy serve [options]
+
+Serves AWS role credentials to containers over the ECS container-credentials protocol
+(AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN), one role per service,
+selected by the service's auth token. A drop-in replacement for the Python CredProxy.
+
+Options:
+  -c, --config PATH      Config file (YAML or JSON). Default: $CREDPROXY_CONFIG_FILE,
+                         else /credproxy/config.yaml
+      --validate-only    Check the config and exit (0 valid, 1 invalid)
+      --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
+      --dev              Human-readable logs at debug level
+  -v, --version          Print the version and exit
+  -h, --help             Show this help
+
+Endpoints: GET /v1/credentials, GET|HEAD /health, GET /metrics`;
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "Serve ECS-style credentials to containers (CredProxy replacement)",
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseCommandArgs("serve", argv, {
+      config: { type: "string", short: "c" },
+      "validate-only": { type: "boolean" },
+      "log-level": { type: "string" },
+      dev: { type: "boolean" },
+      version: { type: "boolean", short: "v" },
+    });
+    if (values.version) {
+      process.stdout.write(versionLine() + "\n");
+      return 0;
+    }
+    let flagLevel: LogLevel | undefined;
+    if (values["log-level"] !== undefined) {
+      flagLevel = parseLogLevel(values["log-level"]);
+      if (!flagLevel) throw usageError("serve", `invalid --log-level "${values["log-level"]}" (choose from ${LOG_LEVELS.join(", ")})`);
+    }
+
+    const config = await loadConfig(configPath(values.config));
+    if (values["validate-only"]) {
+      process.stdout.write(describeConfig(config) + "\n");
+      return 0;
+    }
+
+    const dev = values.dev === true || config.server.debug;
+    const envLevel = envVar("LOG_LEVEL");
+    const level = flagLevel ?? (envLevel ? parseLogLevel(envLevel) : undefined) ?? (dev ? "debug" : "info");
+    const logger = createLogger({ level, format: dev ? "dev" : "json" });
+    if (envLevel && !parseLogLevel(envLevel)) logger.warn("ignoring invalid CREDPROXY_LOG_LEVEL", { value: envLevel });
+    for (const warning of config.warnings) logger.warn(warning);
+
+    const running = await startServe(config, {
+      logger,
+      logHealthChecks: config.server.logHealthChecks || envFlag("LOG_HEALTH_CHECKS"),
+    });
+    await untilSignal(async (signal) => {
+      logger.info("shutting down", { signal });
+      await running.stop();
+    });
+    logger.info("stopped");
+    return 0;
+  },
+};
+
+/**
+ * Resolves after the first SIGTERM/SIGINT has been handled. As PID 1 in a container the
+ * process gets no default signal handling, so these handlers are what makes it stop.
+ * A second signal while stopping exits at once.
+ */
+function untilSignal(onSignal: (signal: NodeJS.Signals) => Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stopping = false;
+    const handler = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(0);
+      stopping = true;
+      onSignal(signal).then(resolve, reject);
+    };
+    process.on("SIGTERM", handler);
+    process.on("SIGINT", handler);
+  });
+}

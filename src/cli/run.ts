@@ -1,0 +1,78 @@
+import { CredproxyError, ErrorCode, exitCodeFor, formatError } from "../errors.ts";
+import { VERSION, versionLine } from "../version.ts";
+import { usageError } from "./args.ts";
+import { commands, type Command } from "./commands/index.ts";
+
+const TOP_HELP = `credproxy ${VERSION}: short-lived AWS credentials for the programs that need them
+
+Usage: credproxy <command> [options]
+
+Commands:
+${"{{commands}}"}
+
+Options:
+  -h, --help      Show help (also: credproxy help <command>)
+  -v, --version   Print the version and git commit
+
+Run "credproxy help <command>" for the options of a command.`;
+
+export function topHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const list = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n");
+  return TOP_HELP.replace("{{commands}}", list);
+}
+
+/**
+ * Entry point: dispatches to a subcommand and turns errors into exit codes.
+ * A CredproxyError prints `error[CODE]: message` + hint and exits 1 (2 for usage);
+ * anything else is a bug and prints its stack (exit 70).
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (error) {
+    process.stderr.write(formatError(error) + "\n");
+    return exitCodeFor(error);
+  }
+}
+
+async function dispatch(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "help" || first === "-h" || first === "--help") {
+    return help(first === "help" ? rest : []);
+  }
+  if (first === "--version" || first === "-v" || first === "version") {
+    process.stdout.write(versionLine() + "\n");
+    return 0;
+  }
+  // The Python CredProxy has no subcommands (`credproxy --config x --validate-only`):
+  // a leading flag means `serve`, so existing command lines keep working.
+  const [command, args] = first.startsWith("-") ? [find("serve"), argv] : [find(first), rest];
+  if (!command) {
+    throw new CredproxyError(ErrorCode.Usage, `unknown command "${first}"`, {
+      hint: `commands are: ${commands.map((c) => c.name).join(", ")}; run "credproxy help"`,
+    });
+  }
+  if (args.includes("-h") || args.includes("--help")) {
+    process.stdout.write(command.usage + "\n");
+    return 0;
+  }
+  return command.run(args);
+}
+
+function help(args: readonly string[]): number {
+  const [name, ...extra] = args;
+  if (extra.length > 0) throw usageError("help", `unexpected argument "${extra[0]}"`);
+  if (name === undefined) {
+    process.stdout.write(topHelp() + "\n");
+    return 0;
+  }
+  const command = find(name);
+  if (!command) throw usageError("help", `unknown command "${name}"`);
+  process.stdout.write(command.usage + "\n");
+  return 0;
+}
+
+function find(name: string): Command | undefined {
+  return commands.find((c) => c.name === name);
+}

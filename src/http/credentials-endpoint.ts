@@ -1,0 +1,67 @@
+import { toEcsResponse } from "../credentials/ecs-response.ts";
+import type { RoleCredentials } from "../credentials/types.ts";
+import { CredproxyError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ServiceEntry } from "../serve/service-registry.ts";
+import { json } from "./json.ts";
+import type { CredproxyMetrics } from "./metrics.ts";
+
+export interface CredentialsEndpointDeps {
+  byToken(authorization: string): ServiceEntry | undefined;
+  metrics: CredproxyMetrics;
+  logger: Logger;
+}
+
+// One serialised body per credential set: the hot path does no JSON work.
+const bodies = new WeakMap<RoleCredentials, string>();
+const OK_HEADERS = { "content-type": "application/json", "cache-control": "no-store" } as const;
+
+/**
+ * GET /v1/credentials: the ECS container-credentials contract. The `Authorization` header
+ * value picks the service (compared exactly and in constant time); the body carries
+ * AccessKeyId, SecretAccessKey, Token, Expiration (whole seconds, Z), RoleArn and AccountId.
+ */
+export async function credentialsEndpoint(req: Request, remote: string, deps: CredentialsEndpointDeps): Promise<Response> {
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  const authorization = req.headers.get("authorization");
+  if (!authorization) {
+    deps.metrics.recordRequest("unknown", "denied_missing_token", seconds());
+    deps.logger.info("credential request without Authorization header", { remote });
+    return json({ error: "Authorization header required" }, 401);
+  }
+  const entry = deps.byToken(authorization);
+  if (!entry) {
+    deps.metrics.recordRequest("unknown", "denied_invalid_token", seconds());
+    deps.logger.info("credential request with an unknown token", { remote });
+    return json({ error: "Invalid authorization token" }, 401);
+  }
+  const service = entry.spec.name;
+  try {
+    const creds = await entry.credentials.get();
+    let body = bodies.get(creds);
+    if (body === undefined) {
+      body = JSON.stringify(toEcsResponse(creds));
+      bodies.set(creds, body);
+    }
+    deps.metrics.recordRequest(service, "success", seconds());
+    if (deps.logger.enabled("debug")) deps.logger.debug("credentials served", { service, remote });
+    return new Response(body, { headers: OK_HEADERS });
+  } catch (error) {
+    deps.metrics.recordRequest(service, "error", seconds());
+    const status = entry.credentials.status();
+    const retryAfter = status.nextAttemptAt ? Math.max(1, Math.ceil((status.nextAttemptAt.getTime() - Date.now()) / 1000)) : 5;
+    const known = error instanceof CredproxyError;
+    deps.logger.warn("no valid credentials to serve", { service, remote, error: known ? error.message : String(error) });
+    return json(
+      {
+        error: `No valid credentials for service "${service}": ${known ? error.message : "internal error"}`,
+        code: known ? error.code : "E_INTERNAL",
+        service,
+        ...(known && error.hint ? { hint: error.hint } : {}),
+      },
+      503,
+      { "retry-after": String(retryAfter) },
+    );
+  }
+}

@@ -1,0 +1,101 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Outcome of one /v1/credentials request, as the `result` label (CredProxy's names). */
+export type RequestResult = "success" | "denied_missing_token" | "denied_invalid_token" | "error";
+
+/**
+ * The Prometheus metrics of credproxy, in their own registry (no process/GC collectors), so
+ * the output is exactly what is documented in the README. prom-client does the exposition
+ * format; labels never carry tokens, only service names and closed result values.
+ */
+export class CredproxyMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<"service_name" | "result">;
+  readonly #duration: Histogram<"service_name" | "result">;
+  readonly #refreshes: Counter<"service_name" | "result">;
+  readonly #expiry: Gauge<"service_name">;
+  readonly #active: Gauge;
+  #activeCount = 0;
+  // Pre-bound label children: the request path does a Map lookup, not a label hash.
+  readonly #bound = new Map<string, { inc: () => void; observe: (v: number) => void }>();
+
+  constructor(version: string) {
+    const registers = [this.registry];
+    this.#requests = new Counter({
+      name: "credproxy_requests_total",
+      help: "Credential requests by service and result (success, denied_missing_token, denied_invalid_token, error).",
+      labelNames: ["service_name", "result"],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: "credproxy_request_duration_seconds",
+      help: "Time to answer a credential request, in seconds.",
+      labelNames: ["service_name", "result"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#refreshes = new Counter({
+      name: "credproxy_credential_refresh_total",
+      help: "Credential refreshes (STS AssumeRole rounds) by service and result (success, failure).",
+      labelNames: ["service_name", "result"],
+      registers,
+    });
+    this.#expiry = new Gauge({
+      name: "credproxy_credential_expiry_timestamp_seconds",
+      help: "Unix time at which the credentials currently served for a service expire.",
+      labelNames: ["service_name"],
+      registers,
+    });
+    this.#active = new Gauge({
+      name: "credproxy_active_services",
+      help: "Services currently configured, static and dynamic.",
+      registers,
+    });
+    new Gauge({
+      name: "credproxy_info",
+      help: "Build information; the value is always 1.",
+      labelNames: ["version"],
+      registers,
+    }).set({ version }, 1);
+  }
+
+  recordRequest(service: string, result: RequestResult, seconds: number): void {
+    const key = service + "\0" + result;
+    let bound = this.#bound.get(key);
+    if (!bound) {
+      const counter = this.#requests.labels(service, result);
+      const histogram = this.#duration.labels(service, result);
+      bound = { inc: () => counter.inc(), observe: (v) => histogram.observe(v) };
+      this.#bound.set(key, bound);
+    }
+    bound.inc();
+    bound.observe(seconds);
+  }
+
+  recordRefresh(service: string, result: "success" | "failure", expiresAt?: Date): void {
+    this.#refreshes.inc({ service_name: service, result });
+    if (expiresAt) this.#expiry.set({ service_name: service }, Math.floor(expiresAt.getTime() / 1000));
+  }
+
+  setActiveServices(count: number): void {
+    this.#activeCount = count;
+    this.#active.set(count);
+  }
+
+  /** A service went away: drop its expiry series so dashboards do not show a ghost. */
+  forgetService(service: string): void {
+    this.#expiry.remove({ service_name: service });
+  }
+
+  readonly contentType = "text/plain; version=0.0.4; charset=utf-8";
+
+  async render(): Promise<string> {
+    // CredProxy exposed the gauge as credproxy_active_services_total. A gauge may not end in
+    // _total (promtool rejects it), so dashboards keep working through an untyped alias.
+    const compat =
+      "# HELP credproxy_active_services_total Alias of credproxy_active_services, kept for CredProxy dashboards.\n" +
+      "# TYPE credproxy_active_services_total untyped\n" +
+      `credproxy_active_services_total ${this.#activeCount}\n`;
+    return (await this.registry.metrics()) + compat;
+  }
+}

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ServiceSpec } from "../config/types.ts";
+import { silentLogger } from "../log.ts";
+import { waitFor } from "../../test/helpers/wait.ts";
+import { DynamicServices, matches } from "./dynamic-services.ts";
+import { ServiceRegistry, type ServiceCredentials } from "./service-registry.ts";
+
+// A stand-in for the config loader: {"name": "token"} per file, or throw on "invalid".
+function load(file: string, text: string): ServiceSpec[] {
+  const parsed = JSON.parse(text) as Record<string, string>;
+  return Object.entries(parsed).map(([name, token]) => ({
+    name,
+    authToken: token,
+    region: "us-east-1",
+    source: { kind: "default-chain" },
+    assumeRole: { RoleArn: "arn:aws:iam::123456789012:role/r", RoleSessionName: "credproxy", DurationSeconds: 3600 },
+    origin: { kind: "dynamic", file },
+  }));
+}
+
+const creds = (): ServiceCredentials => ({
+  get: () => Promise.reject(new Error("unused")),
+  status: () => ({ state: "pending", consecutiveFailures: 0 }),
+  start: () => {},
+  stop: () => {},
+});
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function setup(include: string[] = [], exclude: string[] = []) {
+  const dir = await mkdtemp(join(tmpdir(), "credproxy-dyn-"));
+  const registry = new ServiceRegistry({ factory: creds, logger: silentLogger });
+  registry.addStatic([{ ...load("", '{"app":"tok-static-12345"}')[0]!, origin: { kind: "static" } }]);
+  const dyn = new DynamicServices({
+    config: { enabled: true, directories: [{ path: dir, include, exclude }], reloadIntervalSeconds: 1 },
+    registry,
+    load,
+    logger: silentLogger,
+  });
+  cleanups.push(() => dyn.stop(), () => rm(dir, { recursive: true, force: true }));
+  return { dir, registry, dyn };
+}
+
+const names = (r: ServiceRegistry) => r.list().map((e) => e.spec.name).sort();
+const opts = { timeoutMs: 5000, intervalMs: 25 };
+
+describe("DynamicServices", () => {
+  test("loads the files present at start, several services per file", async () => {
+    const { dir, registry, dyn } = await setup();
+    await writeFile(join(dir, "team.yaml"), '{"one":"tok-one-1234567","two":"tok-two-1234567"}');
+    await dyn.start();
+    expect(names(registry)).toEqual(["app", "one", "two"]);
+  });
+
+  test("a new file adds its services after the debounce", async () => {
+    const { dir, registry, dyn } = await setup();
+    await dyn.start();
+    await writeFile(join(dir, "new.json"), '{"dyn":"tok-dyn-1234567"}');
+    await waitFor(() => registry.get("dyn"), { ...opts, what: "dyn added" });
+    expect(registry.byToken("tok-dyn-1234567")?.spec.name).toBe("dyn");
+  });
+
+  test("deleting a file removes exactly its services, never a static one with the same stem", async () => {
+    const { dir, registry, dyn } = await setup();
+    await writeFile(join(dir, "app.yaml"), '{"other":"tok-oth-1234567"}');
+    await dyn.start();
+    expect(names(registry)).toEqual(["app", "other"]);
+    await unlink(join(dir, "app.yaml"));
+    await waitFor(() => !registry.get("other"), { ...opts, what: "other removed" });
+    expect(names(registry)).toEqual(["app"]);
+  });
+
+  test("a file that becomes invalid keeps its last good version serving and reports the error", async () => {
+    const { dir, registry, dyn } = await setup();
+    await writeFile(join(dir, "svc.yaml"), '{"dyn":"tok-dyn-1234567"}');
+    await dyn.start();
+    await writeFile(join(dir, "svc.yaml"), "{not json");
+    await waitFor(() => dyn.files()[0]?.status === "error", { ...opts, what: "error reported" });
+    expect(registry.byToken("tok-dyn-1234567")?.spec.name).toBe("dyn");
+    expect(dyn.files()[0]).toMatchObject({ status: "error", services: ["dyn"] });
+  });
+
+  test("an invalid new file adds nothing and does not disturb the others", async () => {
+    const { dir, registry, dyn } = await setup();
+    await writeFile(join(dir, "good.yaml"), '{"dyn":"tok-dyn-1234567"}');
+    await writeFile(join(dir, "bad.yaml"), "{oops");
+    await dyn.start();
+    expect(names(registry)).toEqual(["app", "dyn"]);
+    expect(dyn.files().find((f) => f.file.endsWith("bad.yaml"))?.status).toBe("error");
+  });
+
+  test("an atomic save (write to a temp name, rename over) is picked up as an edit", async () => {
+    const { dir, registry, dyn } = await setup();
+    await writeFile(join(dir, "svc.yaml"), '{"dyn":"tok-old-1234567"}');
+    await dyn.start();
+    await writeFile(join(dir, ".svc.yaml.tmp"), '{"dyn":"tok-new-1234567"}');
+    await rename(join(dir, ".svc.yaml.tmp"), join(dir, "svc.yaml"));
+    await waitFor(() => registry.byToken("tok-new-1234567"), { ...opts, what: "new token" });
+    expect(registry.byToken("tok-old-1234567")).toBeUndefined();
+  });
+
+  test("only YAML and JSON files that pass the name patterns are loaded", async () => {
+    const { dir, registry, dyn } = await setup(["^dev-"], ["\\..*", ".*~$"]);
+    await writeFile(join(dir, "dev-a.yaml"), '{"a":"tok-a-123456789"}');
+    await writeFile(join(dir, "prod-b.yaml"), '{"b":"tok-b-123456789"}');
+    await writeFile(join(dir, ".dev-c.yaml"), '{"c":"tok-c-123456789"}');
+    await writeFile(join(dir, "dev-d.txt"), '{"d":"tok-d-123456789"}');
+    await dyn.start();
+    expect(names(registry)).toEqual(["a", "app"]);
+  });
+});
+
+describe("matches()", () => {
+  const dir = (include: string[], exclude: string[]) => ({ path: "/x", include, exclude });
+  test("matches patterns against the file name, anchored at its start like Python's re.match", () => {
+    expect(matches("dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(true);
+    expect(matches("my-dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(false);
+  });
+  test("exclude wins over include", () => {
+    expect(matches("dev-a.yaml", dir(["dev-"], ["dev-a"]), silentLogger)).toBe(false);
+  });
+  test("an invalid pattern is ignored rather than matching everything", () => {
+    expect(matches("a.yaml", dir(["("], []), silentLogger)).toBe(false);
+  });
+});

@@ -1,0 +1,142 @@
+import type { Server } from "bun";
+import { loadServicesFile } from "../config/load.ts";
+import type { ResolvedConfig } from "../config/types.ts";
+import { createServiceCredentials } from "../credentials/service-credentials.ts";
+import { credentialsEndpoint } from "../http/credentials-endpoint.ts";
+import { healthReport } from "../http/health.ts";
+import { json, methodNotAllowed, notFound } from "../http/json.ts";
+import { listen, type Listener } from "../http/listen.ts";
+import { CredproxyMetrics } from "../http/metrics.ts";
+import type { Logger } from "../log.ts";
+import { VERSION } from "../version.ts";
+import { DynamicServices } from "./dynamic-services.ts";
+import { ServiceRegistry, type CredentialsFactory } from "./service-registry.ts";
+
+export interface ServeOptions {
+  logger: Logger;
+  /** Log every /health request (server.log_health_checks or CREDPROXY_LOG_HEALTH_CHECKS). */
+  logHealthChecks: boolean;
+  /** Replaces the STS-backed credentials (tests pass fakes). */
+  factory?: CredentialsFactory;
+}
+
+export interface RunningServe {
+  readonly main: Listener;
+  readonly metricsListener: Listener | undefined;
+  readonly registry: ServiceRegistry;
+  stop(): Promise<void>;
+}
+
+/**
+ * `credproxy serve`: listens first (so a busy port fails before any STS work), then loads
+ * the static services, starts their warm-up, and begins watching dynamic-service files.
+ */
+export async function startServe(config: ResolvedConfig, options: ServeOptions): Promise<RunningServe> {
+  const log = options.logger;
+  const metrics = new CredproxyMetrics(VERSION);
+  const factory: CredentialsFactory =
+    options.factory ??
+    ((spec) =>
+      createServiceCredentials(spec, config.credentials, {
+        logger: log.child({ service: spec.name }),
+        onRefresh: (outcome, detail) => metrics.recordRefresh(spec.name, outcome, detail?.expiration),
+      }));
+  const registry = new ServiceRegistry({
+    factory,
+    logger: log,
+    onChange: (r, removed) => {
+      metrics.setActiveServices(r.size);
+      for (const name of removed) metrics.forgetService(name);
+    },
+  });
+  let dynamic: DynamicServices | undefined;
+
+  const health = (req: Request, server: Server<undefined>): Response => {
+    const report = healthReport(
+      registry.list().map((e) => ({
+        name: e.spec.name,
+        roleArn: e.spec.assumeRole.RoleArn,
+        origin: e.spec.origin.kind === "static" ? "static" : e.spec.origin.file,
+        status: e.credentials.status(),
+      })),
+      Date.now(),
+      dynamic?.files(),
+    );
+    if (options.logHealthChecks) log.info("health check", { status: report.status, remote: server.requestIP(req)?.address });
+    return json(report, report.status === "healthy" ? 200 : 503);
+  };
+  const metricsRoute = async (): Promise<Response> =>
+    new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
+
+  const routes: Record<string, { methods: readonly string[]; handle: (req: Request, server: Server<undefined>) => Response | Promise<Response> }> = {
+    "/v1/credentials": {
+      methods: ["GET"],
+      handle: (req, server) =>
+        credentialsEndpoint(req, server.requestIP(req)?.address ?? "unknown", { byToken: (t) => registry.byToken(t), metrics, logger: log }),
+    },
+    "/health": { methods: ["GET", "HEAD"], handle: health },
+  };
+  if (config.metrics.enabled) routes["/metrics"] = { methods: ["GET"], handle: metricsRoute };
+
+  const main = listen({
+    name: "credential server",
+    hostname: config.server.host,
+    port: config.server.port,
+    configKey: "server.port",
+    fetch(req, server) {
+      const url = new URL(req.url);
+      const route = routes[url.pathname];
+      if (!route) return notFound(url.pathname);
+      if (!route.methods.includes(req.method)) return methodNotAllowed(req.method, route.methods);
+      return route.handle(req, server);
+    },
+  });
+  let metricsListener: Listener | undefined;
+  try {
+    const l = config.metrics.listener;
+    if (config.metrics.enabled && l) {
+      metricsListener = listen({
+        name: "metrics listener",
+        hostname: l.host,
+        port: l.port,
+        configKey: "metrics.prometheus.port",
+        fetch(req) {
+          const path = new URL(req.url).pathname;
+          if (path !== "/metrics") return notFound(path);
+          return req.method === "GET" ? metricsRoute() : methodNotAllowed(req.method, ["GET"]);
+        },
+      });
+    }
+  } catch (error) {
+    await main.stop(0);
+    throw error;
+  }
+
+  registry.addStatic(config.services);
+  if (config.dynamicServices.enabled) {
+    dynamic = new DynamicServices({
+      config: config.dynamicServices,
+      registry,
+      load: (file, text) => loadServicesFile(file, text, config.awsDefaults),
+      logger: log,
+    });
+    await dynamic.start();
+  }
+  log.info("credproxy serve listening", {
+    version: VERSION,
+    url: new URL("/v1/credentials", main.url).toString(),
+    services: registry.size,
+    ...(metricsListener ? { metrics: new URL("/metrics", metricsListener.url).toString() } : {}),
+  });
+
+  return {
+    main,
+    metricsListener,
+    registry,
+    async stop() {
+      dynamic?.stop();
+      await Promise.all([main.stop(), metricsListener?.stop()]);
+      registry.stop();
+    },
+  };
+}

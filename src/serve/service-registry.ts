@@ -1,0 +1,165 @@
+import type { ServiceSpec } from "../config/types.ts";
+import type { RoleCredentials } from "../credentials/types.ts";
+import type { CredentialStatus } from "../credentials/refreshing-credentials.ts";
+import { TokenIndex } from "../http/token-index.ts";
+import type { Logger } from "../log.ts";
+
+/** What the registry needs from a service's credentials (the refreshing cache in practice). */
+export interface ServiceCredentials {
+  get(): Promise<RoleCredentials>;
+  status(): CredentialStatus;
+  start(): void;
+  stop(): void;
+}
+
+export interface ServiceEntry {
+  readonly spec: ServiceSpec;
+  readonly credentials: ServiceCredentials;
+}
+
+export type CredentialsFactory = (spec: ServiceSpec) => ServiceCredentials;
+
+export interface FileChange {
+  added: string[];
+  updated: string[];
+  removed: string[];
+  refused: { name: string; reason: string }[];
+}
+
+/**
+ * The live set of services: static ones from the main config plus those defined by dynamic
+ * files. Owns each service's credential cache and the token index used to pick a service.
+ *
+ * Invariants: a name belongs to exactly one origin (static wins; the first file to claim a
+ * name keeps it); a token selects exactly one service; a file only ever adds, changes or
+ * removes the services it defines itself.
+ */
+export class ServiceRegistry {
+  readonly #byName = new Map<string, ServiceEntry>();
+  #tokens = new TokenIndex<ServiceEntry>([]);
+  readonly #factory: CredentialsFactory;
+  readonly #log: Logger;
+  readonly #onChange: (registry: ServiceRegistry, removed: readonly string[]) => void;
+
+  constructor(options: {
+    factory: CredentialsFactory;
+    logger: Logger;
+    onChange?: (registry: ServiceRegistry, removed: readonly string[]) => void;
+  }) {
+    this.#factory = options.factory;
+    this.#log = options.logger;
+    this.#onChange = options.onChange ?? (() => {});
+  }
+
+  get size(): number {
+    return this.#byName.size;
+  }
+
+  list(): ServiceEntry[] {
+    return [...this.#byName.values()];
+  }
+
+  get(name: string): ServiceEntry | undefined {
+    return this.#byName.get(name);
+  }
+
+  byToken(authorization: string): ServiceEntry | undefined {
+    return this.#tokens.lookup(authorization);
+  }
+
+  /** Adds the static services (validated together by the config loader, so no clashes). */
+  addStatic(specs: readonly ServiceSpec[]): void {
+    for (const spec of specs) this.#put(spec);
+    this.#changed([]);
+  }
+
+  /**
+   * Makes the services of `file` exactly `specs`: new names are added, changed definitions
+   * get a fresh credential cache (so a new role takes effect at once), unchanged ones keep
+   * theirs, and names the file no longer defines are removed. Clashing names or tokens are
+   * refused with a reason and never disturb the service that already holds them.
+   */
+  applyFile(file: string, specs: readonly ServiceSpec[]): FileChange {
+    const change: FileChange = { added: [], updated: [], removed: [], refused: [] };
+    const wanted = new Set<string>();
+    const claimed = new Map<string, string>(); // token -> name, within this file
+    for (const spec of specs) {
+      const existing = this.#byName.get(spec.name);
+      if (existing && !ownedBy(existing, file)) {
+        const owner = existing.spec.origin.kind === "static" ? "a static service" : `a service from ${originFile(existing)}`;
+        change.refused.push({ name: spec.name, reason: `the name is already used by ${owner}` });
+        continue;
+      }
+      const tokenOwner = claimed.get(spec.authToken) ?? this.#tokens.lookup(spec.authToken)?.spec.name;
+      if (tokenOwner !== undefined && tokenOwner !== spec.name) {
+        change.refused.push({ name: spec.name, reason: `its auth_token is already used by service "${tokenOwner}"` });
+        continue;
+      }
+      claimed.set(spec.authToken, spec.name);
+      wanted.add(spec.name);
+      if (!existing) {
+        this.#put(spec);
+        change.added.push(spec.name);
+      } else if (!sameSpec(existing.spec, spec)) {
+        existing.credentials.stop();
+        this.#put(spec);
+        change.updated.push(spec.name);
+      }
+    }
+    for (const entry of this.#fromFile(file)) {
+      if (!wanted.has(entry.spec.name)) {
+        this.#drop(entry);
+        change.removed.push(entry.spec.name);
+      }
+    }
+    for (const r of change.refused) this.#log.warn("dynamic service refused", { file, service: r.name, reason: r.reason });
+    if (change.added.length + change.updated.length + change.removed.length > 0) this.#changed(change.removed);
+    return change;
+  }
+
+  /** Removes every service `file` defined, and nothing else. */
+  removeFile(file: string): string[] {
+    const removed = this.#fromFile(file).map((entry) => {
+      this.#drop(entry);
+      return entry.spec.name;
+    });
+    if (removed.length > 0) this.#changed(removed);
+    return removed;
+  }
+
+  stop(): void {
+    for (const entry of this.#byName.values()) entry.credentials.stop();
+  }
+
+  #put(spec: ServiceSpec): void {
+    const credentials = this.#factory(spec);
+    this.#byName.set(spec.name, { spec, credentials });
+    credentials.start();
+  }
+
+  #drop(entry: ServiceEntry): void {
+    entry.credentials.stop();
+    this.#byName.delete(entry.spec.name);
+  }
+
+  #fromFile(file: string): ServiceEntry[] {
+    return this.list().filter((entry) => ownedBy(entry, file));
+  }
+
+  #changed(removed: readonly string[]): void {
+    this.#tokens = new TokenIndex(this.list().map((entry) => [entry.spec.authToken, entry] as const));
+    this.#onChange(this, removed);
+  }
+}
+
+function ownedBy(entry: ServiceEntry, file: string): boolean {
+  return entry.spec.origin.kind === "dynamic" && entry.spec.origin.file === file;
+}
+
+function originFile(entry: ServiceEntry): string {
+  return entry.spec.origin.kind === "dynamic" ? entry.spec.origin.file : "the main config";
+}
+
+function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
