@@ -17,7 +17,7 @@ export async function compile(options: { outfile: string; target?: string; bytec
   const started = performance.now();
   const result = await Bun.build({
     entrypoints: ["./src/main.ts"],
-    compile: { outfile: options.outfile, ...(options.target ? { target: options.target as Bun.Build.Target } : {}) },
+    compile: { outfile: options.outfile, ...(options.target ? { target: options.target as Bun.Build.CompileTarget } : {}) },
     minify: true,
     bytecode: options.bytecode ?? true,
     format: "esm",

@@ -1,0 +1,70 @@
+/**
+ * Turns the validated `dynamic_services` block, in any of the forms CredProxy's code or docs
+ * use, into a list of directories with file-name patterns:
+ * - `directories: [{path, include_patterns, exclude_patterns}]` (the schema's form);
+ * - `directories: ["/path", …]` with top-level include_patterns/exclude_patterns (older code);
+ * - `directory: /path` + `file_pattern: "*.yaml"` (the README's form; upstream's schema rejects it).
+ * Patterns are JavaScript regular expressions matched against the file name, not the full path,
+ * so `^\..*` really skips hidden files (upstream matched full paths; compat doc §7).
+ */
+import type { DynamicDirectory, DynamicServicesConfig } from "./types.ts";
+import type { KeyPath } from "./key-path.ts";
+import type { Problem } from "./problems.ts";
+
+export interface RawDynamicServices {
+  readonly enabled: boolean;
+  readonly directories?: readonly (string | { readonly path: string; readonly include_patterns: readonly string[]; readonly exclude_patterns: readonly string[] })[];
+  readonly directory?: string;
+  readonly file_pattern?: string;
+  readonly include_patterns?: readonly string[];
+  readonly exclude_patterns?: readonly string[];
+  readonly reload_interval: number;
+}
+
+/** Where CredProxy looks when no directory is configured. */
+export const DEFAULT_DYNAMIC_DIRECTORY = "/credproxy/dynamic";
+
+export function resolveDynamicServices(raw: RawDynamicServices, problems: Problem[]): DynamicServicesConfig {
+  const base: KeyPath = ["dynamic_services"];
+  const legacyInclude = [...(raw.include_patterns ?? [])];
+  if (raw.file_pattern !== undefined) legacyInclude.push(globToRegExp(raw.file_pattern));
+  const legacyExclude = [...(raw.exclude_patterns ?? [])];
+
+  const directories: DynamicDirectory[] = (raw.directories ?? []).map((entry) =>
+    typeof entry === "string" ? { path: entry, include: legacyInclude, exclude: legacyExclude } : { path: entry.path, include: [...entry.include_patterns], exclude: [...entry.exclude_patterns] },
+  );
+  if (raw.directory !== undefined) directories.push({ path: raw.directory, include: legacyInclude, exclude: legacyExclude });
+  if (directories.length === 0) directories.push({ path: DEFAULT_DYNAMIC_DIRECTORY, include: legacyInclude, exclude: legacyExclude });
+
+  // Upstream logged and skipped a bad regex, which silently widened or narrowed the filter.
+  raw.directories?.forEach((entry, i) => {
+    if (typeof entry === "string") return;
+    checkPatterns(entry.include_patterns, [...base, "directories", i, "include_patterns"], problems);
+    checkPatterns(entry.exclude_patterns, [...base, "directories", i, "exclude_patterns"], problems);
+  });
+  checkPatterns(raw.include_patterns ?? [], [...base, "include_patterns"], problems);
+  checkPatterns(raw.exclude_patterns ?? [], [...base, "exclude_patterns"], problems);
+
+  return { enabled: raw.enabled, directories, reloadIntervalSeconds: raw.reload_interval };
+}
+
+function checkPatterns(patterns: readonly string[], at: KeyPath, problems: Problem[]): void {
+  patterns.forEach((pattern, i) => {
+    try {
+      new RegExp(pattern);
+    } catch (error) {
+      problems.push({ path: [...at, i], at: "value", message: `is not a valid regular expression (${(error as Error).message})` });
+    }
+  });
+}
+
+/** `*.yaml` → `^[^/]*\.yaml$`: `*` and `?` are wildcards, everything else is literal. */
+export function globToRegExp(glob: string): string {
+  let out = "^";
+  for (const ch of glob) {
+    if (ch === "*") out += "[^/]*";
+    else if (ch === "?") out += "[^/]";
+    else out += ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+  return out + "$";
+}

@@ -1,0 +1,143 @@
+import { describe, expect, test } from "bun:test";
+import { ErrorCode } from "../errors.ts";
+import { findTokenClashes } from "./resolve-services.ts";
+import { load, minimal, ROLE_ARN, thrown, yaml } from "./testing.ts";
+
+const KEYS = "iam_keys: {aws_access_key_id: AKIAIOSFODNN7EXAMPLE, aws_secret_access_key: service-secret}";
+const PROFILE = "iam_profile: {profile_name: shared.default}";
+
+/** aws_defaults and one service `app` with the given source_credentials lines. */
+function merged(defaults: string, source: string) {
+  return load(yaml`
+    aws_defaults: {${defaults}}
+    services:
+      app:
+        auth_token: t
+        source_credentials: {${source}}
+        assumed_role: {RoleArn: "${ROLE_ARN}"}
+  `).services[0]!;
+}
+
+describe("merging a service over aws_defaults", () => {
+  test("the region is inherited from aws_defaults", () => {
+    expect(merged("region: eu-west-1", "").region).toBe("eu-west-1");
+  });
+
+  test("the service's region overrides the default one", () => {
+    expect(merged("region: eu-west-1", "region: cn-north-1").region).toBe("cn-north-1");
+  });
+
+  test("service iam_keys beat a default iam_profile (CredProxy let the profile win)", () => {
+    expect(merged(`region: us-east-1, ${PROFILE}`, KEYS).source).toEqual({
+      kind: "static",
+      accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+      secretAccessKey: "service-secret",
+      sessionToken: undefined,
+    });
+  });
+
+  test("a service iam_profile beats default iam_keys", () => {
+    expect(merged(`region: us-east-1, ${KEYS}`, PROFILE).source).toEqual({ kind: "profile", profile: "shared.default", configFile: undefined, credentialsFile: undefined });
+  });
+
+  test("a service without credentials of its own uses the default ones", () => {
+    expect(merged(`region: us-east-1, ${PROFILE}`, "region: us-west-2").source).toMatchObject({ kind: "profile", profile: "shared.default" });
+  });
+
+  test("with credentials nowhere, the default chain is used", () => {
+    expect(merged("region: us-east-1", "").source).toEqual({ kind: "default-chain" });
+  });
+
+  test("sts_endpoint merges key by key, the service's winning", () => {
+    expect(merged("region: us-east-1, sts_endpoint: 'https://default.example'", "").stsEndpoint).toBe("https://default.example");
+    expect(merged("region: us-east-1, sts_endpoint: 'https://default.example'", "sts_endpoint: 'http://127.0.0.1:5000'").stsEndpoint).toBe("http://127.0.0.1:5000");
+  });
+
+  test("without sts_endpoint, AWS_ENDPOINT_URL_STS and then AWS_ENDPOINT_URL apply", () => {
+    expect(load(minimal(), { env: { AWS_ENDPOINT_URL_STS: "http://sts.local", AWS_ENDPOINT_URL: "http://all.local" } }).services[0]?.stsEndpoint).toBe("http://sts.local");
+    expect(load(minimal(), { env: { AWS_ENDPOINT_URL: "http://all.local" } }).services[0]?.stsEndpoint).toBe("http://all.local");
+    expect(load(minimal(), { env: {} }).services[0]?.stsEndpoint).toBeUndefined();
+  });
+
+  test("x- keys do not reach the AssumeRole parameters", () => {
+    const role = load(minimal().replace(`RoleArn: ${ROLE_ARN}`, `RoleArn: ${ROLE_ARN}\n      x-note: hi`)).services[0]!.assumeRole;
+    expect(Object.keys(role).filter((k) => (role as unknown as Record<string, unknown>)[k] !== undefined)).toEqual(["RoleArn", "RoleSessionName", "DurationSeconds"]);
+  });
+});
+
+describe("cross-field rules", () => {
+  test("a service with no region anywhere is rejected, saying where to set one", () => {
+    const error = thrown(() => load(`services:\n  app:\n    auth_token: t\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`), ErrorCode.ConfigInvalid);
+    expect(error.message).toContain("config.yaml:2:3: services.app: AWS region is required for service 'app'; set aws_defaults.region or services.app.source_credentials.region");
+  });
+
+  test("two services with the same auth_token are rejected, naming both but not the token", () => {
+    const error = thrown(
+      () =>
+        load(yaml`
+          aws_defaults: {region: us-east-1}
+          services:
+            first: {auth_token: shared-secret-token, assumed_role: {RoleArn: "${ROLE_ARN}"}}
+            second: {auth_token: shared-secret-token, assumed_role: {RoleArn: "${ROLE_ARN}"}}
+        `),
+      ErrorCode.ConfigInvalid,
+    );
+    expect(error.message).toContain("services.second.auth_token: has the same value as services.first.auth_token");
+    expect(error.message).not.toContain("shared-secret-token");
+  });
+
+  test("a token from ${fromEnv} that equals another service's token is caught too", () => {
+    // minimal()'s extra text lands right after service `app`, so this indentation adds a second service
+    const text = minimal(`  other:\n    auth_token: \${fromEnv:T}\n    assumed_role: {RoleArn: "${ROLE_ARN}"}`);
+    expect(thrown(() => load(text, { env: { T: "app-token" } })).message).toContain("services.other.auth_token: has the same value as services.app.auth_token");
+    expect(load(text, { env: { T: "other-token" } }).services).toHaveLength(2);
+  });
+
+  test("iam_profile and iam_keys in the same block are rejected", () => {
+    const error = thrown(() => merged(`region: us-east-1, ${PROFILE}, ${KEYS}`, ""), ErrorCode.ConfigInvalid);
+    expect(error.message).toContain("aws_defaults: sets both iam_profile and iam_keys");
+    const inService = thrown(() => merged("region: us-east-1", `${PROFILE}, ${KEYS}`));
+    expect(inService.message).toContain("services.app.source_credentials: sets both iam_profile and iam_keys");
+  });
+
+  test("a Policy that is not JSON is rejected", () => {
+    const text = minimal().replace(`RoleArn: ${ROLE_ARN}`, `RoleArn: ${ROLE_ARN}\n      Policy: "Allow everything"`);
+    expect(thrown(() => load(text)).message).toContain("services.app.assumed_role.Policy: must be a JSON policy document");
+  });
+
+  test("an x- entry in services that looks like a service is ignored with a warning", () => {
+    const config = load(minimal("").replace("services:\n", `services:\n  x-old:\n    auth_token: t2\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`));
+    expect(config.services.map((s) => s.name)).toEqual(["app"]);
+    expect(config.warnings).toEqual([expect.stringContaining("services.x-old is ignored")]);
+  });
+});
+
+describe("lifetime warnings", () => {
+  const withDuration = (duration: number, buffer?: number) =>
+    load(minimal(buffer === undefined ? "" : `credentials:\n  refresh_buffer_seconds: ${buffer}`).replace(`RoleArn: ${ROLE_ARN}`, `RoleArn: ${ROLE_ARN}\n      DurationSeconds: ${duration}`)).warnings;
+
+  test("DurationSeconds less than 300 s above refresh_buffer_seconds is a warning", () => {
+    expect(withDuration(1200, 1000)).toEqual([expect.stringContaining("usable for only 200 s")]);
+  });
+
+  test("exactly 300 s of usable life is no lifetime warning", () => {
+    expect(withDuration(1300, 1000)).toEqual([]);
+  });
+
+  test("CredProxy's old default of 900 s is a warning about SDK refresh windows", () => {
+    expect(withDuration(900)).toEqual([expect.stringContaining("15 minutes")]);
+  });
+
+  test("the default 3600 s gives no warning", () => {
+    expect(load(minimal()).warnings).toEqual([]);
+  });
+});
+
+describe("findTokenClashes", () => {
+  test("reports a new service whose token another service already uses", () => {
+    const existing = load(minimal()).services;
+    const candidate = { ...existing[0]!, name: "dyn" };
+    expect(findTokenClashes([candidate], existing)).toEqual([{ service: "dyn", clashesWith: "app" }]);
+    expect(findTokenClashes([existing[0]!], existing)).toEqual([]);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * Merges each service over `aws_defaults` and applies the rules the schema cannot express.
+ * Shared by the main config and dynamic service files, so both get exactly the same treatment.
+ *
+ * Deliberate improvements over CredProxy (reference/credproxy-compat.md §2, §12):
+ * - the service's credential kind wins as a whole: its iam_keys beat a default iam_profile and
+ *   vice versa (upstream let a default profile silently override a service's keys);
+ * - a block naming both iam_profile and iam_keys is rejected instead of preferring the profile;
+ * - two services sharing an auth_token are rejected (upstream let the last one win silently);
+ * - the region check applies to dynamic services too (upstream skipped it);
+ * - Policy must be valid JSON, which STS would reject later anyway.
+ */
+import type { AssumeRoleSpec, ServiceOrigin, ServiceSpec, SourceSpec } from "./types.ts";
+import type { Env } from "./substitute.ts";
+import { displayPath, type KeyPath } from "./key-path.ts";
+import type { Problem } from "./problems.ts";
+
+/** Shape of a source_credentials block once the schema has accepted it. */
+export interface RawSource {
+  readonly region?: string;
+  readonly sts_endpoint?: string;
+  readonly iam_profile?: { readonly profile_name: string; readonly config_file?: string; readonly credentials_file?: string };
+  readonly iam_keys?: { readonly aws_access_key_id: string; readonly aws_secret_access_key: string; readonly session_token?: string };
+}
+
+interface RawService {
+  readonly auth_token: string;
+  readonly source_credentials?: RawSource;
+  readonly assumed_role: AssumeRoleSpec;
+}
+
+export interface ResolvedServices {
+  readonly services: ServiceSpec[];
+  readonly problems: Problem[];
+  readonly warnings: string[];
+}
+
+/** Credentials are refreshed this long before expiry; less usable life than this is a warning. */
+const MIN_USEFUL_LIFETIME_SECONDS = 300;
+
+export function resolveServices(
+  rawServices: Readonly<Record<string, unknown>> | undefined,
+  awsDefaults: RawSource,
+  origin: ServiceOrigin,
+  env: Env,
+  refreshBufferSeconds: number,
+): ResolvedServices {
+  const services: ServiceSpec[] = [];
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+  const tokenOwners = new Map<string, string>();
+
+  for (const [name, value] of Object.entries(rawServices ?? {})) {
+    const at: KeyPath = ["services", name];
+    if (name.startsWith("x-")) {
+      if (value !== null && typeof value === "object" && "auth_token" in value) {
+        warnings.push(`${displayPath(at)} is ignored: keys starting with x- are extensions, not services; rename it if it is meant to be a service`);
+      }
+      continue;
+    }
+    const raw = value as RawService;
+    const own = raw.source_credentials ?? {};
+    checkSingleCredentialKind(own, [...at, "source_credentials"], problems);
+
+    const region = own.region ?? awsDefaults.region;
+    if (region === undefined) {
+      problems.push({ path: at, message: `AWS region is required for service '${name}'; set aws_defaults.region or ${displayPath([...at, "source_credentials", "region"])}` });
+    }
+
+    const firstOwner = tokenOwners.get(raw.auth_token);
+    if (firstOwner !== undefined) {
+      // Name both services, never the token itself.
+      problems.push({ path: [...at, "auth_token"], message: `has the same value as ${displayPath(["services", firstOwner, "auth_token"])}; every service needs its own token, since the token is what selects the service` });
+    } else tokenOwners.set(raw.auth_token, name);
+
+    const role = raw.assumed_role;
+    if (role.Policy !== undefined && !isJson(role.Policy)) {
+      problems.push({ path: [...at, "assumed_role", "Policy"], at: "value", message: "must be a JSON policy document (a string holding JSON)" });
+    }
+    const usable = role.DurationSeconds - refreshBufferSeconds;
+    if (usable < MIN_USEFUL_LIFETIME_SECONDS) {
+      warnings.push(
+        `${displayPath([...at, "assumed_role", "DurationSeconds"])} is ${role.DurationSeconds} and credentials.refresh_buffer_seconds is ${refreshBufferSeconds}: ` +
+          `each credential is usable for only ${usable} s before it is refreshed; raise DurationSeconds or lower refresh_buffer_seconds`,
+      );
+    } else if (role.DurationSeconds <= 900) {
+      warnings.push(
+        `${displayPath([...at, "assumed_role", "DurationSeconds"])} is ${role.DurationSeconds}: AWS SDKs refresh credentials with less than 15 minutes left, ` +
+          "so clients will ask for new credentials on almost every call; 3600 (the default) avoids that",
+      );
+    }
+
+    services.push({
+      name,
+      authToken: raw.auth_token,
+      region: region ?? "",
+      source: mergeSource(own, awsDefaults),
+      stsEndpoint: own.sts_endpoint ?? awsDefaults.sts_endpoint ?? (env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined),
+      assumeRole: assumeRoleSpec(role),
+      origin,
+    });
+  }
+  return { services, problems, warnings };
+}
+
+export function checkSingleCredentialKind(source: RawSource, at: KeyPath, problems: Problem[]): void {
+  if (source.iam_profile !== undefined && source.iam_keys !== undefined) {
+    problems.push({ path: at, message: "sets both iam_profile and iam_keys; keep the one these credentials should come from" });
+  }
+}
+
+/** The service's own credential kind wins as a whole; region and sts_endpoint merge key by key. */
+function mergeSource(own: RawSource, defaults: RawSource): SourceSpec {
+  const from = own.iam_keys !== undefined || own.iam_profile !== undefined ? own : defaults;
+  if (from.iam_keys) {
+    const k = from.iam_keys;
+    return { kind: "static", accessKeyId: k.aws_access_key_id, secretAccessKey: k.aws_secret_access_key, sessionToken: k.session_token };
+  }
+  if (from.iam_profile) {
+    const p = from.iam_profile;
+    return { kind: "profile", profile: p.profile_name, configFile: p.config_file, credentialsFile: p.credentials_file };
+  }
+  return { kind: "default-chain" };
+}
+
+/** Copies only the STS parameters (drops x-* keys); optional ones stay undefined when unset. */
+function assumeRoleSpec(role: AssumeRoleSpec): AssumeRoleSpec {
+  return {
+    RoleArn: role.RoleArn,
+    RoleSessionName: role.RoleSessionName,
+    DurationSeconds: role.DurationSeconds,
+    ExternalId: role.ExternalId,
+    Policy: role.Policy,
+    PolicyArns: role.PolicyArns?.map((p) => ({ arn: p.arn })),
+    Tags: role.Tags?.map((t) => ({ Key: t.Key, Value: t.Value })),
+    TransitiveTagKeys: role.TransitiveTagKeys ? [...role.TransitiveTagKeys] : undefined,
+    SerialNumber: role.SerialNumber,
+    TokenCode: role.TokenCode,
+    SourceIdentity: role.SourceIdentity,
+  };
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Throws nothing; returns the problems for services whose token is already used by one of
+ * `existing` (for the dynamic-services registry, which merges files into a running set).
+ */
+export function findTokenClashes(candidates: readonly ServiceSpec[], existing: readonly ServiceSpec[]): { service: string; clashesWith: string }[] {
+  const owners = new Map(existing.map((s) => [s.authToken, s.name]));
+  return candidates.flatMap((s) => {
+    const other = owners.get(s.authToken);
+    return other !== undefined && other !== s.name ? [{ service: s.name, clashesWith: other }] : [];
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * `${fromEnv:NAME}` and `${fromFile:/path}` expansion inside config strings, as CredProxy does it
+ * (reference/credproxy-compat.md §3): anywhere in a string, several per string, expanded again in
+ * their own results up to 10 levels deep. Tag names and separator come from
+ * `${NS}FROM_ENV_TAG`, `${NS}FROM_FILE_TAG` and `${NS}TAG_SEPARATOR` (NS = CREDPROXY_NAMESPACE or
+ * "CREDPROXY_"). Malformed forms such as `${VAR}` are left alone.
+ *
+ * Everything is passed in (env, readFile) so tests never touch process.env or the disk.
+ */
+import { CredproxyError, ErrorCode } from "../errors.ts";
+import { displayPath, type KeyPath } from "./key-path.ts";
+
+export type Env = Readonly<Record<string, string | undefined>>;
+/** Reads a whole file as UTF-8; throws (with a Node-style `code`) when it cannot. */
+export type ReadFile = (path: string) => string;
+
+export interface SubstituteOptions {
+  readonly env: Env;
+  readonly readFile: ReadFile;
+  /** Appends " (file:line:col)" for a key path in messages; optional. */
+  readonly where?: ((path: KeyPath) => string) | undefined;
+}
+
+export interface SubstitutionSyntax {
+  readonly fromEnvTag: string;
+  readonly fromFileTag: string;
+  readonly separator: string;
+}
+
+/** Results are expanded again at most this many levels deep; deeper means a cycle, most likely. */
+export const MAX_SUBSTITUTION_DEPTH = 10;
+
+/** The environment-variable prefix CredProxy reads its own settings from. */
+export function envNamespace(env: Env): string {
+  return env.CREDPROXY_NAMESPACE ?? "CREDPROXY_";
+}
+
+export function substitutionSyntax(env: Env): SubstitutionSyntax {
+  const ns = envNamespace(env);
+  return {
+    fromEnvTag: env[`${ns}FROM_ENV_TAG`] || "fromEnv",
+    fromFileTag: env[`${ns}FROM_FILE_TAG`] || "fromFile",
+    separator: env[`${ns}TAG_SEPARATOR`] || ":",
+  };
+}
+
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+function referencePattern(syntax: SubstitutionSyntax): RegExp {
+  const tags = `${escapeRegExp(syntax.fromEnvTag)}|${escapeRegExp(syntax.fromFileTag)}`;
+  return new RegExp(`\\$\\{(${tags})${escapeRegExp(syntax.separator)}([^}]+)\\}`, "g");
+}
+
+/**
+ * Expands every reference in one string. `path` only feeds error messages.
+ * Throws CredproxyError(ConfigSubstitution) for a missing variable or file, or past the depth limit.
+ */
+export function substituteString(value: string, opts: SubstituteOptions, path: KeyPath = []): string {
+  const syntax = substitutionSyntax(opts.env);
+  return expand(value, syntax, referencePattern(syntax), opts, path, []);
+}
+
+function expand(value: string, syntax: SubstitutionSyntax, pattern: RegExp, opts: SubstituteOptions, path: KeyPath, chain: readonly string[]): string {
+  return value.replace(pattern, (reference: string, tag: string, name: string) => {
+    const nextChain = [...chain, reference];
+    if (nextChain.length > MAX_SUBSTITUTION_DEPTH) {
+      throw new CredproxyError(
+        ErrorCode.ConfigSubstitution,
+        `Cannot substitute ${at(path, opts)} as references nest more than ${MAX_SUBSTITUTION_DEPTH} levels deep: ${nextChain.slice(0, 4).join(" → ")} → …`,
+        { hint: "Look for a variable or file whose value refers back to itself, directly or through others", details: { path: displayPath(path) } },
+      );
+    }
+    const resolved = tag === syntax.fromEnvTag ? fromEnv(name, reference, opts, path) : fromFile(name, reference, opts, path);
+    return expand(resolved, syntax, pattern, opts, path, nextChain);
+  });
+}
+
+function fromEnv(name: string, reference: string, opts: SubstituteOptions, path: KeyPath): string {
+  const value = opts.env[name];
+  if (value !== undefined) return value; // an empty variable is a valid (empty) value
+  throw new CredproxyError(
+    ErrorCode.ConfigSubstitution,
+    `Cannot substitute ${reference} in ${at(path, opts)} as environment variable "${name}" is not set`,
+    { hint: `Set ${name} in credproxy's environment (an empty value is allowed), or change the reference`, details: { path: displayPath(path), variable: name } },
+  );
+}
+
+function fromFile(file: string, reference: string, opts: SubstituteOptions, path: KeyPath): string {
+  let content: string;
+  try {
+    content = opts.readFile(file);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable (permission denied)" : code === "EISDIR" ? "is a directory" : `cannot be read (${String(code ?? error)})`;
+    throw new CredproxyError(
+      ErrorCode.ConfigSubstitution,
+      `Cannot substitute ${reference} in ${at(path, opts)} as file "${file}" ${why}`,
+      { hint: `Create ${file} (or mount it into the container), or change the reference`, cause: error, details: { path: displayPath(path), file } },
+    );
+  }
+  // A one-line file loses its single trailing newline (echo > file); multi-line content is kept as is.
+  if (content.endsWith("\n") && content.indexOf("\n") === content.length - 1) return content.slice(0, -1);
+  return content;
+}
+
+function at(path: KeyPath, opts: SubstituteOptions): string {
+  const name = path.length > 0 ? displayPath(path) : "a value";
+  return opts.where && path.length > 0 ? `${name}${opts.where(path)}` : name;
+}
+
+/**
+ * Expands references in every string of a parsed config tree (map keys are left alone).
+ * Returns a new tree plus, for each string that held a reference, its original text: error
+ * messages show that template instead of the substituted value, which may be a secret.
+ */
+export function substituteTree(tree: unknown, opts: SubstituteOptions): { value: unknown; templates: Map<string, string> } {
+  const syntax = substitutionSyntax(opts.env);
+  const pattern = referencePattern(syntax);
+  const templates = new Map<string, string>();
+  const walk = (node: unknown, path: KeyPath): unknown => {
+    if (typeof node === "string") {
+      const out = expand(node, syntax, pattern, opts, path, []);
+      if (out !== node) templates.set(displayPath(path), node);
+      return out;
+    }
+    if (Array.isArray(node)) return node.map((item, i) => walk(item, [...path, i]));
+    if (node !== null && typeof node === "object") {
+      // fromEntries defines own properties, so even a "__proto__" key stays a plain key
+      return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, walk(value, [...path, key])]));
+    }
+    return node;
+  };
+  return { value: walk(tree, []), templates };
+}

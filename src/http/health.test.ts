@@ -1,0 +1,47 @@
+import { describe, expect, test } from "bun:test";
+import { healthReport } from "./health.ts";
+
+const NOW = Date.parse("2030-01-01T00:00:00Z");
+const later = new Date(NOW + 3600_000);
+const earlier = new Date(NOW - 1000);
+const svc = (name: string, status: Parameters<typeof healthReport>[0][number]["status"]) => ({
+  name,
+  roleArn: `arn:aws:iam::123456789012:role/${name}`,
+  origin: "static",
+  status,
+});
+
+describe("healthReport", () => {
+  test("is healthy when every service holds unexpired credentials", () => {
+    const r = healthReport([svc("a", { state: "ready", expiresAt: later, consecutiveFailures: 0 })], NOW);
+    expect(r).toMatchObject({ status: "healthy", services: 1, checks: { a: { status: "ready", serving: true } } });
+  });
+
+  test("a failing service that still holds valid credentials keeps the whole healthy", () => {
+    const r = healthReport([svc("a", { state: "failing", expiresAt: later, reason: "sts down", consecutiveFailures: 2 })], NOW);
+    expect(r.status).toBe("healthy");
+    expect(r.checks.a).toMatchObject({ status: "failing", serving: true, reason: "sts down" });
+  });
+
+  test("is unhealthy and says why when a service has nothing valid to serve", () => {
+    const r = healthReport(
+      [
+        svc("a", { state: "ready", expiresAt: later, consecutiveFailures: 0 }),
+        svc("b", { state: "failing", reason: "no credentials", code: "E_SOURCE_CREDENTIALS", nextAttemptAt: later, consecutiveFailures: 1 }),
+        svc("c", { state: "failing", expiresAt: earlier, reason: "expired", consecutiveFailures: 5 }),
+      ],
+      NOW,
+    );
+    expect(r.status).toBe("unhealthy");
+    expect(r.checks.b).toMatchObject({ serving: false, code: "E_SOURCE_CREDENTIALS", next_attempt_at: later.toISOString() });
+    expect(r.checks.c?.serving).toBe(false);
+  });
+
+  test("a service still warming up is not yet serving", () => {
+    expect(healthReport([svc("a", { state: "pending", consecutiveFailures: 0 })], NOW).status).toBe("unhealthy");
+  });
+
+  test("with no services at all (dynamic only, nothing loaded yet) it is healthy", () => {
+    expect(healthReport([], NOW, [])).toEqual({ status: "healthy", services: 0, checks: {}, dynamic_files: [] });
+  });
+});
