@@ -55,7 +55,8 @@ export async function credentialsEndpoint(req: Request, remote: string, deps: Cr
     deps.logger.warn("no valid credentials to serve", { service, remote, error: known ? error.message : String(error) });
     return json(
       {
-        error: `No valid credentials for service "${service}": ${known ? error.message : "internal error"}`,
+        // The core's messages already name the service ("Cannot get credentials for service 'x': …").
+        error: known ? error.message : `Cannot get credentials for service '${service}': internal error`,
         code: known ? error.code : "E_INTERNAL",
         service,
         ...(known && error.hint ? { hint: error.hint } : {}),

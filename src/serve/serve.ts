@@ -117,7 +117,11 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     dynamic = new DynamicServices({
       config: config.dynamicServices,
       registry,
-      load: (file, text) => loadServicesFile(file, text, config.awsDefaults),
+      load: (file, text) =>
+        loadServicesFile(file, text, config.awsDefaults, {
+          refreshBufferSeconds: config.credentials.refreshBufferSeconds,
+          onWarning: (message) => log.warn(message, { file }),
+        }),
       logger: log,
     });
     await dynamic.start();

@@ -3,7 +3,7 @@ import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../lo
 import { startServe } from "../../serve/serve.ts";
 import { versionLine } from "../../version.ts";
 import { parseCommandArgs, usageError } from "../args.ts";
-import { configPath, envFlag, envVar } from "../env.ts";
+import { configPath, envVar } from "../env.ts";
 import { describeConfig } from "./validate.ts";
 import type { Command } from "./index.ts";
 
@@ -61,7 +61,7 @@ export const serveCommand: Command = {
 
     const running = await startServe(config, {
       logger,
-      logHealthChecks: config.server.logHealthChecks || envFlag("LOG_HEALTH_CHECKS"),
+      logHealthChecks: config.server.logHealthChecks, // the loader also reads CREDPROXY_LOG_HEALTH_CHECKS
     });
     await untilSignal(async (signal) => {
       logger.info("shutting down", { signal });
