@@ -59,31 +59,31 @@ export const serveCommand: Command = {
     if (envLevel && !parseLogLevel(envLevel)) logger.warn("ignoring invalid CREDPROXY_LOG_LEVEL", { value: envLevel });
     for (const warning of config.warnings) logger.warn(warning);
 
+    // Handlers go in before anything starts: as PID 1 a signal arriving during start-up would
+    // otherwise be ignored, and outside a container it would kill the process mid-start.
+    const signal = firstSignal();
     const running = await startServe(config, {
       logger,
       logHealthChecks: config.server.logHealthChecks, // the loader also reads CREDPROXY_LOG_HEALTH_CHECKS
     });
-    await untilSignal(async (signal) => {
-      logger.info("shutting down", { signal });
-      await running.stop();
-    });
+    logger.info("shutting down", { signal: await signal });
+    await running.stop();
     logger.info("stopped");
     return 0;
   },
 };
 
 /**
- * Resolves after the first SIGTERM/SIGINT has been handled. As PID 1 in a container the
- * process gets no default signal handling, so these handlers are what makes it stop.
- * A second signal while stopping exits at once.
+ * Resolves with the first SIGTERM/SIGINT. As PID 1 in a container the process gets no default
+ * signal handling, so these handlers are what makes it stop. A second signal exits at once.
  */
-function untilSignal(onSignal: (signal: NodeJS.Signals) => Promise<void>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let stopping = false;
+function firstSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let received = false;
     const handler = (signal: NodeJS.Signals) => {
-      if (stopping) process.exit(0);
-      stopping = true;
-      onSignal(signal).then(resolve, reject);
+      if (received) process.exit(0);
+      received = true;
+      resolve(signal);
     };
     process.on("SIGTERM", handler);
     process.on("SIGINT", handler);

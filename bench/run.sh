@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the benchmarks in bench/ against a fresh build. Needs wrk (apt-get install wrk) and moto_server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+command -v moto_server >/dev/null || { echo "moto_server is not installed (python3 -m pip install 'moto[server]')" >&2; exit 1; }
+node_modules/.bin/bun build.ts
+PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/bun bench/serve.bench.ts "$@"

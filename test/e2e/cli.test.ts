@@ -1,0 +1,164 @@
+import { describe, expect, test } from "bun:test";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { runCredproxy, spawnCredproxy, tempDir } from "../helpers/binary.ts";
+import { freePort } from "../helpers/ports.ts";
+
+const VALID = `
+aws_defaults: { region: us-east-1 }
+services:
+  app:
+    auth_token: tok-app-0123456789
+    source_credentials: {}
+    assumed_role: { RoleArn: "arn:aws:iam::123456789012:role/app" }
+`;
+
+async function configFile(content: string, name = "config.yaml"): Promise<string> {
+  const path = join(await tempDir(), name);
+  await writeFile(path, content);
+  return path;
+}
+
+describe("credproxy CLI (compiled binary)", () => {
+  test("--version prints the version and the git commit", async () => {
+    const r = await runCredproxy(["--version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^credproxy \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}|unknown\)\n$/);
+    expect((await runCredproxy(["serve", "--version"])).stdout).toBe(r.stdout);
+  });
+
+  test("help lists the commands and help serve shows its flags", async () => {
+    const top = await runCredproxy(["help"]);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain("serve");
+    expect(top.stdout).toContain("validate");
+    const serve = await runCredproxy(["help", "serve"]);
+    for (const flag of ["--config", "--validate-only", "--log-level", "--dev", "--version"]) expect(serve.stdout).toContain(flag);
+  });
+
+  test("an unknown flag is a usage error with exit 2", async () => {
+    const r = await runCredproxy(["serve", "--bogus"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown flag "--bogus"');
+  });
+
+  test("a bad --log-level value is a usage error with exit 2", async () => {
+    const r = await runCredproxy(["serve", "--log-level", "loud", "--config", await configFile(VALID)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('invalid --log-level "loud"');
+  });
+
+  test("an unknown command is a usage error with exit 2", async () => {
+    const r = await runCredproxy(["frobnicate"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  test("validate accepts a valid config, prints what it would serve, and exits 0", async () => {
+    const r = await runCredproxy(["validate", await configFile(VALID)]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("valid");
+    expect(r.stdout).toContain("app: arn:aws:iam::123456789012:role/app");
+    expect(r.stdout).not.toContain("tok-app-0123456789");
+  });
+
+  test("serve --validate-only exits 0 for a valid config without serving", async () => {
+    const r = await runCredproxy(["serve", "--validate-only", "--config", await configFile(VALID)]);
+    expect(r.code).toBe(0);
+  });
+
+  test("an invalid config exits 1 naming the key path, the line and the fix", async () => {
+    const bad = VALID.replace("role/app", "user/app").replace("region: us-east-1", "region: us-east-1, prot: 1");
+    const path = await configFile(bad);
+    for (const args of [["validate", path], ["serve", "--validate-only", "--config", path]]) {
+      const r = await runCredproxy(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("error[E_CONFIG_INVALID]");
+      expect(r.stderr).toContain("services.app.assumed_role.RoleArn");
+      expect(r.stderr).toMatch(/config\.yaml:7:\d+/);
+      expect(r.stderr).toContain("aws_defaults.prot");
+    }
+  });
+
+  test("malformed YAML exits 1 with the line and column", async () => {
+    const r = await runCredproxy(["validate", await configFile("services:\n  app: [unclosed\n")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error[E_CONFIG_SYNTAX]");
+    expect(r.stderr).toMatch(/config\.yaml:\d+:\d+/);
+  });
+
+  test("a missing config file exits 1 with one clear line and a hint", async () => {
+    const r = await runCredproxy(["serve", "--config", "/nonexistent/credproxy.yaml"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error[E_CONFIG_UNREADABLE]");
+    expect(r.stderr).toContain("/nonexistent/credproxy.yaml");
+  });
+
+  test("a missing ${fromEnv:…} variable fails validation naming the variable", async () => {
+    const r = await runCredproxy(["validate", await configFile(VALID.replace("tok-app-0123456789", "${fromEnv:APP_TOKEN}"))]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("APP_TOKEN");
+  });
+
+  test("CREDPROXY_CONFIG_FILE is used when --config is absent, and an explicit --config wins", async () => {
+    const good = await configFile(VALID);
+    const viaEnv = await runCredproxy(["serve", "--validate-only"], { env: { CREDPROXY_CONFIG_FILE: good } });
+    expect(viaEnv.code).toBe(0);
+    expect(viaEnv.stdout).toContain(good);
+    const flagWins = await runCredproxy(["serve", "--validate-only", "--config", good], { env: { CREDPROXY_CONFIG_FILE: "/nonexistent.yaml" } });
+    expect(flagWins.code).toBe(0);
+  });
+
+  test("without --config or CREDPROXY_CONFIG_FILE it reads /credproxy/config.yaml", async () => {
+    const r = await runCredproxy(["validate"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("/credproxy/config.yaml");
+  });
+
+  test("validate --print-schema prints the JSON Schema for editors", async () => {
+    const r = await runCredproxy(["validate", "--print-schema"]);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout) as { properties: Record<string, unknown> };
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["server", "services", "aws_defaults", "dynamic_services", "metrics"]));
+  });
+
+  test("the CredProxy command line without a subcommand still means serve", async () => {
+    const r = await runCredproxy(["--config", await configFile(VALID), "--validate-only"]);
+    expect(r.code).toBe(0);
+  });
+
+  test("a port already in use prints one clear line and exits 1", async () => {
+    const port = await freePort();
+    const blocker = Bun.serve({ hostname: "127.0.0.1", port, fetch: () => new Response("busy") });
+    try {
+      const r = await runCredproxy(["serve", "--config", await configFile(VALID.replace("aws_defaults", `server: { port: ${port} }\naws_defaults`))]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("error["))).toHaveLength(1);
+      expect(r.stderr).toContain(`127.0.0.1:${port}`);
+      expect(r.stderr).toContain("already in use");
+    } finally {
+      blocker.stop(true);
+    }
+  });
+
+  test("a taken metrics port fails the start too, rather than being only logged", async () => {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const blocker = Bun.serve({ hostname: "127.0.0.1", port: metricsPort, fetch: () => new Response("busy") });
+    try {
+      const yaml = `${VALID}\nserver: { port: ${port} }\nmetrics: { prometheus: { port: ${metricsPort} } }\n`;
+      const r = await runCredproxy(["serve", "--config", await configFile(yaml)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("metrics.prometheus.port");
+    } finally {
+      blocker.stop(true);
+    }
+  });
+
+  test("SIGINT stops serve with exit 0", async () => {
+    const port = await freePort();
+    const p = await spawnCredproxy(["serve", "--config", await configFile(VALID.replace("aws_defaults", `server: { port: ${port} }\naws_defaults`))]);
+    await p.waitForLine(/listening/);
+    expect((await p.kill("SIGINT")).code).toBe(0);
+  });
+});
