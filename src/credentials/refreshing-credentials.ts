@@ -25,11 +25,8 @@ export interface CredentialStatus {
    * attempt failed; `serving` says whether older credentials are still being handed out.
    */
   readonly state: CredentialState;
-  /**
-   * True when `get()` would answer from the cache right now. Always set by
-   * createRefreshingCredentials; optional so hand-built statuses (test fakes) may omit it.
-   */
-  readonly serving?: boolean;
+  /** True when `get()` would answer from the cache right now (what /health reports). */
+  readonly serving: boolean;
   readonly reason?: string;
   readonly code?: ErrorCode;
   /** Expiry of the cached credentials, if any (they may already be past it). */

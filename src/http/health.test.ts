@@ -13,12 +13,12 @@ const svc = (name: string, status: Parameters<typeof healthReport>[0][number]["s
 
 describe("healthReport", () => {
   test("is healthy when every service holds unexpired credentials", () => {
-    const r = healthReport([svc("a", { state: "ready", expiresAt: later, consecutiveFailures: 0 })], NOW);
+    const r = healthReport([svc("a", { state: "ready", serving: true, expiresAt: later, consecutiveFailures: 0 })]);
     expect(r).toMatchObject({ status: "healthy", services: 1, checks: { a: { status: "ready", serving: true } } });
   });
 
-  test("a failing service that still holds valid credentials keeps the whole healthy", () => {
-    const r = healthReport([svc("a", { state: "failing", expiresAt: later, reason: "sts down", consecutiveFailures: 2 })], NOW);
+  test("a failing service that still serves its last good credentials keeps the whole healthy", () => {
+    const r = healthReport([svc("a", { state: "failing", serving: true, expiresAt: later, reason: "sts down", consecutiveFailures: 2 })]);
     expect(r.status).toBe("healthy");
     expect(r.checks.a).toMatchObject({ status: "failing", serving: true, reason: "sts down" });
   });
@@ -26,11 +26,10 @@ describe("healthReport", () => {
   test("is unhealthy and says why when a service has nothing valid to serve", () => {
     const r = healthReport(
       [
-        svc("a", { state: "ready", expiresAt: later, consecutiveFailures: 0 }),
-        svc("b", { state: "failing", reason: "no credentials", code: "E_SOURCE_CREDENTIALS", nextAttemptAt: later, consecutiveFailures: 1 }),
-        svc("c", { state: "failing", expiresAt: earlier, reason: "expired", consecutiveFailures: 5 }),
+        svc("a", { state: "ready", serving: true, expiresAt: later, consecutiveFailures: 0 }),
+        svc("b", { state: "failing", serving: false, reason: "no credentials", code: "E_SOURCE_CREDENTIALS", nextAttemptAt: later, consecutiveFailures: 1 }),
+        svc("c", { state: "failing", serving: false, expiresAt: earlier, reason: "expired", consecutiveFailures: 5 }),
       ],
-      NOW,
     );
     expect(r.status).toBe("unhealthy");
     expect(r.checks.b).toMatchObject({ serving: false, code: "E_SOURCE_CREDENTIALS", next_attempt_at: later.toISOString() });
@@ -38,10 +37,10 @@ describe("healthReport", () => {
   });
 
   test("a service still warming up is not yet serving", () => {
-    expect(healthReport([svc("a", { state: "pending", consecutiveFailures: 0 })], NOW).status).toBe("unhealthy");
+    expect(healthReport([svc("a", { state: "pending", serving: false, consecutiveFailures: 0 })]).status).toBe("unhealthy");
   });
 
   test("with no services at all (dynamic only, nothing loaded yet) it is healthy", () => {
-    expect(healthReport([], NOW, [])).toEqual({ status: "healthy", services: 0, checks: {}, dynamic_files: [] });
+    expect(healthReport([], [])).toEqual({ status: "healthy", services: 0, checks: {}, dynamic_files: [] });
   });
 });

@@ -28,13 +28,17 @@ export interface HealthInput {
   status: CredentialStatus;
 }
 
-/** Builds the /health body. A service is serving when it holds credentials that have not expired. */
-export function healthReport(services: readonly HealthInput[], now: number, dynamicFiles?: unknown[]): HealthReport {
+/**
+ * Builds the /health body. Whether a service is serving is the credential cache's own answer
+ * (it stops handing out credentials a safety margin before they expire), so /health and
+ * /v1/credentials can never disagree.
+ */
+export function healthReport(services: readonly HealthInput[], dynamicFiles?: unknown[]): HealthReport {
   const checks: Record<string, ServiceHealth> = {};
   let healthy = true;
   for (const s of services) {
     const st = s.status;
-    const serving = st.expiresAt !== undefined && st.expiresAt.getTime() > now;
+    const serving = st.serving;
     healthy &&= serving;
     checks[s.name] = {
       status: st.state,

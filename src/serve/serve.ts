@@ -59,7 +59,6 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
         origin: e.spec.origin.kind === "static" ? "static" : e.spec.origin.file,
         status: e.credentials.status(),
       })),
-      Date.now(),
       dynamic?.files(),
     );
     if (options.logHealthChecks) log.info("health check", { status: report.status, remote: server.requestIP(req)?.address });

@@ -21,7 +21,7 @@ function fakeFactory() {
     created.push(record);
     return {
       get: () => Promise.reject(new Error("not used")),
-      status: () => ({ state: "pending", consecutiveFailures: 0 }),
+      status: () => ({ state: "pending", serving: false, consecutiveFailures: 0 }),
       start: () => {},
       stop: () => {
         record.stopped = true;
