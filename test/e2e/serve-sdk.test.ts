@@ -26,6 +26,7 @@ beforeAll(async () => {
       serviceYaml("svc-a", TOKEN_A, moto.roleArn("role-a"), "      RoleSessionName: session-a"),
       serviceYaml("svc-b", TOKEN_B, moto.roleArn("role-b"), "      RoleSessionName: session-b"),
     ].join("\n"),
+    { args: ["--log-level", "debug"] }, // secrets must stay out of logs at every level
   );
 });
 
@@ -87,7 +88,7 @@ describe("credproxy serve with real SDK clients", () => {
     expect(body.checks["svc-b"]).toMatchObject({ status: "ready", serving: true });
   });
 
-  test("no token or secret appears in any log line", async () => {
+  test("no token or secret appears in any log line, even at debug level", async () => {
     await serve.credentials("wrong-token-value-123456");
     const served = (await (await serve.credentials(TOKEN_A)).json()) as { SecretAccessKey: string; Token: string };
     const logs = serve.proc.stderrLines.join("\n");
