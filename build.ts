@@ -7,6 +7,7 @@
  */
 import { $ } from "bun";
 import pkg from "./package.json" with { type: "json" };
+import { GENERATED_VALIDATORS, validatorSource } from "./src/config/compile-validators.ts";
 
 async function gitCommit(): Promise<string> {
   const out = await $`git rev-parse --short=12 HEAD`.quiet().nothrow();
@@ -36,5 +37,8 @@ export async function compile(options: { outfile: string; target?: string; bytec
 }
 
 if (import.meta.main) {
+  // The config validators are generated ahead of time so the binary does not compile the
+  // JSON Schema at start-up.
+  await Bun.write(GENERATED_VALIDATORS, validatorSource());
   await compile({ outfile: "dist/credproxy" });
 }

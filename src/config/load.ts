@@ -8,7 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import Ajv, { type ValidateFunction } from "ajv";
+import type { ValidateFunction } from "ajv";
+// @ts-ignore: generated JavaScript without types
+import { validateConfig, validateServicesFile } from "./validators.generated.js";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { ResolvedConfig, ServiceSpec } from "./types.ts";
 import { configSchema } from "./schema.ts";
@@ -173,18 +175,9 @@ function loopbackName(host: string): string {
   return host.toLowerCase() === "localhost" ? "127.0.0.1" : host;
 }
 
-let compiled: { config: ValidateFunction; servicesFile: ValidateFunction } | undefined;
-
-/** Both validators, compiled once per process (compiling is the slow part of ajv). */
+/** Both validators, generated at build time from schema.ts (see compile-validators.ts). */
 function validators(): { config: ValidateFunction; servicesFile: ValidateFunction } {
-  if (!compiled) {
-    // coerceTypes: values arrive as strings (failsafe YAML) and are typed here, by the schema.
-    // verbose: errors carry parentSchema (for did-you-mean and ranges) and the offending data.
-    const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, verbose: true, allowUnionTypes: true, strict: true });
-    ajv.addVocabulary(["x-expected"]);
-    compiled = { config: ajv.compile(configSchema), servicesFile: ajv.compile(servicesFileSchema) };
-  }
-  return compiled;
+  return { config: validateConfig as ValidateFunction, servicesFile: validateServicesFile as ValidateFunction };
 }
 
 function deepFreeze<T>(value: T): T {
