@@ -23,3 +23,9 @@ for (const name of [
 ]) {
   delete process.env[name];
 }
+
+// Every child process and temp dir a helper started is cleaned up after each test file, even
+// when a test failed half-way (bun test does not run process exit hooks).
+import { afterAll } from "bun:test";
+import { cleanupAll } from "./helpers/cleanup.ts";
+afterAll(cleanupAll);
