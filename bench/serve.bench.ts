@@ -171,9 +171,11 @@ async function coldHerd(motoEndpoint: string) {
   return { calls, statuses: Object.fromEntries(statuses), ms };
 }
 
+const ONLY = process.env.BENCH_ONLY; // throughput | startup | herd: run one part while tuning
 const moto = await startMoto();
 try {
   const thr = await throughput(moto.endpoint);
+  if (ONLY === "throughput") process.exit(0);
   const up = await startup(moto.endpoint);
   const herd = await coldHerd(moto.endpoint);
   const cpu = cpus()[0]?.model ?? "unknown CPU";

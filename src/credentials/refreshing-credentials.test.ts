@@ -35,6 +35,21 @@ async function rejection(promise: Promise<unknown>): Promise<CredproxyError> {
 }
 
 describe("createRefreshingCredentials", () => {
+  test("peek() answers only from a usable cache and starts the due refresh without waiting for it", async () => {
+    const { clock, sts, creds } = setup();
+    expect(creds.peek()).toBeUndefined();
+    expect(sts.calls).toHaveLength(0); // peek never fetches on an empty cache
+    const first = await creds.get();
+    expect(creds.peek()).toBe(first);
+    creds.stop(); // no background timer: only peek() can notice the refresh is due
+    await clock.advance(2400 * S); // 3600 s credentials are due 20 minutes before expiry
+    expect(sts.calls).toHaveLength(1);
+    expect(creds.peek()).toBe(first); // still served while the refresh runs
+    expect(sts.calls).toHaveLength(2);
+    await clock.flush();
+    expect(creds.peek()?.accessKeyId).not.toBe(first.accessKeyId);
+  });
+
   test("ten concurrent get() calls on an empty cache make one fetch and all get the same credentials", async () => {
     const { sts, creds } = setup();
     const results = await Promise.all(Array.from({ length: 10 }, () => creds.get()));

@@ -70,6 +70,11 @@ export interface RefreshingCredentialsOptions {
 export interface RefreshingCredentials {
   /** Cached credentials if still valid; otherwise waits for the (shared) fetch. */
   get(): Promise<RoleCredentials>;
+  /**
+   * The cached credentials if they can be served now, else undefined; like get(), it starts a
+   * background refresh when they are due. Lets the HTTP hot path answer without a Promise.
+   */
+  peek(): RoleCredentials | undefined;
   status(): CredentialStatus;
   /** Starts a warm-up fetch and the background schedule. */
   start(): void;
@@ -255,17 +260,24 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
     if (reason) controller?.abort(reason);
   }
 
+  function peek(): RoleCredentials | undefined {
+    if (!usable(current)) return undefined;
+    const t = now();
+    const inBackoff = backoffUntil !== undefined && t < backoffUntil;
+    if (t >= refreshAt && !inflight && !inBackoff) refresh().catch(noop);
+    return current;
+  }
+
   return {
     get(): Promise<RoleCredentials> {
-      if (usable(current)) {
-        const inBackoff = backoffUntil !== undefined && now() < backoffUntil;
-        if (now() >= refreshAt && !inflight && !inBackoff) refresh().catch(noop);
-        return Promise.resolve(current);
-      }
+      const cached = peek();
+      if (cached) return Promise.resolve(cached);
       if (inflight) return inflight;
       if (lastError && backoffUntil !== undefined && now() < backoffUntil) return Promise.reject(lastError);
       return refresh();
     },
+
+    peek,
 
     status(): CredentialStatus {
       const serving = usable(current);

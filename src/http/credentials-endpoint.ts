@@ -21,48 +21,60 @@ const OK_HEADERS = { "content-type": "application/json", "cache-control": "no-st
  * value picks the service (compared exactly and in constant time); the body carries
  * AccessKeyId, SecretAccessKey, Token, Expiration (whole seconds, Z), RoleArn and AccountId.
  */
-export async function credentialsEndpoint(req: Request, remote: string, deps: CredentialsEndpointDeps): Promise<Response> {
+export function credentialsEndpoint(req: Request, remoteAddress: () => string, deps: CredentialsEndpointDeps): Response | Promise<Response> {
   const started = performance.now();
-  const seconds = () => (performance.now() - started) / 1000;
   const authorization = req.headers.get("authorization");
   if (!authorization) {
-    deps.metrics.recordRequest("unknown", "denied_missing_token", seconds());
-    deps.logger.info("credential request without Authorization header", { remote });
+    deps.metrics.recordRequest("unknown", "denied_missing_token", elapsed(started));
+    deps.logger.info("credential request without Authorization header", { remote: remoteAddress() });
     return json({ error: "Authorization header required" }, 401);
   }
   const entry = deps.byToken(authorization);
   if (!entry) {
-    deps.metrics.recordRequest("unknown", "denied_invalid_token", seconds());
-    deps.logger.info("credential request with an unknown token", { remote });
+    deps.metrics.recordRequest("unknown", "denied_invalid_token", elapsed(started));
+    deps.logger.info("credential request with an unknown token", { remote: remoteAddress() });
     return json({ error: "Invalid authorization token" }, 401);
   }
-  const service = entry.spec.name;
-  try {
-    const creds = await entry.credentials.get();
-    let body = bodies.get(creds);
-    if (body === undefined) {
-      body = JSON.stringify(toEcsResponse(creds));
-      bodies.set(creds, body);
-    }
-    deps.metrics.recordRequest(service, "success", seconds());
-    if (deps.logger.enabled("debug")) deps.logger.debug("credentials served", { service, remote });
-    return new Response(body, { headers: OK_HEADERS });
-  } catch (error) {
-    deps.metrics.recordRequest(service, "error", seconds());
-    const status = entry.credentials.status();
-    const retryAfter = status.nextAttemptAt ? Math.max(1, Math.ceil((status.nextAttemptAt.getTime() - Date.now()) / 1000)) : 5;
-    const known = error instanceof CredproxyError;
-    deps.logger.warn("no valid credentials to serve", { service, remote, error: known ? error.message : String(error) });
-    return json(
-      {
-        // The core's messages already name the service ("Cannot get credentials for service 'x': …").
-        error: known ? error.message : `Cannot get credentials for service '${service}': internal error`,
-        code: known ? error.code : "E_INTERNAL",
-        service,
-        ...(known && error.hint ? { hint: error.hint } : {}),
-      },
-      503,
-      { "retry-after": String(retryAfter) },
-    );
+  // Fast path: cached credentials answer synchronously (no Promise for Bun.serve to await).
+  const cached = entry.credentials.peek();
+  if (cached) return served(entry, cached, started, remoteAddress, deps);
+  return entry.credentials.get().then(
+    (creds) => served(entry, creds, started, remoteAddress, deps),
+    (error: unknown) => unavailable(entry, error, started, remoteAddress, deps),
+  );
+}
+
+function served(entry: ServiceEntry, creds: RoleCredentials, started: number, remoteAddress: () => string, deps: CredentialsEndpointDeps): Response {
+  let body = bodies.get(creds);
+  if (body === undefined) {
+    body = JSON.stringify(toEcsResponse(creds));
+    bodies.set(creds, body);
   }
+  deps.metrics.recordRequest(entry.spec.name, "success", elapsed(started));
+  if (deps.logger.enabled("debug")) deps.logger.debug("credentials served", { service: entry.spec.name, remote: remoteAddress() });
+  return new Response(body, { headers: OK_HEADERS });
+}
+
+function unavailable(entry: ServiceEntry, error: unknown, started: number, remoteAddress: () => string, deps: CredentialsEndpointDeps): Response {
+  const service = entry.spec.name;
+  deps.metrics.recordRequest(service, "error", elapsed(started));
+  const status = entry.credentials.status();
+  const retryAfter = status.nextAttemptAt ? Math.max(1, Math.ceil((status.nextAttemptAt.getTime() - Date.now()) / 1000)) : 5;
+  const known = error instanceof CredproxyError;
+  deps.logger.warn("no valid credentials to serve", { service, remote: remoteAddress(), error: known ? error.message : String(error) });
+  return json(
+    {
+      // The core's messages already name the service ("Cannot get credentials for service 'x': …").
+      error: known ? error.message : `Cannot get credentials for service '${service}': internal error`,
+      code: known ? error.code : "E_INTERNAL",
+      service,
+      ...(known && error.hint ? { hint: error.hint } : {}),
+    },
+    503,
+    { "retry-after": String(retryAfter) },
+  );
+}
+
+function elapsed(started: number): number {
+  return (performance.now() - started) / 1000;
 }

@@ -2,6 +2,8 @@ import type { Server } from "bun";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 
 export type Handler = (req: Request, server: Server<undefined>) => Response | Promise<Response>;
+/** Exact paths routed natively by Bun (no URL parsing in JS), by method. */
+export type Routes = Record<string, Partial<Record<"GET" | "HEAD" | "POST" | "PUT" | "DELETE", Handler>>>;
 
 export interface Listener {
   readonly url: URL;
@@ -15,13 +17,22 @@ export interface Listener {
  * Opens an HTTP/1.1 listener (keep-alive on) with Bun.serve and turns bind failures into one
  * clear CredproxyError naming the address, instead of a stack trace.
  */
-export function listen(options: { name: string; hostname: string; port: number; fetch: Handler; configKey: string }): Listener {
+export function listen(options: {
+  name: string;
+  hostname: string;
+  port: number;
+  /** Answers everything `routes` does not: other paths and other methods. */
+  fetch: Handler;
+  routes?: Routes;
+  configKey: string;
+}): Listener {
   let server: Server<undefined>;
   try {
     server = Bun.serve({
       hostname: options.hostname,
       port: options.port,
       fetch: options.fetch,
+      ...(options.routes ? { routes: options.routes } : {}),
       error: () => new Response(JSON.stringify({ error: "internal error" }), { status: 500 }),
       // Keep idle keep-alive connections open long enough for SDK clients to reuse them.
       idleTimeout: 30,

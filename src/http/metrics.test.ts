@@ -37,6 +37,20 @@ describe("CredproxyMetrics", () => {
     expect(text).toContain('credproxy_info{version="1.2.3"} 1');
   });
 
+  test("a duration equal to a bucket bound is counted in that bucket, and buckets are cumulative", async () => {
+    const m = new CredproxyMetrics("1");
+    m.recordRequest("app", "success", 0.001);
+    m.recordRequest("app", "success", 0.0011);
+    m.recordRequest("app", "success", 60);
+    const text = await m.render();
+    expect(text).toContain('credproxy_request_duration_seconds_bucket{service_name="app",result="success",le="0.0005"} 0');
+    expect(text).toContain('credproxy_request_duration_seconds_bucket{service_name="app",result="success",le="0.001"} 1');
+    expect(text).toContain('credproxy_request_duration_seconds_bucket{service_name="app",result="success",le="0.0025"} 2');
+    expect(text).toContain('credproxy_request_duration_seconds_bucket{service_name="app",result="success",le="10"} 2');
+    expect(text).toContain('credproxy_request_duration_seconds_bucket{service_name="app",result="success",le="+Inf"} 3');
+    expect(text).toContain('credproxy_request_duration_seconds_count{service_name="app",result="success"} 3');
+  });
+
   test("forgets the expiry series of a removed service", async () => {
     const m = sample();
     m.forgetService("app");

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { RequestMetrics } from "./request-metrics.ts";
 
 /** Outcome of one /v1/credentials request, as the `result` label (CredProxy's names). */
 export type RequestResult = "success" | "denied_missing_token" | "denied_invalid_token" | "error";
@@ -10,30 +11,15 @@ export type RequestResult = "success" | "denied_missing_token" | "denied_invalid
  */
 export class CredproxyMetrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<"service_name" | "result">;
-  readonly #duration: Histogram<"service_name" | "result">;
+  readonly #requests: RequestMetrics;
   readonly #refreshes: Counter<"service_name" | "result">;
   readonly #expiry: Gauge<"service_name">;
   readonly #active: Gauge;
   #activeCount = 0;
-  // Pre-bound label children: the request path does a Map lookup, not a label hash.
-  readonly #bound = new Map<string, { inc: () => void; observe: (v: number) => void }>();
 
   constructor(version: string) {
     const registers = [this.registry];
-    this.#requests = new Counter({
-      name: "credproxy_requests_total",
-      help: "Credential requests by service and result (success, denied_missing_token, denied_invalid_token, error).",
-      labelNames: ["service_name", "result"],
-      registers,
-    });
-    this.#duration = new Histogram({
-      name: "credproxy_request_duration_seconds",
-      help: "Time to answer a credential request, in seconds.",
-      labelNames: ["service_name", "result"],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.#requests = new RequestMetrics(this.registry, [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
     this.#refreshes = new Counter({
       name: "credproxy_credential_refresh_total",
       help: "Credential refreshes (STS AssumeRole rounds) by service and result (success, failure).",
@@ -60,16 +46,7 @@ export class CredproxyMetrics {
   }
 
   recordRequest(service: string, result: RequestResult, seconds: number): void {
-    const key = service + "\0" + result;
-    let bound = this.#bound.get(key);
-    if (!bound) {
-      const counter = this.#requests.labels(service, result);
-      const histogram = this.#duration.labels(service, result);
-      bound = { inc: () => counter.inc(), observe: (v) => histogram.observe(v) };
-      this.#bound.set(key, bound);
-    }
-    bound.inc();
-    bound.observe(seconds);
+    this.#requests.record(service, result, seconds);
   }
 
   recordRefresh(service: string, result: "success" | "failure", expiresAt?: Date): void {

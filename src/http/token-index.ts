@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 
 /**
  * Finds which entry an `Authorization` header value belongs to without telling, through
@@ -32,5 +32,6 @@ export class TokenIndex<T> {
 }
 
 function digest(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
+  // Bun's hasher is ~2.5x cheaper per call than node:crypto's createHash (bench/ notes).
+  return Bun.CryptoHasher.hash("sha256", token);
 }

@@ -23,6 +23,7 @@ function load(file: string, text: string): ServiceSpec[] {
 
 const creds = (): ServiceCredentials => ({
   get: () => Promise.reject(new Error("unused")),
+  peek: () => undefined,
   status: () => ({ state: "pending", serving: false, consecutiveFailures: 0 }),
   start: () => {},
   stop: () => {},

@@ -5,7 +5,7 @@ import { createServiceCredentials } from "../credentials/service-credentials.ts"
 import { credentialsEndpoint } from "../http/credentials-endpoint.ts";
 import { healthReport } from "../http/health.ts";
 import { json, methodNotAllowed, notFound } from "../http/json.ts";
-import { listen, type Listener } from "../http/listen.ts";
+import { listen, type Handler, type Listener, type Routes } from "../http/listen.ts";
 import { CredproxyMetrics } from "../http/metrics.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
@@ -67,28 +67,21 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
   const metricsRoute = async (): Promise<Response> =>
     new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
 
-  const routes: Record<string, { methods: readonly string[]; handle: (req: Request, server: Server<undefined>) => Response | Promise<Response> }> = {
-    "/v1/credentials": {
-      methods: ["GET"],
-      handle: (req, server) =>
-        credentialsEndpoint(req, server.requestIP(req)?.address ?? "unknown", { byToken: (t) => registry.byToken(t), metrics, logger: log }),
-    },
-    "/health": { methods: ["GET", "HEAD"], handle: health },
+  const credentials: Handler = (req, server) =>
+    credentialsEndpoint(req, () => server.requestIP(req)?.address ?? "unknown", { byToken: (t) => registry.byToken(t), metrics, logger: log });
+  const routes: Routes = {
+    "/v1/credentials": { GET: credentials },
+    "/health": { GET: health, HEAD: health },
+    ...(config.metrics.enabled ? { "/metrics": { GET: metricsRoute } } : {}),
   };
-  if (config.metrics.enabled) routes["/metrics"] = { methods: ["GET"], handle: metricsRoute };
 
   const main = listen({
     name: "credential server",
     hostname: config.server.host,
     port: config.server.port,
     configKey: "server.port",
-    fetch(req, server) {
-      const url = new URL(req.url);
-      const route = routes[url.pathname];
-      if (!route) return notFound(url.pathname);
-      if (!route.methods.includes(req.method)) return methodNotAllowed(req.method, route.methods);
-      return route.handle(req, server);
-    },
+    routes,
+    fetch: (req) => unrouted(req, routes),
   });
   let metricsListener: Listener | undefined;
   try {
@@ -99,11 +92,8 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
         hostname: l.host,
         port: l.port,
         configKey: "metrics.prometheus.port",
-        fetch(req) {
-          const path = new URL(req.url).pathname;
-          if (path !== "/metrics") return notFound(path);
-          return req.method === "GET" ? metricsRoute() : methodNotAllowed(req.method, ["GET"]);
-        },
+        routes: { "/metrics": { GET: metricsRoute } },
+        fetch: (req) => unrouted(req, { "/metrics": { GET: metricsRoute } }),
       });
     }
   } catch (error) {
@@ -142,4 +132,11 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
       registry.stop();
     },
   };
+}
+
+/** What Bun's router did not take: a known path with another method (405) or an unknown path (404). */
+function unrouted(req: Request, routes: Routes): Response {
+  const path = new URL(req.url).pathname;
+  const route = routes[path];
+  return route ? methodNotAllowed(req.method, Object.keys(route)) : notFound(path);
 }

@@ -21,6 +21,7 @@ function fakeFactory() {
     created.push(record);
     return {
       get: () => Promise.reject(new Error("not used")),
+      peek: () => undefined,
       status: () => ({ state: "pending", serving: false, consecutiveFailures: 0 }),
       start: () => {},
       stop: () => {

@@ -7,6 +7,8 @@ import type { Logger } from "../log.ts";
 /** What the registry needs from a service's credentials (the refreshing cache in practice). */
 export interface ServiceCredentials {
   get(): Promise<RoleCredentials>;
+  /** Cached credentials that can be served now, without waiting (see RefreshingCredentials). */
+  peek(): RoleCredentials | undefined;
   status(): CredentialStatus;
   start(): void;
   stop(): void;
