@@ -18,7 +18,14 @@ export async function compile(options: { outfile: string; target?: string; bytec
   const started = performance.now();
   const result = await Bun.build({
     entrypoints: ["./src/main.ts"],
-    compile: { outfile: options.outfile, ...(options.target ? { target: options.target as Bun.Build.CompileTarget } : {}) },
+    compile: {
+      outfile: options.outfile,
+      ...(options.target ? { target: options.target as Bun.Build.CompileTarget } : {}),
+      // A credential tool must not pick up .env or bunfig.toml from whatever directory it runs
+      // in: a stray AWS_ENDPOINT_URL_STS or CREDPROXY_CONFIG_FILE would silently redirect it.
+      autoloadDotenv: false,
+      autoloadBunfig: false,
+    },
     minify: true,
     bytecode: options.bytecode ?? true,
     format: "esm",

@@ -174,8 +174,11 @@ async function coldHerd(motoEndpoint: string) {
 const ONLY = process.env.BENCH_ONLY; // throughput | startup | herd: run one part while tuning
 const moto = await startMoto();
 try {
+  if (ONLY) {
+    await ({ throughput, startup, herd: coldHerd } as Record<string, (e: string) => Promise<unknown>>)[ONLY]!(moto.endpoint);
+    process.exit(0);
+  }
   const thr = await throughput(moto.endpoint);
-  if (ONLY === "throughput") process.exit(0);
   const up = await startup(moto.endpoint);
   const herd = await coldHerd(moto.endpoint);
   const cpu = cpus()[0]?.model ?? "unknown CPU";

@@ -115,6 +115,18 @@ describe("credproxy CLI (compiled binary)", () => {
     expect(r.stderr).toContain("/credproxy/config.yaml");
   });
 
+  test("a .env or bunfig.toml in the working directory is not read", async () => {
+    const dir = await tempDir();
+    const good = await configFile(VALID);
+    await writeFile(join(dir, ".env"), "CREDPROXY_CONFIG_FILE=/from/dotenv.yaml\n");
+    await writeFile(join(dir, "bunfig.toml"), 'preload = ["./evil.ts"]\n');
+    await writeFile(join(dir, "evil.ts"), 'console.error("EVIL PRELOAD RAN");\n');
+    const r = await runCredproxy(["validate"], { cwd: dir, env: { CREDPROXY_CONFIG_FILE: good } });
+    expect(r.stderr).not.toContain("EVIL PRELOAD RAN");
+    expect(r.stderr).not.toContain("/from/dotenv.yaml");
+    expect(r.code).toBe(0);
+  });
+
   test("validate --print-schema prints the JSON Schema for editors", async () => {
     const r = await runCredproxy(["validate", "--print-schema"]);
     expect(r.code).toBe(0);
