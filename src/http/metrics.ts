@@ -1,4 +1,7 @@
-import { Counter, Gauge, Registry } from "prom-client";
+// Deep imports on purpose: see prom-client-lib.d.ts.
+import Counter from "prom-client/lib/counter.js";
+import Gauge from "prom-client/lib/gauge.js";
+import Registry from "prom-client/lib/registry.js";
 import { RequestMetrics } from "./request-metrics.ts";
 
 /** Outcome of one /v1/credentials request, as the `result` label (CredProxy's names). */
