@@ -36,8 +36,10 @@ describe("healthReport", () => {
     expect(r.checks.c?.serving).toBe(false);
   });
 
-  test("a service still warming up is not yet serving", () => {
-    expect(healthReport([svc("a", { state: "pending", serving: false, consecutiveFailures: 0 })]).status).toBe("unhealthy");
+  test("a service still warming up is not yet serving, and says so", () => {
+    const r = healthReport([svc("a", { state: "pending", serving: false, consecutiveFailures: 0 })]);
+    expect(r.status).toBe("unhealthy");
+    expect(r.checks.a?.reason).toBe("fetching the first credentials");
   });
 
   test("with no services at all (dynamic only, nothing loaded yet) it is healthy", () => {

@@ -46,7 +46,7 @@ export function healthReport(services: readonly HealthInput[], dynamicFiles?: un
       origin: s.origin,
       role_arn: s.roleArn,
       ...(st.expiresAt ? { expires_at: st.expiresAt.toISOString() } : {}),
-      ...(st.reason ? { reason: st.reason } : {}),
+      ...(st.reason ? { reason: st.reason } : st.state === "pending" ? { reason: "fetching the first credentials" } : {}),
       ...(st.code ? { code: st.code } : {}),
       ...(st.nextAttemptAt && st.state === "failing" ? { next_attempt_at: st.nextAttemptAt.toISOString() } : {}),
     };
