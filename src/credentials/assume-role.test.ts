@@ -4,6 +4,7 @@ import { CredproxyError, ErrorCode } from "../errors";
 import { startFakeSts } from "./_fake-sts-server";
 import { createAssumeRoleProvider } from "./assume-role";
 import type { CredentialProvider } from "./types";
+import { rejection } from "./_rejection";
 
 const sts = startFakeSts();
 afterAll(() => sts.stop());
@@ -27,15 +28,6 @@ function provider(params: AssumeRoleSpec = minimal, extra: { source?: Credential
   });
 }
 
-async function rejection(promise: Promise<unknown>): Promise<CredproxyError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CredproxyError) return error;
-    throw new Error(`expected a CredproxyError, got ${String(error)}`);
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("createAssumeRoleProvider", () => {
   test("returns the role credentials with the assumed-role ARN and the account taken from it", async () => {

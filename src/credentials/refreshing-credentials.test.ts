@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { CredproxyError, ErrorCode } from "../errors";
 import { createFakeClock, createFakeSts } from "./_fake-clock";
 import { createRefreshingCredentials, type RefreshDetail, type RefreshingCredentialsOptions } from "./refreshing-credentials";
+import { rejection } from "./_rejection";
 
 const S = 1000;
 
@@ -24,15 +25,6 @@ function setup(overrides: Partial<RefreshingCredentialsOptions> & { lifetimeSeco
   return { clock, sts, creds, events };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<CredproxyError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CredproxyError) return error;
-    throw new Error(`expected a CredproxyError, got ${String(error)}`);
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("createRefreshingCredentials", () => {
   test("peek() answers only from a usable cache and starts the due refresh without waiting for it", async () => {

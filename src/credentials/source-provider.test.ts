@@ -2,9 +2,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CredproxyError, ErrorCode } from "../errors";
+import { ErrorCode } from "../errors";
 import { createSourceProvider, memoizeSource } from "./source-provider";
 import type { AwsCredentials } from "./types";
+import { rejection } from "./_rejection";
 
 const KEY = "AKIAIOSFODNN7EXAMPLE";
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -45,15 +46,6 @@ const EMPTY_ENV = {
   AWS_EC2_METADATA_DISABLED: "true",
 };
 
-async function rejection(promise: Promise<unknown>): Promise<CredproxyError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CredproxyError) return error;
-    throw new Error(`expected a CredproxyError, got ${String(error)}`);
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("createSourceProvider", () => {
   test("static keys are returned as configured, with their session token", async () => {

@@ -1,18 +1,10 @@
 import type { ServiceSpec } from "../config/types.ts";
-import type { RoleCredentials } from "../credentials/types.ts";
-import type { CredentialStatus } from "../credentials/refreshing-credentials.ts";
+import type { RefreshingCredentials } from "../credentials/refreshing-credentials.ts";
 import { TokenIndex } from "../http/token-index.ts";
 import type { Logger } from "../log.ts";
 
 /** What the registry needs from a service's credentials (the refreshing cache in practice). */
-export interface ServiceCredentials {
-  get(): Promise<RoleCredentials>;
-  /** Cached credentials that can be served now, without waiting (see RefreshingCredentials). */
-  peek(): RoleCredentials | undefined;
-  status(): CredentialStatus;
-  start(): void;
-  stop(): void;
-}
+export type ServiceCredentials = Pick<RefreshingCredentials, "get" | "peek" | "status" | "start" | "stop">;
 
 export interface ServiceEntry {
   readonly spec: ServiceSpec;

@@ -1,6 +1,7 @@
 import { loadConfig } from "../../config/load.ts";
 import { configSchema } from "../../config/schema.ts";
-import type { ResolvedConfig, SourceSpec } from "../../config/types.ts";
+import type { ResolvedConfig } from "../../config/types.ts";
+import { describeSource } from "../../credentials/source-provider.ts";
 import { parseCommandArgs } from "../args.ts";
 import { configPath } from "../env.ts";
 import type { Command } from "./index.ts";
@@ -48,15 +49,4 @@ export function describeConfig(config: ResolvedConfig): string {
   lines.push(`  metrics: ${!config.metrics.enabled ? "off" : l ? `/metrics and http://${l.host}:${l.port}/metrics` : "/metrics"}`);
   for (const w of config.warnings) lines.push(`  warning: ${w}`);
   return lines.join("\n");
-}
-
-function describeSource(source: SourceSpec): string {
-  switch (source.kind) {
-    case "default-chain":
-      return "the default credential chain";
-    case "profile":
-      return `profile "${source.profile}"`;
-    case "static":
-      return `static keys ${source.accessKeyId.slice(0, 4)}…${source.accessKeyId.slice(-4)}`;
-  }
 }
