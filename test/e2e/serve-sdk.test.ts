@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { callerIdentity, type ClientKind } from "../helpers/clients.ts";
+import { callerIdentity, clientEnv, type ClientKind } from "../helpers/clients.ts";
 import { startMoto, type ValidatingMoto } from "../helpers/moto.ts";
 import { serviceYaml, sourceYaml, startServe, type RunningServe } from "./serve-fixture.ts";
 
@@ -56,6 +56,21 @@ describe("credproxy serve with real SDK clients", () => {
   test("boto3 reports that it got the credentials from the container provider", async () => {
     const id = await callerIdentity("boto3", { fullUri: serve.url("/v1/credentials"), token: TOKEN_A, stsEndpoint: moto.endpoint });
     expect(id.method).toBe("container-role");
+  });
+
+  test("boto3 making five calls in one process fetches credentials from credproxy once", async () => {
+    // CredProxy served 900 s credentials, inside botocore's 15-minute refresh window, so every
+    // call re-fetched. Count credproxy's successful requests for svc-b around five calls.
+    const successes = async () =>
+      Number((await (await fetch(serve.url("/metrics"))).text()).match(/credproxy_requests_total\{service_name="svc-b",result="success"\} (\d+)/)?.[1] ?? 0);
+    const before = await successes();
+    const env = await clientEnv({ fullUri: serve.url("/v1/credentials"), token: TOKEN_B, stsEndpoint: moto.endpoint });
+    const script = "import boto3\nc = boto3.client('sts')\nfor _ in range(5): print(c.get_caller_identity()['Arn'])";
+    const proc = Bun.spawn(["python3", "-c", script], { env, stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+    expect(out.trim().split("\n")).toEqual(Array(5).fill("arn:aws:sts::123456789012:assumed-role/role-b/session-b"));
+    expect((await successes()) - before).toBe(1);
   });
 
   test("the response carries the ECS fields plus RoleArn and AccountId, with a whole-second Z expiration", async () => {
