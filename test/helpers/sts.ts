@@ -1,79 +1,62 @@
 /**
- * Tiny STS query-API client for the tests, on top of our own SigV4 signer. It is deliberately
- * not the AWS SDK: the SDK retries, caches and hides failures, while these calls return
- * exactly what the server said.
+ * STS calls for the tests, made with the AWS SDK for JavaScript v3 against moto or the
+ * sts-gate on loopback. Every call builds its own client with static credentials, region
+ * us-east-1 and `maxAttempts: 1`, and destroys it afterwards: nothing is retried, cached or
+ * pooled between calls. A call returns what the server sent or throws the SDK's
+ * STSServiceException, whose `name` is the AWS error code (InvalidClientTokenId,
+ * SignatureDoesNotMatch, AccessDenied, …); `stsFailure` turns such an error into plain data.
  */
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, STSServiceException, type AssumeRoleCommandInput } from "@aws-sdk/client-sts";
 import { assertLoopback } from "./loopback.ts";
-import { signRequest, type AwsCredentials } from "./sigv4.ts";
 
-export type { AwsCredentials } from "./sigv4.ts";
-
-export interface QueryResult {
-  status: number;
-  body: string;
-  /** `<Code>` of an error response, if any. */
-  errorCode: string | undefined;
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string | undefined;
 }
 
-export interface QueryOptions {
-  service?: string;
-  region?: string;
-  /** Sign for this Host header (and send it) instead of the endpoint's own host. */
-  host?: string;
-  signal?: AbortSignal;
+export interface StsOptions {
+  /** Client-side request timeout in ms; past it the call rejects with a `TimeoutError`. */
+  timeoutMs?: number;
 }
 
-/** First text content of `<tag>` in an XML document (these responses are flat enough). */
+/** First text content of `<tag>` in an XML document, for raw moto answers (flat enough for this). */
 export function xmlValue(xml: string, tag: string): string | undefined {
   const m = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(xml);
   return m?.[1];
 }
 
 /**
- * POSTs a query-API form (`Action=…&Version=…`). With `credentials === null` the request is
- * sent unsigned.
+ * An STS client for `endpoint` (loopback only) that signs with exactly these credentials.
+ * Only the three credential fields are passed on, so an `AssumedRole` can be used as is.
+ * The caller owns the client and should `destroy()` it.
  */
-export async function awsQuery(
-  endpoint: string,
-  credentials: AwsCredentials | null,
-  params: Record<string, string>,
-  options: QueryOptions = {},
-): Promise<QueryResult> {
-  const url = assertLoopback(endpoint);
-  const body = new URLSearchParams(params).toString();
-  let headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded; charset=utf-8" };
-  if (options.host !== undefined) headers.host = options.host;
-  if (credentials !== null) {
-    headers = signRequest({
-      method: "POST",
-      url,
-      headers,
-      body,
-      service: options.service ?? "sts",
-      region: options.region ?? "us-east-1",
-      credentials,
-    });
-  }
-  const res = await fetch(url, { method: "POST", headers, body, ...(options.signal ? { signal: options.signal } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text, errorCode: res.ok ? undefined : xmlValue(text, "Code") };
+function stsClient(endpoint: string, credentials: AwsCredentials, options: StsOptions = {}): STSClient {
+  assertLoopback(endpoint);
+  const { accessKeyId, secretAccessKey, sessionToken } = credentials;
+  return new STSClient({
+    endpoint,
+    region: "us-east-1",
+    credentials: sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken },
+    maxAttempts: 1,
+    ...(options.timeoutMs === undefined ? {} : { requestHandler: { requestTimeout: options.timeoutMs, throwOnRequestTimeout: true } }),
+  });
 }
 
-export class AwsQueryError extends Error {
-  constructor(
-    readonly action: string,
-    readonly result: QueryResult,
-  ) {
-    super(`${action} failed: HTTP ${result.status} ${result.errorCode ?? ""} ${result.body.slice(0, 300)}`);
-    this.name = "AwsQueryError";
+async function withSts<T>(endpoint: string, credentials: AwsCredentials, options: StsOptions, call: (sts: STSClient) => Promise<T>): Promise<T> {
+  const sts = stsClient(endpoint, credentials, options);
+  try {
+    return await call(sts);
+  } finally {
+    sts.destroy();
   }
 }
 
-export async function getCallerIdentity(endpoint: string, credentials: AwsCredentials, options: QueryOptions = {}): Promise<string> {
-  const r = await awsQuery(endpoint, credentials, { Action: "GetCallerIdentity", Version: "2011-06-15" }, options);
-  const arn = xmlValue(r.body, "Arn");
-  if (r.status !== 200 || arn === undefined) throw new AwsQueryError("GetCallerIdentity", r);
-  return arn;
+/** The caller's ARN. */
+export async function getCallerIdentity(endpoint: string, credentials: AwsCredentials, options: StsOptions = {}): Promise<string> {
+  const out = await withSts(endpoint, credentials, options, (sts) => sts.send(new GetCallerIdentityCommand({})));
+  if (out.Arn === undefined) throw new Error(`GetCallerIdentity answered without an Arn: ${JSON.stringify(out)}`);
+  return out.Arn;
 }
 
 export interface AssumeRoleInput {
@@ -88,45 +71,67 @@ export interface AssumedRole {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken: string;
-  /** As STS wrote it (moto: microseconds and `Z`). */
-  expiration: string;
+  /** As the SDK parsed STS's `<Expiration>` (moto writes microseconds; the SDK rounds to ms). */
+  expiration: Date;
   assumedRoleArn: string;
 }
 
-export function assumeRoleParams(input: AssumeRoleInput): Record<string, string> {
-  const params: Record<string, string> = {
-    Action: "AssumeRole",
-    Version: "2011-06-15",
+export function assumeRoleCommandInput(input: AssumeRoleInput): AssumeRoleCommandInput {
+  return {
     RoleArn: input.roleArn,
     RoleSessionName: input.roleSessionName,
+    DurationSeconds: input.durationSeconds,
+    ExternalId: input.externalId,
+    Tags: input.tags === undefined ? undefined : Object.entries(input.tags).map(([Key, Value]) => ({ Key, Value })),
   };
-  if (input.durationSeconds !== undefined) params.DurationSeconds = String(input.durationSeconds);
-  if (input.externalId !== undefined) params.ExternalId = input.externalId;
-  Object.entries(input.tags ?? {}).forEach(([key, value], i) => {
-    params[`Tags.member.${i + 1}.Key`] = key;
-    params[`Tags.member.${i + 1}.Value`] = value;
-  });
-  return params;
-}
-
-export function parseAssumeRole(body: string): AssumedRole | undefined {
-  const accessKeyId = xmlValue(body, "AccessKeyId");
-  const secretAccessKey = xmlValue(body, "SecretAccessKey");
-  const sessionToken = xmlValue(body, "SessionToken");
-  const expiration = xmlValue(body, "Expiration");
-  const assumedRoleArn = xmlValue(body, "Arn");
-  if (!accessKeyId || !secretAccessKey || !sessionToken || !expiration || !assumedRoleArn) return undefined;
-  return { accessKeyId, secretAccessKey, sessionToken, expiration, assumedRoleArn };
 }
 
 export async function assumeRole(
   endpoint: string,
   credentials: AwsCredentials,
   input: AssumeRoleInput,
-  options: QueryOptions = {},
+  options: StsOptions = {},
 ): Promise<AssumedRole> {
-  const r = await awsQuery(endpoint, credentials, assumeRoleParams(input), options);
-  const parsed = r.status === 200 ? parseAssumeRole(r.body) : undefined;
-  if (parsed === undefined) throw new AwsQueryError("AssumeRole", r);
-  return parsed;
+  const out = await withSts(endpoint, credentials, options, (sts) => sts.send(new AssumeRoleCommand(assumeRoleCommandInput(input))));
+  const c = out.Credentials;
+  const assumedRoleArn = out.AssumedRoleUser?.Arn;
+  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration || !assumedRoleArn) {
+    throw new Error(`AssumeRole answered without credentials: ${JSON.stringify(out.$metadata)}`);
+  }
+  return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration, assumedRoleArn };
+}
+
+/** An AWS error response, as the SDK parsed it. */
+export interface StsFailure {
+  /** HTTP status. */
+  status: number | undefined;
+  /** The AWS error code, e.g. `InvalidClientTokenId`. */
+  errorCode: string;
+  /** `<Type>` of the error: `Sender` or `Receiver`. */
+  type: string | undefined;
+  message: string;
+  /** From the `x-amzn-RequestId` header. */
+  requestId: string | undefined;
+}
+
+/**
+ * Awaits an STS call that must fail with an AWS error response and returns that error as
+ * data. A success, or a failure that is not an error response from the server (a timeout, a
+ * refused connection), is thrown.
+ */
+export async function stsFailure(call: Promise<unknown>): Promise<StsFailure> {
+  try {
+    await call;
+  } catch (err) {
+    if (!(err instanceof STSServiceException)) throw err;
+    const type = (err as { Type?: unknown }).Type;
+    return {
+      status: err.$metadata.httpStatusCode,
+      errorCode: err.name,
+      type: typeof type === "string" ? type : undefined,
+      message: err.message,
+      requestId: err.$metadata.requestId,
+    };
+  }
+  throw new Error("expected the STS call to fail with an AWS error, but it succeeded");
 }

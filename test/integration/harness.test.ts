@@ -23,10 +23,9 @@ import { callerIdentity, runClient, writeTokenFile, type ClientKind, type Creden
 import { ACCOUNT_ID, startMoto, type PlainMoto, type ValidatingMoto } from "../helpers/moto.ts";
 import { freePort } from "../helpers/ports.ts";
 import { startStsGate, type Gate } from "../helpers/sts-gate.ts";
-import { assumeRole, assumeRoleParams, awsQuery, getCallerIdentity, xmlValue, type AssumedRole } from "../helpers/sts.ts";
+import { assumeRole, getCallerIdentity, stsFailure, xmlValue, type AssumeRoleInput, type AssumedRole } from "../helpers/sts.ts";
 import { Condition, TimeoutError, waitFor } from "../helpers/wait.ts";
 
-const GCI = { Action: "GetCallerIdentity", Version: "2011-06-15" };
 const DUMMY = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
 
 let moto: ValidatingMoto;
@@ -97,13 +96,13 @@ describe("moto in validating mode", () => {
   });
 
   test("dummy keys are rejected with InvalidClientTokenId", async () => {
-    const r = await awsQuery(moto.endpoint, DUMMY, GCI);
+    const r = await stsFailure(getCallerIdentity(moto.endpoint, DUMMY));
     expect(r.status).toBe(403);
     expect(r.errorCode).toBe("InvalidClientTokenId");
   });
 
   test("the dev user's key with a wrong secret is rejected with SignatureDoesNotMatch", async () => {
-    const r = await awsQuery(moto.endpoint, { ...moto.user, secretAccessKey: `${moto.user.secretAccessKey}x` }, GCI);
+    const r = await stsFailure(getCallerIdentity(moto.endpoint, { ...moto.user, secretAccessKey: `${moto.user.secretAccessKey}x` }));
     expect(r.status).toBe(403);
     expect(r.errorCode).toBe("SignatureDoesNotMatch");
   });
@@ -117,9 +116,9 @@ describe("moto in validating mode", () => {
     const creds = await assumeRole(moto.endpoint, moto.user, { roleArn: moto.roleArn("role-b"), roleSessionName: "direct" });
     expect(creds.accessKeyId).toMatch(/^ASIA/);
     expect(await getCallerIdentity(moto.endpoint, creds)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/role-b/direct`);
-    expect((await awsQuery(moto.endpoint, { ...creds, secretAccessKey: "wrong" }, GCI)).errorCode).toBe("SignatureDoesNotMatch");
+    expect((await stsFailure(getCallerIdentity(moto.endpoint, { ...creds, secretAccessKey: "wrong" }))).errorCode).toBe("SignatureDoesNotMatch");
     const noToken = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey };
-    expect((await awsQuery(moto.endpoint, noToken, GCI)).errorCode).toBe("InvalidClientTokenId");
+    expect((await stsFailure(getCallerIdentity(moto.endpoint, noToken))).errorCode).toBe("InvalidClientTokenId");
   });
 
   test("trustedPrincipals opens roles to chaining", async () => {
@@ -150,7 +149,7 @@ describe("moto in validating mode", () => {
 });
 
 describe("sts-gate", () => {
-  const assumeViaGate = (session: string, extra: Partial<Parameters<typeof assumeRoleParams>[0]> = {}): Promise<AssumedRole> =>
+  const assumeViaGate = (session: string, extra: Partial<AssumeRoleInput> = {}): Promise<AssumedRole> =>
     assumeRole(gate.endpoint, moto.user, { roleArn: moto.roleArn("role-a"), roleSessionName: session, ...extra });
 
   test("AssumeRole signed for the gate's Host verifies upstream, and is counted and logged", async () => {
@@ -170,30 +169,20 @@ describe("sts-gate", () => {
       withSessionToken: false,
       status: 200,
       outcome: "forwarded",
-      expiration: creds.expiration,
     });
+    // The gate saw moto's microseconds; the SDK rounds them to milliseconds.
+    expect(Math.abs(Date.parse(call?.expiration ?? "") - creds.expiration.getTime())).toBeLessThanOrEqual(1);
     expect(call?.params["Tags.member.1.Key"]).toBe("team");
   });
 
-  test("the AWS SDK for JavaScript (what credproxy uses) signs through the gate too", async () => {
+  test("the AWS SDK for JavaScript (what credproxy uses) signs through the gate, session tokens too", async () => {
     gate.reset();
-    const { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } = await import("@aws-sdk/client-sts");
-    const sts = new STSClient({ region: "us-east-1", endpoint: gate.endpoint, credentials: moto.user, maxAttempts: 1 });
-    const out = await sts.send(
-      new AssumeRoleCommand({ RoleArn: moto.roleArn("role-b"), RoleSessionName: "js-sdk", DurationSeconds: 1800, Tags: [{ Key: "k", Value: "v" }] }),
-    );
-    expect(out.AssumedRoleUser?.Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/role-b/js-sdk`);
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) throw new Error("no credentials");
-    const assumed = new STSClient({
-      region: "us-east-1",
-      endpoint: gate.endpoint,
-      credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken },
-      maxAttempts: 1,
-    });
-    expect((await assumed.send(new GetCallerIdentityCommand({}))).Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/role-b/js-sdk`);
+    const creds = await assumeRole(gate.endpoint, moto.user, { roleArn: moto.roleArn("role-b"), roleSessionName: "js-sdk", durationSeconds: 1800, tags: { k: "v" } });
+    expect(creds.assumedRoleArn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/role-b/js-sdk`);
+    expect(await getCallerIdentity(gate.endpoint, creds)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/role-b/js-sdk`);
     expect(gate.calls[0]).toMatchObject({ roleSessionName: "js-sdk", durationSeconds: 1800, tags: { k: "v" }, status: 200 });
     expect(gate.calls[0]?.userAgent).toContain("aws-sdk-js");
+    expect(gate.requests.map((r) => [r.action, r.status])).toEqual([["AssumeRole", 200], ["GetCallerIdentity", 200]]);
   });
 
   test("other actions pass through uncounted, session tokens included; moto enforces trust policies", async () => {
@@ -202,7 +191,7 @@ describe("sts-gate", () => {
     const first = await assumeViaGate("chain-1");
     expect(await getCallerIdentity(gate.endpoint, first)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/role-a/chain-1`);
     // role-c trusts only user/dev, and moto checks the trust policy (exact principal match).
-    const chained = await awsQuery(gate.endpoint, first, assumeRoleParams({ roleArn: moto.roleArn("role-c"), roleSessionName: "chain-2" }));
+    const chained = await stsFailure(assumeRole(gate.endpoint, first, { roleArn: moto.roleArn("role-c"), roleSessionName: "chain-2" }));
     expect(chained.status).toBe(403);
     expect(chained.errorCode).toBe("AccessDenied");
     expect(gate.assumeRoleCalls).toBe(2);
@@ -211,14 +200,14 @@ describe("sts-gate", () => {
   });
 
   test("a wrong secret still fails through the gate", async () => {
-    const r = await awsQuery(gate.endpoint, { ...moto.user, secretAccessKey: "nope" }, assumeRoleParams({ roleArn: moto.roleArn("role-a"), roleSessionName: "x" }));
+    const r = await stsFailure(assumeRole(gate.endpoint, { ...moto.user, secretAccessKey: "nope" }, { roleArn: moto.roleArn("role-a"), roleSessionName: "x" }));
     expect(r.errorCode).toBe("SignatureDoesNotMatch");
   });
 
   test("without the original Host header the signature breaks (why the gate preserves it)", async () => {
     const rewriting = await startStsGate(moto.endpoint, { preserveHost: false });
     try {
-      const r = await awsQuery(rewriting.endpoint, moto.user, assumeRoleParams({ roleArn: moto.roleArn("role-a"), roleSessionName: "x" }));
+      const r = await stsFailure(assumeRole(rewriting.endpoint, moto.user, { roleArn: moto.roleArn("role-a"), roleSessionName: "x" }));
       expect(r.status).toBe(403);
       expect(r.errorCode).toBe("SignatureDoesNotMatch");
       expect(rewriting.assumeRoleCalls).toBe(1);
@@ -231,11 +220,13 @@ describe("sts-gate", () => {
     gate.reset();
     gate.down = true;
     expect(gate.mode).toBe("error503");
-    const r = await awsQuery(gate.endpoint, moto.user, assumeRoleParams({ roleArn: moto.roleArn("role-a"), roleSessionName: "x" }));
+    const r = await stsFailure(assumeRole(gate.endpoint, moto.user, { roleArn: moto.roleArn("role-a"), roleSessionName: "x" }));
+    // The SDK found STS's ErrorResponse shape in the body: code, type and message.
     expect(r.status).toBe(503);
     expect(r.errorCode).toBe("ServiceUnavailable");
-    expect(r.body).toContain("<ErrorResponse");
-    expect(xmlValue(r.body, "Type")).toBe("Receiver");
+    expect(r.type).toBe("Receiver");
+    expect(r.message).toContain("sts-gate fault injection");
+    expect(r.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(gate.calls[0]).toMatchObject({ status: 503, outcome: "error503" });
     gate.down = false;
     await assumeViaGate("after-503");
@@ -260,9 +251,9 @@ describe("sts-gate", () => {
     const held = assumeViaGate("held");
     await gate.waitForAssumeRoleCalls(1, 5000);
     // A second caller with a short client timeout gives up: nothing is answered.
-    const abandoned = await awsQuery(gate.endpoint, moto.user, assumeRoleParams({ roleArn: moto.roleArn("role-a"), roleSessionName: "gives-up" }), {
-      signal: AbortSignal.timeout(300),
-    }).catch((e: unknown) => e);
+    const abandoned = await assumeRole(gate.endpoint, moto.user, { roleArn: moto.roleArn("role-a"), roleSessionName: "gives-up" }, { timeoutMs: 300 }).catch(
+      (e: unknown) => e,
+    );
     expect((abandoned as Error).name).toBe("TimeoutError");
     expect(gate.calls[0]?.outcome).toBe("pending");
     gate.mode = "up";
@@ -284,10 +275,11 @@ describe("sts-gate", () => {
   test("accessDenied answers AssumeRole with 403 AccessDenied but forwards other actions", async () => {
     gate.reset();
     gate.accessDenied = true;
-    const r = await awsQuery(gate.endpoint, moto.user, assumeRoleParams({ roleArn: moto.roleArn("role-a"), roleSessionName: "denied" }));
+    const r = await stsFailure(assumeRole(gate.endpoint, moto.user, { roleArn: moto.roleArn("role-a"), roleSessionName: "denied" }));
     expect(r.status).toBe(403);
     expect(r.errorCode).toBe("AccessDenied");
-    expect(xmlValue(r.body, "Message")).toContain(moto.roleArn("role-a"));
+    expect(r.type).toBe("Sender");
+    expect(r.message).toContain(moto.roleArn("role-a"));
     expect(await getCallerIdentity(gate.endpoint, moto.user)).toBe(`arn:aws:iam::${ACCOUNT_ID}:user/dev`);
     expect(gate.calls[0]).toMatchObject({ status: 403, outcome: "accessDenied" });
   });
@@ -295,22 +287,23 @@ describe("sts-gate", () => {
   test("ttlSeconds rewrites Expiration to now + ttl; credentials stay valid", async () => {
     gate.reset();
     const untouched = await assumeViaGate("ttl-default", { durationSeconds: 3600 });
-    const defaultLeft = (Date.parse(untouched.expiration) - Date.now()) / 1000;
+    const defaultLeft = (untouched.expiration.getTime() - Date.now()) / 1000;
     expect(defaultLeft).toBeGreaterThan(3590);
     expect(defaultLeft).toBeLessThanOrEqual(3600);
 
     gate.ttlSeconds = 90;
     const short = await assumeViaGate("ttl-short", { durationSeconds: 3600 });
-    expect(short.expiration).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    const left = (Date.parse(short.expiration) - Date.now()) / 1000;
+    const written = gate.calls[1]?.expiration ?? "";
+    expect(written).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(short.expiration.getTime()).toBe(Date.parse(written));
+    const left = (short.expiration.getTime() - Date.now()) / 1000;
     expect(left).toBeGreaterThan(85);
     expect(left).toBeLessThanOrEqual(91);
-    expect(gate.calls[1]?.expiration).toBe(short.expiration);
     expect(await getCallerIdentity(moto.endpoint, short)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/role-a/ttl-short`);
 
     gate.ttlSeconds = -60;
     const expired = await assumeViaGate("ttl-expired");
-    expect(Date.parse(expired.expiration)).toBeLessThan(Date.now());
+    expect(expired.expiration.getTime()).toBeLessThan(Date.now());
   });
 
   test("waitForAssumeRoleCalls is event-driven and times out with a count", async () => {
@@ -325,8 +318,8 @@ describe("sts-gate", () => {
 });
 
 /** ECS JSON wants whole seconds with Z (JS v3 rejects offsets; moto writes microseconds). */
-function ecsExpiration(stsExpiration: string): string {
-  return new Date(Date.parse(stsExpiration)).toISOString().replace(/\.\d{3}Z$/, "Z");
+function ecsExpiration(stsExpiration: Date): string {
+  return stsExpiration.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 describe("real SDK clients through a static container-credentials endpoint", () => {
