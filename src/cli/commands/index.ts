@@ -1,3 +1,4 @@
+import { healthcheckCommand } from "./healthcheck.ts";
 import { serveCommand } from "./serve.ts";
 import { validateCommand } from "./validate.ts";
 
@@ -9,4 +10,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, validateCommand];
+export const commands: readonly Command[] = [serveCommand, validateCommand, healthcheckCommand];
