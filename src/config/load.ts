@@ -84,6 +84,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
       debug: raw.server.debug,
       // CredProxy: the key OR the env var turns it on.
       logHealthChecks: raw.server.log_health_checks || ["true", "1", "yes", "on"].includes(healthEnv),
+      ecsMetadata: ecsMetadata(raw.server.ecs_metadata),
     },
     credentials: {
       refreshBufferSeconds: refreshBuffer,
@@ -120,7 +121,13 @@ export function loadServicesFile(path: string, text: string, awsDefaults: Readon
 }
 
 interface RawConfig {
-  readonly server: { readonly host: string; readonly port: number; readonly debug: boolean; readonly log_health_checks: boolean };
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly debug: boolean;
+    readonly log_health_checks: boolean;
+    readonly ecs_metadata: boolean | { readonly addresses?: readonly string[]; readonly port?: number };
+  };
   readonly credentials: { readonly refresh_buffer_seconds: number; readonly retry_delay: number; readonly request_timeout: number };
   readonly aws_defaults: RawSource;
   readonly services?: Readonly<Record<string, unknown>>;
@@ -168,6 +175,15 @@ function normaliseBooleans(data: unknown, schema: SchemaNode): void {
       else if (v === "false" || v === "no" || v === "off") record[key] = false;
     } else normaliseBooleans(value, sub);
   }
+}
+
+/** The address ECS SDKs use for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, on port 80. */
+export const ECS_METADATA_DEFAULT = { addresses: ["169.254.170.2"], port: 80 } as const;
+
+function ecsMetadata(raw: boolean | { readonly addresses?: readonly string[]; readonly port?: number }) {
+  if (raw === false) return undefined;
+  if (raw === true) return ECS_METADATA_DEFAULT;
+  return { addresses: raw.addresses ?? ECS_METADATA_DEFAULT.addresses, port: raw.port ?? ECS_METADATA_DEFAULT.port };
 }
 
 /** CredProxy's default host `localhost` means the IPv4 loopback; say so explicitly. */

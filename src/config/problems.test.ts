@@ -40,8 +40,8 @@ describe("schema errors", () => {
   });
 
   test("point a missing key at its parent and say a key left empty has no value", () => {
-    const error = thrown(() => load(minimal().replace("auth_token: app-token", "auth_token:")));
-    expect(error.message).toContain("config.yaml:5:5: services.app.auth_token: has no value");
+    const error = thrown(() => load(minimal().replace(`RoleArn: ${ROLE_ARN}`, "RoleArn:")));
+    expect(error.message).toContain("config.yaml:7:7: services.app.assumed_role.RoleArn: has no value");
   });
 
   test("come after substitution, so a bad value from ${fromEnv} is reported at its key", () => {

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
 import { ErrorCode } from "../errors.ts";
-import { findTokenClashes } from "./resolve-services.ts";
 import { load, minimal, ROLE_ARN, thrown, yaml } from "./testing.ts";
 
 const KEYS = "iam_keys: {aws_access_key_id: AKIAIOSFODNN7EXAMPLE, aws_secret_access_key: service-secret}";
@@ -133,11 +132,53 @@ describe("lifetime warnings", () => {
   });
 });
 
-describe("findTokenClashes", () => {
-  test("reports a new service whose token another service already uses", () => {
-    const existing = load(minimal()).services;
-    const candidate = { ...existing[0]!, name: "dyn" };
-    expect(findTokenClashes([candidate], existing)).toEqual([{ service: "dyn", clashesWith: "app" }]);
-    expect(findTokenClashes([existing[0]!], existing)).toEqual([]);
+
+describe("relative_uri (selecting a service by a secret path, as ECS RELATIVE_URI does)", () => {
+  const ID = "3f9c2b7e8a1d4c6f9e0b5a7d2c4e6f81"; // 32 hex = 128 bits
+  const service = (fields: string) => `aws_defaults: {region: us-east-1}\nservices:\n  app:\n    ${fields}\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`;
+
+  test("a service may be selected by relative_uri alone, without auth_token", () => {
+    const s = load(service(`relative_uri: /v2/credentials/${ID}`)).services[0]!;
+    expect(s.relativeUri).toBe(`/v2/credentials/${ID}`);
+    expect(s.authToken).toBeUndefined();
+  });
+
+  test("a service with neither auth_token nor relative_uri is rejected", () => {
+    expect(thrown(() => load(service("source_credentials: {}"))).message).toContain("services.app: needs auth_token");
+  });
+
+  test("a guessable path is rejected without echoing it", () => {
+    const error = thrown(() => load(service("relative_uri: /v2/credentials/app-one")));
+    expect(error.message).toContain("services.app.relative_uri: is guessable");
+    expect(error.message).not.toContain("app-one");
+  });
+
+  test("credproxy's own paths cannot be used", () => {
+    expect(thrown(() => load(service("relative_uri: /v1/credentials"))).message).toContain("is a path credproxy already serves");
+  });
+
+  test("two services with the same relative_uri are rejected", () => {
+    const twice = `aws_defaults: {region: us-east-1}\nservices:\n  a: {relative_uri: /v2/credentials/${ID}, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n  b: {relative_uri: /v2/credentials/${ID}, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
+    const error = thrown(() => load(twice));
+    expect(error.message).toContain("services.b.relative_uri: has the same value as services.a.relative_uri");
+    expect(error.message).not.toContain(ID);
+  });
+});
+
+describe("server.ecs_metadata", () => {
+  test("true means 169.254.170.2 on port 80", () => {
+    expect(load(minimal("server: {ecs_metadata: true}\n")).server.ecsMetadata).toEqual({ addresses: ["169.254.170.2"], port: 80 });
+  });
+
+  test("an object chooses the addresses and the port", () => {
+    expect(load(minimal("server: {ecs_metadata: {addresses: [169.254.170.2, 'fd00:ec2::23'], port: 8080}}\n")).server.ecsMetadata).toEqual({
+      addresses: ["169.254.170.2", "fd00:ec2::23"],
+      port: 8080,
+    });
+  });
+
+  test("it is off by default, and other addresses are refused", () => {
+    expect(load(minimal()).server.ecsMetadata).toBeUndefined();
+    expect(thrown(() => load(minimal("server: {ecs_metadata: {addresses: [10.1.2.3]}}\n"))).message).toContain("server.ecs_metadata.addresses");
   });
 });

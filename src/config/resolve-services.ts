@@ -7,6 +7,8 @@
  *   vice versa (upstream let a default profile silently override a service's keys);
  * - a block naming both iam_profile and iam_keys is rejected instead of preferring the profile;
  * - two services sharing an auth_token are rejected (upstream let the last one win silently);
+ * - a service may be selected by a secret relative_uri instead of a token (ECS-style
+ *   AWS_CONTAINER_CREDENTIALS_RELATIVE_URI); the path must carry at least 128 random bits;
  * - the region check applies to dynamic services too (upstream skipped it);
  * - Policy must be valid JSON, which STS would reject later anyway.
  */
@@ -24,7 +26,8 @@ export interface RawSource {
 }
 
 interface RawService {
-  readonly auth_token: string;
+  readonly auth_token?: string;
+  readonly relative_uri?: string;
   readonly source_credentials?: RawSource;
   readonly assumed_role: AssumeRoleSpec;
 }
@@ -49,6 +52,7 @@ export function resolveServices(
   const problems: Problem[] = [];
   const warnings: string[] = [];
   const tokenOwners = new Map<string, string>();
+  const uriOwners = new Map<string, string>();
 
   for (const [name, value] of Object.entries(rawServices ?? {})) {
     const at: KeyPath = ["services", name];
@@ -67,11 +71,24 @@ export function resolveServices(
       problems.push({ path: at, message: `AWS region is required for service '${name}'; set aws_defaults.region or ${displayPath([...at, "source_credentials", "region"])}` });
     }
 
-    const firstOwner = tokenOwners.get(raw.auth_token);
-    if (firstOwner !== undefined) {
-      // Name both services, never the token itself.
-      problems.push({ path: [...at, "auth_token"], message: `has the same value as ${displayPath(["services", firstOwner, "auth_token"])}; every service needs its own token, since the token is what selects the service` });
-    } else tokenOwners.set(raw.auth_token, name);
+    if (raw.auth_token === undefined && raw.relative_uri === undefined) {
+      problems.push({ path: at, message: "needs auth_token (the Authorization header value that selects it) or relative_uri (a secret path), or both" });
+    }
+    if (raw.auth_token !== undefined) {
+      const firstOwner = tokenOwners.get(raw.auth_token);
+      if (firstOwner !== undefined) {
+        // Name both services, never the token itself.
+        problems.push({ path: [...at, "auth_token"], message: `has the same value as ${displayPath(["services", firstOwner, "auth_token"])}; every service needs its own token, since the token is what selects the service` });
+      } else tokenOwners.set(raw.auth_token, name);
+    }
+    if (raw.relative_uri !== undefined) {
+      const problem = relativeUriProblem(raw.relative_uri);
+      const firstOwner = uriOwners.get(raw.relative_uri);
+      if (problem) problems.push({ path: [...at, "relative_uri"], message: problem });
+      else if (firstOwner !== undefined) {
+        problems.push({ path: [...at, "relative_uri"], message: `has the same value as ${displayPath(["services", firstOwner, "relative_uri"])}; each service needs its own path` });
+      } else uriOwners.set(raw.relative_uri, name);
+    }
 
     const role = raw.assumed_role;
     if (role.Policy !== undefined && !isJson(role.Policy)) {
@@ -93,6 +110,7 @@ export function resolveServices(
     services.push({
       name,
       authToken: raw.auth_token,
+      relativeUri: raw.relative_uri,
       region: region ?? "",
       source: mergeSource(own, awsDefaults),
       stsEndpoint: own.sts_endpoint ?? awsDefaults.sts_endpoint ?? (env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined),
@@ -140,6 +158,22 @@ function assumeRoleSpec(role: AssumeRoleSpec): AssumeRoleSpec {
   };
 }
 
+/** Paths credproxy itself answers; a relative_uri must not shadow them. */
+const RESERVED_PATHS = new Set(["/v1/credentials", "/health", "/metrics"]);
+
+/**
+ * The path is the only secret of a relative_uri service, so it must be unguessable: one
+ * segment of at least 22 URL-safe characters (22 × 6 bits ≥ 128 bits if they are random).
+ * The value itself is never echoed.
+ */
+export function relativeUriProblem(path: string): string | undefined {
+  if (RESERVED_PATHS.has(path)) return "is a path credproxy already serves; use something like /v2/credentials/<random id>";
+  if (!path.split("/").some((segment) => /^[A-Za-z0-9_-]{22,}$/.test(segment))) {
+    return "is guessable: it needs a segment of at least 22 random letters, digits, _ or - (128 bits), e.g. /v2/credentials/$(openssl rand -hex 16)";
+  }
+  return undefined;
+}
+
 function isJson(text: string): boolean {
   try {
     JSON.parse(text);
@@ -149,14 +183,3 @@ function isJson(text: string): boolean {
   }
 }
 
-/**
- * Throws nothing; returns the problems for services whose token is already used by one of
- * `existing` (for the dynamic-services registry, which merges files into a running set).
- */
-export function findTokenClashes(candidates: readonly ServiceSpec[], existing: readonly ServiceSpec[]): { service: string; clashesWith: string }[] {
-  const owners = new Map(existing.map((s) => [s.authToken, s.name]));
-  return candidates.flatMap((s) => {
-    const other = owners.get(s.authToken);
-    return other !== undefined && other !== s.name ? [{ service: s.name, clashesWith: other }] : [];
-  });
-}

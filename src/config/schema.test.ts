@@ -94,7 +94,7 @@ describe("services", () => {
   accepts("names with letters, digits, _ and -", (c) => (c.services["App_2-b"] = { auth_token: "b", assumed_role: { RoleArn: ROLE_ARN } }));
   rejects("a name with a dot", (c) => (c.services["my.app"] = app(c)), 'services["my.app"]: invalid service name');
   rejects("a name with a space", (c) => (c.services["my app"] = app(c)), 'services["my app"]: invalid service name');
-  rejects("a service without auth_token", (c) => delete app(c).auth_token, "services.app.auth_token: is required");
+  rejects("a service without auth_token or relative_uri", (c) => delete app(c).auth_token, "services.app: needs auth_token");
   rejects("an empty auth_token", (c) => (app(c).auth_token = ""), "services.app.auth_token: must not be empty");
   rejects("a service without assumed_role", (c) => delete app(c).assumed_role, "services.app.assumed_role: is required");
   rejects("an assumed_role without RoleArn", (c) => (app(c).assumed_role = { RoleSessionName: "s" }), "services.app.assumed_role.RoleArn: is required");

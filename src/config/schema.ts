@@ -48,6 +48,25 @@ export const configSchema = {
           default: false,
           description: "Log each /health request. CREDPROXY_LOG_HEALTH_CHECKS=true also turns this on.",
         },
+        ecs_metadata: {
+          type: ["boolean", "object"],
+          default: false,
+          description:
+            "credproxy extension, Linux only: add the ECS metadata address(es) to the loopback interface through netlink (needs CAP_NET_ADMIN) and also serve on port 80 there, so no socat sidecar is needed. true = 169.254.170.2:80.",
+          "x-expected": "true, false, or {addresses: [...], port: 80}",
+          additionalProperties: false,
+          properties: {
+            addresses: {
+              type: "array",
+              minItems: 1,
+              uniqueItems: true,
+              default: ["169.254.170.2"],
+              description: "Addresses to add to lo and listen on.",
+              items: { type: "string", enum: ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"], "x-expected": "169.254.170.2, 169.254.170.23 or fd00:ec2::23" },
+            },
+            port: { type: "integer", minimum: 1, maximum: 65535, default: 80, description: "Port on those addresses (SDKs use 80)." },
+          },
+        },
       },
     },
     credentials: {

@@ -180,15 +180,23 @@ const assumedRole = {
 
 const service = {
   type: "object",
-  description: "One service: the token that selects it and the role it gets.",
-  required: ["auth_token", "assumed_role"],
+  description: "One service: the token (or relative URI) that selects it and the role it gets.",
+  required: ["assumed_role"],
   additionalProperties: false,
   patternProperties: extensionKeys,
   properties: {
     auth_token: {
       type: "string",
       minLength: 1,
-      description: "The exact Authorization header value that selects this service. Must be unique across services. Prefer ${fromFile:...}. Never logged.",
+      description:
+        "The exact Authorization header value that selects this service. Must be unique across services. Prefer ${fromFile:...}. Never logged. Required unless relative_uri is set.",
+    },
+    relative_uri: {
+      type: "string",
+      description:
+        "credproxy extension: a path such as /v2/credentials/<random id> that selects this service without a token, for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI as on ECS. The path is the secret: it needs a segment of at least 22 random URL-safe characters (128 bits). Never logged.",
+      pattern: "^/[A-Za-z0-9._~/-]+$",
+      "x-expected": "a path starting with / made of letters, digits and . _ ~ / -",
     },
     source_credentials: {
       ...sourceCredentials("Source credentials for this service; overrides aws_defaults (region and sts_endpoint key by key, iam_profile/iam_keys as a whole)."),
@@ -202,7 +210,7 @@ const service = {
 export const servicesSchema = {
   type: "object",
   description: "Services by name (letters, digits, _ and -). Names starting with x- are extension keys and are ignored.",
-  "x-expected": "a services: map of name → {auth_token, source_credentials, assumed_role}, as in the main config",
+  "x-expected": "a services: map of name → {auth_token or relative_uri, source_credentials, assumed_role}, as in the main config",
   additionalProperties: false,
   patternProperties: { ...extensionKeys, "^(?!x-)[a-zA-Z0-9_-]+$": service },
 } as const;

@@ -10,6 +10,8 @@ export interface ServerConfig {
   /** CredProxy's `server.debug`; we map it to human-readable logs at debug level. */
   readonly debug: boolean;
   readonly logHealthChecks: boolean;
+  /** `server.ecs_metadata` / `--ecs-metadata`: addresses added to lo and served on `port`. */
+  readonly ecsMetadata?: { readonly addresses: readonly string[]; readonly port: number } | undefined;
 }
 
 export interface CredentialSettings {
@@ -60,7 +62,9 @@ export type ServiceOrigin =
 export interface ServiceSpec {
   readonly name: string;
   /** The exact `Authorization` header value that selects this service. Never log it. */
-  readonly authToken: string;
+  readonly authToken?: string | undefined;
+  /** A secret path (`relative_uri`) that selects this service without a token. Never log it. */
+  readonly relativeUri?: string | undefined;
   readonly region: string;
   readonly source: SourceSpec;
   /** STS endpoint override (config `sts_endpoint`, else AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL). */

@@ -35,6 +35,19 @@ export function credentialsEndpoint(req: Request, remoteAddress: () => string, d
     deps.logger.info("credential request with an unknown token", { remote: remoteAddress() });
     return json({ error: "Invalid authorization token" }, 401);
   }
+  return answer(entry, started, remoteAddress, deps);
+}
+
+/**
+ * GET <relative_uri>: the ECS AWS_CONTAINER_CREDENTIALS_RELATIVE_URI contract, where the
+ * unguessable path (already matched by the caller, in constant time) selects the service and
+ * no token is needed.
+ */
+export function relativeUriEndpoint(entry: ServiceEntry, remoteAddress: () => string, deps: CredentialsEndpointDeps): Response | Promise<Response> {
+  return answer(entry, performance.now(), remoteAddress, deps);
+}
+
+function answer(entry: ServiceEntry, started: number, remoteAddress: () => string, deps: CredentialsEndpointDeps): Response | Promise<Response> {
   // Fast path: cached credentials answer synchronously (no Promise for Bun.serve to await).
   const cached = entry.credentials.peek();
   if (cached) return served(entry, cached, started, remoteAddress, deps);

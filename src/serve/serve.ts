@@ -2,7 +2,7 @@ import type { Server } from "bun";
 import { loadServicesFile } from "../config/load.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { createServiceCredentials } from "../credentials/service-credentials.ts";
-import { credentialsEndpoint } from "../http/credentials-endpoint.ts";
+import { credentialsEndpoint, relativeUriEndpoint } from "../http/credentials-endpoint.ts";
 import { healthReport } from "../http/health.ts";
 import { json, methodNotAllowed, notFound } from "../http/json.ts";
 import { listen, type Handler, type Listener, type Routes } from "../http/listen.ts";
@@ -10,6 +10,7 @@ import { CredproxyMetrics } from "../http/metrics.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { DynamicServices } from "./dynamic-services.ts";
+import { ecsMetadataListeners } from "./ecs-metadata.ts";
 import { ServiceRegistry, type CredentialsFactory } from "./service-registry.ts";
 
 export interface ServeOptions {
@@ -67,8 +68,15 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
   const metricsRoute = async (): Promise<Response> =>
     new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
 
-  const credentials: Handler = (req, server) =>
-    credentialsEndpoint(req, () => server.requestIP(req)?.address ?? "unknown", { byToken: (t) => registry.byToken(t), metrics, logger: log });
+  const endpointDeps = { byToken: (t: string) => registry.byToken(t), metrics, logger: log };
+  const remote = (req: Request, server: Server<undefined>) => () => server.requestIP(req)?.address ?? "unknown";
+  const credentials: Handler = (req, server) => credentialsEndpoint(req, remote(req, server), endpointDeps);
+  // Everything Bun's router did not take: a service's secret relative_uri, else 404/405.
+  const fallback: Handler = (req, server) => {
+    const path = new URL(req.url).pathname;
+    const entry = req.method === "GET" ? registry.byRelativeUri(path) : undefined;
+    return entry ? relativeUriEndpoint(entry, remote(req, server), endpointDeps) : unrouted(req, routes);
+  };
   const routes: Routes = {
     "/v1/credentials": { GET: credentials },
     "/health": { GET: health, HEAD: health },
@@ -81,7 +89,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     port: config.server.port,
     configKey: "server.port",
     routes,
-    fetch: (req) => unrouted(req, routes),
+    fetch: fallback,
   });
   let metricsListener: Listener | undefined;
   try {
@@ -98,6 +106,14 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     }
   } catch (error) {
     await main.stop(0);
+    throw error;
+  }
+
+  let ecs: { listeners: Listener[]; remove(): void } | undefined;
+  try {
+    if (config.server.ecsMetadata) ecs = await ecsMetadataListeners(config.server.ecsMetadata, routes, fallback, log);
+  } catch (error) {
+    await Promise.all([main.stop(0), metricsListener?.stop(0)]);
     throw error;
   }
 
@@ -120,6 +136,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     url: new URL("/v1/credentials", main.url).toString(),
     services: registry.size,
     ...(metricsListener ? { metrics: new URL("/metrics", metricsListener.url).toString() } : {}),
+    ...(ecs ? { ecs_metadata: ecs.listeners.map((l) => l.url.toString()) } : {}),
   });
 
   return {
@@ -128,7 +145,8 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     registry,
     async stop() {
       dynamic?.stop();
-      await Promise.all([main.stop(), metricsListener?.stop()]);
+      await Promise.all([main.stop(), metricsListener?.stop(), ...(ecs?.listeners.map((l) => l.stop()) ?? [])]);
+      ecs?.remove();
       registry.stop();
     },
   };

@@ -118,6 +118,27 @@ describe("ServiceRegistry", () => {
     expect(r.get("two")).toBeDefined();
   });
 
+  test("selects a service by its exact relative URI, and a token-less service by nothing else", () => {
+    const { factory } = fakeFactory();
+    const r = new ServiceRegistry({ factory, logger: silentLogger });
+    const path = "/v2/credentials/3f9c2b7e8a1d4c6f9e0b5a7d2c4e6f81";
+    r.addStatic([{ ...spec("pathy", "unused", STATIC), authToken: undefined, relativeUri: path }, spec("app", "tok-app-123456", STATIC)]);
+    expect(r.byRelativeUri(path)?.spec.name).toBe("pathy");
+    expect(r.byRelativeUri(path + "/")).toBeUndefined();
+    expect(r.byRelativeUri("/v2/credentials/3f9c2b7e8a1d4c6f9e0b5a7d2c4e6f8")).toBeUndefined();
+    expect(r.byToken("unused")).toBeUndefined();
+  });
+
+  test("a dynamic file cannot reuse another service's relative URI", () => {
+    const { factory } = fakeFactory();
+    const r = new ServiceRegistry({ factory, logger: silentLogger });
+    const path = "/v2/credentials/3f9c2b7e8a1d4c6f9e0b5a7d2c4e6f81";
+    r.addStatic([{ ...spec("app", "tok-app-123456", STATIC), relativeUri: path }]);
+    const change = r.applyFile("/d/a.yaml", [{ ...spec("dyn", "tok-dyn-123456", file("/d/a.yaml")), relativeUri: path }]);
+    expect(change.refused[0]?.reason).toBe('its relative_uri is already used by service "app"');
+    expect(r.byRelativeUri(path)?.spec.name).toBe("app");
+  });
+
   test("reports every change with the current size and the removed names", () => {
     const { factory } = fakeFactory();
     const seen: [number, readonly string[]][] = [];

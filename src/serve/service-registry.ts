@@ -31,6 +31,7 @@ export interface FileChange {
 export class ServiceRegistry {
   readonly #byName = new Map<string, ServiceEntry>();
   #tokens = new TokenIndex<ServiceEntry>([]);
+  #paths = new TokenIndex<ServiceEntry>([]);
   readonly #factory: CredentialsFactory;
   readonly #log: Logger;
   readonly #onChange: (registry: ServiceRegistry, removed: readonly string[]) => void;
@@ -61,6 +62,11 @@ export class ServiceRegistry {
     return this.#tokens.lookup(authorization);
   }
 
+  /** The service whose secret `relative_uri` is exactly `path` (compared in constant time, like tokens). */
+  byRelativeUri(path: string): ServiceEntry | undefined {
+    return this.#paths.size === 0 ? undefined : this.#paths.lookup(path);
+  }
+
   /** Adds the static services (validated together by the config loader, so no clashes). */
   addStatic(specs: readonly ServiceSpec[]): void {
     for (const spec of specs) this.#put(spec);
@@ -76,7 +82,9 @@ export class ServiceRegistry {
   applyFile(file: string, specs: readonly ServiceSpec[]): FileChange {
     const change: FileChange = { added: [], updated: [], removed: [], refused: [] };
     const wanted = new Set<string>();
-    const claimed = new Map<string, string>(); // token -> name, within this file
+    // Secrets claimed so far in this file, so two of its own services cannot share one either.
+    const claimedTokens = new Map<string, string>();
+    const claimedPaths = new Map<string, string>();
     for (const spec of specs) {
       const existing = this.#byName.get(spec.name);
       if (existing && !ownedBy(existing, file)) {
@@ -84,12 +92,15 @@ export class ServiceRegistry {
         change.refused.push({ name: spec.name, reason: `the name is already used by ${owner}` });
         continue;
       }
-      const tokenOwner = claimed.get(spec.authToken) ?? this.#tokens.lookup(spec.authToken)?.spec.name;
-      if (tokenOwner !== undefined && tokenOwner !== spec.name) {
-        change.refused.push({ name: spec.name, reason: `its auth_token is already used by service "${tokenOwner}"` });
+      const clash =
+        claimedBy(spec.authToken, spec.name, claimedTokens, this.#tokens, "auth_token") ??
+        claimedBy(spec.relativeUri, spec.name, claimedPaths, this.#paths, "relative_uri");
+      if (clash) {
+        change.refused.push({ name: spec.name, reason: clash });
         continue;
       }
-      claimed.set(spec.authToken, spec.name);
+      if (spec.authToken !== undefined) claimedTokens.set(spec.authToken, spec.name);
+      if (spec.relativeUri !== undefined) claimedPaths.set(spec.relativeUri, spec.name);
       wanted.add(spec.name);
       if (!existing) {
         this.#put(spec);
@@ -141,9 +152,24 @@ export class ServiceRegistry {
   }
 
   #changed(removed: readonly string[]): void {
-    this.#tokens = new TokenIndex(this.list().map((entry) => [entry.spec.authToken, entry] as const));
+    const entries = this.list();
+    this.#tokens = new TokenIndex(entries.flatMap((e) => (e.spec.authToken === undefined ? [] : [[e.spec.authToken, e] as const])));
+    this.#paths = new TokenIndex(entries.flatMap((e) => (e.spec.relativeUri === undefined ? [] : [[e.spec.relativeUri, e] as const])));
     this.#onChange(this, removed);
   }
+}
+
+/** Why `name` may not use `secret` (a token or path another service holds), or undefined. */
+function claimedBy(
+  secret: string | undefined,
+  name: string,
+  inThisFile: Map<string, string>,
+  index: TokenIndex<ServiceEntry>,
+  key: string,
+): string | undefined {
+  if (secret === undefined) return undefined;
+  const owner = inThisFile.get(secret) ?? index.lookup(secret)?.spec.name;
+  return owner !== undefined && owner !== name ? `its ${key} is already used by service "${owner}"` : undefined;
 }
 
 function ownedBy(entry: ServiceEntry, file: string): boolean {

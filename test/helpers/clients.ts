@@ -85,7 +85,8 @@ export function clientEnv(target: CredentialEndpoint): Record<string, string> {
   return cleanEnv({ ...vars, ...target.env });
 }
 
-function commandFor(client: ClientKind): string[] {
+/** The command line that runs one client (each prints its caller identity as JSON or text). */
+export function commandFor(client: ClientKind): string[] {
   switch (client) {
     case "boto3":
       return ["python3", "-c", BOTO3_SCRIPT];

@@ -1,4 +1,4 @@
-import { loadConfig } from "../../config/load.ts";
+import { ECS_METADATA_DEFAULT, loadConfig } from "../../config/load.ts";
 import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
 import { startServe } from "../../serve/serve.ts";
 import { versionLine } from "../../version.ts";
@@ -19,10 +19,12 @@ Options:
       --validate-only    Check the config and exit (0 valid, 1 invalid)
       --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
       --dev              Human-readable logs at debug level
+      --ecs-metadata     Also serve on 169.254.170.2:80, adding that address to lo
+                         (Linux, needs CAP_NET_ADMIN); same as server.ecs_metadata: true
   -v, --version          Print the version and exit
   -h, --help             Show this help
 
-Endpoints: GET /v1/credentials, GET|HEAD /health, GET /metrics`;
+Endpoints: GET /v1/credentials, GET <relative_uri> of a service, GET|HEAD /health, GET /metrics`;
 
 export const serveCommand: Command = {
   name: "serve",
@@ -34,6 +36,7 @@ export const serveCommand: Command = {
       "validate-only": { type: "boolean" },
       "log-level": { type: "string" },
       dev: { type: "boolean" },
+      "ecs-metadata": { type: "boolean" },
       version: { type: "boolean", short: "v" },
     });
     if (values.version) {
@@ -46,7 +49,11 @@ export const serveCommand: Command = {
       if (!flagLevel) throw usageError("serve", `invalid --log-level "${values["log-level"]}" (choose from ${LOG_LEVELS.join(", ")})`);
     }
 
-    const config = await loadConfig(configPath(values.config));
+    const loaded = await loadConfig(configPath(values.config));
+    // --ecs-metadata switches the option on with its defaults unless the config chose its own.
+    const config = values["ecs-metadata"] && !loaded.server.ecsMetadata
+      ? { ...loaded, server: { ...loaded.server, ecsMetadata: ECS_METADATA_DEFAULT } }
+      : loaded;
     if (values["validate-only"]) {
       process.stdout.write(describeConfig(config) + "\n");
       return 0;

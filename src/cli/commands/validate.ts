@@ -38,10 +38,13 @@ export const validateCommand: Command = {
 export function describeConfig(config: ResolvedConfig): string {
   const lines = [`${config.file}: valid`];
   lines.push(`  listen: http://${config.server.host}:${config.server.port}/v1/credentials`);
+  const ecs = config.server.ecsMetadata;
+  if (ecs) lines.push(`  ECS metadata address: ${ecs.addresses.map((a) => (a.includes(":") ? `[${a}]` : a) + `:${ecs.port}`).join(", ")} (added to lo; needs CAP_NET_ADMIN)`);
   lines.push(`  services: ${config.services.length}`);
   for (const s of config.services) {
+    const selectors = [s.authToken !== undefined ? "token" : "", s.relativeUri !== undefined ? "relative URI" : ""].filter(Boolean).join(" + ");
     lines.push(`    ${s.name}: ${s.assumeRole.RoleArn} in ${s.region} from ${describeSource(s.source)}` +
-      (s.stsEndpoint ? ` via ${s.stsEndpoint}` : ""));
+      (s.stsEndpoint ? ` via ${s.stsEndpoint}` : "") + `, selected by ${selectors}`);
   }
   const d = config.dynamicServices;
   lines.push(`  dynamic services: ${d.enabled ? d.directories.map((x) => x.path).join(", ") + ` (reload ${d.reloadIntervalSeconds}s)` : "off"}`);

@@ -1,0 +1,34 @@
+import type { ServerConfig } from "../config/types.ts";
+import { listen, type Handler, type Listener, type Routes } from "../http/listen.ts";
+import type { Logger } from "../log.ts";
+import { addLoopbackAliases } from "../net/loopback-address.ts";
+
+/**
+ * `server.ecs_metadata`: puts the ECS metadata address(es) on the loopback interface and serves
+ * the same routes there on port 80, so containers can use AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
+ * (base http://169.254.170.2) without a socat sidecar. Only addresses credproxy added are
+ * removed again, on stop and, as a last resort, on process exit.
+ */
+export async function ecsMetadataListeners(
+  settings: NonNullable<ServerConfig["ecsMetadata"]>,
+  routes: Routes,
+  fetch: Handler,
+  log: Logger,
+): Promise<{ listeners: Listener[]; remove(): void }> {
+  const aliases = await addLoopbackAliases([...settings.addresses]);
+  process.once("exit", aliases.remove);
+  const listeners: Listener[] = [];
+  try {
+    for (const address of settings.addresses) {
+      listeners.push(listen({ name: "ECS metadata listener", hostname: address, port: settings.port, routes, fetch, configKey: "server.ecs_metadata.port" }));
+    }
+  } catch (error) {
+    await Promise.all(listeners.map((l) => l.stop(0)));
+    aliases.remove();
+    throw error;
+  }
+  for (const alias of aliases.aliases) {
+    log.info(alias.added ? "added ECS metadata address to lo" : "ECS metadata address was already on lo; leaving it", { address: alias.address });
+  }
+  return { listeners, remove: aliases.remove };
+}

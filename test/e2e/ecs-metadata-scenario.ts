@@ -1,0 +1,91 @@
+/**
+ * Runs INSIDE a network namespace created by ecs-metadata.test.ts (`ip netns exec <ns> bun
+ * this-file`): moto, credproxy serve --ecs-metadata and the SDK clients all live in that
+ * namespace, so 169.254.170.2 exists only there. Prints one JSON report on stdout.
+ */
+import { chmod, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BINARY_PATH, spawnCredproxy, tempDir } from "../helpers/binary.ts";
+import { cleanupAll } from "../helpers/cleanup.ts";
+import { commandFor } from "../helpers/clients.ts";
+import { startMoto } from "../helpers/moto.ts";
+import { freePort } from "../helpers/ports.ts";
+
+export const TOKEN = "ecs-namespace-token-0123456789abcdef";
+export const RELATIVE = "/v2/credentials/7c1e9a3f5b2d4e6f8a0c1e3b5d7f9a2c";
+
+async function loAddresses(): Promise<string[]> {
+  const out = await Bun.$`ip -j addr show lo`.json();
+  return (out as { addr_info: { local: string }[] }[])[0]!.addr_info.map((a) => a.local);
+}
+
+async function client(kind: "boto3" | "js-sdk", env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
+  const proc = Bun.spawn(commandFor(kind), { env, stdout: "pipe", stderr: "pipe", cwd: env.HOME ?? "/" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out: out.trim(), err: err.slice(-1500) };
+}
+
+const report: Record<string, unknown> = {};
+try {
+  const moto = await startMoto();
+  const dir = await tempDir("credproxy-ecsns-");
+  await chmod(dir, 0o755); // the unprivileged run below must read the config
+  const port = await freePort();
+  const config = join(dir, "config.yaml");
+  await writeFile(
+    config,
+    [
+      `server: { port: ${port} }`,
+      `aws_defaults: { region: us-east-1, sts_endpoint: "${moto.endpoint}", iam_keys: { aws_access_key_id: AKIAIOSFODNN7EXAMPLE, aws_secret_access_key: secretsecretsecret } }`,
+      "services:",
+      "  app:",
+      `    auth_token: ${TOKEN}`,
+      `    relative_uri: ${RELATIVE}`,
+      `    assumed_role: { RoleArn: "${moto.roleArn("role-a")}", RoleSessionName: ecs-ns }`,
+    ].join("\n"),
+  );
+  await chmod(config, 0o644);
+  report.before = await loAddresses();
+
+  const serve = spawnCredproxy(["serve", "--config", config, "--ecs-metadata"], {});
+  await serve.waitForLine(/credproxy serve listening/, 15_000);
+  report.during = await loAddresses();
+
+  const home = await tempDir("credproxy-ecsns-home-");
+  const base = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_REGION: "us-east-1",
+    AWS_DEFAULT_REGION: "us-east-1",
+    AWS_ENDPOINT_URL_STS: moto.endpoint,
+  };
+  const relative = { ...base, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: RELATIVE };
+  const full = { ...base, AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://169.254.170.2/v1/credentials", AWS_CONTAINER_AUTHORIZATION_TOKEN: TOKEN };
+  report.clients = {
+    "boto3 relative": await client("boto3", relative),
+    "js-sdk relative": await client("js-sdk", relative),
+    "boto3 full": await client("boto3", full),
+    "js-sdk full": await client("js-sdk", full),
+  };
+
+  report.exit = await serve.kill("SIGTERM", 5000);
+  report.after = await loAddresses();
+
+  // Without CAP_NET_ADMIN: an unprivileged uid with no capabilities at all.
+  const denied = Bun.spawn(
+    ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", BINARY_PATH, "serve", "--config", config, "--ecs-metadata"],
+    { env: { PATH: base.PATH, HOME: "/tmp" }, stdout: "pipe", stderr: "pipe" },
+  );
+  const [deniedErr, deniedCode] = await Promise.all([new Response(denied.stderr).text(), denied.exited]);
+  report.unprivileged = { code: deniedCode, stderr: deniedErr };
+  report.afterDenied = await loAddresses();
+  await moto.stop();
+} catch (error) {
+  report.error = error instanceof Error ? `${error.message}\n${error.stack}` : String(error);
+} finally {
+  await cleanupAll();
+}
+console.log(JSON.stringify(report));

@@ -1,0 +1,75 @@
+/**
+ * `serve --ecs-metadata` for real, in a network namespace this test creates and removes:
+ * credproxy adds 169.254.170.2 to that namespace's lo through netlink, SDK clients reach it with
+ * AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (base http://169.254.170.2) and with FULL_URI + token,
+ * the address is gone after SIGTERM, and without CAP_NET_ADMIN the error says what to do.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { REPO_ROOT } from "../helpers/binary.ts";
+
+const ns = `cp-ecs-${process.pid}`;
+const created = Bun.spawnSync(["ip", "netns", "add", ns]);
+const canNetns = created.exitCode === 0 && Bun.spawnSync(["ip", "-n", ns, "link", "set", "lo", "up"]).exitCode === 0;
+if (!canNetns) {
+  const why = created.stderr.toString().trim() || "ip netns failed";
+  if (process.env.CI) throw new Error(`network namespaces are required in CI: ${why}`);
+  console.warn(`SKIP: ECS metadata namespace test, cannot create a network namespace: ${why}`);
+}
+afterAll(() => {
+  Bun.spawnSync(["ip", "netns", "del", ns]);
+});
+
+type Run = { code: number; out: string; err: string };
+interface Report {
+  before: string[];
+  during: string[];
+  after: string[];
+  afterDenied: string[];
+  clients: Record<string, Run>;
+  exit: { code: number | null };
+  unprivileged: { code: number; stderr: string };
+  error?: string;
+}
+
+describe.skipIf(!canNetns)("serve --ecs-metadata in a network namespace", () => {
+  let report: Report;
+
+  test("the scenario runs to the end inside the namespace", async () => {
+    const proc = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(REPO_ROOT, "test/e2e/ecs-metadata-scenario.ts")], {
+      cwd: REPO_ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined },
+    });
+    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Report;
+    expect({ error: report.error, stderr: report.error ? err.slice(-2000) : "" }).toEqual({ error: undefined, stderr: "" });
+  }, 90_000);
+
+  test("credproxy adds 169.254.170.2 to lo while it runs", () => {
+    expect(report.before).not.toContain("169.254.170.2");
+    expect(report.during).toContain("169.254.170.2");
+  });
+
+  for (const name of ["boto3 relative", "js-sdk relative", "boto3 full", "js-sdk full"]) {
+    test(`${name.replace("relative", "with AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").replace("full", "with FULL_URI http://169.254.170.2/v1/credentials + token")} gets the role`, () => {
+      const run = report.clients[name]!;
+      expect({ code: run.code, err: run.code === 0 ? "" : run.err }).toEqual({ code: 0, err: "" });
+      expect((JSON.parse(run.out) as { arn: string }).arn).toBe("arn:aws:sts::123456789012:assumed-role/role-a/ecs-ns");
+    });
+  }
+
+  test("SIGTERM exits 0 and removes the address it added", () => {
+    expect(report.exit.code).toBe(0);
+    expect(report.after).not.toContain("169.254.170.2");
+  });
+
+  test("without CAP_NET_ADMIN it exits 1 with a clear message and leaves nothing behind", () => {
+    expect(report.unprivileged.code).toBe(1);
+    expect(report.unprivileged.stderr).toContain("E_PLATFORM");
+    expect(report.unprivileged.stderr).toContain("NET_ADMIN");
+    expect(report.unprivileged.stderr).toContain("127.0.0.1");
+    expect(report.afterDenied).not.toContain("169.254.170.2");
+  });
+});
