@@ -1,11 +1,16 @@
 /**
- * Compiles credproxy into one executable for the host at dist/credproxy.
+ * `bun build.ts` compiles credproxy into one executable for the host at dist/credproxy.
+ * `bun build.ts release` (npm run release) cross-compiles every release target into
+ * dist/release/ with a SHA256SUMS file, and on Linux lays out dist/scratch/, the root file
+ * system Dockerfile.scratch copies (binary + the shared libraries ldd finds, nothing else).
  *
  * The version comes from package.json and the git commit from `git rev-parse`; both are
  * embedded with `define` so `credproxy --version` needs no files at run time.
  * `--minify --bytecode --format=esm` gives the fastest start-up (see docs/BENCHMARKS.md).
  */
 import { $ } from "bun";
+import { mkdir, rm } from "node:fs/promises";
+import { prepareScratchContext } from "./release/scratch-context.ts";
 import pkg from "./package.json" with { type: "json" };
 import { GENERATED_VALIDATORS, validatorSource } from "./src/config/compile-validators.ts";
 
@@ -43,9 +48,44 @@ export async function compile(options: { outfile: string; target?: string; bytec
   console.error(`built ${options.outfile} (${pkg.version}) in ${ms} ms`);
 }
 
+/** Release targets: Bun's compile target → the file name suffix users download. */
+export const RELEASE_TARGETS = {
+  "bun-linux-x64": "linux-x64",
+  "bun-linux-arm64": "linux-arm64",
+  "bun-darwin-x64": "darwin-x64",
+  "bun-darwin-arm64": "darwin-arm64",
+} as const;
+
+export async function release(outDir = "dist/release", scratchDir = "dist/scratch"): Promise<string[]> {
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  const names: string[] = [];
+  for (const [target, suffix] of Object.entries(RELEASE_TARGETS)) {
+    const name = `credproxy-${suffix}`;
+    // Never strip these: stripping deletes the embedded program (see docs/BENCHMARKS.md).
+    await compile({ outfile: `${outDir}/${name}`, target });
+    names.push(name);
+  }
+  const sums = await Promise.all(names.map(async (n) => `${sha256(await Bun.file(`${outDir}/${n}`).bytes())}  ${n}\n`));
+  await Bun.write(`${outDir}/SHA256SUMS`, sums.join(""));
+  console.error(`wrote ${outDir}/SHA256SUMS`);
+  const host = `${process.platform}-${process.arch}`;
+  if (process.platform === "linux" && names.includes(`credproxy-${host}`)) {
+    await rm(scratchDir, { recursive: true, force: true });
+    const context = await prepareScratchContext(`${outDir}/credproxy-${host}`, scratchDir);
+    console.error(`laid out ${scratchDir} for Dockerfile.scratch (${context.files.length} files)`);
+  }
+  return names;
+}
+
+function sha256(data: Uint8Array): string {
+  return new Bun.CryptoHasher("sha256").update(data).digest("hex");
+}
+
 if (import.meta.main) {
   // The config validators are generated ahead of time so the binary does not compile the
   // JSON Schema at start-up.
   await Bun.write(GENERATED_VALIDATORS, validatorSource());
-  await compile({ outfile: "dist/credproxy" });
+  if (process.argv[2] === "release") await release();
+  else await compile({ outfile: "dist/credproxy" });
 }
