@@ -19,7 +19,7 @@ async function gitCommit(): Promise<string> {
   return out.exitCode === 0 ? out.stdout.toString().trim() : "unknown";
 }
 
-export async function compile(options: { outfile: string; target?: string; bytecode?: boolean }): Promise<void> {
+export async function compile(options: { outfile: string; target?: string; bytecode?: boolean; minify?: boolean }): Promise<void> {
   const started = performance.now();
   const result = await Bun.build({
     entrypoints: ["./src/main.ts"],
@@ -31,7 +31,7 @@ export async function compile(options: { outfile: string; target?: string; bytec
       autoloadDotenv: false,
       autoloadBunfig: false,
     },
-    minify: true,
+    minify: options.minify ?? true,
     bytecode: options.bytecode ?? true,
     format: "esm",
     sourcemap: "none",
