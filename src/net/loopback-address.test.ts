@@ -174,10 +174,10 @@ describe("addLoopbackAliases()", () => {
     expect(calls.some((c) => c.startsWith("del"))).toBe(false);
   });
 
-  test("adds a repeated address once", async () => {
+  test("adds a repeated address once, with the first prefix written", async () => {
     const { system, calls } = fakeSystem();
-    const { aliases } = await addLoopbackAliases(["169.254.170.2", "169.254.170.2/32", "fd00:EC2:0::23"], { system });
-    expect(aliases.map((a) => a.address)).toEqual(["169.254.170.2", "fd00:ec2::23"]);
+    const { aliases } = await addLoopbackAliases(["169.254.170.2", "169.254.170.2/24", "fd00:ec2::23/64", "fd00:EC2:0::23"], { system });
+    expect(aliases.map((a) => `${a.address}/${a.prefixLength}`)).toEqual(["169.254.170.2/32", "fd00:ec2::23/64"]);
     expect(calls.filter((c) => c.startsWith("add"))).toHaveLength(2);
   });
 

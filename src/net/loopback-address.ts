@@ -81,10 +81,11 @@ export async function addLoopbackAliases(
   addresses: string[],
   options: LoopbackAliasOptions = {},
 ): Promise<{ aliases: LoopbackAlias[]; remove(): void }> {
-  const wanted = new Map<string, ParsedAddress>();
+  const wanted = new Map<string, ParsedAddress>(); // by address: the first prefix written wins
   for (const text of addresses) {
     const parsed = parseAddress(text);
-    wanted.set(`${formatAddress(parsed.family, parsed.bytes)}/${parsed.prefixLength}`, parsed);
+    const key = formatAddress(parsed.family, parsed.bytes);
+    if (!wanted.has(key)) wanted.set(key, parsed);
   }
   const system = options.system ?? nativeSystem();
   const hint = fallbackHint(options.fallbackPort);

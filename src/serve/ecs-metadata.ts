@@ -11,11 +11,15 @@ import { addLoopbackAliases } from "../net/loopback-address.ts";
  */
 export async function ecsMetadataListeners(
   settings: NonNullable<ServerConfig["ecsMetadata"]>,
+  mainPort: number,
   routes: Routes,
   fetch: Handler,
   log: Logger,
 ): Promise<{ listeners: Listener[]; remove(): void }> {
-  const aliases = await addLoopbackAliases([...settings.addresses]);
+  const aliases = await addLoopbackAliases([...settings.addresses], {
+    fallbackPort: mainPort, // the hint then names the real FULL_URI to use instead
+    onRemoveError: (alias, error) => log.warn("could not remove the ECS metadata address from lo", { address: alias.address, error }),
+  });
   process.once("exit", aliases.remove);
   const listeners: Listener[] = [];
   try {

@@ -111,7 +111,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
 
   let ecs: { listeners: Listener[]; remove(): void } | undefined;
   try {
-    if (config.server.ecsMetadata) ecs = await ecsMetadataListeners(config.server.ecsMetadata, routes, fallback, log);
+    if (config.server.ecsMetadata) ecs = await ecsMetadataListeners(config.server.ecsMetadata, main.port, routes, fallback, log);
   } catch (error) {
     await Promise.all([main.stop(0), metricsListener?.stop(0)]);
     throw error;
