@@ -53,7 +53,10 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       hint: `commands are: ${commands.map((c) => c.name).join(", ")}; run "credproxy help"`,
     });
   }
-  if (args.includes("-h") || args.includes("--help")) {
+  // Only flags before a "--" are ours (broker exec passes the rest to a child), and commands
+  // with subcommands answer --help themselves.
+  const own = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+  if (!command.hasSubcommands && (own.includes("-h") || own.includes("--help"))) {
     process.stdout.write(command.usage + "\n");
     return 0;
   }

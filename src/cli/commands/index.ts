@@ -7,6 +7,8 @@ export interface Command {
   readonly name: string;
   readonly summary: string;
   readonly usage: string;
+  /** True when the command dispatches to subcommands, which handle --help themselves. */
+  readonly hasSubcommands?: boolean;
   run(argv: readonly string[]): Promise<number>;
 }
 
