@@ -315,7 +315,8 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<{ ok:
 }
 
 function fallbackHint(port: number | undefined): string {
-  return `run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN, or in compose cap_add: [NET_ADMIN]), or drop ${CONFIG_KEY} and ${pointAtLoopback(port)}`;
+  // Docker gives added capabilities to uid 0 only (no ambient capabilities for other users).
+  return `run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --user 0, or in compose cap_add: [NET_ADMIN] with user: "0:0"; Docker does not pass added capabilities to other users), or drop ${CONFIG_KEY} and ${pointAtLoopback(port)}`;
 }
 
 function pointAtLoopback(port: number | undefined): string {

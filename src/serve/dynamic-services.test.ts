@@ -96,6 +96,28 @@ describe("DynamicServices", () => {
     expect(dyn.files().find((f) => f.file.endsWith("bad.yaml"))?.status).toBe("error");
   });
 
+  test("a rejected file is loaded once what it refers to appears, without the file being edited", async () => {
+    const { dir, registry } = await setup();
+    const available = new Set<string>();
+    const dyn = new DynamicServices({
+      config: { enabled: true, directories: [{ path: dir, include: [], exclude: [] }], reloadIntervalSeconds: 1 },
+      registry,
+      // Stands in for a ${fromFile:/run/secrets/...} that does not exist yet.
+      load: (file, text) => {
+        if (!available.has("secret")) throw new Error("File '/run/secrets/token' not found");
+        return load(file, text);
+      },
+      logger: silentLogger,
+    });
+    cleanups.push(() => dyn.stop());
+    await writeFile(join(dir, "svc.yaml"), '{"dyn":"tok-dyn-1234567"}');
+    await dyn.start();
+    expect(dyn.files()[0]?.status).toBe("error");
+    available.add("secret");
+    await dyn.reconcile({ path: dir, include: [], exclude: [] });
+    expect(registry.byToken("tok-dyn-1234567")?.spec.name).toBe("dyn");
+  });
+
   test("an atomic save (write to a temp name, rename over) is picked up as an edit", async () => {
     const { dir, registry, dyn } = await setup();
     await writeFile(join(dir, "svc.yaml"), '{"dyn":"tok-old-1234567"}');

@@ -114,11 +114,15 @@ export class DynamicServices {
       const fingerprint = await fileFingerprint(file);
       if (fingerprint === undefined) continue; // vanished, or not a regular file
       present.add(file);
-      if (this.#known.get(file)?.fingerprint === fingerprint) continue;
+      const known = this.#known.get(file);
+      // A rejected file is tried again on every pass: what it refers to (a ${fromFile:} secret,
+      // an env var) may have appeared since, without the file itself changing.
+      const settled = known?.status.status === "ok";
+      if (settled && known.fingerprint === fingerprint) continue;
       const content = await readFile(file, "utf8").catch(() => undefined);
       if (content === undefined) continue;
-      if (this.#known.get(file)?.content === content) {
-        this.#known.get(file)!.fingerprint = fingerprint; // touched, not changed
+      if (settled && known.content === content) {
+        known.fingerprint = fingerprint; // touched, not changed
         continue;
       }
       this.#loadFile(file, fingerprint, content);
@@ -137,7 +141,8 @@ export class DynamicServices {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const serving = before?.status.services ?? [];
-      log.error("dynamic services file rejected", {
+      // Rejected files are retried on every pass; say so again only when the reason changes.
+      if (before?.status.error !== message) log.error("dynamic services file rejected", {
         file,
         error: message,
         ...(serving.length > 0 ? { still_serving: serving } : {}),
