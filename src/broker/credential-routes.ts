@@ -17,7 +17,12 @@ export function credentialRoutes(credentials: BrokerCredentials, logger: Logger)
   return (path) => {
     if (path === "/") return answer(credentials.base, logger);
     if (path.startsWith(ROLE_ARN_PREFIX)) {
-      const arn = decodeURIComponent(path.slice(ROLE_ARN_PREFIX.length));
+      let arn: string;
+      try {
+        arn = decodeURIComponent(path.slice(ROLE_ARN_PREFIX.length));
+      } catch {
+        return Response.json({ Code: "BadRequest", Message: "the role ARN in the path is not valid percent-encoding" }, { status: 400, headers: JSON_HEADERS });
+      }
       const creds = credentials.forRoleArn(arn);
       if (creds instanceof CredproxyError) {
         logger.warn("role-arn request refused", { role_arn: arn, reason: creds.message });

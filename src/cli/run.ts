@@ -39,7 +39,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 async function dispatch(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined || first === "help" || first === "-h" || first === "--help") {
-    return help(first === "help" ? rest : []);
+    return await help(first === "help" ? rest : []);
   }
   if (first === "--version" || first === "-v" || first === "version") {
     process.stdout.write(versionLine() + "\n");
@@ -63,14 +63,16 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   return command.run(args);
 }
 
-function help(args: readonly string[]): number {
+async function help(args: readonly string[]): Promise<number> {
   const [name, ...extra] = args;
+  const command = name === undefined ? undefined : find(name);
+  // `help broker exec` is `broker exec --help`.
+  if (command?.hasSubcommands && extra.length === 1) return command.run([extra[0]!, "--help"]);
   if (extra.length > 0) throw usageError("help", `unexpected argument "${extra[0]}"`);
   if (name === undefined) {
     process.stdout.write(topHelp() + "\n");
     return 0;
   }
-  const command = find(name);
   if (!command) throw usageError("help", `unknown command "${name}"`);
   process.stdout.write(command.usage + "\n");
   return 0;

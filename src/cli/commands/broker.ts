@@ -1,8 +1,10 @@
 import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { brokerExecCommand } from "./broker-exec.ts";
+import { brokerImdsCommand } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
 
 /** `credproxy broker <sub>`: each way of handing credentials to local processes is its own file. */
-const subcommands: readonly Command[] = [];
+const subcommands: readonly Command[] = [brokerExecCommand, brokerImdsCommand];
 
 function usage(): string {
   const width = Math.max(0, ...subcommands.map((c) => c.name.length));

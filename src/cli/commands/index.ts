@@ -1,3 +1,4 @@
+import { brokerCommand } from "./broker.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
 import { serveCommand } from "./serve.ts";
 import { validateCommand } from "./validate.ts";
@@ -12,4 +13,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, validateCommand, healthcheckCommand];
+export const commands: readonly Command[] = [serveCommand, brokerCommand, validateCommand, healthcheckCommand];

@@ -1,0 +1,217 @@
+import { createBrokerCredentials } from "../../broker/broker-credentials.ts";
+import { runExec } from "../../broker/exec.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
+import { parseCommandArgs } from "../args.ts";
+import { envVar } from "../env.ts";
+import { startImds, type RunningImds } from "./broker-imds.ts";
+import type { Command } from "./index.ts";
+
+const MIN_DURATION = 900;
+const MAX_DURATION = 43_200;
+const DEFAULT_DURATION = 3600;
+const DEFAULT_REGION = "us-east-1";
+
+const USAGE = `Usage: credproxy broker exec --role-arn ARN [options] -- COMMAND [ARGS...]
+
+Runs COMMAND with short-lived credentials for one IAM role, served to it (and to every
+process it starts) from a loopback endpoint through AWS_CONTAINER_CREDENTIALS_FULL_URI and
+AWS_CONTAINER_AUTHORIZATION_TOKEN. The token is random per run and given to COMMAND's
+environment only. Credentials are fetched before COMMAND starts and refreshed ahead of expiry,
+and every process COMMAND starts shares them; the endpoint closes when COMMAND exits.
+Long-lived keys never reach COMMAND: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE and
+the other variables that would outrank the endpoint are removed from its environment.
+
+The broker's own (source) credentials come from --profile, else the AWS SDK default chain
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, SSO, ...).
+
+Options:
+      --role-arn ARN         The role COMMAND gets (required)
+      --profile NAME         Source credentials from this profile instead of the default chain
+      --duration SECONDS     Session length, ${MIN_DURATION}..${MAX_DURATION} (default ${DEFAULT_DURATION})
+      --region REGION        Region for STS and for COMMAND (AWS_REGION, AWS_DEFAULT_REGION).
+                             Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else ${DEFAULT_REGION}
+      --allow-role PATTERN   Also serve GET <endpoint>/role-arn/<ARN> for ARNs matching PATTERN
+                             (* matches any run of characters); repeatable. Default: none
+      --isolate-shared-files Give COMMAND AWS_SHARED_CREDENTIALS_FILE=/dev/null and
+                             AWS_CONFIG_FILE=/dev/null, so profiles in ~/.aws cannot take
+                             precedence over the endpoint (credproxy warns when they would)
+      --imds                 Serve COMMAND through EC2 instance metadata (IMDSv2) instead of the
+                             container endpoint, for tools that only look there: on
+                             169.254.169.254:80 when credproxy may add that address to lo
+                             (Linux, CAP_NET_ADMIN), else on 127.0.0.1 with
+                             AWS_EC2_METADATA_SERVICE_ENDPOINT set for COMMAND
+      --log-level LEVEL      debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: warn
+      --log-format FORMAT    text or json. Default: text
+  -h, --help                 Show this help
+
+STS endpoint: $AWS_ENDPOINT_URL_STS, else $AWS_ENDPOINT_URL, else the regional AWS endpoint.
+Exit status: COMMAND's, or 128 + N if signal N ended it; 1 if the role cannot be assumed,
+2 for usage errors, 126/127 if COMMAND cannot be run. SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND, except a Ctrl-C or Ctrl-\\ typed at
+the terminal, which COMMAND has already received.
+
+Examples:
+  credproxy broker exec --role-arn arn:aws:iam::123456789012:role/deploy -- terraform apply
+  credproxy broker exec --profile admin --role-arn arn:aws:iam::123456789012:role/ro -- aws s3 ls
+  credproxy broker exec --role-arn arn:aws:iam::123456789012:role/ci \\
+      --allow-role 'arn:aws:iam::123456789012:role/ci-*' --duration 7200 -- make deploy`;
+
+/** The parsed command line, validated before anything is started. */
+export interface BrokerExecInput {
+  readonly roleArn: string;
+  readonly profile: string | undefined;
+  readonly durationSeconds: number;
+  readonly region: string;
+  readonly stsEndpoint: string | undefined;
+  readonly allowRoles: readonly string[];
+  readonly isolateSharedFiles: boolean;
+  readonly imds: boolean;
+  readonly logLevel: LogLevel;
+  readonly logFormat: "text" | "json";
+  readonly command: readonly string[];
+}
+
+export const brokerExecCommand: Command = {
+  name: "exec",
+  summary: "Run a command with role credentials from a private loopback endpoint",
+  usage: USAGE,
+  async run(argv) {
+    const input = validateInput(argv, process.env);
+    const logger = createLogger({
+      level: input.logLevel,
+      format: input.logFormat === "json" ? "json" : "dev",
+      // Shares stderr with the command: say whose line it is.
+      ...(input.logFormat === "text" ? { write: (line: string) => void process.stderr.write(`credproxy: ${line}\n`) } : {}),
+    });
+    // The command's environment is taken before credproxy changes its own (below).
+    const parentEnv = { ...process.env };
+    // Once credproxy serves IMDS, its own default chain must not ask that IMDS (itself) for
+    // source credentials: switch IMDS off for credproxy's process only.
+    if (input.imds && process.env.AWS_EC2_METADATA_DISABLED === undefined) process.env.AWS_EC2_METADATA_DISABLED = "true";
+    const credentials = createBrokerCredentials({
+      profile: input.profile,
+      roleArn: input.roleArn,
+      durationSeconds: input.durationSeconds,
+      region: input.region,
+      stsEndpoint: input.stsEndpoint,
+      allowRoles: input.allowRoles,
+      logger,
+    });
+    let imds: RunningImds | undefined;
+    try {
+      if (input.imds) {
+        await credentials.base.get(); // fail before binding anything if the role cannot be assumed
+        imds = await startImds({ credentials: credentials.base, roleArn: input.roleArn, region: input.region, logger });
+      }
+      return await runExec({
+        command: input.command,
+        credentials,
+        region: input.region,
+        isolateSharedFiles: input.isolateSharedFiles,
+        imdsEnv: imds?.childEnv,
+        env: parentEnv,
+        logger,
+      });
+    } finally {
+      await imds?.stop();
+      credentials.stop();
+    }
+  },
+};
+
+/** Parses and checks the whole command line; throws a usage error (exit 2) naming the fix. */
+export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): BrokerExecInput {
+  const split = argv.indexOf("--");
+  const own = split === -1 ? argv : argv.slice(0, split);
+  const command = split === -1 ? [] : argv.slice(split + 1);
+  const { values, positionals } = rehint(() => parseCommandArgs(
+    "broker exec",
+    own,
+    {
+      "role-arn": { type: "string" },
+      profile: { type: "string" },
+      duration: { type: "string" },
+      region: { type: "string" },
+      "allow-role": { type: "string", multiple: true },
+      "isolate-shared-files": { type: "boolean" },
+      imds: { type: "boolean" },
+      "log-level": { type: "string" },
+      "log-format": { type: "string" },
+    },
+    { min: 0, max: Number.MAX_SAFE_INTEGER },
+  ));
+  if (positionals.length > 0) {
+    throw usage(`unexpected argument "${positionals[0]}" before "--"`, `put the command after --: credproxy broker exec --role-arn ARN -- ${positionals.join(" ")}`);
+  }
+  if (command.length === 0) {
+    throw usage("missing the command to run", "put it after --, e.g. credproxy broker exec --role-arn ARN -- aws sts get-caller-identity");
+  }
+  const roleArn = values["role-arn"];
+  if (roleArn === undefined || roleArn === "") {
+    throw usage("--role-arn is required", "the broker hands out role credentials only, never its own keys: pass --role-arn arn:aws:iam::123456789012:role/Name");
+  }
+  const profile = values.profile;
+  if (profile === "") throw usage("--profile is empty", "give a profile name from ~/.aws/config, or leave the flag out for the default chain");
+
+  let durationSeconds = DEFAULT_DURATION;
+  if (values.duration !== undefined) {
+    durationSeconds = Number(values.duration);
+    if (!/^\d+$/.test(values.duration) || durationSeconds < MIN_DURATION || durationSeconds > MAX_DURATION) {
+      throw usage(`invalid --duration "${values.duration}"`, `use a whole number of seconds from ${MIN_DURATION} to ${MAX_DURATION} (the role's MaxSessionDuration may be lower)`);
+    }
+  }
+
+  const region = values.region ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || DEFAULT_REGION);
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(region)) {
+    throw usage(`invalid region "${region}"${values.region === undefined ? " (from AWS_REGION or AWS_DEFAULT_REGION)" : ""}`, "use a region name such as us-east-1");
+  }
+
+  const allowRoles = values["allow-role"] ?? [];
+  if (allowRoles.some((p) => p.trim() === "")) throw usage("--allow-role is empty", "give an ARN pattern such as 'arn:aws:iam::123456789012:role/dev-*'");
+
+  let logLevel: LogLevel = "warn";
+  const flagLevel = values["log-level"];
+  const envLevel = envVar("LOG_LEVEL", env);
+  if (flagLevel !== undefined) {
+    const parsed = parseLogLevel(flagLevel);
+    if (!parsed) throw usage(`invalid --log-level "${flagLevel}"`, `choose from ${LOG_LEVELS.join(", ")}`);
+    logLevel = parsed;
+  } else if (envLevel !== undefined) {
+    const parsed = parseLogLevel(envLevel);
+    if (!parsed) throw usage(`invalid CREDPROXY_LOG_LEVEL "${envLevel}"`, `choose from ${LOG_LEVELS.join(", ")}, or unset it`);
+    logLevel = parsed;
+  }
+  const logFormat = values["log-format"] ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") throw usage(`invalid --log-format "${logFormat}"`, "choose text or json");
+
+  return {
+    roleArn,
+    profile,
+    durationSeconds,
+    region,
+    stsEndpoint: env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined,
+    allowRoles,
+    isolateSharedFiles: values["isolate-shared-files"] === true,
+    imds: values.imds === true,
+    logLevel,
+    logFormat,
+    command,
+  };
+}
+
+function usage(message: string, hint: string): CredproxyError {
+  return new CredproxyError(ErrorCode.Usage, `broker exec: ${message}`, { hint });
+}
+
+const HELP_HINT = 'run "credproxy broker exec --help" for usage';
+
+/** parseCommandArgs' hint names `credproxy help <command>`, which takes one word; point at --help instead. */
+function rehint<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof CredproxyError) throw new CredproxyError(error.code, error.message, { hint: HELP_HINT, cause: error.cause });
+    throw error;
+  }
+}
