@@ -1,0 +1,307 @@
+import { createBrokerCredentials, type BrokerCredentials } from "../../broker/broker-credentials.ts";
+import { IMDS_ADDRESS, startImdsServer, type ImdsCredentialSource, type ImdsServer } from "../../broker/imds-server.ts";
+import type { RoleCredentials } from "../../credentials/types.ts";
+import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
+import { createLogger, LOG_LEVELS, parseLogLevel, type Logger, type LogLevel } from "../../log.ts";
+import { addLoopbackAliases, formatAddress, parseAddress } from "../../net/loopback-address.ts";
+import { parseCommandArgs } from "../args.ts";
+import { envVar } from "../env.ts";
+import type { Command } from "./index.ts";
+
+const USAGE = `Usage: credproxy broker imds --role-arn ARN [options]
+
+Serves the EC2 instance metadata service (IMDSv2) for one role, so that SDKs and tools with no
+AWS configuration at all (boto3, the AWS CLI, the JS, Go and Java SDKs) get short-lived
+credentials for it through their default chain.
+
+It adds the address to the loopback interface and listens there on port 80 (Linux, needs
+CAP_NET_ADMIN and the right to bind port 80). Without them it listens on 127.0.0.1 on a free
+port instead and prints the one line to use, e.g.
+  AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:41234/
+The address is removed again on exit (SIGTERM or SIGINT).
+
+Options:
+      --role-arn ARN     The role to serve (required)
+      --profile NAME     Source credentials from this profile. Default: the SDK default chain
+      --region REGION    Region for STS and placement/region. Default: $AWS_REGION,
+                         else $AWS_DEFAULT_REGION, else us-east-1
+      --address ADDR     The IMDS address to own. Default: ${IMDS_ADDRESS}
+      --port PORT        Port on that address. Default: 80
+      --imds-v1          Also answer requests without a session token (IMDSv1)
+      --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
+  -h, --help             Show this help
+
+The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
+
+export interface BrokerImdsInput {
+  readonly roleArn: string;
+  readonly profile: string | undefined;
+  readonly region: string;
+  /** Canonical text. */
+  readonly address: string;
+  readonly port: number;
+  readonly imdsV1: boolean;
+  readonly logLevel: LogLevel;
+}
+
+export const brokerImdsCommand: Command = {
+  name: "imds",
+  summary: "Serve one role on the EC2 metadata address (IMDSv2) for SDK default chains",
+  usage: USAGE,
+  async run(argv) {
+    const input = validateInput(argv);
+    const logger = createLogger({ level: input.logLevel });
+    const signal = firstSignal();
+
+    // Late-bound: the credentials are created once we know where we listen (see selfLoopGuard).
+    let broker: BrokerCredentials | undefined;
+    let ready!: (b: BrokerCredentials) => void;
+    const brokerReady = new Promise<BrokerCredentials>((resolve) => (ready = resolve));
+    const credentials: ImdsCredentialSource = {
+      get: async (): Promise<RoleCredentials> => (await brokerReady).base.get(),
+      peek: () => broker?.base.peek(),
+    };
+
+    const imds = await startImds({ ...input, credentials, logger });
+    try {
+      if (imds.onAlias) selfLoopGuard(logger);
+      broker = createBrokerCredentials({
+        roleArn: input.roleArn,
+        profile: input.profile,
+        region: input.region,
+        sessionName: "credproxy-imds",
+        logger,
+      });
+      ready(broker);
+    } catch (error) {
+      await imds.stop();
+      throw error;
+    }
+    // The one stdout line, only when the SDK default would not find this server.
+    if (imds.childEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT !== undefined) {
+      process.stdout.write(`AWS_EC2_METADATA_SERVICE_ENDPOINT=${imds.childEnv.AWS_EC2_METADATA_SERVICE_ENDPOINT}\n`);
+    }
+    logger.info("credproxy broker imds listening", {
+      endpoint: imds.server.endpoint,
+      role_arn: input.roleArn,
+      on_alias: imds.onAlias,
+      imds_v1: input.imdsV1,
+    });
+
+    logger.info("shutting down", { signal: await signal });
+    broker.stop();
+    await imds.stop();
+    logger.info("stopped");
+    return 0;
+  },
+};
+
+/** Parses and checks every flag before anything is opened or added. */
+export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerImdsInput {
+  const { values } = withOwnHint(() => parseCommandArgs("broker imds", argv, {
+    "role-arn": { type: "string" },
+    profile: { type: "string" },
+    region: { type: "string" },
+    address: { type: "string" },
+    port: { type: "string" },
+    "imds-v1": { type: "boolean" },
+    "log-level": { type: "string" },
+  }));
+  const roleArn = values["role-arn"];
+  if (roleArn === undefined || roleArn === "") {
+    throw usageError("--role-arn is required (e.g. --role-arn arn:aws:iam::123456789012:role/dev)");
+  }
+  parseRoleArn(roleArn);
+  const portText = values.port ?? "80";
+  if (!/^[1-9][0-9]{0,4}$/.test(portText) || Number(portText) > 65535) {
+    throw usageError(`invalid --port "${portText}" (a port number, 1 to 65535)`);
+  }
+  const addressText = values.address ?? IMDS_ADDRESS;
+  let address: string;
+  try {
+    const parsed = parseAddress(addressText);
+    if (addressText.includes("/")) throw new Error("prefix");
+    address = formatAddress(parsed.family, parsed.bytes);
+  } catch {
+    throw usageError(`invalid --address "${addressText}" (an IPv4 or IPv6 address, e.g. ${IMDS_ADDRESS})`);
+  }
+  if (address === "0.0.0.0" || address === "::") {
+    throw usageError(`--address ${address} would offer credentials on every interface; use ${IMDS_ADDRESS} or 127.0.0.1`);
+  }
+  let logLevel: LogLevel = "info";
+  const levelText = values["log-level"] ?? envVar("LOG_LEVEL", env);
+  if (levelText !== undefined) {
+    const parsed = parseLogLevel(levelText);
+    if (!parsed) throw usageError(`invalid --log-level "${levelText}" (choose from ${LOG_LEVELS.join(", ")})`);
+    logLevel = parsed;
+  }
+  return {
+    roleArn,
+    profile: values.profile,
+    region: values.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1",
+    address,
+    port: Number(portText),
+    imdsV1: values["imds-v1"] === true,
+    logLevel,
+  };
+}
+
+export interface StartImdsOptions {
+  readonly credentials: ImdsCredentialSource;
+  readonly roleArn: string;
+  readonly region: string;
+  /** The address to own on lo. Default 169.254.169.254. */
+  readonly address?: string | undefined;
+  /** Default 80. */
+  readonly port?: number | undefined;
+  readonly imdsV1?: boolean | undefined;
+  readonly logger: Logger;
+  /** Replaces addLoopbackAliases (tests). */
+  readonly addAliases?: typeof addLoopbackAliases | undefined;
+}
+
+export interface RunningImds {
+  readonly server: ImdsServer;
+  /** True when serving on the address itself; false after falling back to 127.0.0.1. */
+  readonly onAlias: boolean;
+  /**
+   * What a child process needs in its environment to find this server: empty when the SDK
+   * default (http://169.254.169.254/) reaches it, else AWS_EC2_METADATA_SERVICE_ENDPOINT.
+   */
+  readonly childEnv: Readonly<Record<string, string>>;
+  /** Why the address could not be used, when `onAlias` is false. */
+  readonly fallbackReason: CredproxyError | undefined;
+  /** Stops listening and removes the address if this call added it. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * IMDS for `roleArn` on `address:port`, adding the address to lo first; when that is not
+ * possible (no CAP_NET_ADMIN, not Linux, no right to bind the port) it serves on 127.0.0.1 on a
+ * free port and says so in `fallbackReason`. Used by `broker imds` and `broker exec --imds`.
+ */
+export async function startImds(options: StartImdsOptions): Promise<RunningImds> {
+  const log = options.logger;
+  const address = options.address ?? IMDS_ADDRESS;
+  const port = options.port ?? 80;
+  const arn = parseRoleArn(options.roleArn);
+  const serverOptions = {
+    credentials: options.credentials,
+    roleName: arn.roleName,
+    accountId: arn.accountId,
+    partition: arn.partition,
+    region: options.region,
+    imdsV1: options.imdsV1,
+    logger: log,
+  };
+  const addAliases = options.addAliases ?? addLoopbackAliases;
+
+  let fallbackReason: CredproxyError | undefined;
+  let alias: Awaited<ReturnType<typeof addLoopbackAliases>> | undefined;
+  try {
+    alias = await addAliases([address]);
+  } catch (error) {
+    if (!isCredproxyError(error, ErrorCode.Platform)) throw error;
+    fallbackReason = error;
+  }
+  if (alias) {
+    const { remove } = alias;
+    try {
+      const server = startImdsServer({ ...serverOptions, listen: { hostname: address, port }, localAddresses: [address] });
+      process.once("exit", remove);
+      for (const a of alias.aliases) {
+        log.info(a.added ? "added the IMDS address to lo" : "the IMDS address was already on lo; leaving it", { address: a.address });
+      }
+      const isDefault = address === IMDS_ADDRESS && port === 80;
+      let stopped: Promise<void> | undefined;
+      return {
+        server,
+        onAlias: true,
+        childEnv: isDefault ? {} : { AWS_EC2_METADATA_SERVICE_ENDPOINT: server.endpoint },
+        fallbackReason: undefined,
+        stop: () =>
+          (stopped ??= server.stop().finally(() => {
+            remove();
+            process.off("exit", remove);
+          })),
+      };
+    } catch (error) {
+      remove();
+      // Owning the address but not port 80 (no CAP_NET_BIND_SERVICE): the loopback port still works.
+      if (!isPermissionDenied(error)) throw error;
+      fallbackReason = error;
+    }
+  }
+  if (fallbackReason === undefined) throw new Error("unreachable: no alias and no reason");
+
+  const server = startImdsServer({ ...serverOptions, listen: { hostname: "127.0.0.1", port: 0 } });
+  log.warn(`cannot serve IMDS on ${address}:${port}; serving on 127.0.0.1 instead`, {
+    reason: fallbackReason.message,
+    hint: fallbackReason.hint,
+    endpoint: server.endpoint,
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    server,
+    onAlias: false,
+    childEnv: { AWS_EC2_METADATA_SERVICE_ENDPOINT: server.endpoint },
+    fallbackReason,
+    stop: () => (stopped ??= server.stop()),
+  };
+}
+
+/**
+ * Once this process owns 169.254.169.254, its own SDK default chain (the source credentials
+ * when no --profile is given) would ask itself for credentials at the IMDS step and wait on its
+ * own refresh. Unless the user decided otherwise, switch that step off for this process only.
+ */
+function selfLoopGuard(logger: Logger): void {
+  if (process.env.AWS_EC2_METADATA_DISABLED !== undefined) return;
+  process.env.AWS_EC2_METADATA_DISABLED = "true";
+  logger.debug("set AWS_EC2_METADATA_DISABLED=true for credproxy's own source credentials: IMDS is now credproxy");
+}
+
+function parseRoleArn(roleArn: string): { partition: string; accountId: string; roleName: string } {
+  const m = /^arn:(aws[\w-]*):iam::(\d{12}):role\/(?:[\w+=,.@/-]*\/)?([\w+=,.@-]{1,64})$/.exec(roleArn);
+  if (!m) {
+    throw new CredproxyError(ErrorCode.Usage, `--role-arn "${roleArn}" is not an IAM role ARN`, {
+      hint: "use the form arn:aws:iam::123456789012:role/Name (a path before the name is fine)",
+    });
+  }
+  return { partition: m[1]!, accountId: m[2]!, roleName: m[3]! };
+}
+
+/** `credproxy help broker imds` is not a command line that works; `--help` is. */
+const HELP_HINT = 'run "credproxy broker imds --help" for usage';
+
+function usageError(message: string): CredproxyError {
+  return new CredproxyError(ErrorCode.Usage, `broker imds: ${message}`, { hint: HELP_HINT });
+}
+
+function withOwnHint<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!isCredproxyError(error, ErrorCode.Usage)) throw error;
+    throw new CredproxyError(ErrorCode.Usage, error.message, { hint: HELP_HINT });
+  }
+}
+
+function isPermissionDenied(error: unknown): error is CredproxyError {
+  if (!isCredproxyError(error, ErrorCode.Listen)) return false;
+  return (error.cause as { code?: unknown } | undefined)?.code === "EACCES";
+}
+
+/** Resolves with the first SIGTERM/SIGINT; a second one exits at once. */
+function firstSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let received = false;
+    const handler = (signal: NodeJS.Signals): void => {
+      if (received) process.exit(0);
+      received = true;
+      resolve(signal);
+    };
+    process.on("SIGTERM", handler);
+    process.on("SIGINT", handler);
+  });
+}
