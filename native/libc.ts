@@ -41,11 +41,15 @@ const SYMBOLS = {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  // The last argument is a socklen_t *: in, the buffer's size; out, how much the kernel wrote.
+  getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // ssize_t results come back as numbers: i64_fast returns a number whenever it fits.
   sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64_fast },
   recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64_fast },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   getuid: { args: [], returns: FFIType.u32 },
+  // mode_t is an unsigned int on Linux; umask cannot fail and returns the previous mask.
+  umask: { args: [FFIType.u32], returns: FFIType.u32 },
   if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
   // glibc and musl both export errno's thread-local address under this name.
   __errno_location: { args: [], returns: FFIType.ptr },
@@ -117,6 +121,14 @@ export function cString(s: string): Uint8Array {
 /** The real user id of this process. */
 export function getuid(): number {
   return libc().getuid();
+}
+
+/**
+ * Sets the process's file-creation mask and returns the previous one. The mask is process-wide
+ * (every thread), so set it only around a synchronous call and restore it straight after.
+ */
+export function umask(mask: number): number {
+  return libc().umask(mask);
 }
 
 /** The index of network interface `name` in this network namespace; throws ErrnoError (ENODEV) if absent. */

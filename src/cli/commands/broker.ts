@@ -1,10 +1,12 @@
 import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { brokerCredentialProcessCommand } from "./broker-credential-process.ts";
 import { brokerExecCommand } from "./broker-exec.ts";
 import { brokerImdsCommand } from "./broker-imds.ts";
+import { brokerServeCommand } from "./broker-serve.ts";
 import type { Command } from "./index.ts";
 
 /** `credproxy broker <sub>`: each way of handing credentials to local processes is its own file. */
-const subcommands: readonly Command[] = [brokerExecCommand, brokerImdsCommand];
+const subcommands: readonly Command[] = [brokerExecCommand, brokerServeCommand, brokerCredentialProcessCommand, brokerImdsCommand];
 
 function usage(): string {
   const width = Math.max(0, ...subcommands.map((c) => c.name.length));
