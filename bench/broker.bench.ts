@@ -5,7 +5,10 @@
  * (setpriv, no capabilities) so credproxy serves on 127.0.0.1 instead of adding the metadata
  * address to this machine's lo: all traffic stays on loopback.
  */
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fromProcess } from "@aws-sdk/credential-providers";
 import { startMoto } from "../test/helpers/moto.ts";
 
 const BIN = join(import.meta.dir, "..", "dist", "credproxy");
@@ -29,13 +32,56 @@ async function run(argv: string[]) {
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err}`);
   return JSON.parse(out.trim().split("\n").at(-1)!) as Record<"raw" | "sdk", { p50: number; p99: number; n: number }>;
 }
+const quantiles = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => +sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(3);
+  return { p50: q(0.5), p99: q(0.99), n: sorted.length };
+};
+async function loop(n: number, once: () => Promise<unknown>) {
+  for (let i = 0; i < 10; i++) await once();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await once();
+    out.push(performance.now() - t0);
+  }
+  return quantiles(out);
+}
+
+/** broker serve on a unix socket: raw fetch({unix}) vs the SDK's credential_process provider. */
+async function socketPath() {
+  const dir = await mkdtemp(join(tmpdir(), "credproxy-bench-sock-"));
+  const sock = join(dir, "broker.sock");
+  const broker = Bun.spawn([BIN, "broker", "serve", "--socket", sock, "--role-arn", role, "--log-level", "error"], { env, stdout: "ignore", stderr: "pipe" });
+  try {
+    for (let i = 0; i < 200 && !(await Bun.file(sock).exists()); i++) await Bun.sleep(25);
+    const raw = await loop(1000, async () => (await fetch("http://localhost/", { unix: sock })).json());
+    const config = join(dir, "config");
+    await writeFile(config, `[profile bench]\ncredential_process = ${BIN} broker credential-process --socket ${sock}\n`);
+    const sdk = await loop(50, () => fromProcess({ profile: "bench", filepath: "/dev/null", configFilepath: config })());
+    return { raw, sdk };
+  } finally {
+    broker.kill();
+    await broker.exited;
+  }
+}
+
 try {
   const ecs = await run([BIN, "broker", "exec", "--role-arn", role, "--", BUN, CHILD, "ecs"]);
   const unprivileged = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"];
   const imds = await run([...unprivileged, BIN, "broker", "exec", "--imds", "--role-arn", role, "--", BUN, CHILD, "imds"]);
   const row = (path: string, r: typeof ecs) =>
     `| ${path} | ${r.raw.p50} / ${r.raw.p99} ms (n=${r.raw.n}) | ${r.sdk.p50} / ${r.sdk.p99} ms (n=${r.sdk.n}) |`;
-  console.log(["| path | raw HTTP loop p50 / p99 | JS SDK provider p50 / p99 |", "|---|---|---|", row("`broker exec` (ECS endpoint + token)", ecs), row("`broker exec --imds` (token PUT + list + credentials)", imds)].join("\n"));
+  const socket = await socketPath();
+  console.log(
+    [
+      "| path | raw HTTP loop p50 / p99 | JS SDK provider p50 / p99 |",
+      "|---|---|---|",
+      row("`broker exec` (ECS endpoint + token; SDK: fromHttp)", ecs),
+      row("`broker exec --imds` (token PUT + list + credentials; SDK: fromInstanceMetadata)", imds),
+      row("`broker serve` unix socket (raw: fetch over the socket; SDK: fromProcess running `credproxy broker credential-process`)", socket),
+    ].join("\n"),
+  );
 } finally {
   await moto.stop();
 }

@@ -6,4 +6,5 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 command -v moto_server >/dev/null || { echo "moto_server is not installed (python3 -m pip install 'moto[server]')" >&2; exit 1; }
 node_modules/.bin/bun build.ts
 PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/bun bench/serve.bench.ts "$@"
+PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/bun bench/broker.bench.ts
 if command -v hyperfine >/dev/null; then node_modules/.bin/bun bench/binary.bench.ts; else echo "hyperfine not installed (apt-get install hyperfine): skipping the binary start-up benchmark" >&2; fi
