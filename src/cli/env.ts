@@ -13,3 +13,8 @@ export function envVar(name: string, env: NodeJS.ProcessEnv = process.env): stri
 export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return flag ?? envVar("CONFIG_FILE", env) ?? DEFAULT_CONFIG_PATH;
 }
+
+/** The AWS region a command uses: its --region flag, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. */
+export function awsRegion(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
+}

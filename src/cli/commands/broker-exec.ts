@@ -3,7 +3,7 @@ import { runExec } from "../../broker/exec.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
 import { parseCommandArgs } from "../args.ts";
-import { envVar } from "../env.ts";
+import { awsRegion, envVar } from "../env.ts";
 import { startImds, type RunningImds } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
 
@@ -162,7 +162,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
     }
   }
 
-  const region = values.region ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || DEFAULT_REGION);
+  const region = awsRegion(values.region, env);
   if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(region)) {
     throw usage(`invalid region "${region}"${values.region === undefined ? " (from AWS_REGION or AWS_DEFAULT_REGION)" : ""}`, "use a region name such as us-east-1");
   }

@@ -5,8 +5,9 @@ import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { createLogger, LOG_LEVELS, parseLogLevel, type Logger, type LogLevel } from "../../log.ts";
 import { addLoopbackAliases, formatAddress, parseAddress } from "../../net/loopback-address.ts";
 import { parseCommandArgs } from "../args.ts";
-import { envVar } from "../env.ts";
+import { awsRegion, envVar } from "../env.ts";
 import type { Command } from "./index.ts";
+import { firstSignal } from "../signals.ts";
 
 const USAGE = `Usage: credproxy broker imds --role-arn ARN [options]
 
@@ -138,7 +139,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   return {
     roleArn,
     profile: values.profile,
-    region: values.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1",
+    region: awsRegion(values.region, env),
     address,
     port: Number(portText),
     imdsV1: values["imds-v1"] === true,
@@ -292,16 +293,3 @@ function isPermissionDenied(error: unknown): error is CredproxyError {
   return (error.cause as { code?: unknown } | undefined)?.code === "EACCES";
 }
 
-/** Resolves with the first SIGTERM/SIGINT; a second one exits at once. */
-function firstSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let received = false;
-    const handler = (signal: NodeJS.Signals): void => {
-      if (received) process.exit(0);
-      received = true;
-      resolve(signal);
-    };
-    process.on("SIGTERM", handler);
-    process.on("SIGINT", handler);
-  });
-}

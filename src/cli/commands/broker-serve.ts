@@ -8,8 +8,9 @@ import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
 import { assertPeerCredentialsAvailable, peerCredentialsVerified } from "../../net/peer-credentials.ts";
 import { parseCommandArgs } from "../args.ts";
-import { envVar } from "../env.ts";
+import { awsRegion, envVar } from "../env.ts";
 import type { Command } from "./index.ts";
+import { firstSignal } from "../signals.ts";
 
 const HELP_HINT = `run "credproxy broker serve --help" for usage`;
 
@@ -146,7 +147,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     socket,
     roleArn,
     profile: values.profile,
-    region: values.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1",
+    region: awsRegion(values.region, env),
     policy,
     allowRoles,
     logLevel,
@@ -167,16 +168,3 @@ function withOwnHint<T>(parse: () => T): T {
   }
 }
 
-/** Resolves with the first SIGTERM/SIGINT; a second one exits at once. */
-function firstSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let received = false;
-    const handler = (signal: NodeJS.Signals): void => {
-      if (received) process.exit(0);
-      received = true;
-      resolve(signal);
-    };
-    process.on("SIGTERM", handler);
-    process.on("SIGINT", handler);
-  });
-}

@@ -6,6 +6,7 @@ import { parseCommandArgs, usageError } from "../args.ts";
 import { configPath, envVar } from "../env.ts";
 import { describeConfig } from "./validate.ts";
 import type { Command } from "./index.ts";
+import { firstSignal } from "../signals.ts";
 
 const USAGE = `Usage: credproxy serve [options]
 
@@ -80,19 +81,3 @@ export const serveCommand: Command = {
   },
 };
 
-/**
- * Resolves with the first SIGTERM/SIGINT. As PID 1 in a container the process gets no default
- * signal handling, so these handlers are what makes it stop. A second signal exits at once.
- */
-function firstSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let received = false;
-    const handler = (signal: NodeJS.Signals) => {
-      if (received) process.exit(0);
-      received = true;
-      resolve(signal);
-    };
-    process.on("SIGTERM", handler);
-    process.on("SIGINT", handler);
-  });
-}
