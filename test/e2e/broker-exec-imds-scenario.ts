@@ -7,9 +7,9 @@ import { BINARY_PATH, tempDir } from "../helpers/binary.ts";
 import { cleanupAll } from "../helpers/cleanup.ts";
 import { commandFor } from "../helpers/clients.ts";
 import { startMoto } from "../helpers/moto.ts";
+import { loAddresses } from "../helpers/netns.ts";
 
 const report: Record<string, unknown> = {};
-const loAddresses = async () => ((await Bun.$`ip -j addr show lo`.json()) as { addr_info: { local: string }[] }[])[0]!.addr_info.map((a) => a.local);
 try {
   const moto = await startMoto();
   const home = await tempDir("credproxy-execimds-");

@@ -8,6 +8,7 @@ import { BINARY_PATH, spawnCredproxy, tempDir, type CredproxyProcess } from "../
 import { cleanupAll } from "../helpers/cleanup.ts";
 import { commandFor, type ClientKind } from "../helpers/clients.ts";
 import { startMoto } from "../helpers/moto.ts";
+import { loAddresses } from "../helpers/netns.ts";
 
 export const IMDS = "169.254.169.254";
 const TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -15,11 +16,6 @@ const TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds";
 /** `awsCliMethod`: the last credential provider the AWS CLI tried (from --debug), the one that worked. */
 export type Run = { code: number; out: string; err: string; tokensIssued: number; ms: number; awsCliMethod?: string | undefined };
 export type Raw = { status?: number; body?: string; ttl?: string; error?: string };
-
-async function loAddresses(): Promise<string[]> {
-  const out = await Bun.$`ip -j addr show lo`.json();
-  return (out as { addr_info: { local: string }[] }[])[0]!.addr_info.map((a) => a.local);
-}
 
 /**
  * One HTTP request made by a separate `node` process, so it can pick its source address

@@ -10,14 +10,10 @@ import { cleanupAll } from "../helpers/cleanup.ts";
 import { commandFor } from "../helpers/clients.ts";
 import { startMoto } from "../helpers/moto.ts";
 import { freePort } from "../helpers/ports.ts";
+import { loAddresses } from "../helpers/netns.ts";
 
 export const TOKEN = "ecs-namespace-token-0123456789abcdef";
 export const RELATIVE = "/v2/credentials/7c1e9a3f5b2d4e6f8a0c1e3b5d7f9a2c";
-
-async function loAddresses(): Promise<string[]> {
-  const out = await Bun.$`ip -j addr show lo`.json();
-  return (out as { addr_info: { local: string }[] }[])[0]!.addr_info.map((a) => a.local);
-}
 
 async function client(kind: "boto3" | "js-sdk", env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
   const proc = Bun.spawn(commandFor(kind), { env, stdout: "pipe", stderr: "pipe", cwd: env.HOME ?? "/" });
