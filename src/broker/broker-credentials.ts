@@ -1,26 +1,60 @@
-import type { ServiceSpec, SourceSpec } from "../config/types.ts";
-import type { RefreshingCredentials } from "../credentials/refreshing-credentials.ts";
-import { createServiceCredentials } from "../credentials/service-credentials.ts";
+import type { AssumeRoleSpec, SourceSpec } from "../config/types.ts";
+import { createAssumeRoleProvider } from "../credentials/assume-role.ts";
+import { createRefreshingCredentials, type RefreshingCredentials } from "../credentials/refreshing-credentials.ts";
+import { withSourceInvalidation } from "../credentials/service-credentials.ts";
+import {
+  getCallerIdentity,
+  getSessionToken,
+  MAX_SESSION_TOKEN_SECONDS,
+  principalArn,
+  type CallerIdentity,
+  type SessionCredentials,
+} from "../credentials/session-token.ts";
+import { createSourceProvider, memoizeSource, type SourceProvider } from "../credentials/source-provider.ts";
+import type { AwsCredentials, CredentialProvider, RoleCredentialProvider, RoleCredentials } from "../credentials/types.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { createMfaCodeSource, processTerminal, readMfaSerial, type MfaTerminal } from "./mfa.ts";
 
 export interface BrokerCredentialsOptions {
   /** Named profile for the source credentials; the default chain when absent. */
   readonly profile?: string | undefined;
-  /** The role `/` serves. Required: the broker never hands long-lived keys to a child. */
-  readonly roleArn: string;
+  /**
+   * The role `/` serves. Without it `/` serves the source's own identity, but never long-lived
+   * keys: temporary source credentials are passed through, long-term keys are exchanged for a
+   * session with sts:GetSessionToken.
+   */
+  readonly roleArn?: string | undefined;
+  /** The role session's length, and the GetSessionToken session's length without a role. */
   readonly durationSeconds?: number | undefined;
   readonly region: string;
   readonly stsEndpoint?: string | undefined;
   readonly sessionName?: string | undefined;
   /** Patterns (`*` matches any run of characters) of the ARNs `/role-arn/<ARN>` may assume. */
   readonly allowRoles?: readonly string[] | undefined;
+  /** The MFA device; else the source profile's `mfa_serial` in the shared config file, if any. */
+  readonly mfaSerial?: string | undefined;
+  /** A 6-digit code for the first MFA session; later ones are asked for on the terminal. */
+  readonly mfaToken?: string | undefined;
   readonly logger: Logger;
 }
 
+/** Replaceable parts, for tests. */
+export interface BrokerCredentialsDeps {
+  readonly env?: NodeJS.ProcessEnv | undefined;
+  readonly terminal?: MfaTerminal | undefined;
+  readonly source?: SourceProvider | undefined;
+  readonly getSessionToken?: typeof getSessionToken | undefined;
+  readonly getCallerIdentity?: typeof getCallerIdentity | undefined;
+  readonly assumeRole?: ((source: CredentialProvider, params: AssumeRoleSpec) => RoleCredentialProvider) | undefined;
+  readonly now?: (() => number) | undefined;
+}
+
 export interface BrokerCredentials {
-  /** The credentials of `/`: the configured role. */
+  /** The credentials of `/`: the configured role, or the source's session without one. */
   readonly base: RefreshingCredentials;
+  /** The MFA device in use, if any. */
+  readonly mfaSerial?: string | undefined;
   /**
    * The credentials for `/role-arn/<arn>`, cached per ARN with their own refresh, or a
    * CredproxyError saying why this ARN is not allowed.
@@ -33,38 +67,94 @@ export interface BrokerCredentials {
 const MAX_ROLE_CACHES = 64;
 const ROLE_ARN = /^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const SETTINGS = { refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 } as const;
+/** How long a fetch may take when it may prompt for an MFA code. */
+const PROMPT_TIMEOUT_SECONDS = 180;
 
 /**
  * The credential side of `credproxy broker` (exec, the unix socket and IMDS all use it): the
  * core's refreshing, single-flight cache for one role, plus a bounded per-ARN cache for
  * `/role-arn/<ARN>` restricted to an allow-list.
  */
-export function createBrokerCredentials(options: BrokerCredentialsOptions): BrokerCredentials {
-  const source: SourceSpec = options.profile ? { kind: "profile", profile: options.profile } : { kind: "default-chain" };
-  const make = (roleArn: string, name: string): RefreshingCredentials => {
-    const spec: ServiceSpec = {
-      name,
-      region: options.region,
-      source,
-      stsEndpoint: options.stsEndpoint,
-      assumeRole: { RoleArn: roleArn, RoleSessionName: options.sessionName ?? "credproxy-broker", DurationSeconds: options.durationSeconds ?? 3600 },
-      origin: { kind: "static" },
-    };
-    const creds = createServiceCredentials(spec, SETTINGS, { logger: options.logger.child({ role_arn: roleArn }) });
-    creds.start();
-    return creds;
-  };
-  if (!ROLE_ARN.test(options.roleArn)) {
+export function createBrokerCredentials(options: BrokerCredentialsOptions, deps: BrokerCredentialsDeps = {}): BrokerCredentials {
+  if (options.roleArn !== undefined && !ROLE_ARN.test(options.roleArn)) {
     throw new CredproxyError(ErrorCode.Usage, `--role-arn "${options.roleArn}" is not an IAM role ARN`, {
       hint: "use the form arn:aws:iam::123456789012:role/Name",
     });
   }
-  const base = make(options.roleArn, "broker");
+  const env = deps.env ?? process.env;
+  const now = deps.now ?? Date.now;
+  const durationSeconds = options.durationSeconds ?? 3600;
+  const sts = { region: options.region, stsEndpoint: options.stsEndpoint, logger: options.logger };
+  const gst = deps.getSessionToken ?? getSessionToken;
+
+  const mfaSerial = options.mfaSerial ?? readMfaSerial({ profile: options.profile, env });
+  if (options.mfaToken !== undefined && mfaSerial === undefined) {
+    throw new CredproxyError(ErrorCode.Usage, "--mfa-token was given but there is no MFA device to use it with", {
+      hint: `pass --mfa-serial arn:aws:iam::123456789012:mfa/NAME, or set mfa_serial in profile '${options.profile ?? (env.AWS_PROFILE || "default")}'`,
+    });
+  }
+  // Checked now, so a run that can never get a code fails before anything starts (exit 2).
+  const terminal = deps.terminal ?? processTerminal();
+  const nextCode = mfaSerial ? createMfaCodeSource({ serial: mfaSerial, token: options.mfaToken, terminal }) : undefined;
+  const prompting = nextCode !== undefined && terminal.interactive;
+
+  const sourceSpec: SourceSpec = options.profile ? { kind: "profile", profile: options.profile } : { kind: "default-chain" };
+  const raw: SourceProvider =
+    deps.source ?? createSourceProvider(sourceSpec, { region: options.region, stsEndpoint: options.stsEndpoint, now: deps.now });
+
+  // With MFA, one GetSessionToken(SerialNumber, TokenCode) session is the source of everything,
+  // cached for its own lifetime (re-made, with a new code, when less than 5 min are left).
+  let source: SourceProvider = raw;
+  if (mfaSerial && nextCode) {
+    const mfaSeconds = options.roleArn !== undefined ? MAX_SESSION_TOKEN_SECONDS : durationSeconds;
+    const memo = memoizeSource(async () => {
+      const long = await raw();
+      const tokenCode = await nextCode();
+      const session = await gst(long, { durationSeconds: mfaSeconds, serialNumber: mfaSerial, tokenCode }, sts);
+      options.logger.info("MFA session started", { mfa_serial: mfaSerial, expires_at: session.expiration.toISOString() });
+      return session;
+    }, now);
+    source = Object.assign(memo.get, {
+      description: `${raw.description} with MFA device ${mfaSerial}`,
+      invalidate: () => {
+        memo.invalidate();
+        raw.invalidate();
+      },
+    });
+  }
+
+  const refreshing = (name: string, fetch: RoleCredentialProvider, logger: Logger): RefreshingCredentials => {
+    const creds = createRefreshingCredentials({
+      name,
+      fetch: withSourceInvalidation(fetch, source, logger),
+      ...SETTINGS,
+      // A fetch may wait for someone to type an MFA code.
+      ...(prompting ? { requestTimeoutSeconds: PROMPT_TIMEOUT_SECONDS } : {}),
+      logger,
+      now: deps.now,
+    });
+    creds.start();
+    return creds;
+  };
+  const assumeRole =
+    deps.assumeRole ??
+    ((src: CredentialProvider, params: AssumeRoleSpec) =>
+      createAssumeRoleProvider({ source: src, region: options.region, stsEndpoint: options.stsEndpoint, params, logger: options.logger }));
+  const make = (roleArn: string, name: string): RefreshingCredentials => {
+    const params: AssumeRoleSpec = { RoleArn: roleArn, RoleSessionName: options.sessionName ?? "credproxy-broker", DurationSeconds: durationSeconds };
+    return refreshing(name, assumeRole(source, params), options.logger.child({ role_arn: roleArn }));
+  };
+
+  const base =
+    options.roleArn !== undefined
+      ? make(options.roleArn, "broker")
+      : refreshing("broker", sessionProvider(source, durationSeconds, sts, { ...deps, getSessionToken: gst }), options.logger);
   const allow = (options.allowRoles ?? []).map(globToRegExp);
   const byArn = new Map<string, RefreshingCredentials>();
 
   return {
     base,
+    mfaSerial,
     forRoleArn(arn) {
       if (!ROLE_ARN.test(arn)) {
         return new CredproxyError(ErrorCode.Usage, `"${arn}" is not an IAM role ARN`, { hint: "use /role-arn/arn:aws:iam::123456789012:role/Name" });
@@ -94,6 +184,45 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions): Brok
       byArn.clear();
     },
   };
+}
+
+/**
+ * Profile-only mode: the source's credentials as they are when they are already temporary
+ * (SSO, a role_arn profile, credential_process with an expiry, an MFA session), else a
+ * GetSessionToken session made from the long-term keys; never the long-term keys themselves.
+ * The identity (for roleArn/accountId) is asked of STS once and cached.
+ *
+ * @internal exported for tests
+ */
+export function sessionProvider(
+  source: CredentialProvider,
+  durationSeconds: number,
+  sts: { region: string; stsEndpoint?: string | undefined; logger?: Logger | undefined },
+  deps: Pick<BrokerCredentialsDeps, "getSessionToken" | "getCallerIdentity"> = {},
+): RoleCredentialProvider {
+  const gst = deps.getSessionToken ?? getSessionToken;
+  const gci = deps.getCallerIdentity ?? getCallerIdentity;
+  let identity: CallerIdentity | undefined;
+  return async (signal) => {
+    const c = await source();
+    signal?.throwIfAborted();
+    const session: SessionCredentials = isTemporary(c) ? c : await gst(c, { durationSeconds }, { ...sts, signal });
+    identity ??= await gci(session, { ...sts, signal });
+    const served: RoleCredentials = {
+      accessKeyId: session.accessKeyId,
+      secretAccessKey: session.secretAccessKey,
+      sessionToken: session.sessionToken,
+      expiration: session.expiration,
+      roleArn: principalArn(identity.arn),
+      accountId: identity.accountId,
+      assumedRoleArn: identity.arn,
+    };
+    return served;
+  };
+}
+
+function isTemporary(c: AwsCredentials): c is SessionCredentials {
+  return typeof c.sessionToken === "string" && c.sessionToken !== "" && c.expiration instanceof Date;
 }
 
 /** `*` matches any run of characters; everything else is literal; the whole ARN must match. */

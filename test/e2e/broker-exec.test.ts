@@ -186,9 +186,9 @@ describe("credproxy broker exec process handling", () => {
     const missing = await runCredproxy(["broker", "exec", "--role-arn", moto.roleArn("role-a")], { env: brokerEnv() });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("missing the command to run");
-    const noRole = await runCredproxy(["broker", "exec", "--", "true"], { env: brokerEnv() });
-    expect(noRole.code).toBe(2);
-    expect(noRole.stderr).toContain("--role-arn is required");
+    const emptyRole = await runCredproxy(["broker", "exec", "--role-arn", "", "--", "true"], { env: brokerEnv() });
+    expect(emptyRole.code).toBe(2);
+    expect(emptyRole.stderr).toContain("--role-arn is empty");
     const badDuration = await runCredproxy(execArgs(["true"], ["--duration", "60"]), { env: brokerEnv() });
     expect(badDuration.code).toBe(2);
     const notFound = await exec(["credproxy-no-such-command-xyz"]);

@@ -12,9 +12,10 @@ const MAX_DURATION = 43_200;
 const DEFAULT_DURATION = 3600;
 const DEFAULT_REGION = "us-east-1";
 
-const USAGE = `Usage: credproxy broker exec --role-arn ARN [options] -- COMMAND [ARGS...]
+const USAGE = `Usage: credproxy broker exec [--role-arn ARN] [options] -- COMMAND [ARGS...]
 
-Runs COMMAND with short-lived credentials for one IAM role, served to it (and to every
+Runs COMMAND with short-lived credentials for one IAM role (or, without --role-arn, a
+short-lived session of the source identity), served to it (and to every
 process it starts) from a loopback endpoint through AWS_CONTAINER_CREDENTIALS_FULL_URI and
 AWS_CONTAINER_AUTHORIZATION_TOKEN. The token is random per run and given to COMMAND's
 environment only. Credentials are fetched before COMMAND starts and refreshed ahead of expiry,
@@ -23,10 +24,20 @@ Long-lived keys never reach COMMAND: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, A
 the other variables that would outrank the endpoint are removed from its environment.
 
 The broker's own (source) credentials come from --profile, else the AWS SDK default chain
-(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, SSO, ...).
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, SSO, ...). Without --role-arn,
+temporary source credentials (SSO, a role_arn profile, credential_process with an expiry) are
+served as they are, and long-term keys are exchanged for an sts:GetSessionToken session first.
+
+MFA: when the source profile has mfa_serial (in $AWS_CONFIG_FILE or ~/.aws/config), or
+--mfa-serial is given, credproxy starts one sts:GetSessionToken session with an MFA code (12 h
+with --role-arn, --duration without) and uses it as the source. The code comes from
+--mfa-token, else a prompt on the terminal; without a terminal a new session cannot be started
+once that one expires.
 
 Options:
-      --role-arn ARN         The role COMMAND gets (required)
+      --role-arn ARN         The role COMMAND gets. Default: a session of the source identity
+      --mfa-serial ARN       The MFA device (default: the source profile's mfa_serial)
+      --mfa-token CODE       The current 6-digit MFA code (default: prompt on the terminal)
       --profile NAME         Source credentials from this profile instead of the default chain
       --duration SECONDS     Session length, ${MIN_DURATION}..${MAX_DURATION} (default ${DEFAULT_DURATION})
       --region REGION        Region for STS and for COMMAND (AWS_REGION, AWS_DEFAULT_REGION).
@@ -52,6 +63,7 @@ SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND, except a Ctrl-C or Ctrl-
 the terminal, which COMMAND has already received.
 
 Examples:
+  credproxy broker exec --profile dev -- aws s3 ls
   credproxy broker exec --role-arn arn:aws:iam::123456789012:role/deploy -- terraform apply
   credproxy broker exec --profile admin --role-arn arn:aws:iam::123456789012:role/ro -- aws s3 ls
   credproxy broker exec --role-arn arn:aws:iam::123456789012:role/ci \\
@@ -59,8 +71,10 @@ Examples:
 
 /** The parsed command line, validated before anything is started. */
 export interface BrokerExecInput {
-  readonly roleArn: string;
+  readonly roleArn: string | undefined;
   readonly profile: string | undefined;
+  readonly mfaSerial: string | undefined;
+  readonly mfaToken: string | undefined;
   readonly durationSeconds: number;
   readonly region: string;
   readonly stsEndpoint: string | undefined;
@@ -92,6 +106,8 @@ export const brokerExecCommand: Command = {
     const credentials = createBrokerCredentials({
       profile: input.profile,
       roleArn: input.roleArn,
+      mfaSerial: input.mfaSerial,
+      mfaToken: input.mfaToken,
       durationSeconds: input.durationSeconds,
       region: input.region,
       stsEndpoint: input.stsEndpoint,
@@ -101,8 +117,10 @@ export const brokerExecCommand: Command = {
     let imds: RunningImds | undefined;
     try {
       if (input.imds) {
-        await credentials.base.get(); // fail before binding anything if the role cannot be assumed
-        imds = await startImds({ credentials: credentials.base, roleArn: input.roleArn, region: input.region, logger });
+        const first = await credentials.base.get(); // fail before binding anything if the role cannot be assumed
+        // Without --role-arn IMDS shows the role name "credproxy" in the source's account.
+        const roleArn = input.roleArn ?? `arn:${first.roleArn.split(":")[1] ?? "aws"}:iam::${first.accountId}:role/credproxy`;
+        imds = await startImds({ credentials: credentials.base, roleArn, region: input.region, logger });
       }
       return await runExec({
         command: input.command,
@@ -131,6 +149,8 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
     {
       "role-arn": { type: "string" },
       profile: { type: "string" },
+      "mfa-serial": { type: "string" },
+      "mfa-token": { type: "string" },
       duration: { type: "string" },
       region: { type: "string" },
       "allow-role": { type: "string", multiple: true },
@@ -148,9 +168,11 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
     throw usage("missing the command to run", "put it after --, e.g. credproxy broker exec --role-arn ARN -- aws sts get-caller-identity");
   }
   const roleArn = values["role-arn"];
-  if (roleArn === undefined || roleArn === "") {
-    throw usage("--role-arn is required", "the broker hands out role credentials only, never its own keys: pass --role-arn arn:aws:iam::123456789012:role/Name");
-  }
+  if (roleArn === "") throw usage("--role-arn is empty", "pass --role-arn arn:aws:iam::123456789012:role/Name, or leave it out to serve a session of the source identity");
+  const mfaSerial = values["mfa-serial"];
+  if (mfaSerial === "") throw usage("--mfa-serial is empty", "pass the MFA device ARN, e.g. --mfa-serial arn:aws:iam::123456789012:mfa/alice");
+  const mfaToken = values["mfa-token"];
+  if (mfaToken !== undefined && !/^\d{6}$/.test(mfaToken)) throw usage("--mfa-token must be the 6-digit code your MFA device shows", "e.g. --mfa-token 123456");
   const profile = values.profile;
   if (profile === "") throw usage("--profile is empty", "give a profile name from ~/.aws/config, or leave the flag out for the default chain");
 
@@ -188,6 +210,8 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
   return {
     roleArn,
     profile,
+    mfaSerial,
+    mfaToken,
     durationSeconds,
     region,
     stsEndpoint: env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined,

@@ -9,7 +9,7 @@ import { awsRegion, envVar } from "../env.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
-const USAGE = `Usage: credproxy broker imds --role-arn ARN [options]
+const USAGE = `Usage: credproxy broker imds [--role-arn ARN] [options]
 
 Serves the EC2 instance metadata service (IMDSv2) for one role, so that SDKs and tools with no
 AWS configuration at all (boto3, the AWS CLI, the JS, Go and Java SDKs) get short-lived
@@ -22,8 +22,13 @@ port instead and prints the one line to use, e.g.
 The address is removed again on exit (SIGTERM or SIGINT).
 
 Options:
-      --role-arn ARN     The role to serve (required)
+      --role-arn ARN     The role to serve. Default: the source's temporary credentials as
+                         they are, or an sts:GetSessionToken session for long-term keys,
+                         shown in IMDS as the role "credproxy" in the source's account
       --profile NAME     Source credentials from this profile. Default: the SDK default chain
+      --mfa-serial ARN   MFA device for a GetSessionToken session used as the source
+                         (default: the source profile's mfa_serial in ~/.aws/config)
+      --mfa-token CODE   The current 6-digit MFA code (default: prompt on the terminal)
       --region REGION    Region for STS and placement/region. Default: $AWS_REGION,
                          else $AWS_DEFAULT_REGION, else us-east-1
       --address ADDR     The IMDS address to own. Default: ${IMDS_ADDRESS}
@@ -35,8 +40,10 @@ Options:
 The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
 
 export interface BrokerImdsInput {
-  readonly roleArn: string;
+  readonly roleArn: string | undefined;
   readonly profile: string | undefined;
+  readonly mfaSerial: string | undefined;
+  readonly mfaToken: string | undefined;
   readonly region: string;
   /** Canonical text. */
   readonly address: string;
@@ -63,18 +70,44 @@ export const brokerImdsCommand: Command = {
       peek: () => broker?.base.peek(),
     };
 
-    const imds = await startImds({ ...input, credentials, logger });
+    const brokerOptions = {
+      roleArn: input.roleArn,
+      profile: input.profile,
+      mfaSerial: input.mfaSerial,
+      mfaToken: input.mfaToken,
+      region: input.region,
+      sessionName: "credproxy-imds",
+      logger,
+    };
+    let roleArn = input.roleArn;
+    if (roleArn === undefined) {
+      // No role: IMDS shows the role "credproxy" in the source's account, which only the first
+      // fetch tells; it happens before IMDS listens, so the source chain cannot ask us.
+      broker = createBrokerCredentials(brokerOptions);
+      try {
+        const first = await broker.base.get();
+        roleArn = `arn:${first.roleArn.split(":")[1] ?? "aws"}:iam::${first.accountId}:role/credproxy`;
+      } catch (error) {
+        broker.stop();
+        throw error;
+      }
+      ready(broker);
+    }
+    let imds: RunningImds;
+    try {
+      imds = await startImds({ ...input, roleArn, credentials, logger });
+    } catch (error) {
+      broker?.stop();
+      throw error;
+    }
     try {
       if (imds.onAlias) selfLoopGuard(logger);
-      broker = createBrokerCredentials({
-        roleArn: input.roleArn,
-        profile: input.profile,
-        region: input.region,
-        sessionName: "credproxy-imds",
-        logger,
-      });
-      ready(broker);
+      if (!broker) {
+        broker = createBrokerCredentials(brokerOptions);
+        ready(broker);
+      }
     } catch (error) {
+      broker?.stop();
       await imds.stop();
       throw error;
     }
@@ -84,7 +117,7 @@ export const brokerImdsCommand: Command = {
     }
     logger.info("credproxy broker imds listening", {
       endpoint: imds.server.endpoint,
-      role_arn: input.roleArn,
+      role_arn: roleArn,
       on_alias: imds.onAlias,
       imds_v1: input.imdsV1,
     });
@@ -102,6 +135,8 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const { values } = withOwnHint(() => parseCommandArgs("broker imds", argv, {
     "role-arn": { type: "string" },
     profile: { type: "string" },
+    "mfa-serial": { type: "string" },
+    "mfa-token": { type: "string" },
     region: { type: "string" },
     address: { type: "string" },
     port: { type: "string" },
@@ -109,10 +144,12 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     "log-level": { type: "string" },
   }));
   const roleArn = values["role-arn"];
-  if (roleArn === undefined || roleArn === "") {
-    throw usageError("--role-arn is required (e.g. --role-arn arn:aws:iam::123456789012:role/dev)");
-  }
-  parseRoleArn(roleArn);
+  if (roleArn === "") throw usageError("--role-arn is empty (e.g. --role-arn arn:aws:iam::123456789012:role/dev, or leave it out)");
+  if (roleArn !== undefined) parseRoleArn(roleArn);
+  const mfaSerial = values["mfa-serial"];
+  if (mfaSerial === "") throw usageError("--mfa-serial is empty (e.g. --mfa-serial arn:aws:iam::123456789012:mfa/alice)");
+  const mfaToken = values["mfa-token"];
+  if (mfaToken !== undefined && !/^\d{6}$/.test(mfaToken)) throw usageError("--mfa-token must be the 6-digit code your MFA device shows");
   const portText = values.port ?? "80";
   if (!/^[1-9][0-9]{0,4}$/.test(portText) || Number(portText) > 65535) {
     throw usageError(`invalid --port "${portText}" (a port number, 1 to 65535)`);
@@ -139,6 +176,8 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   return {
     roleArn,
     profile: values.profile,
+    mfaSerial,
+    mfaToken,
     region: awsRegion(values.region, env),
     address,
     port: Number(portText),

@@ -29,8 +29,10 @@ describe("broker serve validateInput", () => {
     expect(input.region).toBe("eu-west-1");
   });
 
-  test("usage errors: no --role-arn, a non-numeric uid, a relative or missing executable, a bad pattern, a long socket path", () => {
-    expect(() => validateInput([], {})).toThrow("--role-arn is required");
+  test("usage errors: an empty --role-arn, a bad --mfa-token, a non-numeric uid, a relative or missing executable, a bad pattern, a long socket path", () => {
+    expect(() => validateInput(["--role-arn", ""], {})).toThrow("--role-arn is empty");
+    expect(() => validateInput(["--mfa-token", "12345"], {})).toThrow("--mfa-token must be the 6-digit code");
+    expect(validateInput([], {}).roleArn).toBeUndefined();
     expect(() => validateInput([...ROLE, "--allow-uid", "bob"], {})).toThrow('invalid --allow-uid "bob"');
     expect(() => validateInput([...ROLE, "--allow-exe", "python3"], {})).toThrow("is not absolute");
     expect(() => validateInput([...ROLE, "--allow-exe", "/nonexistent/tool"], {})).toThrow("does not exist");

@@ -14,9 +14,10 @@ import { firstSignal } from "../signals.ts";
 
 const HELP_HINT = `run "credproxy broker serve --help" for usage`;
 
-const USAGE = `Usage: credproxy broker serve --role-arn ARN [options]
+const USAGE = `Usage: credproxy broker serve [--role-arn ARN] [options]
 
-Serves one role's short-lived credentials on a unix socket, to processes of this user only.
+Serves one role's short-lived credentials (without --role-arn: a short-lived session of the
+source identity, never its long-term keys) on a unix socket, to processes of this user only.
 Every connection is checked against the kernel's record of who made it (SO_PEERCRED) before
 anything is answered. Clients read it through credential_process, e.g. in ~/.aws/config:
 
@@ -30,8 +31,13 @@ broker refuses to start. The socket is removed on exit (SIGTERM or SIGINT).
 Options:
       --socket PATH        Default: $XDG_RUNTIME_DIR/credproxy/broker.sock, else
                            <tmpdir>/credproxy-<uid>/broker.sock
-      --role-arn ARN       The role GET / serves (required)
+      --role-arn ARN       The role GET / serves. Default: the source's temporary credentials
+                           as they are, or an sts:GetSessionToken session for long-term keys
       --profile NAME       Source credentials from this profile. Default: the SDK default chain
+      --mfa-serial ARN     MFA device for a GetSessionToken session used as the source
+                           (default: the source profile's mfa_serial in ~/.aws/config)
+      --mfa-token CODE     The current 6-digit MFA code (default: prompt on the terminal;
+                           without one, a new code is needed when the session expires)
       --region REGION      Region for STS. Default: $AWS_REGION, else $AWS_DEFAULT_REGION,
                            else us-east-1
       --allow-uid UID      A uid that may connect (repeatable). Default: this user's uid only.
@@ -50,8 +56,10 @@ The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the
 export interface BrokerServeInput {
   /** Absolute. */
   readonly socket: string;
-  readonly roleArn: string;
+  readonly roleArn: string | undefined;
   readonly profile: string | undefined;
+  readonly mfaSerial: string | undefined;
+  readonly mfaToken: string | undefined;
   readonly region: string;
   readonly policy: PeerPolicy;
   readonly allowRoles: readonly string[];
@@ -73,6 +81,8 @@ export const brokerServeCommand: Command = {
     const credentials = createBrokerCredentials({
       roleArn: input.roleArn,
       profile: input.profile,
+      mfaSerial: input.mfaSerial,
+      mfaToken: input.mfaToken,
       region: input.region,
       sessionName: "credproxy-broker",
       allowRoles: input.allowRoles,
@@ -93,7 +103,7 @@ export const brokerServeCommand: Command = {
     }
     logger.info("credproxy broker serve listening", {
       socket: server.path,
-      role_arn: input.roleArn,
+      role_arn: input.roleArn ?? "(none: the source's session)",
       allowed_peers: input.policy.explain(),
       allow_roles: input.allowRoles.length > 0 ? input.allowRoles : undefined,
     });
@@ -113,6 +123,8 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
       socket: { type: "string" },
       "role-arn": { type: "string" },
       profile: { type: "string" },
+      "mfa-serial": { type: "string" },
+      "mfa-token": { type: "string" },
       region: { type: "string" },
       "allow-uid": { type: "string", multiple: true },
       "allow-exe": { type: "string", multiple: true },
@@ -121,7 +133,11 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     }),
   );
   const roleArn = values["role-arn"];
-  if (roleArn === undefined || roleArn === "") throw usageError("--role-arn is required (e.g. --role-arn arn:aws:iam::123456789012:role/dev)");
+  if (roleArn === "") throw usageError("--role-arn is empty (e.g. --role-arn arn:aws:iam::123456789012:role/dev, or leave it out)");
+  const mfaSerial = values["mfa-serial"];
+  if (mfaSerial === "") throw usageError("--mfa-serial is empty (e.g. --mfa-serial arn:aws:iam::123456789012:mfa/alice)");
+  const mfaToken = values["mfa-token"];
+  if (mfaToken !== undefined && !/^\d{6}$/.test(mfaToken)) throw usageError("--mfa-token must be the 6-digit code your MFA device shows");
   const socket = resolve(values.socket || defaultSocketPath(env));
   withOwnHint(() => checkSocketPathShape(socket));
 
@@ -147,6 +163,8 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     socket,
     roleArn,
     profile: values.profile,
+    mfaSerial,
+    mfaToken,
     region: awsRegion(values.region, env),
     policy,
     allowRoles,
