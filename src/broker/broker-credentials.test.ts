@@ -8,8 +8,9 @@ import type { SourceProvider } from "../credentials/source-provider.ts";
 import type { AwsCredentials, CredentialProvider } from "../credentials/types.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { silentLogger } from "../log.ts";
-import { createBrokerCredentials, globToRegExp, type BrokerCredentialsDeps } from "./broker-credentials.ts";
+import { createBrokerCredentials, globToRegExp, profileRoleSource, type BrokerCredentialsDeps } from "./broker-credentials.ts";
 import type { MfaTerminal } from "./mfa.ts";
+import type { ProfileRole } from "./profile-role.ts";
 
 // Points STS at a closed loopback port: these tests never fetch, they only check policy.
 const base: { roleArn?: string; region: string; stsEndpoint: string; logger: typeof silentLogger } = { roleArn: "arn:aws:iam::123456789012:role/base", region: "us-east-1", stsEndpoint: "http://127.0.0.1:9", logger: silentLogger };
@@ -242,5 +243,102 @@ describe("createBrokerCredentials with MFA", () => {
     expect(next?.message).toContain("no new MFA code can be asked for without a terminal");
     expect(next?.hint).toContain("--mfa-token");
     expect(g.gst.length).toBe(1);
+  });
+});
+
+describe("createBrokerCredentials with a role profile with MFA (aws-vault style)", () => {
+  const ADMIN = "arn:aws:iam::123456789012:role/admin";
+  const config = (extra = ""): string => `[profile base]\nregion = us-east-1\n\n[profile admin]\nsource_profile = base\nrole_arn = ${ADMIN}\nmfa_serial = ${MFA}\n${extra}`;
+
+  async function setup(text: string): Promise<{ f: Fakes; deps: BrokerCredentialsDeps; roles: ProfileRole[]; cleanup: () => Promise<void> }> {
+    const dir = await mkdtemp(join(tmpdir(), "credproxy-profile-role-unit-"));
+    await writeFile(`${dir}/config`, text);
+    const f = fakes(LONG, { env: { AWS_CONFIG_FILE: `${dir}/config`, AWS_SHARED_CREDENTIALS_FILE: `${dir}/credentials` } });
+    const roles: ProfileRole[] = [];
+    const deps: BrokerCredentialsDeps = {
+      ...f.deps,
+      source: undefined,
+      profileRoleSource: (r) => {
+        roles.push(r);
+        return f.deps.source!;
+      },
+    };
+    return { f, deps, roles, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  }
+
+  test("MFA session on source_profile's keys, then AssumeRole(role_arn) with it; /role-arn/ chains from the profile's role", async () => {
+    const { f, deps, roles, cleanup } = await setup(config("external_id = ext-1\nrole_session_name = alice\nduration_seconds = 1800\n"));
+    const b = createBrokerCredentials({ ...profileOnly, profile: "admin", mfaToken: "123456", allowRoles: ["*"] }, deps);
+    expect(b.mfaSerial).toBe(MFA);
+    expect(roles.map((r) => r.source)).toEqual([{ kind: "profile", profile: "base" }]);
+    const served = await b.base.get();
+    expect(served.roleArn).toBe(ADMIN);
+    const other = b.forRoleArn("arn:aws:iam::123456789012:role/other");
+    if (other instanceof CredproxyError) throw other;
+    await other.get();
+    b.stop();
+    await cleanup();
+    expect(f.gst).toEqual([{ source: LONG, params: { durationSeconds: 43200, serialNumber: MFA, tokenCode: "123456" } }]);
+    expect(f.gci).toEqual([]);
+    expect(f.assumed.map((a) => [a.params.RoleArn, a.source.accessKeyId])).toEqual([
+      [ADMIN, "ASIASESSION1"],
+      ["arn:aws:iam::123456789012:role/other", "ASIAROLE"],
+    ]);
+    expect(f.assumed[0]!.params).toMatchObject({ ExternalId: "ext-1", RoleSessionName: "alice", DurationSeconds: 1800 });
+    expect(f.assumed[0]!.source.sessionToken).toBe("session-1");
+  });
+
+  test("without the profile's optional settings the broker's own session name and duration are used", async () => {
+    const { f, deps, cleanup } = await setup(config());
+    const b = createBrokerCredentials({ ...profileOnly, profile: "admin", mfaToken: "123456", durationSeconds: 900, sessionName: "credproxy-imds" }, deps);
+    await b.base.get();
+    b.stop();
+    await cleanup();
+    expect(f.assumed.map((a) => a.params)).toEqual([{ RoleArn: ADMIN, RoleSessionName: "credproxy-imds", DurationSeconds: 900 }]);
+  });
+
+  test("AWS_PROFILE counts like --profile", async () => {
+    const { f, deps, roles, cleanup } = await setup(config());
+    const b = createBrokerCredentials({ ...profileOnly, mfaToken: "123456" }, { ...deps, env: { ...deps.env, AWS_PROFILE: "admin" } });
+    await b.base.get();
+    b.stop();
+    await cleanup();
+    expect(roles.map((r) => r.profile)).toEqual(["admin"]);
+    expect(f.assumed.map((a) => a.params.RoleArn)).toEqual([ADMIN]);
+  });
+
+  test("--role-arn with such a profile is a usage error naming the source profile", async () => {
+    const { f, deps, cleanup } = await setup(config());
+    let err: unknown;
+    try {
+      createBrokerCredentials({ ...profileOnly, profile: "admin", mfaToken: "123456", roleArn: "arn:aws:iam::123456789012:role/x" }, deps);
+    } catch (error) {
+      err = error;
+    }
+    await cleanup();
+    expect(err).toBeInstanceOf(CredproxyError);
+    expect((err as CredproxyError).code).toBe(ErrorCode.Usage);
+    expect((err as CredproxyError).hint).toContain("--profile base");
+    expect(f.sourceCalls()).toBe(0);
+  });
+
+  test("a role profile without mfa_serial is left to the SDK (the profile itself is the source)", async () => {
+    const { f, deps, roles, cleanup } = await setup(`[profile admin]\nsource_profile = base\nrole_arn = ${ADMIN}\n`);
+    const b = createBrokerCredentials({ ...profileOnly, profile: "admin" }, { ...deps, source: f.deps.source });
+    await b.base.get();
+    b.stop();
+    await cleanup();
+    expect(roles).toEqual([]);
+    expect(f.assumed).toEqual([]);
+    expect(f.gst.map((g) => g.params.serialNumber)).toEqual([undefined]);
+  });
+
+  test("an unknown credential_source is a usage error", () => {
+    expect(() =>
+      profileRoleSource(
+        { profile: "ci", roleArn: ADMIN, mfaSerial: MFA, source: { kind: "credential-source", credentialSource: "Nope" } },
+        { region: "us-east-1" },
+      ),
+    ).toThrow("credential_source = Nope");
   });
 });

@@ -10,11 +10,13 @@ import {
   type CallerIdentity,
   type SessionCredentials,
 } from "../credentials/session-token.ts";
-import { createSourceProvider, memoizeSource, type SourceProvider } from "../credentials/source-provider.ts";
+import { fromContainerMetadata, fromEnv, fromInstanceMetadata } from "@aws-sdk/credential-providers";
+import { createSourceProvider, memoizeSource, type SourceProvider, type SourceProviderOptions } from "../credentials/source-provider.ts";
 import type { AwsCredentials, CredentialProvider, RoleCredentialProvider, RoleCredentials } from "../credentials/types.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { createMfaCodeSource, processTerminal, readMfaSerial, type MfaTerminal } from "./mfa.ts";
+import { readProfileRole, type ProfileRole } from "./profile-role.ts";
 
 export interface BrokerCredentialsOptions {
   /** Named profile for the source credentials; the default chain when absent. */
@@ -32,7 +34,12 @@ export interface BrokerCredentialsOptions {
   readonly sessionName?: string | undefined;
   /** Patterns (`*` matches any run of characters) of the ARNs `/role-arn/<ARN>` may assume. */
   readonly allowRoles?: readonly string[] | undefined;
-  /** The MFA device; else the source profile's `mfa_serial` in the shared config file, if any. */
+  /**
+   * The MFA device; else the source profile's `mfa_serial` in the shared config file, if any.
+   * A profile with `role_arn`, `source_profile` (or `credential_source`) and `mfa_serial` is read
+   * the aws-vault way: the MFA session is made from `source_profile`'s credentials, and the
+   * profile's role is assumed with it (see profile-role.ts).
+   */
   readonly mfaSerial?: string | undefined;
   /** A 6-digit code for the first MFA session; later ones are asked for on the terminal. */
   readonly mfaToken?: string | undefined;
@@ -44,6 +51,8 @@ export interface BrokerCredentialsDeps {
   readonly env?: NodeJS.ProcessEnv | undefined;
   readonly terminal?: MfaTerminal | undefined;
   readonly source?: SourceProvider | undefined;
+  /** Builds the source of a role profile with MFA (its source_profile, or its credential_source). */
+  readonly profileRoleSource?: ((role: ProfileRole) => SourceProvider) | undefined;
   readonly getSessionToken?: typeof getSessionToken | undefined;
   readonly getCallerIdentity?: typeof getCallerIdentity | undefined;
   readonly assumeRole?: ((source: CredentialProvider, params: AssumeRoleSpec) => RoleCredentialProvider) | undefined;
@@ -87,7 +96,20 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
   const sts = { region: options.region, stsEndpoint: options.stsEndpoint, logger: options.logger };
   const gst = deps.getSessionToken ?? getSessionToken;
 
-  const mfaSerial = options.mfaSerial ?? readMfaSerial({ profile: options.profile, env });
+  // `[profile admin]` with role_arn + source_profile + mfa_serial: MFA on the source profile,
+  // then the profile's role, instead of letting the SDK assume the role without a code.
+  const profileRole = readProfileRole({ profile: options.profile, env });
+  if (profileRole && options.roleArn !== undefined) {
+    const src = profileRole.source.kind === "profile" ? profileRole.source.profile : "SOURCE";
+    throw new CredproxyError(
+      ErrorCode.Usage,
+      `--role-arn cannot be combined with profile '${profileRole.profile}', which has its own role_arn (${profileRole.roleArn}) and mfa_serial`,
+      {
+        hint: `use --profile ${profileRole.profile} alone to get ${profileRole.roleArn}, or --profile ${src} --mfa-serial ${profileRole.mfaSerial} --role-arn ${options.roleArn}`,
+      },
+    );
+  }
+  const mfaSerial = options.mfaSerial ?? profileRole?.mfaSerial ?? readMfaSerial({ profile: options.profile, env });
   if (options.mfaToken !== undefined && mfaSerial === undefined) {
     throw new CredproxyError(ErrorCode.Usage, "--mfa-token was given but there is no MFA device to use it with", {
       hint: `pass --mfa-serial arn:aws:iam::123456789012:mfa/NAME, or set mfa_serial in profile '${options.profile ?? (env.AWS_PROFILE || "default")}'`,
@@ -98,15 +120,19 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
   const nextCode = mfaSerial ? createMfaCodeSource({ serial: mfaSerial, token: options.mfaToken, terminal }) : undefined;
   const prompting = nextCode !== undefined && terminal.interactive;
 
+  const sourceOptions = { region: options.region, stsEndpoint: options.stsEndpoint, now: deps.now };
   const sourceSpec: SourceSpec = options.profile ? { kind: "profile", profile: options.profile } : { kind: "default-chain" };
   const raw: SourceProvider =
-    deps.source ?? createSourceProvider(sourceSpec, { region: options.region, stsEndpoint: options.stsEndpoint, now: deps.now });
+    deps.source ??
+    (profileRole
+      ? (deps.profileRoleSource ?? ((r: ProfileRole) => profileRoleSource(r, sourceOptions)))(profileRole)
+      : createSourceProvider(sourceSpec, sourceOptions));
 
   // With MFA, one GetSessionToken(SerialNumber, TokenCode) session is the source of everything,
   // cached for its own lifetime (re-made, with a new code, when less than 5 min are left).
   let source: SourceProvider = raw;
   if (mfaSerial && nextCode) {
-    const mfaSeconds = options.roleArn !== undefined ? MAX_SESSION_TOKEN_SECONDS : durationSeconds;
+    const mfaSeconds = options.roleArn !== undefined || profileRole ? MAX_SESSION_TOKEN_SECONDS : durationSeconds;
     const memo = memoizeSource(async () => {
       const long = await raw();
       const tokenCode = await nextCode();
@@ -140,15 +166,32 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
     deps.assumeRole ??
     ((src: CredentialProvider, params: AssumeRoleSpec) =>
       createAssumeRoleProvider({ source: src, region: options.region, stsEndpoint: options.stsEndpoint, params, logger: options.logger }));
-  const make = (roleArn: string, name: string): RefreshingCredentials => {
-    const params: AssumeRoleSpec = { RoleArn: roleArn, RoleSessionName: options.sessionName ?? "credproxy-broker", DurationSeconds: durationSeconds };
-    return refreshing(name, assumeRole(source, params), options.logger.child({ role_arn: roleArn }));
+  const make = (roleArn: string, name: string, from: SourceProvider = source, extra: Partial<AssumeRoleSpec> = {}): RefreshingCredentials => {
+    const params: AssumeRoleSpec = { RoleArn: roleArn, RoleSessionName: options.sessionName ?? "credproxy-broker", DurationSeconds: durationSeconds, ...extra };
+    return refreshing(name, assumeRole(from, params), options.logger.child({ role_arn: roleArn }));
   };
 
-  const base =
-    options.roleArn !== undefined
-      ? make(options.roleArn, "broker")
-      : refreshing("broker", sessionProvider(source, durationSeconds, sts, { ...deps, getSessionToken: gst }), options.logger);
+  let base: RefreshingCredentials;
+  // Where `/role-arn/<ARN>` roles are assumed from: the credentials of the profile itself, as
+  // when the SDK resolves a role profile (so a role profile with MFA chains from its role).
+  let roleSource: SourceProvider = source;
+  if (profileRole) {
+    // The profile's own settings win over the broker's defaults, as in aws-vault.
+    base = make(profileRole.roleArn, "broker", source, {
+      ...(profileRole.roleSessionName ? { RoleSessionName: profileRole.roleSessionName } : {}),
+      ...(profileRole.durationSeconds !== undefined ? { DurationSeconds: profileRole.durationSeconds } : {}),
+      ...(profileRole.externalId ? { ExternalId: profileRole.externalId } : {}),
+    });
+    const profileCreds = base;
+    roleSource = Object.assign(async () => profileCreds.get(), {
+      description: `role ${profileRole.roleArn} of profile '${profileRole.profile}'`,
+      invalidate: () => profileCreds.invalidate(),
+    });
+  } else if (options.roleArn !== undefined) {
+    base = make(options.roleArn, "broker");
+  } else {
+    base = refreshing("broker", sessionProvider(source, durationSeconds, sts, { ...deps, getSessionToken: gst }), options.logger);
+  }
   const allow = (options.allowRoles ?? []).map(globToRegExp);
   const byArn = new Map<string, RefreshingCredentials>();
 
@@ -168,7 +211,7 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
       if (creds) {
         byArn.delete(arn); // re-insert: most recently used last
       } else {
-        creds = make(arn, `role-arn:${arn}`);
+        creds = make(arn, `role-arn:${arn}`, roleSource);
         if (byArn.size >= MAX_ROLE_CACHES) {
           const [oldest, evicted] = byArn.entries().next().value as [string, RefreshingCredentials];
           evicted.stop();
@@ -185,6 +228,49 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
     },
   };
 }
+
+/**
+ * The source of a role profile with MFA: its source_profile (resolved like any profile, chains
+ * included), or its credential_source.
+ *
+ * @internal exported for tests
+ */
+export function profileRoleSource(role: ProfileRole, options: SourceProviderOptions): SourceProvider {
+  if (role.source.kind === "profile") return createSourceProvider({ kind: "profile", profile: role.source.profile }, options);
+  const name = role.source.credentialSource;
+  const make = CREDENTIAL_SOURCES[name];
+  if (!make) {
+    throw new CredproxyError(ErrorCode.Usage, `profile '${role.profile}' has credential_source = ${name}, which credproxy does not know`, {
+      hint: `use one of ${Object.keys(CREDENTIAL_SOURCES).join(", ")}, or source_profile`,
+    });
+  }
+  const description = `credential_source ${name} of profile '${role.profile}'`;
+  let provider = make();
+  const memo = memoizeSource(async () => {
+    try {
+      const c = await provider();
+      return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration };
+    } catch (error) {
+      throw new CredproxyError(ErrorCode.SourceCredentials, `Cannot load source credentials from ${description}: ${error instanceof Error ? error.message : String(error)}`, {
+        hint: `check that ${name} credentials are available to credproxy, or give profile '${role.profile}' a source_profile`,
+        cause: error,
+      });
+    }
+  }, options.now ?? Date.now);
+  return Object.assign(memo.get, {
+    description,
+    invalidate: () => {
+      provider = make();
+      memo.invalidate();
+    },
+  });
+}
+
+const CREDENTIAL_SOURCES: Readonly<Record<string, () => CredentialProvider>> = {
+  Environment: () => fromEnv(),
+  Ec2InstanceMetadata: () => fromInstanceMetadata(),
+  EcsContainer: () => fromContainerMetadata(),
+};
 
 /**
  * Profile-only mode: the source's credentials as they are when they are already temporary

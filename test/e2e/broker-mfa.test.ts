@@ -17,6 +17,9 @@ interface Recorded {
   params: Record<string, string>;
   /** AccessKeyId in a successful GetSessionToken answer. */
   issuedKeyId: string | undefined;
+  /** The access key in the Authorization header's credential scope. */
+  signedWith: string | undefined;
+  withSessionToken: boolean;
 }
 
 let moto: PlainMoto;
@@ -25,7 +28,7 @@ let recorder: ReturnType<typeof Bun.serve>;
 const recorded: Recorded[] = [];
 
 beforeAll(async () => {
-  moto = await startMoto({ roles: ["role-a"] });
+  moto = await startMoto({ roles: ["role-a", "admin"] });
   recorder = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -39,7 +42,8 @@ beforeAll(async () => {
       const res = await fetch(new URL(url.pathname + url.search, moto.endpoint), { method: req.method, headers, ...(body ? { body } : {}) });
       const text = await res.text();
       const issuedKeyId = params.Action === "GetSessionToken" ? /<AccessKeyId>([^<]+)<\/AccessKeyId>/.exec(text)?.[1] : undefined;
-      recorded.push({ action: params.Action, params, issuedKeyId });
+      const signedWith = /Credential=([^/,\s]+)\//.exec(req.headers.get("authorization") ?? "")?.[1];
+      recorded.push({ action: params.Action, params, issuedKeyId, signedWith, withSessionToken: req.headers.has("x-amz-security-token") });
       const out = new Headers(res.headers);
       for (const h of ["content-length", "content-encoding", "transfer-encoding", "connection"]) out.delete(h);
       return new Response(text, { status: res.status, headers: out });
@@ -155,5 +159,41 @@ describe("credproxy broker exec with mfa_serial", () => {
     const r = await runCredproxy(["broker", "exec", "--profile", "mfa", "--mfa-token", "12ab56", "--", "true"], { env: await mfaProfileEnv() });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("6-digit");
+  });
+});
+
+describe("credproxy broker exec --profile <role profile with mfa_serial> (aws-vault style)", () => {
+  test("MFA session on source_profile's keys, then AssumeRole(role_arn) with that session", async () => {
+    recorded.length = 0;
+    gate.reset();
+    const dir = await tempDir();
+    const config = join(dir, "config");
+    const credentials = join(dir, "credentials");
+    await writeFile(
+      config,
+      `[profile base]\n# long-term keys in credentials file\nregion = us-east-1\n\n[profile admin]\nsource_profile = base\nrole_arn = ${moto.roleArn("admin")}\nmfa_serial = arn:aws:iam::123456789012:mfa/alice\n`,
+    );
+    await writeFile(credentials, `[base]\naws_access_key_id = ${moto.user.accessKeyId}\naws_secret_access_key = ${moto.user.secretAccessKey}\n`);
+    const py = `import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])`;
+    const r = await runCredproxy(["broker", "exec", "--log-level", "debug", "--profile", "admin", "--mfa-token", "123456", "--", "python3", "-c", py], {
+      env: env({ HOME: dir, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials }),
+      timeoutMs: 45_000,
+    });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout.trim().split("\n").pop()).toMatch(/^arn:aws:sts::123456789012:assumed-role\/admin\//);
+    const gst = actions("GetSessionToken");
+    expect(gst.length).toBe(1);
+    expect(gst[0]!.params).toMatchObject({ SerialNumber: "arn:aws:iam::123456789012:mfa/alice", TokenCode: "123456" });
+    expect(gst[0]!.signedWith).toBe(moto.user.accessKeyId);
+    expect(gst[0]!.withSessionToken).toBe(false);
+    const assumes = actions("AssumeRole");
+    expect(assumes.length).toBe(1);
+    expect(assumes[0]!.params.RoleArn).toBe(moto.roleArn("admin"));
+    expect(gate.calls.length).toBe(1);
+    expect(gate.calls[0]!.roleArn).toBe(moto.roleArn("admin"));
+    expect(gate.calls[0]!.withSessionToken).toBe(true);
+    expect(gate.calls[0]!.accessKeyId).toBe(gst[0]!.issuedKeyId!);
+    expect(gate.calls[0]!.accessKeyId).not.toBe(moto.user.accessKeyId);
+    expect(r.stderr).toContain("MFA session started");
   });
 });
