@@ -9,6 +9,7 @@ import { open } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { CredproxyError, ErrorCode } from "../errors.ts";
+import { profileSettings } from "./profile-role.ts";
 
 /** A six-digit TOTP code, as STS wants it. */
 export const MFA_CODE = /^\d{6}$/;
@@ -29,24 +30,9 @@ export function readMfaSerial(options: { profile?: string | undefined; env: Node
   return profileSetting(text, profile, "mfa_serial");
 }
 
-/** One key of one profile section of an INI config file (the last value wins, as in the SDK). */
+/** One key of one profile section of a shared config file (the last value wins, as in the SDK). */
 export function profileSetting(text: string, profile: string, key: string): string | undefined {
-  const wanted = new Set(profile === "default" ? ["default", "profile default"] : [`profile ${profile}`]);
-  let inSection = false;
-  let value: string | undefined;
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.replace(/^\s+/, "");
-    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
-    const section = /^\[\s*([^\]]*?)\s*\]/.exec(line);
-    if (section) {
-      inSection = wanted.has(section[1]!.replace(/\s+/g, " "));
-      continue;
-    }
-    if (!inSection || /^\s/.test(raw)) continue; // indented lines are sub-properties
-    const kv = /^([^=]+?)\s*=\s*(.*?)\s*$/.exec(line);
-    if (kv && kv[1] === key) value = kv[2]!.replace(/\s+[#;].*$/, "");
-  }
-  return value === "" ? undefined : value;
+  return profileSettings(text, profile, "config")?.[key];
 }
 
 /** A terminal to ask for codes on. */

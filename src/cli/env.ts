@@ -1,4 +1,5 @@
 import { envNamespace } from "../config/substitute.ts";
+import { LOG_LEVELS, parseLogLevel, type LogLevel } from "../log.ts";
 
 /** CredProxy's default config location, kept so existing images and mounts keep working. */
 export const DEFAULT_CONFIG_PATH = "/credproxy/config.yaml";
@@ -17,4 +18,16 @@ export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = pr
 /** The AWS region a command uses: its --region flag, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. */
 export function awsRegion(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return flag || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
+}
+
+/**
+ * The log level from a --log-level flag, else ${NS}LOG_LEVEL, else `fallback`. An invalid value
+ * is handed to `fail` (each command throws its own usage error).
+ */
+export function logLevelSetting(flag: string | undefined, env: NodeJS.ProcessEnv, fallback: LogLevel, fail: (message: string) => Error): LogLevel {
+  const text = flag ?? envVar("LOG_LEVEL", env);
+  if (text === undefined) return fallback;
+  const level = parseLogLevel(text);
+  if (!level) throw fail(`invalid --log-level "${text}" (choose from ${LOG_LEVELS.join(", ")})`);
+  return level;
 }

@@ -2,10 +2,10 @@ import { createBrokerCredentials, type BrokerCredentials } from "../../broker/br
 import { IMDS_ADDRESS, startImdsServer, type ImdsCredentialSource, type ImdsServer } from "../../broker/imds-server.ts";
 import type { RoleCredentials } from "../../credentials/types.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
-import { createLogger, LOG_LEVELS, parseLogLevel, type Logger, type LogLevel } from "../../log.ts";
+import { createLogger, type Logger, type LogLevel } from "../../log.ts";
 import { addLoopbackAliases, formatAddress, parseAddress } from "../../net/loopback-address.ts";
 import { parseCommandArgs } from "../args.ts";
-import { awsRegion, envVar } from "../env.ts";
+import { awsRegion, logLevelSetting } from "../env.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -166,13 +166,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   if (address === "0.0.0.0" || address === "::") {
     throw usageError(`--address ${address} would offer credentials on every interface; use ${IMDS_ADDRESS} or 127.0.0.1`);
   }
-  let logLevel: LogLevel = "info";
-  const levelText = values["log-level"] ?? envVar("LOG_LEVEL", env);
-  if (levelText !== undefined) {
-    const parsed = parseLogLevel(levelText);
-    if (!parsed) throw usageError(`invalid --log-level "${levelText}" (choose from ${LOG_LEVELS.join(", ")})`);
-    logLevel = parsed;
-  }
+  const logLevel = logLevelSetting(values["log-level"], env, "info", usageError);
   return {
     roleArn,
     profile: values.profile,

@@ -5,10 +5,10 @@ import { PeerPolicy, canonicalExecutable, procProcessTable } from "../../broker/
 import { checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket-path.ts";
 import { startUnixServer } from "../../broker/unix-server.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
-import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
+import { createLogger, type LogLevel } from "../../log.ts";
 import { assertPeerCredentialsAvailable, peerCredentialsVerified } from "../../net/peer-credentials.ts";
 import { parseCommandArgs } from "../args.ts";
-import { awsRegion, envVar } from "../env.ts";
+import { awsRegion, logLevelSetting } from "../env.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -152,13 +152,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     if (!pattern.startsWith("arn:") && pattern !== "*") throw usageError(`invalid --allow-role "${pattern}" (a role ARN pattern, e.g. 'arn:aws:iam::123456789012:role/dev-*')`);
   }
 
-  let logLevel: LogLevel = "info";
-  const levelText = values["log-level"] ?? envVar("LOG_LEVEL", env);
-  if (levelText !== undefined) {
-    const parsed = parseLogLevel(levelText);
-    if (!parsed) throw usageError(`invalid --log-level "${levelText}" (choose from ${LOG_LEVELS.join(", ")})`);
-    logLevel = parsed;
-  }
+  const logLevel = logLevelSetting(values["log-level"], env, "info", usageError);
   return {
     socket,
     roleArn,
