@@ -1,10 +1,10 @@
 import { toEcsResponse } from "../credentials/ecs-response.ts";
 import type { RefreshingCredentials } from "../credentials/refreshing-credentials.ts";
 import { CredproxyError } from "../errors.ts";
+import { json } from "../http/json.ts";
 import type { Logger } from "../log.ts";
 import type { BrokerCredentials } from "./broker-credentials.ts";
 
-const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" } as const;
 const ROLE_ARN_PREFIX = "/role-arn/";
 
 /**
@@ -21,7 +21,7 @@ export function credentialRoutes(credentials: BrokerCredentials, logger: Logger)
       try {
         arn = decodeURIComponent(path.slice(ROLE_ARN_PREFIX.length));
       } catch {
-        return Response.json({ Code: "BadRequest", Message: "the role ARN in the path is not valid percent-encoding" }, { status: 400, headers: JSON_HEADERS });
+        return json({ Code: "BadRequest", Message: "the role ARN in the path is not valid percent-encoding" }, 400);
       }
       const creds = credentials.forRoleArn(arn);
       if (creds instanceof CredproxyError) {
@@ -30,15 +30,15 @@ export function credentialRoutes(credentials: BrokerCredentials, logger: Logger)
       }
       return answer(creds, logger);
     }
-    return Response.json({ Code: "NotFound", Message: `no such path: ${path}` }, { status: 404, headers: JSON_HEADERS });
+    return json({ Code: "NotFound", Message: `no such path: ${path}` }, 404);
   };
 }
 
 function answer(creds: RefreshingCredentials, logger: Logger): Response | Promise<Response> {
   const cached = creds.peek();
-  if (cached) return Response.json(toEcsResponse(cached), { headers: JSON_HEADERS });
+  if (cached) return json(toEcsResponse(cached));
   return creds.get().then(
-    (fresh) => Response.json(toEcsResponse(fresh), { headers: JSON_HEADERS }),
+    (fresh) => json(toEcsResponse(fresh)),
     (error: unknown) => {
       const known = error instanceof CredproxyError ? error : undefined;
       logger.warn("no valid credentials to serve", { error: known?.message ?? String(error) });
@@ -49,5 +49,5 @@ function answer(creds: RefreshingCredentials, logger: Logger): Response | Promis
 
 function errorResponse(status: number, code: string, error: CredproxyError | undefined): Response {
   const body = { Code: code, Message: error?.message ?? "internal error", ...(error?.hint ? { Hint: error.hint } : {}) };
-  return Response.json(body, { status, headers: JSON_HEADERS });
+  return json(body, status);
 }

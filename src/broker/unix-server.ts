@@ -21,6 +21,7 @@ import { peerCredentials, socketFd, type PeerCred } from "../net/peer-credential
 import { withUmask } from "../net/umask.ts";
 import type { PeerDecision } from "./peer-policy.ts";
 import { checkSocketPathShape, clearStaleSocket, ensurePrivateDir, maxSocketPathBytes, ownUid } from "./socket-path.ts";
+import { JSON_HEADERS } from "../http/json.ts";
 
 export interface UnixServerOptions {
   /** Absolute path of the socket file; its directory is created 0700 if missing. */
@@ -53,7 +54,6 @@ const REASONS: Readonly<Record<number, string>> = {
   200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
   431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
 };
-const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" } as const;
 
 interface Connection {
   peer: PeerCred | undefined;

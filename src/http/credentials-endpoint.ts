@@ -3,7 +3,7 @@ import type { RoleCredentials } from "../credentials/types.ts";
 import { CredproxyError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ServiceEntry } from "../serve/service-registry.ts";
-import { json } from "./json.ts";
+import { json, JSON_HEADERS } from "./json.ts";
 import type { CredproxyMetrics } from "./metrics.ts";
 
 export interface CredentialsEndpointDeps {
@@ -14,7 +14,6 @@ export interface CredentialsEndpointDeps {
 
 // One serialised body per credential set: the hot path does no JSON work.
 const bodies = new WeakMap<RoleCredentials, string>();
-const OK_HEADERS = { "content-type": "application/json", "cache-control": "no-store" } as const;
 
 /**
  * GET /v1/credentials: the ECS container-credentials contract. The `Authorization` header
@@ -65,7 +64,7 @@ function served(entry: ServiceEntry, creds: RoleCredentials, started: number, re
   }
   deps.metrics.recordRequest(entry.spec.name, "success", elapsed(started));
   if (deps.logger.enabled("debug")) deps.logger.debug("credentials served", { service: entry.spec.name, remote: remoteAddress() });
-  return new Response(body, { headers: OK_HEADERS });
+  return new Response(body, { headers: JSON_HEADERS });
 }
 
 function unavailable(entry: ServiceEntry, error: unknown, started: number, remoteAddress: () => string, deps: CredentialsEndpointDeps): Response {

@@ -1,5 +1,6 @@
 /** JSON responses with the headers every credproxy endpoint uses. */
-const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" } as const;
+/** Every JSON answer credproxy gives: credentials must never be cached by anything in between. */
+export const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" } as const;
 
 export function json(body: unknown, status = 200, headers?: Record<string, string>): Response {
   return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS });
