@@ -3,26 +3,21 @@
  * `credproxy broker exec --imds` wrapping boto3 and the JS SDK default chain, which must find
  * the role through IMDSv2 on 169.254.169.254. Prints one JSON report.
  */
-import { BINARY_PATH, tempDir } from "../helpers/binary.ts";
-import { cleanupAll } from "../helpers/cleanup.ts";
+import { BINARY_PATH, cleanEnv, tempDir } from "../helpers/binary.ts";
 import { commandFor } from "../helpers/clients.ts";
 import { startMoto } from "../helpers/moto.ts";
-import { loAddresses } from "../helpers/netns.ts";
+import { loAddresses, runScenario } from "../helpers/netns.ts";
 
-const report: Record<string, unknown> = {};
-try {
+await runScenario(async (report) => {
   const moto = await startMoto();
   const home = await tempDir("credproxy-execimds-");
-  const env = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
+  const env = await cleanEnv({
     HOME: home,
-    AWS_CONFIG_FILE: "/dev/null",
-    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
     AWS_ACCESS_KEY_ID: "AKIAIOSFODNN7EXAMPLE",
     AWS_SECRET_ACCESS_KEY: "source-secret-never-given-to-the-child",
     AWS_ENDPOINT_URL_STS: moto.endpoint,
     AWS_REGION: "us-east-1",
-  };
+  });
   const run = async (client: "boto3" | "js-sdk") => {
     const proc = Bun.spawn([BINARY_PATH, "broker", "exec", "--imds", "--role-arn", moto.roleArn("role-a"), "--", ...commandFor(client)], {
       env,
@@ -38,9 +33,4 @@ try {
   report.js = await run("js-sdk");
   report.after = await loAddresses();
   await moto.stop();
-} catch (error) {
-  report.error = error instanceof Error ? `${error.message}\n${error.stack}` : String(error);
-} finally {
-  await cleanupAll();
-}
-console.log(JSON.stringify(report));
+});

@@ -5,10 +5,9 @@
  * 169.254.169.254 exists only there. Prints one JSON report on stdout.
  */
 import { BINARY_PATH, spawnCredproxy, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
-import { cleanupAll } from "../helpers/cleanup.ts";
 import { commandFor, type ClientKind } from "../helpers/clients.ts";
 import { startMoto } from "../helpers/moto.ts";
-import { loAddresses } from "../helpers/netns.ts";
+import { loAddresses, runScenario } from "../helpers/netns.ts";
 
 export const IMDS = "169.254.169.254";
 const TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds";
@@ -75,8 +74,7 @@ async function client(kind: ClientKind, env: Record<string, string>, imds: Credp
   return { code, out: out.trim(), err: err.slice(-6000), tokensIssued: tokensIssued(imds) - before, ms, awsCliMethod };
 }
 
-const report: Record<string, unknown> = {};
-try {
+await runScenario(async (report) => {
   const peerNs = process.env.CREDPROXY_IMDS_PEER_NS;
   if (!peerNs) throw new Error("CREDPROXY_IMDS_PEER_NS is not set");
   const moto = await startMoto({ validating: true });
@@ -169,9 +167,4 @@ try {
     exit: await fallback.kill("SIGTERM", 5000),
   };
   await moto.stop();
-} catch (error) {
-  report.error = error instanceof Error ? `${error.message}\n${error.stack}` : String(error);
-} finally {
-  await cleanupAll();
-}
-console.log(JSON.stringify(report));
+});

@@ -5,12 +5,11 @@
  */
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { BINARY_PATH, spawnCredproxy, tempDir } from "../helpers/binary.ts";
-import { cleanupAll } from "../helpers/cleanup.ts";
+import { BINARY_PATH, cleanEnv, spawnCredproxy, tempDir } from "../helpers/binary.ts";
 import { commandFor } from "../helpers/clients.ts";
 import { startMoto } from "../helpers/moto.ts";
 import { freePort } from "../helpers/ports.ts";
-import { loAddresses } from "../helpers/netns.ts";
+import { loAddresses, runScenario } from "../helpers/netns.ts";
 
 export const TOKEN = "ecs-namespace-token-0123456789abcdef";
 export const RELATIVE = "/v2/credentials/7c1e9a3f5b2d4e6f8a0c1e3b5d7f9a2c";
@@ -21,8 +20,7 @@ async function client(kind: "boto3" | "js-sdk", env: Record<string, string>): Pr
   return { code, out: out.trim(), err: err.slice(-1500) };
 }
 
-const report: Record<string, unknown> = {};
-try {
+await runScenario(async (report) => {
   const moto = await startMoto();
   const dir = await tempDir("credproxy-ecsns-");
   await chmod(dir, 0o755); // the unprivileged run below must read the config
@@ -48,16 +46,7 @@ try {
   report.during = await loAddresses();
 
   const home = await tempDir("credproxy-ecsns-home-");
-  const base = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: home,
-    AWS_CONFIG_FILE: "/dev/null",
-    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_REGION: "us-east-1",
-    AWS_DEFAULT_REGION: "us-east-1",
-    AWS_ENDPOINT_URL_STS: moto.endpoint,
-  };
+  const base = await cleanEnv({ HOME: home, AWS_REGION: "us-east-1", AWS_DEFAULT_REGION: "us-east-1", AWS_ENDPOINT_URL_STS: moto.endpoint });
   const relative = { ...base, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: RELATIVE };
   const full = { ...base, AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://169.254.170.2/v1/credentials", AWS_CONTAINER_AUTHORIZATION_TOKEN: TOKEN };
   report.clients = {
@@ -79,9 +68,4 @@ try {
   report.unprivileged = { code: deniedCode, stderr: deniedErr };
   report.afterDenied = await loAddresses();
   await moto.stop();
-} catch (error) {
-  report.error = error instanceof Error ? `${error.message}\n${error.stack}` : String(error);
-} finally {
-  await cleanupAll();
-}
-console.log(JSON.stringify(report));
+});
