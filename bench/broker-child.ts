@@ -5,26 +5,11 @@
  * Prints one JSON line: { raw: {p50,p99}, sdk: {p50,p99} } in milliseconds.
  */
 import { fromHttp, fromInstanceMetadata } from "@aws-sdk/credential-providers";
+import { timeLoop } from "./latency.ts";
 
 const mode = process.argv[2] as "ecs" | "imds";
 const N = Number(process.argv[3] ?? 1000);
 const SDK_N = Math.min(N, 300);
-
-const quantiles = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { p50: +q(0.5).toFixed(3), p99: +q(0.99).toFixed(3), n: s.length };
-};
-async function time(n: number, once: () => Promise<unknown>) {
-  for (let i = 0; i < 20; i++) await once(); // warm-up
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await once();
-    out.push(performance.now() - t0);
-  }
-  return quantiles(out);
-}
 
 let raw: () => Promise<unknown>;
 let sdk: () => Promise<unknown>;
@@ -43,4 +28,4 @@ if (mode === "ecs") {
   };
   sdk = () => fromInstanceMetadata({})();
 }
-console.log(JSON.stringify({ raw: await time(N, raw), sdk: await time(SDK_N, sdk) }));
+console.log(JSON.stringify({ raw: await timeLoop(N, raw), sdk: await timeLoop(SDK_N, sdk) }));

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromProcess } from "@aws-sdk/credential-providers";
 import { startMoto } from "../test/helpers/moto.ts";
+import { timeLoop, type Quantiles } from "./latency.ts";
 
 const BIN = join(import.meta.dir, "..", "dist", "credproxy");
 const CHILD = join(import.meta.dir, "broker-child.ts");
@@ -30,24 +31,8 @@ async function run(argv: string[]) {
   const p = Bun.spawn(argv, { env, stdout: "pipe", stderr: "pipe", cwd: join(import.meta.dir, "..") });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${err}`);
-  return JSON.parse(out.trim().split("\n").at(-1)!) as Record<"raw" | "sdk", { p50: number; p99: number; n: number }>;
+  return JSON.parse(out.trim().split("\n").at(-1)!) as Record<"raw" | "sdk", Quantiles>;
 }
-const quantiles = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => +sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(3);
-  return { p50: q(0.5), p99: q(0.99), n: sorted.length };
-};
-async function loop(n: number, once: () => Promise<unknown>) {
-  for (let i = 0; i < 10; i++) await once();
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await once();
-    out.push(performance.now() - t0);
-  }
-  return quantiles(out);
-}
-
 /** broker serve on a unix socket: raw fetch({unix}) vs the SDK's credential_process provider. */
 async function socketPath() {
   const dir = await mkdtemp(join(tmpdir(), "credproxy-bench-sock-"));
@@ -55,10 +40,10 @@ async function socketPath() {
   const broker = Bun.spawn([BIN, "broker", "serve", "--socket", sock, "--role-arn", role, "--log-level", "error"], { env, stdout: "ignore", stderr: "pipe" });
   try {
     for (let i = 0; i < 200 && !(await Bun.file(sock).exists()); i++) await Bun.sleep(25);
-    const raw = await loop(1000, async () => (await fetch("http://localhost/", { unix: sock })).json());
+    const raw = await timeLoop(1000, async () => (await fetch("http://localhost/", { unix: sock })).json());
     const config = join(dir, "config");
     await writeFile(config, `[profile bench]\ncredential_process = ${BIN} broker credential-process --socket ${sock}\n`);
-    const sdk = await loop(50, () => fromProcess({ profile: "bench", filepath: "/dev/null", configFilepath: config })());
+    const sdk = await timeLoop(50, () => fromProcess({ profile: "bench", filepath: "/dev/null", configFilepath: config })());
     return { raw, sdk };
   } finally {
     broker.kill();
