@@ -143,7 +143,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const split = argv.indexOf("--");
   const own = split === -1 ? argv : argv.slice(0, split);
   const command = split === -1 ? [] : argv.slice(split + 1);
-  const { values, positionals } = rehint(() => parseCommandArgs(
+  const { values, positionals } = parseCommandArgs(
     "broker exec",
     own,
     {
@@ -160,7 +160,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
       "log-format": { type: "string" },
     },
     { min: 0, max: Number.MAX_SAFE_INTEGER },
-  ));
+  );
   if (positionals.length > 0) {
     throw usage(`unexpected argument "${positionals[0]}" before "--"`, `put the command after --: credproxy broker exec --role-arn ARN -- ${positionals.join(" ")}`);
   }
@@ -228,14 +228,4 @@ function usage(message: string, hint: string): CredproxyError {
   return new CredproxyError(ErrorCode.Usage, `broker exec: ${message}`, { hint });
 }
 
-const HELP_HINT = 'run "credproxy broker exec --help" for usage';
 
-/** parseCommandArgs' hint names `credproxy help <command>`, which takes one word; point at --help instead. */
-function rehint<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (error instanceof CredproxyError) throw new CredproxyError(error.code, error.message, { hint: HELP_HINT, cause: error.cause });
-    throw error;
-  }
-}

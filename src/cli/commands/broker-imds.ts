@@ -132,7 +132,7 @@ export const brokerImdsCommand: Command = {
 
 /** Parses and checks every flag before anything is opened or added. */
 export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerImdsInput {
-  const { values } = withOwnHint(() => parseCommandArgs("broker imds", argv, {
+  const { values } = parseCommandArgs("broker imds", argv, {
     "role-arn": { type: "string" },
     profile: { type: "string" },
     "mfa-serial": { type: "string" },
@@ -142,7 +142,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     port: { type: "string" },
     "imds-v1": { type: "boolean" },
     "log-level": { type: "string" },
-  }));
+  });
   const roleArn = values["role-arn"];
   if (roleArn === "") throw usageError("--role-arn is empty (e.g. --role-arn arn:aws:iam::123456789012:role/dev, or leave it out)");
   if (roleArn !== undefined) parseRoleArn(roleArn);
@@ -305,21 +305,12 @@ function parseRoleArn(roleArn: string): { partition: string; accountId: string; 
   return { partition: m[1]!, accountId: m[2]!, roleName: m[3]! };
 }
 
-/** `credproxy help broker imds` is not a command line that works; `--help` is. */
 const HELP_HINT = 'run "credproxy broker imds --help" for usage';
 
 function usageError(message: string): CredproxyError {
   return new CredproxyError(ErrorCode.Usage, `broker imds: ${message}`, { hint: HELP_HINT });
 }
 
-function withOwnHint<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (!isCredproxyError(error, ErrorCode.Usage)) throw error;
-    throw new CredproxyError(ErrorCode.Usage, error.message, { hint: HELP_HINT });
-  }
-}
 
 function isPermissionDenied(error: unknown): error is CredproxyError {
   if (!isCredproxyError(error, ErrorCode.Listen)) return false;

@@ -118,20 +118,18 @@ export const brokerServeCommand: Command = {
 
 /** Parses and checks every flag before any file or socket is touched. */
 export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerServeInput {
-  const { values } = withOwnHint(() =>
-    parseCommandArgs("broker serve", argv, {
-      socket: { type: "string" },
-      "role-arn": { type: "string" },
-      profile: { type: "string" },
-      "mfa-serial": { type: "string" },
-      "mfa-token": { type: "string" },
-      region: { type: "string" },
-      "allow-uid": { type: "string", multiple: true },
-      "allow-exe": { type: "string", multiple: true },
-      "allow-role": { type: "string", multiple: true },
-      "log-level": { type: "string" },
-    }),
-  );
+  const { values } = parseCommandArgs("broker serve", argv, {
+    socket: { type: "string" },
+    "role-arn": { type: "string" },
+    profile: { type: "string" },
+    "mfa-serial": { type: "string" },
+    "mfa-token": { type: "string" },
+    region: { type: "string" },
+    "allow-uid": { type: "string", multiple: true },
+    "allow-exe": { type: "string", multiple: true },
+    "allow-role": { type: "string", multiple: true },
+    "log-level": { type: "string" },
+  });
   const roleArn = values["role-arn"];
   if (roleArn === "") throw usageError("--role-arn is empty (e.g. --role-arn arn:aws:iam::123456789012:role/dev, or leave it out)");
   const mfaSerial = values["mfa-serial"];
@@ -170,7 +168,7 @@ function usageError(message: string): CredproxyError {
   return new CredproxyError(ErrorCode.Usage, `broker serve: ${message}`, { hint: HELP_HINT });
 }
 
-/** Usage errors from shared helpers get this command's help hint. */
+/** Usage errors from the socket-path and policy helpers get this command's help hint if they have none. */
 function withOwnHint<T>(parse: () => T): T {
   try {
     return parse();
