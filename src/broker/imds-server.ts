@@ -3,51 +3,25 @@
  * all (boto3, the AWS CLI, the JS, Go and Java SDKs) pick up short-lived role credentials
  * through their default chain: `credproxy broker imds`, and later `broker exec --imds`.
  *
- * IMDSv2 is implemented fully and required unless v1 is switched on explicitly; the surface is
- * the minimum in reference/aws-credential-protocols.md §7, everything else is a 404. Every
- * request passes two named guards first (STYLE.md §10): the peer must be this host
- * (`withLocalPeer`) and the Host header an IMDS or listen address (`withHostCheck`, against
- * DNS rebinding). Tokens and secrets are never logged.
+ * IMDSv2 is implemented fully and required unless v1 is switched on explicitly; the routes
+ * behind the guards are in imds-routes.ts. Every request passes two named guards first
+ * (STYLE.md §10): the peer must be this host (`withLocalPeer`) and the Host header an IMDS or
+ * listen address (`withHostCheck`, against DNS rebinding). Tokens and secrets are never logged.
  */
-import { createHash } from "node:crypto";
-import { formatExpiration } from "../credentials/ecs-response.ts";
-import type { RoleCredentials } from "../credentials/types.ts";
-import { CredproxyError } from "../errors.ts";
 import { listen, type Handler } from "../http/listen.ts";
 import type { Logger } from "../log.ts";
 import { formatAddress, parseAddress } from "../net/loopback-address.ts";
-import { createImdsTokenStore, parseTokenTtl, type ImdsTokenStore } from "./imds-tokens.ts";
+import { forbidden, imdsRoutes, TEXT_HEADERS, type ImdsRoutesOptions } from "./imds-routes.ts";
+import { createImdsTokenStore, type ImdsTokenStore } from "./imds-tokens.ts";
+
+export type { ImdsCredentialSource } from "./imds-routes.ts";
 
 /** Where every SDK looks for IMDS by default (IPv4 endpoint mode). */
 export const IMDS_ADDRESS = "169.254.169.254";
 /** The IPv6 endpoint-mode address; accepted in Host headers. */
 export const IMDS_ADDRESS_V6 = "fd00:ec2::254";
 
-const TOKEN_PATH = "/latest/api/token";
-const TOKEN_HEADER = "x-aws-ec2-metadata-token";
-const TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds";
-const CREDENTIALS_DIR = "/latest/meta-data/iam/security-credentials";
-const TEXT = { "content-type": "text/plain" } as const;
-
-/** A RefreshingCredentials fits; so does a plain async function. */
-export type ImdsCredentialSource =
-  | (() => Promise<RoleCredentials>)
-  | { get(): Promise<RoleCredentials>; peek?(): RoleCredentials | undefined };
-
-export interface ImdsServerOptions {
-  readonly credentials: ImdsCredentialSource;
-  /** The one name `iam/security-credentials/` lists. */
-  readonly roleName: string;
-  readonly accountId: string;
-  readonly region: string;
-  /** Default: the region + "a". */
-  readonly availabilityZone?: string | undefined;
-  /** Default: derived from the role name, stable across restarts. */
-  readonly instanceId?: string | undefined;
-  /** For the instance profile ARN in `iam/info`. Default "aws". */
-  readonly partition?: string | undefined;
-  /** Serve GETs without a token (IMDSv1). Off unless asked for. */
-  readonly imdsV1?: boolean | undefined;
+export interface ImdsServerOptions extends ImdsRoutesOptions {
   readonly listen: { readonly hostname: string; readonly port: number };
   /**
    * Addresses of this host that local clients may arrive FROM besides loopback: on Linux a
@@ -60,7 +34,6 @@ export interface ImdsServerOptions {
   readonly extraHosts?: readonly string[] | undefined;
   /** Flag or config key named in listen errors. Default "--port". */
   readonly configKey?: string | undefined;
-  readonly logger: Logger;
   /** Milliseconds since the epoch (token expiry, LastUpdated); tests pass a fake clock. */
   readonly now?: (() => number) | undefined;
   readonly maxTokens?: number | undefined;
@@ -96,7 +69,7 @@ export function startImdsServer(options: ImdsServerOptions): ImdsServer {
     name: "IMDS server",
     hostname: options.listen.hostname,
     port: options.listen.port,
-    fetch: (req, server) => (guarded ? guarded(req, server) : new Response("starting\n", { status: 503, headers: TEXT })),
+    fetch: (req, server) => (guarded ? guarded(req, server) : new Response("starting\n", { status: 503, headers: TEXT_HEADERS })),
     configKey: options.configKey ?? "--port",
   });
   const hosts = allowedHosts(options.listen.hostname, listener.port, options.extraHosts ?? []);
@@ -109,134 +82,6 @@ export function startImdsServer(options: ImdsServerOptions): ImdsServer {
     port: listener.port,
     tokens,
     stop: (graceMs) => listener.stop(graceMs),
-  };
-}
-
-/** The metadata routes behind the guards: the token endpoint, then token-checked GETs. */
-function imdsRoutes(options: ImdsServerOptions, tokens: ImdsTokenStore, now: () => number): Handler {
-  const log = options.logger;
-  const region = options.region;
-  const az = options.availabilityZone ?? `${region}a`;
-  const instanceId = options.instanceId ?? defaultInstanceId(options.roleName, options.accountId);
-  const partition = options.partition ?? "aws";
-  const startedAt = formatExpiration(new Date(now()));
-  const getCredentials = credentialGetter(options.credentials);
-  // LastUpdated is when these credentials were first served, as on EC2 where it changes on refresh.
-  let lastSeen: RoleCredentials | undefined;
-  let lastUpdated = startedAt;
-
-  const document = {
-    accountId: options.accountId,
-    architecture: process.arch === "arm64" ? "arm64" : "x86_64",
-    availabilityZone: az,
-    billingProducts: null,
-    devpayProductCodes: null,
-    marketplaceProductCodes: null,
-    imageId: "ami-0c0ffee0c0ffee000",
-    instanceId,
-    instanceType: "t3.micro",
-    kernelId: null,
-    pendingTime: startedAt,
-    privateIp: "127.0.0.1",
-    ramdiskId: null,
-    region,
-    version: "2017-09-30",
-  };
-  // Trailing slashes are stripped before lookup: SDKs ask for both `/x` and `/x/`.
-  const text = new Map<string, string>([
-    ["/", "latest"],
-    ["/latest", "dynamic\nmeta-data"],
-    ["/latest/meta-data", "iam/\ninstance-id\nplacement/"],
-    ["/latest/meta-data/iam", "info\nsecurity-credentials/"],
-    // Exactly one name, no trailing newline: botocore takes the whole body as the name (§4).
-    [CREDENTIALS_DIR, options.roleName],
-    ["/latest/meta-data/instance-id", instanceId],
-    ["/latest/meta-data/placement", "availability-zone\nregion"],
-    ["/latest/meta-data/placement/region", region],
-    ["/latest/meta-data/placement/availability-zone", az],
-    ["/latest/dynamic", "instance-identity/"],
-    ["/latest/dynamic/instance-identity", "document"],
-    ["/latest/dynamic/instance-identity/document", JSON.stringify(document, null, 2)],
-  ]);
-  const credentialsPath = `${CREDENTIALS_DIR}/${options.roleName}`;
-
-  const serveCredentials = (creds: RoleCredentials): Response => {
-    if (creds !== lastSeen) {
-      lastSeen = creds;
-      lastUpdated = formatExpiration(new Date(now()));
-    }
-    const body = {
-      Code: "Success",
-      LastUpdated: lastUpdated,
-      Type: "AWS-HMAC",
-      AccessKeyId: creds.accessKeyId,
-      SecretAccessKey: creds.secretAccessKey,
-      Token: creds.sessionToken,
-      // Whole seconds and Z: botocore's expiry handling parses exactly %Y-%m-%dT%H:%M:%SZ (§4).
-      Expiration: formatExpiration(creds.expiration),
-    };
-    return new Response(JSON.stringify(body, null, 2), { headers: TEXT });
-  };
-  const credentialsUnavailable = (error: unknown): Response => {
-    const message = error instanceof CredproxyError ? error.message : "internal error";
-    log.warn("IMDS has no valid credentials to serve", { error: message });
-    const body = { Code: "CredentialsUnavailable", Message: message, LastUpdated: formatExpiration(new Date(now())) };
-    return new Response(JSON.stringify(body, null, 2), { status: 503, headers: TEXT });
-  };
-
-  const metadata: Handler = (req) => {
-    const path = normalizePath(req.url);
-    const body = text.get(path);
-    if (body !== undefined) return new Response(body, { headers: TEXT });
-    if (path === credentialsPath) {
-      const cached = getCredentials.peek();
-      if (cached) return serveCredentials(cached);
-      return getCredentials.get().then(serveCredentials, credentialsUnavailable);
-    }
-    if (path === "/latest/meta-data/iam/info") {
-      const info = {
-        Code: "Success",
-        LastUpdated: lastUpdated,
-        InstanceProfileArn: `arn:${partition}:iam::${options.accountId}:instance-profile/${options.roleName}`,
-        InstanceProfileId: `AIPA${instanceId.slice(2, 19).toUpperCase()}`,
-      };
-      return new Response(JSON.stringify(info, null, 2), { headers: TEXT });
-    }
-    return notFound();
-  };
-  const authorized = withImdsToken(metadata, tokens, options.imdsV1 === true, log);
-
-  const issueToken: Handler = (req, server) => {
-    // Real IMDSv2 issues no token to a request that went through a proxy (AWS security blog,
-    // 2019-11-19): an SSRF or open reverse proxy then cannot get one.
-    if (req.headers.has("x-forwarded-for")) {
-      log.warn("IMDS token request refused: it carries X-Forwarded-For", { peer: server.requestIP(req)?.address });
-      return forbidden();
-    }
-    const ttl = parseTokenTtl(req.headers.get(TTL_HEADER));
-    if (ttl === undefined) {
-      return new Response("Missing or invalid X-aws-ec2-metadata-token-ttl-seconds: a whole number of seconds, 1 to 21600\n", {
-        status: 400,
-        headers: TEXT,
-      });
-    }
-    const token = tokens.issue(ttl);
-    if (log.enabled("debug")) log.debug("IMDS token issued", { ttl_seconds: ttl, peer: server.requestIP(req)?.address });
-    // The Go SDK fails with "unable to parse API token" unless the TTL is echoed (§4).
-    return new Response(token, { headers: { ...TEXT, [TTL_HEADER]: String(ttl) } });
-  };
-
-  return (req, server) => {
-    const path = normalizePath(req.url);
-    if (path === TOKEN_PATH) {
-      return req.method === "PUT" ? issueToken(req, server) : methodNotAllowed("PUT");
-    }
-    if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET");
-    const res = authorized(req, server);
-    if (log.enabled("debug")) {
-      void Promise.resolve(res).then((r) => log.debug("IMDS request", { method: req.method, path, status: r.status }));
-    }
-    return res;
   };
 }
 
@@ -263,19 +108,6 @@ export function withHostCheck(next: Handler, hosts: ReadonlySet<string>, log: Lo
     if (host !== undefined && hosts.has(host)) return next(req, server);
     log.warn("IMDS request refused: unexpected Host header", { host: host ?? "(none)", peer: server.requestIP(req)?.address });
     return forbidden();
-  };
-}
-
-/**
- * IMDSv2: a GET must carry a valid, unexpired session token (401 otherwise). With v1 on, a GET
- * without one is served too, but a wrong or expired token is still a 401, as on EC2.
- */
-function withImdsToken(next: Handler, tokens: ImdsTokenStore, imdsV1: boolean, log: Logger): Handler {
-  return (req, server) => {
-    const token = req.headers.get(TOKEN_HEADER);
-    if (token === null ? imdsV1 : tokens.valid(token)) return next(req, server);
-    if (log.enabled("debug")) log.debug("IMDS request refused: token missing, unknown or expired", { present: token !== null });
-    return new Response("Unauthorized\n", { status: 401, headers: TEXT });
   };
 }
 
@@ -326,44 +158,6 @@ function canonicalAddress(text: string): string | undefined {
   }
 }
 
-function credentialGetter(source: ImdsCredentialSource): { get(): Promise<RoleCredentials>; peek(): RoleCredentials | undefined } {
-  if (typeof source === "function") return { get: source, peek: () => undefined };
-  return { get: () => source.get(), peek: () => source.peek?.() };
-}
-
-/** The URL's path without one trailing slash ("/" stays "/"); percent-escapes decoded when valid. */
-function normalizePath(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  let path = start === -1 ? "/" : url.slice(start);
-  const query = path.search(/[?#]/);
-  if (query !== -1) path = path.slice(0, query);
-  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
-  if (path.includes("%")) {
-    try {
-      path = decodeURIComponent(path);
-    } catch {
-      // Left as sent: it then matches nothing and is a 404.
-    }
-  }
-  return path;
-}
-
-function defaultInstanceId(roleName: string, accountId: string): string {
-  return `i-${createHash("sha256").update(`${accountId}/${roleName}`).digest("hex").slice(0, 17)}`;
-}
-
 function bracket(host: string): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-function forbidden(): Response {
-  return new Response("Forbidden\n", { status: 403, headers: TEXT });
-}
-
-function notFound(): Response {
-  return new Response("Not Found\n", { status: 404, headers: TEXT });
-}
-
-function methodNotAllowed(allow: string): Response {
-  return new Response("Method Not Allowed\n", { status: 405, headers: { ...TEXT, allow } });
 }

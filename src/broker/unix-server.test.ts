@@ -7,7 +7,7 @@ import { createLogger, type Logger } from "../log.ts";
 import type { PeerCred } from "../net/peer-credentials.ts";
 import { CredproxyError } from "../errors.ts";
 import { PeerPolicy, procProcessTable } from "./peer-policy.ts";
-import { parseRequestHead, startUnixServer, type UnixServer, type UnixServerOptions } from "./unix-server.ts";
+import { startUnixServer, type UnixServer, type UnixServerOptions } from "./unix-server.ts";
 import { ownUid } from "./socket-path.ts";
 
 const servers: UnixServer[] = [];
@@ -212,23 +212,5 @@ describe("startUnixServer", () => {
     const error = await startUnixServer({ path, authorize: () => ({ allowed: true }), handle: () => new Response(""), logger: capturingLogger() }).catch((e: unknown) => e);
     expect((error as CredproxyError).code).toBe("E_LISTEN");
     expect(readFileSync(path, "utf8")).toBe("keep me");
-  });
-});
-
-describe("parseRequestHead", () => {
-  test("reads method, path without query, and keep-alive per HTTP version", () => {
-    expect(parseRequestHead("GET /role-arn/a%2Fb?x=1 HTTP/1.1\r\nHost: x")).toEqual({ method: "GET", path: "/role-arn/a%2Fb", keepAlive: true });
-    expect(parseRequestHead("GET / HTTP/1.1\r\nConnection: Close")).toMatchObject({ keepAlive: false });
-    expect(parseRequestHead("GET / HTTP/1.0")).toMatchObject({ keepAlive: false });
-    expect(parseRequestHead("GET / HTTP/1.0\r\nConnection: keep-alive")).toMatchObject({ keepAlive: true });
-    expect(parseRequestHead("\r\nGET http://localhost/x?y HTTP/1.1")).toMatchObject({ path: "/x" });
-  });
-
-  test("refuses bodies, folded headers and malformed lines", () => {
-    expect(parseRequestHead("GET / HTTP/1.1\r\nContent-Length: 0")).toMatchObject({ method: "GET" });
-    expect(parseRequestHead("GET / HTTP/1.1\r\nContent-Length: 3")).toEqual({ error: "request bodies are not accepted" });
-    expect(parseRequestHead("GET / HTTP/1.1\r\nX: a\r\n b")).toEqual({ error: "malformed header line" });
-    expect(parseRequestHead("GET / HTTP/2.0")).toEqual({ error: "malformed request line" });
-    expect(parseRequestHead("GET * HTTP/1.1")).toEqual({ error: "malformed request target" });
   });
 });
