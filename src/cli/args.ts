@@ -12,10 +12,11 @@ export function parseCommandArgs<O extends OptionSpec>(
   argv: readonly string[],
   options: O,
   positionals: { min: number; max: number } = { min: 0, max: 0 },
-): { values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]; positionals: string[] } {
+): { values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; allowNegative: true; strict: true }>>["values"]; positionals: string[] } {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    // allowNegative: --no-imds switches off a boolean a config file turned on.
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true });
   } catch (error) {
     throw usageError(command, cleanParseMessage(error));
   }

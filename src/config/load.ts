@@ -15,9 +15,9 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { ResolvedConfig, ServiceSpec } from "./types.ts";
 import { configSchema } from "./schema.ts";
 import { servicesFileSchema } from "./services-schema.ts";
-import { parseYamlTree, type YamlTree } from "./yaml-tree.ts";
-import { envNamespace, substituteTree, type Env, type ReadFile } from "./substitute.ts";
-import { problemsError, problemsFromAjv, type Problem } from "./problems.ts";
+import { envNamespace, type Env, type ReadFile } from "./substitute.ts";
+import { deepFreeze, prepareDocument } from "./prepare-document.ts";
+import { problemsError, type Problem } from "./problems.ts";
 import { checkSingleCredentialKind, resolveServices, type RawSource } from "./resolve-services.ts";
 import { resolveDynamicServices, type RawDynamicServices } from "./resolve-dynamic.ts";
 
@@ -36,6 +36,7 @@ export interface ServicesFileOptions extends LoadOptions {
 }
 
 const defaultReadFile: ReadFile = (path) => readFileSync(path, "utf8");
+const CONFIG_EMPTY_HINT = "Start from an example config, e.g. one with server: and services: sections";
 
 /** Reads, validates and resolves the config file at `path`. */
 export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<ResolvedConfig> {
@@ -59,7 +60,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
 /** The same as loadConfig for text already in hand; `file` names it in messages. */
 export function parseConfigText(text: string, file: string, opts: LoadOptions = {}): ResolvedConfig {
   const env = opts.env ?? process.env;
-  const { data, tree } = prepare(text, file, validators().config, configSchema, env, opts.readFile ?? defaultReadFile);
+  const { data, tree } = prepareDocument(text, file, validators().config, configSchema, { env, readFile: opts.readFile ?? defaultReadFile, emptyHint: CONFIG_EMPTY_HINT });
   const raw = data as RawConfig;
   const problems: Problem[] = [];
 
@@ -110,7 +111,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
  */
 export function loadServicesFile(path: string, text: string, awsDefaults: Readonly<Record<string, unknown>>, opts: ServicesFileOptions = {}): ServiceSpec[] {
   const env = opts.env ?? process.env;
-  const { data, tree } = prepare(text, path, validators().servicesFile, servicesFileSchema, env, opts.readFile ?? defaultReadFile);
+  const { data, tree } = prepareDocument(text, path, validators().servicesFile, servicesFileSchema, { env, readFile: opts.readFile ?? defaultReadFile, emptyHint: CONFIG_EMPTY_HINT });
   const services = (data as { services: Record<string, unknown> }).services;
   const resolved = resolveServices(services, awsDefaults as RawSource, { kind: "dynamic", file: path }, env, opts.refreshBufferSeconds ?? 300);
   const problems = [...resolved.problems];
@@ -135,48 +136,6 @@ interface RawConfig {
   readonly metrics: { readonly prometheus?: { readonly enabled: boolean; readonly host: string; readonly port: number } };
 }
 
-/** Parse → substitute → validate; throws CredproxyError with every schema problem at once. */
-function prepare(text: string, file: string, validate: ValidateFunction, schema: SchemaNode, env: Env, readFile: ReadFile): { data: unknown; tree: YamlTree } {
-  const tree = parseYamlTree(text, file);
-  if (tree.value === null || tree.value === undefined || typeof tree.value !== "object" || Array.isArray(tree.value)) {
-    const what = tree.value === null || tree.value === undefined ? "is empty" : "does not hold a mapping of keys at the top level";
-    throw new CredproxyError(ErrorCode.ConfigInvalid, `Invalid config ${file}: the file ${what}`, {
-      hint: "Start from an example config, e.g. one with server: and services: sections",
-      details: { file },
-    });
-  }
-  const where = (path: readonly (string | number)[]): string => {
-    const pos = tree.locate(path, "value");
-    return pos ? ` (${file}:${pos.line}:${pos.column})` : "";
-  };
-  const { value: data, templates } = substituteTree(tree.value, { env, readFile, where });
-  normaliseBooleans(data, schema);
-  if (!validate(data)) throw problemsError(file, problemsFromAjv(validate.errors ?? [], { tree, data, templates }), tree);
-  return { data, tree };
-}
-
-interface SchemaNode {
-  readonly type?: unknown;
-  readonly properties?: Readonly<Record<string, SchemaNode>>;
-}
-
-/**
- * YAML 1.1 (CredProxy's PyYAML) reads yes/no/on/off/True/FALSE as booleans; ajv only coerces
- * "true"/"false". Where the schema wants a boolean, accept the YAML 1.1 spellings too.
- */
-function normaliseBooleans(data: unknown, schema: SchemaNode): void {
-  if (data === null || typeof data !== "object" || Array.isArray(data) || !schema.properties) return;
-  const record = data as Record<string, unknown>;
-  for (const [key, sub] of Object.entries(schema.properties)) {
-    const value = record[key];
-    if (sub.type === "boolean" && typeof value === "string") {
-      const v = value.toLowerCase();
-      if (v === "true" || v === "yes" || v === "on") record[key] = true;
-      else if (v === "false" || v === "no" || v === "off") record[key] = false;
-    } else normaliseBooleans(value, sub);
-  }
-}
-
 /** The address ECS SDKs use for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, on port 80. */
 export const ECS_METADATA_DEFAULT = { addresses: ["169.254.170.2"], port: 80 } as const;
 
@@ -194,12 +153,4 @@ function loopbackName(host: string): string {
 /** Both validators, generated at build time from schema.ts (see compile-validators.ts). */
 function validators(): { config: ValidateFunction; servicesFile: ValidateFunction } {
   return { config: validateConfig as ValidateFunction, servicesFile: validateServicesFile as ValidateFunction };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }

@@ -156,7 +156,12 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** One ConfigInvalid error listing every problem, one per line, in file order. */
-export function problemsError(file: string, problems: readonly Problem[], tree: YamlTree | undefined): CredproxyError {
+export function problemsError(
+  file: string,
+  problems: readonly Problem[],
+  tree: YamlTree | undefined,
+  schemaCommand = "credproxy validate --print-schema",
+): CredproxyError {
   const located = problems.map((p) => {
     const pos = tree?.locate(p.path, p.at ?? "key");
     return { ...p, pos, text: `${pos ? `${file}:${pos.line}:${pos.column}: ` : ""}${displayPath(p.path)}: ${p.message}` };
@@ -164,7 +169,7 @@ export function problemsError(file: string, problems: readonly Problem[], tree: 
   located.sort((a, b) => (a.pos?.line ?? Infinity) - (b.pos?.line ?? Infinity) || (a.pos?.column ?? 0) - (b.pos?.column ?? 0));
   const head = located.length === 1 ? `Invalid config ${file}:` : `Invalid config ${file} (${located.length} problems):`;
   return new CredproxyError(ErrorCode.ConfigInvalid, [head, ...located.map((p) => "  " + p.text)].join("\n"), {
-    hint: "Fix the keys listed above; `credproxy validate --print-schema` prints every key with its rules",
+    hint: `Fix the keys listed above; \`${schemaCommand}\` prints every key with its rules`,
     details: {
       file,
       problems: located.map((p) => ({ path: displayPath(p.path), message: p.message, line: p.pos?.line, column: p.pos?.column })),

@@ -7,6 +7,13 @@
 const PARTITION = "aws(-cn|-us-gov|-iso|-iso-b)?";
 const NAME_CHARS = "[\\w+=,.@-]";
 
+/** An IAM role ARN: any partition, optional path. Shared with the broker config (broker-schema.ts). */
+export const ROLE_ARN_PATTERN = `^arn:${PARTITION}:iam::\\d{12}:role/(${NAME_CHARS}+/)*${NAME_CHARS}{1,64}$`;
+/** An AWS region name in any partition. */
+export const REGION_PATTERN = "^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\\d+$";
+/** An MFA device serial number or ARN. */
+export const MFA_SERIAL_PATTERN = "^[\\w+=/:,.@-]{9,256}$";
+
 /** `x-*` keys: allowed and ignored, so YAML anchors and notes can live next to the real keys. */
 export const extensionKeys = {
   "^x-": { description: "Extension key: accepted and ignored (useful for YAML anchors and notes)." },
@@ -22,7 +29,7 @@ export const sourceCredentials = (description: string) =>
       region: {
         type: "string",
         description: "AWS region used for STS, e.g. us-east-1, eu-west-1, cn-north-1, us-gov-west-1 or us-iso-east-1.",
-        pattern: "^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\\d+$",
+        pattern: REGION_PATTERN,
         "x-expected": "an AWS region such as us-east-1, cn-north-1 or us-gov-west-1",
       },
       sts_endpoint: {
@@ -93,7 +100,7 @@ const assumedRole = {
     RoleArn: {
       type: "string",
       description: "ARN of the role to assume, e.g. arn:aws:iam::123456789012:role/MyRole. Role paths and the aws-cn, aws-us-gov, aws-iso and aws-iso-b partitions are accepted.",
-      pattern: `^arn:${PARTITION}:iam::\\d{12}:role/(${NAME_CHARS}+/)*${NAME_CHARS}{1,64}$`,
+      pattern: ROLE_ARN_PATTERN,
       "x-expected": "an IAM role ARN such as arn:aws:iam::123456789012:role/MyRole",
     },
     RoleSessionName: {
@@ -160,7 +167,7 @@ const assumedRole = {
     SerialNumber: {
       type: "string",
       description: "MFA device serial number or ARN.",
-      pattern: "^[\\w+=/:,.@-]{9,256}$",
+      pattern: MFA_SERIAL_PATTERN,
       "x-expected": "an MFA serial number or ARN (9 to 256 characters)",
     },
     TokenCode: {

@@ -1,10 +1,11 @@
 import { resolve } from "node:path";
 import { checkBrokerSocket, checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket-path.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
+import { brokerConfigLocation, loadBrokerConfig } from "../../config/load-broker-config.ts";
 import { parseCommandArgs } from "../args.ts";
 import type { Command } from "./index.ts";
 
-const USAGE = `Usage: credproxy broker credential-process [--socket PATH] [--role-arn ARN]
+const USAGE = `Usage: credproxy broker credential-process [--socket PATH] [--role-arn ARN] [--config PATH]
 
 Prints credentials from a running "credproxy broker serve" in the credential_process format
 the AWS CLI and SDKs read (Version 1). Put it in ~/.aws/config:
@@ -15,10 +16,13 @@ the AWS CLI and SDKs read (Version 1). Put it in ~/.aws/config:
 Exit 0 with the JSON on stdout; otherwise exit 1 with one line on stderr.
 
 Options:
-      --socket PATH   The broker's socket. Default: the same as broker serve's,
-                      $XDG_RUNTIME_DIR/credproxy/broker.sock, else <tmpdir>/credproxy-<uid>/broker.sock
+      --socket PATH   The broker's socket. Default: the same as broker serve's, socket.path
+                      in the broker config, else $XDG_RUNTIME_DIR/credproxy/broker.sock,
+                      else <tmpdir>/credproxy-<uid>/broker.sock
       --role-arn ARN  Ask for this role (the broker must allow it with --allow-role)
                       instead of the broker's own
+      --config PATH   Broker config file, for socket.path. Default: $CREDPROXY_BROKER_CONFIG,
+                      else ~/.config/credproxy/broker.yaml when it exists
   -h, --help          Show this help`;
 
 /** What the SDKs read from credential_process (botocore, JS v3 fromProcess, the Go and Java SDKs). */
@@ -39,9 +43,15 @@ export const brokerCredentialProcessCommand: Command = {
   usage: USAGE,
   async run(argv) {
     // Usage errors keep the usual exit 2 and hint; everything later is one stderr line, exit 1.
-    const { values } = parseCommandArgs("broker credential-process", argv, { socket: { type: "string" }, "role-arn": { type: "string" } });
-    const socket = resolve(values.socket || defaultSocketPath());
+    const { values } = parseCommandArgs("broker credential-process", argv, {
+      socket: { type: "string" },
+      "role-arn": { type: "string" },
+      config: { type: "string" },
+    });
     try {
+      // The config is read only when the socket is not named: it is the one thing taken from it.
+      const configured = values.socket ? undefined : loadBrokerConfig(brokerConfigLocation(values.config || undefined)).socket.path;
+      const socket = resolve(values.socket || configured || defaultSocketPath());
       checkSocketPathShape(socket);
       const output = await fetchCredentials(socket, values["role-arn"]);
       process.stdout.write(JSON.stringify(output) + "\n");

@@ -1,16 +1,12 @@
 import { createBrokerCredentials } from "../../broker/broker-credentials.ts";
 import { runExec } from "../../broker/exec.ts";
-import { CredproxyError, ErrorCode } from "../../errors.ts";
-import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
+import type { CredproxyError } from "../../errors.ts";
+import type { BrokerConfig } from "../../config/load-broker-config.ts";
+import { createLogger } from "../../log.ts";
 import { parseCommandArgs } from "../args.ts";
-import { awsRegion, envVar } from "../env.ts";
+import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, type BrokerSourceSettings } from "../broker-settings.ts";
 import { startImds, type RunningImds } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
-
-const MIN_DURATION = 900;
-const MAX_DURATION = 43_200;
-const DEFAULT_DURATION = 3600;
-const DEFAULT_REGION = "us-east-1";
 
 const USAGE = `Usage: credproxy broker exec [--role-arn ARN] [options] -- COMMAND [ARGS...]
 
@@ -35,15 +31,10 @@ with --role-arn, --duration without) and uses it as the source. The code comes f
 once that one expires.
 
 Options:
-      --role-arn ARN         The role COMMAND gets. Default: a session of the source identity
-      --mfa-serial ARN       The MFA device (default: the source profile's mfa_serial)
-      --mfa-token CODE       The current 6-digit MFA code (default: prompt on the terminal)
-      --profile NAME         Source credentials from this profile instead of the default chain
-      --duration SECONDS     Session length, ${MIN_DURATION}..${MAX_DURATION} (default ${DEFAULT_DURATION})
-      --region REGION        Region for STS and for COMMAND (AWS_REGION, AWS_DEFAULT_REGION).
-                             Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else ${DEFAULT_REGION}
-      --allow-role PATTERN   Also serve GET <endpoint>/role-arn/<ARN> for ARNs matching PATTERN
-                             (* matches any run of characters); repeatable. Default: none
+${brokerSourceFlagsHelp(22, true, {
+  "--role-arn ARN": "The role COMMAND gets. Default: a session of the source identity",
+  "--region REGION": "Region for STS and for COMMAND (AWS_REGION, AWS_DEFAULT_REGION).\nDefault: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1",
+})}
       --isolate-shared-files Give COMMAND AWS_SHARED_CREDENTIALS_FILE=/dev/null and
                              AWS_CONFIG_FILE=/dev/null, so profiles in ~/.aws cannot take
                              precedence over the endpoint (credproxy warns when they would)
@@ -70,18 +61,9 @@ Examples:
       --allow-role 'arn:aws:iam::123456789012:role/ci-*' --duration 7200 -- make deploy`;
 
 /** The parsed command line, validated before anything is started. */
-export interface BrokerExecInput {
-  readonly roleArn: string | undefined;
-  readonly profile: string | undefined;
-  readonly mfaSerial: string | undefined;
-  readonly mfaToken: string | undefined;
-  readonly durationSeconds: number;
-  readonly region: string;
-  readonly stsEndpoint: string | undefined;
-  readonly allowRoles: readonly string[];
+export interface BrokerExecInput extends BrokerSourceSettings {
   readonly isolateSharedFiles: boolean;
   readonly imds: boolean;
-  readonly logLevel: LogLevel;
   readonly logFormat: "text" | "json";
   readonly command: readonly string[];
 }
@@ -139,7 +121,7 @@ export const brokerExecCommand: Command = {
 };
 
 /** Parses and checks the whole command line; throws a usage error (exit 2) naming the fix. */
-export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): BrokerExecInput {
+export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv, config?: BrokerConfig): BrokerExecInput {
   const split = argv.indexOf("--");
   const own = split === -1 ? argv : argv.slice(0, split);
   const command = split === -1 ? [] : argv.slice(split + 1);
@@ -147,16 +129,10 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
     "broker exec",
     own,
     {
-      "role-arn": { type: "string" },
-      profile: { type: "string" },
-      "mfa-serial": { type: "string" },
-      "mfa-token": { type: "string" },
-      duration: { type: "string" },
-      region: { type: "string" },
-      "allow-role": { type: "string", multiple: true },
+      ...BROKER_SOURCE_FLAGS,
+      ...ALLOW_ROLE_FLAG,
       "isolate-shared-files": { type: "boolean" },
       imds: { type: "boolean" },
-      "log-level": { type: "string" },
       "log-format": { type: "string" },
     },
     { min: 0, max: Number.MAX_SAFE_INTEGER },
@@ -167,65 +143,21 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (command.length === 0) {
     throw usage("missing the command to run", "put it after --, e.g. credproxy broker exec --role-arn ARN -- aws sts get-caller-identity");
   }
-  const roleArn = values["role-arn"];
-  if (roleArn === "") throw usage("--role-arn is empty", "pass --role-arn arn:aws:iam::123456789012:role/Name, or leave it out to serve a session of the source identity");
-  const mfaSerial = values["mfa-serial"];
-  if (mfaSerial === "") throw usage("--mfa-serial is empty", "pass the MFA device ARN, e.g. --mfa-serial arn:aws:iam::123456789012:mfa/alice");
-  const mfaToken = values["mfa-token"];
-  if (mfaToken !== undefined && !/^\d{6}$/.test(mfaToken)) throw usage("--mfa-token must be the 6-digit code your MFA device shows", "e.g. --mfa-token 123456");
-  const profile = values.profile;
-  if (profile === "") throw usage("--profile is empty", "give a profile name from ~/.aws/config, or leave the flag out for the default chain");
-
-  let durationSeconds = DEFAULT_DURATION;
-  if (values.duration !== undefined) {
-    durationSeconds = Number(values.duration);
-    if (!/^\d+$/.test(values.duration) || durationSeconds < MIN_DURATION || durationSeconds > MAX_DURATION) {
-      throw usage(`invalid --duration "${values.duration}"`, `use a whole number of seconds from ${MIN_DURATION} to ${MAX_DURATION} (the role's MaxSessionDuration may be lower)`);
-    }
-  }
-
-  const region = awsRegion(values.region, env);
-  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(region)) {
-    throw usage(`invalid region "${region}"${values.region === undefined ? " (from AWS_REGION or AWS_DEFAULT_REGION)" : ""}`, "use a region name such as us-east-1");
-  }
-
-  const allowRoles = values["allow-role"] ?? [];
-  if (allowRoles.some((p) => p.trim() === "")) throw usage("--allow-role is empty", "give an ARN pattern such as 'arn:aws:iam::123456789012:role/dev-*'");
-
-  let logLevel: LogLevel = "warn";
-  const flagLevel = values["log-level"];
-  const envLevel = envVar("LOG_LEVEL", env);
-  if (flagLevel !== undefined) {
-    const parsed = parseLogLevel(flagLevel);
-    if (!parsed) throw usage(`invalid --log-level "${flagLevel}"`, `choose from ${LOG_LEVELS.join(", ")}`);
-    logLevel = parsed;
-  } else if (envLevel !== undefined) {
-    const parsed = parseLogLevel(envLevel);
-    if (!parsed) throw usage(`invalid CREDPROXY_LOG_LEVEL "${envLevel}"`, `choose from ${LOG_LEVELS.join(", ")}, or unset it`);
-    logLevel = parsed;
-  }
+  const settings = brokerSourceSettings("exec", values, env, { defaultLogLevel: "warn", config });
   const logFormat = values["log-format"] ?? "text";
   if (logFormat !== "text" && logFormat !== "json") throw usage(`invalid --log-format "${logFormat}"`, "choose text or json");
 
   return {
-    roleArn,
-    profile,
-    mfaSerial,
-    mfaToken,
-    durationSeconds,
-    region,
-    stsEndpoint: env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined,
-    allowRoles,
-    isolateSharedFiles: values["isolate-shared-files"] === true,
-    imds: values.imds === true,
-    logLevel,
+    ...settings,
+    isolateSharedFiles: values["isolate-shared-files"] ?? settings.config.exec.isolateSharedFiles ?? false,
+    imds: values.imds ?? settings.config.exec.imds ?? false,
     logFormat,
     command,
   };
 }
 
 function usage(message: string, hint: string): CredproxyError {
-  return new CredproxyError(ErrorCode.Usage, `broker exec: ${message}`, { hint });
+  return brokerUsageError("exec", message, hint);
 }
 
 

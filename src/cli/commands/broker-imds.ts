@@ -5,7 +5,8 @@ import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { createLogger, type Logger, type LogLevel } from "../../log.ts";
 import { addLoopbackAliases, formatAddress, parseAddress } from "../../net/loopback-address.ts";
 import { parseCommandArgs } from "../args.ts";
-import { awsRegion, logLevelSetting } from "../env.ts";
+import type { BrokerConfig } from "../../config/load-broker-config.ts";
+import { BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -22,34 +23,22 @@ port instead and prints the one line to use, e.g.
 The address is removed again on exit (SIGTERM or SIGINT).
 
 Options:
-      --role-arn ARN     The role to serve. Default: the source's temporary credentials as
-                         they are, or an sts:GetSessionToken session for long-term keys,
-                         shown in IMDS as the role "credproxy" in the source's account
-      --profile NAME     Source credentials from this profile. Default: the SDK default chain
-      --mfa-serial ARN   MFA device for a GetSessionToken session used as the source
-                         (default: the source profile's mfa_serial in ~/.aws/config)
-      --mfa-token CODE   The current 6-digit MFA code (default: prompt on the terminal)
-      --region REGION    Region for STS and placement/region. Default: $AWS_REGION,
-                         else $AWS_DEFAULT_REGION, else us-east-1
-      --address ADDR     The IMDS address to own. Default: ${IMDS_ADDRESS}
-      --port PORT        Port on that address. Default: 80
-      --imds-v1          Also answer requests without a session token (IMDSv1)
+${brokerSourceFlagsHelp(18, false)}
+      --address ADDR     The IMDS address to own. Default: imds.address in the config,
+                         else ${IMDS_ADDRESS}
+      --port PORT        Port on that address. Default: imds.port, else 80
+      --imds-v1          Also answer requests without a session token (IMDSv1);
+                         --no-imds-v1 overrides imds.v1: true in the config
       --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
   -h, --help             Show this help
 
 The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
 
-export interface BrokerImdsInput {
-  readonly roleArn: string | undefined;
-  readonly profile: string | undefined;
-  readonly mfaSerial: string | undefined;
-  readonly mfaToken: string | undefined;
-  readonly region: string;
+export interface BrokerImdsInput extends BrokerSourceSettings {
   /** Canonical text. */
   readonly address: string;
   readonly port: number;
   readonly imdsV1: boolean;
-  readonly logLevel: LogLevel;
 }
 
 export const brokerImdsCommand: Command = {
@@ -76,6 +65,8 @@ export const brokerImdsCommand: Command = {
       mfaSerial: input.mfaSerial,
       mfaToken: input.mfaToken,
       region: input.region,
+      durationSeconds: input.durationSeconds,
+      stsEndpoint: input.stsEndpoint,
       sessionName: "credproxy-imds",
       logger,
     };
@@ -131,53 +122,33 @@ export const brokerImdsCommand: Command = {
 };
 
 /** Parses and checks every flag before anything is opened or added. */
-export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerImdsInput {
+export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: BrokerConfig): BrokerImdsInput {
   const { values } = parseCommandArgs("broker imds", argv, {
-    "role-arn": { type: "string" },
-    profile: { type: "string" },
-    "mfa-serial": { type: "string" },
-    "mfa-token": { type: "string" },
-    region: { type: "string" },
+    ...BROKER_SOURCE_FLAGS,
     address: { type: "string" },
     port: { type: "string" },
     "imds-v1": { type: "boolean" },
-    "log-level": { type: "string" },
   });
-  const roleArn = values["role-arn"];
-  if (roleArn === "") throw usageError("--role-arn is empty (e.g. --role-arn arn:aws:iam::123456789012:role/dev, or leave it out)");
-  if (roleArn !== undefined) parseRoleArn(roleArn);
-  const mfaSerial = values["mfa-serial"];
-  if (mfaSerial === "") throw usageError("--mfa-serial is empty (e.g. --mfa-serial arn:aws:iam::123456789012:mfa/alice)");
-  const mfaToken = values["mfa-token"];
-  if (mfaToken !== undefined && !/^\d{6}$/.test(mfaToken)) throw usageError("--mfa-token must be the 6-digit code your MFA device shows");
-  const portText = values.port ?? "80";
+  const settings = brokerSourceSettings("imds", values, env, { defaultLogLevel: "info", allowRoles: false, config });
+  const file = settings.config.imds;
+  const portText = values.port ?? String(file.port ?? 80);
   if (!/^[1-9][0-9]{0,4}$/.test(portText) || Number(portText) > 65535) {
     throw usageError(`invalid --port "${portText}" (a port number, 1 to 65535)`);
   }
-  const addressText = values.address ?? IMDS_ADDRESS;
+  const where = values.address === undefined && file.address !== undefined ? `imds.address in ${settings.config.file}` : "--address";
+  const addressText = values.address ?? file.address ?? IMDS_ADDRESS;
   let address: string;
   try {
     const parsed = parseAddress(addressText);
     if (addressText.includes("/")) throw new Error("prefix");
     address = formatAddress(parsed.family, parsed.bytes);
   } catch {
-    throw usageError(`invalid --address "${addressText}" (an IPv4 or IPv6 address, e.g. ${IMDS_ADDRESS})`);
+    throw usageError(`invalid ${where} "${addressText}" (an IPv4 or IPv6 address, e.g. ${IMDS_ADDRESS})`);
   }
   if (address === "0.0.0.0" || address === "::") {
-    throw usageError(`--address ${address} would offer credentials on every interface; use ${IMDS_ADDRESS} or 127.0.0.1`);
+    throw usageError(`${where} ${address} would offer credentials on every interface; use ${IMDS_ADDRESS} or 127.0.0.1`);
   }
-  const logLevel = logLevelSetting(values["log-level"], env, "info", usageError);
-  return {
-    roleArn,
-    profile: values.profile,
-    mfaSerial,
-    mfaToken,
-    region: awsRegion(values.region, env),
-    address,
-    port: Number(portText),
-    imdsV1: values["imds-v1"] === true,
-    logLevel,
-  };
+  return { ...settings, address, port: Number(portText), imdsV1: values["imds-v1"] ?? file.v1 ?? false };
 }
 
 export interface StartImdsOptions {
@@ -305,10 +276,8 @@ function parseRoleArn(roleArn: string): { partition: string; accountId: string; 
   return { partition: m[1]!, accountId: m[2]!, roleName: m[3]! };
 }
 
-const HELP_HINT = 'run "credproxy broker imds --help" for usage';
-
 function usageError(message: string): CredproxyError {
-  return new CredproxyError(ErrorCode.Usage, `broker imds: ${message}`, { hint: HELP_HINT });
+  return brokerUsageError("imds", message);
 }
 
 

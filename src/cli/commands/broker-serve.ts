@@ -5,10 +5,11 @@ import { PeerPolicy, canonicalExecutable, procProcessTable } from "../../broker/
 import { checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket-path.ts";
 import { startUnixServer } from "../../broker/unix-server.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
-import { createLogger, type LogLevel } from "../../log.ts";
+import { createLogger } from "../../log.ts";
 import { assertPeerCredentialsAvailable, peerCredentialsVerified } from "../../net/peer-credentials.ts";
 import { parseCommandArgs } from "../args.ts";
-import { awsRegion, logLevelSetting } from "../env.ts";
+import type { BrokerConfig } from "../../config/load-broker-config.ts";
+import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -29,41 +30,25 @@ earlier broker left behind is replaced; any other file at the path is left alone
 broker refuses to start. The socket is removed on exit (SIGTERM or SIGINT).
 
 Options:
-      --socket PATH        Default: $XDG_RUNTIME_DIR/credproxy/broker.sock, else
+      --socket PATH        Default: socket.path in the config, else
+                           $XDG_RUNTIME_DIR/credproxy/broker.sock, else
                            <tmpdir>/credproxy-<uid>/broker.sock
-      --role-arn ARN       The role GET / serves. Default: the source's temporary credentials
-                           as they are, or an sts:GetSessionToken session for long-term keys
-      --profile NAME       Source credentials from this profile. Default: the SDK default chain
-      --mfa-serial ARN     MFA device for a GetSessionToken session used as the source
-                           (default: the source profile's mfa_serial in ~/.aws/config)
-      --mfa-token CODE     The current 6-digit MFA code (default: prompt on the terminal;
-                           without one, a new code is needed when the session expires)
-      --region REGION      Region for STS. Default: $AWS_REGION, else $AWS_DEFAULT_REGION,
-                           else us-east-1
+${brokerSourceFlagsHelp(20)}
       --allow-uid UID      A uid that may connect (repeatable). Default: this user's uid only.
                            The socket is 0600: other users also need the directory and
                            socket opened to them (setfacl, say) before they can connect
       --allow-exe PATH     Serve only processes running this program (repeatable; symlinks
                            resolved; for scripts, the interpreter, e.g. /usr/bin/python3).
                            Through credential_process the program is credproxy itself
-      --allow-role PATTERN Role ARNs GET /role-arn/<ARN> may assume (repeatable; * matches
-                           any run of characters). Default: none
       --log-level LEVEL    debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
   -h, --help               Show this help
 
 The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
 
-export interface BrokerServeInput {
+export interface BrokerServeInput extends BrokerSourceSettings {
   /** Absolute. */
   readonly socket: string;
-  readonly roleArn: string | undefined;
-  readonly profile: string | undefined;
-  readonly mfaSerial: string | undefined;
-  readonly mfaToken: string | undefined;
-  readonly region: string;
   readonly policy: PeerPolicy;
-  readonly allowRoles: readonly string[];
-  readonly logLevel: LogLevel;
 }
 
 export const brokerServeCommand: Command = {
@@ -84,6 +69,8 @@ export const brokerServeCommand: Command = {
       mfaSerial: input.mfaSerial,
       mfaToken: input.mfaToken,
       region: input.region,
+      durationSeconds: input.durationSeconds,
+      stsEndpoint: input.stsEndpoint,
       sessionName: "credproxy-broker",
       allowRoles: input.allowRoles,
       logger,
@@ -117,51 +104,38 @@ export const brokerServeCommand: Command = {
 };
 
 /** Parses and checks every flag before any file or socket is touched. */
-export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerServeInput {
+export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: BrokerConfig): BrokerServeInput {
   const { values } = parseCommandArgs("broker serve", argv, {
+    ...BROKER_SOURCE_FLAGS,
+    ...ALLOW_ROLE_FLAG,
     socket: { type: "string" },
-    "role-arn": { type: "string" },
-    profile: { type: "string" },
-    "mfa-serial": { type: "string" },
-    "mfa-token": { type: "string" },
-    region: { type: "string" },
     "allow-uid": { type: "string", multiple: true },
     "allow-exe": { type: "string", multiple: true },
-    "allow-role": { type: "string", multiple: true },
-    "log-level": { type: "string" },
   });
-  const roleArn = values["role-arn"];
-  if (roleArn === "") throw usageError("--role-arn is empty (e.g. --role-arn arn:aws:iam::123456789012:role/dev, or leave it out)");
-  const mfaSerial = values["mfa-serial"];
-  if (mfaSerial === "") throw usageError("--mfa-serial is empty (e.g. --mfa-serial arn:aws:iam::123456789012:mfa/alice)");
-  const mfaToken = values["mfa-token"];
-  if (mfaToken !== undefined && !/^\d{6}$/.test(mfaToken)) throw usageError("--mfa-token must be the 6-digit code your MFA device shows");
-  const socket = resolve(values.socket || defaultSocketPath(env));
+  const settings = brokerSourceSettings("serve", values, env, { defaultLogLevel: "info", config });
+  const file = settings.config;
+  const socket = resolve(values.socket || file.socket.path || defaultSocketPath(env));
   withOwnHint(() => checkSocketPathShape(socket));
 
-  const allowUids = (values["allow-uid"] ?? []).map((text) => {
+  const allowUids = values["allow-uid"]?.map((text) => {
     if (!/^\d{1,10}$/.test(text)) throw usageError(`invalid --allow-uid "${text}" (a numeric user id, e.g. ${ownUid()})`);
     return Number(text);
-  });
-  const allowExes = (values["allow-exe"] ?? []).map(canonicalExecutable);
+  }) ?? file.socket.allowUids ?? [];
+  const allowExes = values["allow-exe"]?.map(canonicalExecutable) ??
+    file.socket.allowExes?.map((path, i) => inConfig(file, `socket.allow_exes[${i}]`, () => canonicalExecutable(path))) ??
+    [];
   const policy = withOwnHint(() => PeerPolicy.create({ allowUids, allowExes }, ownUid()));
-  const allowRoles = values["allow-role"] ?? [];
-  for (const pattern of allowRoles) {
-    if (!pattern.startsWith("arn:") && pattern !== "*") throw usageError(`invalid --allow-role "${pattern}" (a role ARN pattern, e.g. 'arn:aws:iam::123456789012:role/dev-*')`);
-  }
+  return { ...settings, socket, policy };
+}
 
-  const logLevel = logLevelSetting(values["log-level"], env, "info", usageError);
-  return {
-    socket,
-    roleArn,
-    profile: values.profile,
-    mfaSerial,
-    mfaToken,
-    region: awsRegion(values.region, env),
-    policy,
-    allowRoles,
-    logLevel,
-  };
+/** A check of a config value that failed: name the file and key instead of a flag. */
+function inConfig<T>(config: BrokerConfig, key: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!isCredproxyError(error)) throw error;
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `${config.file}: ${key}: ${error.message}`, { hint: error.hint, cause: error });
+  }
 }
 
 function usageError(message: string): CredproxyError {

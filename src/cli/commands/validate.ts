@@ -1,4 +1,7 @@
+import { brokerConfigSchema } from "../../config/broker-schema.ts";
+import { brokerConfigLocation, loadBrokerConfig, type BrokerConfig } from "../../config/load-broker-config.ts";
 import { loadConfig } from "../../config/load.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { configSchema } from "../../config/schema.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
@@ -6,16 +9,19 @@ import { parseCommandArgs } from "../args.ts";
 import { configPath } from "../env.ts";
 import type { Command } from "./index.ts";
 
-const USAGE = `Usage: credproxy validate [PATH] [--print-schema]
+const USAGE = `Usage: credproxy validate [PATH] [--broker] [--print-schema]
 
 Checks a config file the way serve would load it (substitutions included) and prints what it
 would serve. Exit 0 when valid, 1 when not, with every problem and its key path and line.
 
 Arguments:
-  PATH             Config file. Default: $CREDPROXY_CONFIG_FILE, else /credproxy/config.yaml
+  PATH             Config file. Default: $CREDPROXY_CONFIG_FILE, else /credproxy/config.yaml;
+                   with --broker: $CREDPROXY_BROKER_CONFIG, else ~/.config/credproxy/broker.yaml
 
 Options:
-  --print-schema   Print the JSON Schema of the config file (for editors) and exit
+  --broker         PATH is a broker config (the defaults of the credproxy broker commands)
+  --print-schema   Print the JSON Schema of the config file (or with --broker, of the broker
+                   config) for editors, and exit
   -h, --help       Show this help`;
 
 export const validateCommand: Command = {
@@ -23,9 +29,20 @@ export const validateCommand: Command = {
   summary: "Check a config file and print what it would serve",
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs("validate", argv, { "print-schema": { type: "boolean" } }, { min: 0, max: 1 });
+    const { values, positionals } = parseCommandArgs("validate", argv, { "print-schema": { type: "boolean" }, broker: { type: "boolean" } }, { min: 0, max: 1 });
     if (values["print-schema"]) {
-      process.stdout.write(JSON.stringify(configSchema, null, 2) + "\n");
+      process.stdout.write(JSON.stringify(values.broker ? brokerConfigSchema : configSchema, null, 2) + "\n");
+      return 0;
+    }
+    if (values.broker) {
+      const location = brokerConfigLocation(positionals[0]);
+      if (location === undefined) {
+        throw new CredproxyError(ErrorCode.Usage, "validate: no broker config to check as neither HOME nor XDG_CONFIG_HOME is set", {
+          hint: "name the file: credproxy validate --broker PATH",
+        });
+      }
+      const config = loadBrokerConfig({ ...location, explicit: true });
+      process.stdout.write(describeBrokerConfig(config) + "\n");
       return 0;
     }
     const config = await loadConfig(configPath(positionals[0]));
@@ -51,5 +68,30 @@ export function describeConfig(config: ResolvedConfig): string {
   const l = config.metrics.listener;
   lines.push(`  metrics: ${!config.metrics.enabled ? "off" : l ? `/metrics and http://${l.host}:${l.port}/metrics` : "/metrics"}`);
   for (const w of config.warnings) lines.push(`  warning: ${w}`);
+  return lines.join("\n");
+}
+
+/** What a valid broker config sets, key by key, in the broker commands' own terms. */
+export function describeBrokerConfig(config: BrokerConfig): string {
+  const lines = [`${config.file}: valid (broker config)`];
+  const set = (label: string, value: unknown) => {
+    if (value !== undefined) lines.push(`  ${label}: ${Array.isArray(value) ? value.join(", ") || "(none)" : String(value)}`);
+  };
+  set("source", config.profile === undefined ? undefined : `profile ${config.profile}`);
+  set("role", config.roleArn);
+  set("region", config.region);
+  set("session length", config.durationSeconds === undefined ? undefined : `${config.durationSeconds}s`);
+  set("MFA device", config.mfaSerial);
+  set("roles /role-arn/ may assume", config.allowRoles);
+  set("log level", config.logLevel);
+  set("socket", config.socket.path);
+  set("socket users (uids)", config.socket.allowUids);
+  set("socket programs", config.socket.allowExes);
+  set("IMDS address", config.imds.address);
+  set("IMDS port", config.imds.port);
+  set("IMDSv1", config.imds.v1);
+  set("exec isolates ~/.aws files", config.exec.isolateSharedFiles);
+  set("exec serves IMDS", config.exec.imds);
+  if (lines.length === 1) lines.push("  (sets nothing: every broker command uses its defaults)");
   return lines.join("\n");
 }

@@ -1,0 +1,150 @@
+/**
+ * Loads the broker config file (schema: broker-schema.ts) into a frozen BrokerConfig. The file
+ * is optional at its default place, $XDG_CONFIG_HOME/credproxy/broker.yaml (else
+ * ~/.config/credproxy/broker.yaml), and required when named by --config or
+ * $CREDPROXY_BROKER_CONFIG. It decides who may get credentials (allow_uids, allow_exes,
+ * allow_roles), so like ~/.ssh/config it is refused when another user could have written it.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
+import type { ValidateFunction } from "ajv";
+// @ts-ignore: generated JavaScript without types
+import { validateBrokerConfig } from "./validators.generated.js";
+import { CredproxyError, ErrorCode } from "../errors.ts";
+import type { LogLevel } from "../log.ts";
+import { brokerConfigSchema } from "./broker-schema.ts";
+import { deepFreeze, prepareDocument } from "./prepare-document.ts";
+import { envNamespace, type Env, type ReadFile } from "./substitute.ts";
+
+export interface BrokerConfig {
+  /** Absolute path of the file read; undefined when there was none. */
+  readonly file: string | undefined;
+  readonly profile?: string | undefined;
+  readonly roleArn?: string | undefined;
+  readonly region?: string | undefined;
+  readonly durationSeconds?: number | undefined;
+  readonly mfaSerial?: string | undefined;
+  readonly allowRoles?: readonly string[] | undefined;
+  readonly logLevel?: LogLevel | undefined;
+  readonly socket: {
+    /** Absolute (a relative path in the file is taken from the file's directory). */
+    readonly path?: string | undefined;
+    readonly allowUids?: readonly number[] | undefined;
+    readonly allowExes?: readonly string[] | undefined;
+  };
+  readonly imds: { readonly address?: string | undefined; readonly port?: number | undefined; readonly v1?: boolean | undefined };
+  readonly exec: { readonly isolateSharedFiles?: boolean | undefined; readonly imds?: boolean | undefined };
+}
+
+/** Where the broker config is looked for, and whether it must exist. */
+export interface BrokerConfigLocation {
+  readonly path: string;
+  /** Named by --config or the env var: a missing file is an error, not "no config". */
+  readonly explicit: boolean;
+}
+
+export interface BrokerConfigOptions {
+  readonly env?: Env | undefined;
+  readonly readFile?: ReadFile | undefined;
+  /** Owner and mode of the file; default fs.statSync. */
+  readonly stat?: ((path: string) => { uid: number; mode: number }) | undefined;
+  /** The uid the file must belong to (or root); default process.getuid(). */
+  readonly uid?: number | undefined;
+}
+
+export const NO_BROKER_CONFIG: BrokerConfig = deepFreeze({ file: undefined, socket: {}, imds: {}, exec: {} });
+
+/** --config wins; then ${NS}BROKER_CONFIG; then the XDG default, which may be absent. */
+export function brokerConfigLocation(flag: string | undefined, env: Env = process.env): BrokerConfigLocation | undefined {
+  if (flag !== undefined) return { path: resolvePath(flag), explicit: true };
+  const fromEnv = env[`${envNamespace(env)}BROKER_CONFIG`];
+  if (fromEnv) return { path: resolvePath(fromEnv), explicit: true };
+  const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : env.HOME ? join(env.HOME, ".config") : undefined;
+  return base === undefined ? undefined : { path: join(base, "credproxy", "broker.yaml"), explicit: false };
+}
+
+/** Reads and validates the file at `location`; NO_BROKER_CONFIG when an implicit one is absent. */
+export function loadBrokerConfig(location: BrokerConfigLocation | undefined, options: BrokerConfigOptions = {}): BrokerConfig {
+  if (location === undefined) return NO_BROKER_CONFIG;
+  const { path, explicit } = location;
+  const variable = `${envNamespace(options.env ?? process.env)}BROKER_CONFIG`;
+  const hint = `name an existing file with --config PATH or ${variable}, or unset both to use ~/.config/credproxy/broker.yaml when it exists`;
+  let owner: { uid: number; mode: number };
+  try {
+    owner = (options.stat ?? statSync)(path);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ENOENT" && !explicit) return NO_BROKER_CONFIG;
+    const why = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission is denied" : `of ${String(code ?? error)}`;
+    throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as ${why}`, { hint, cause: error, details: { file: path } });
+  }
+  checkOwnership(path, owner, options.uid ?? process.getuid?.() ?? 0);
+  let text: string;
+  try {
+    text = (options.readFile ?? ((p: string) => readFileSync(p, "utf8")))(path);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const why = code === "EACCES" ? "permission is denied" : code === "EISDIR" ? "it is a directory" : `of ${String(code ?? error)}`;
+    throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as ${why}`, { hint, cause: error, details: { file: path } });
+  }
+  return parseBrokerConfigText(text, path, options);
+}
+
+/** The same as loadBrokerConfig for text already in hand (no ownership check); `file` names it in messages. */
+export function parseBrokerConfigText(text: string, file: string, options: BrokerConfigOptions = {}): BrokerConfig {
+  const { data } = prepareDocument(text, file, validateBrokerConfig as ValidateFunction, brokerConfigSchema, {
+    env: options.env ?? process.env,
+    readFile: options.readFile ?? ((p: string) => readFileSync(p, "utf8")),
+    emptyHint: "Write broker settings as keys at the top level, e.g. role_arn: and allow_roles:",
+    allowEmpty: true,
+    schemaCommand: "credproxy validate --broker --print-schema",
+  });
+  const raw = data as RawBrokerConfig;
+  const socketPath = raw.socket?.path;
+  return deepFreeze({
+    file: resolvePath(file),
+    profile: raw.profile,
+    roleArn: raw.role_arn,
+    region: raw.region,
+    durationSeconds: raw.duration_seconds,
+    mfaSerial: raw.mfa_serial,
+    allowRoles: raw.allow_roles,
+    logLevel: raw.log_level,
+    socket: {
+      path: socketPath === undefined ? undefined : resolvePath(dirname(resolvePath(file)), socketPath),
+      allowUids: raw.socket?.allow_uids,
+      allowExes: raw.socket?.allow_exes,
+    },
+    imds: { address: raw.imds?.address, port: raw.imds?.port, v1: raw.imds?.v1 },
+    exec: { isolateSharedFiles: raw.exec?.isolate_shared_files, imds: raw.exec?.imds },
+  });
+}
+
+function checkOwnership(path: string, stat: { uid: number; mode: number }, uid: number): void {
+  const octal = (stat.mode & 0o777).toString(8).padStart(4, "0");
+  if (stat.uid !== uid && stat.uid !== 0) {
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `Cannot use broker config ${path} as it belongs to uid ${stat.uid}, not to you (uid ${uid}) or root`, {
+      hint: `it decides who gets credentials; use a file of your own (chown ${uid} ${path})`,
+      details: { file: path },
+    });
+  }
+  if ((stat.mode & 0o022) !== 0) {
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `Cannot use broker config ${path} as other users may write to it (mode ${octal})`, {
+      hint: `it decides who gets credentials; run chmod go-w ${path}`,
+      details: { file: path },
+    });
+  }
+}
+
+interface RawBrokerConfig {
+  readonly profile?: string;
+  readonly role_arn?: string;
+  readonly region?: string;
+  readonly duration_seconds?: number;
+  readonly mfa_serial?: string;
+  readonly allow_roles?: string[];
+  readonly log_level?: LogLevel;
+  readonly socket?: { readonly path?: string; readonly allow_uids?: number[]; readonly allow_exes?: string[] };
+  readonly imds?: { readonly address?: string; readonly port?: number; readonly v1?: boolean };
+  readonly exec?: { readonly isolate_shared_files?: boolean; readonly imds?: boolean };
+}

@@ -1,0 +1,84 @@
+/**
+ * The steps every config document goes through, whatever its schema (serve config, dynamic
+ * service file, broker config): parse YAML/JSON with every scalar a string → substitute
+ * ${fromEnv:…}/${fromFile:…} → YAML 1.1 booleans → validate with the generated ajv validator,
+ * which types and defaults values in place. Every schema problem is reported at once.
+ */
+import type { ValidateFunction } from "ajv";
+import { CredproxyError, ErrorCode } from "../errors.ts";
+import { problemsError, problemsFromAjv } from "./problems.ts";
+import { substituteTree, type Env, type ReadFile } from "./substitute.ts";
+import { parseYamlTree, type YamlTree } from "./yaml-tree.ts";
+
+export interface PrepareOptions {
+  readonly env: Env;
+  readonly readFile: ReadFile;
+  /** The hint when the document is empty or not a mapping: what a good one starts with. */
+  readonly emptyHint: string;
+  /** The command that prints this document's schema, for the hint of schema problems. */
+  readonly schemaCommand?: string | undefined;
+}
+
+/** A mapping at the top level, or an empty file when `allowEmpty` (then `data` is {}). */
+export function prepareDocument(
+  text: string,
+  file: string,
+  validate: ValidateFunction,
+  schema: SchemaNode,
+  options: PrepareOptions & { readonly allowEmpty?: boolean },
+): { data: unknown; tree: YamlTree } {
+  const tree = parseYamlTree(text, file);
+  const empty = tree.value === null || tree.value === undefined;
+  // An empty document is a mapping with no keys: the validator still fills in the defaults.
+  if (empty && options.allowEmpty) {
+    const data = {};
+    if (!validate(data)) throw problemsError(file, problemsFromAjv(validate.errors ?? [], { tree, data, templates: new Map() }), tree, options.schemaCommand);
+    return { data, tree };
+  }
+  if (empty || typeof tree.value !== "object" || Array.isArray(tree.value)) {
+    const what = empty ? "is empty" : "does not hold a mapping of keys at the top level";
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `Invalid config ${file}: the file ${what}`, {
+      hint: options.emptyHint,
+      details: { file },
+    });
+  }
+  const where = (path: readonly (string | number)[]): string => {
+    const pos = tree.locate(path, "value");
+    return pos ? ` (${file}:${pos.line}:${pos.column})` : "";
+  };
+  const { value: data, templates } = substituteTree(tree.value, { env: options.env, readFile: options.readFile, where });
+  normaliseBooleans(data, schema);
+  if (!validate(data)) throw problemsError(file, problemsFromAjv(validate.errors ?? [], { tree, data, templates }), tree, options.schemaCommand);
+  return { data, tree };
+}
+
+export interface SchemaNode {
+  readonly type?: unknown;
+  readonly properties?: Readonly<Record<string, SchemaNode>>;
+}
+
+/**
+ * YAML 1.1 (CredProxy's PyYAML) reads yes/no/on/off/True/FALSE as booleans; ajv only coerces
+ * "true"/"false". Where the schema wants a boolean, accept the YAML 1.1 spellings too.
+ */
+function normaliseBooleans(data: unknown, schema: SchemaNode): void {
+  if (data === null || typeof data !== "object" || Array.isArray(data) || !schema.properties) return;
+  const record = data as Record<string, unknown>;
+  for (const [key, sub] of Object.entries(schema.properties)) {
+    const value = record[key];
+    if (sub.type === "boolean" && typeof value === "string") {
+      const v = value.toLowerCase();
+      if (v === "true" || v === "yes" || v === "on") record[key] = true;
+      else if (v === "false" || v === "no" || v === "off") record[key] = false;
+    } else normaliseBooleans(value, sub);
+  }
+}
+
+/** Freezes a resolved config and everything in it, so no subcommand can change what it was given. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
