@@ -52,7 +52,7 @@ export const configSchema = {
           type: ["boolean", "object"],
           default: false,
           description:
-            "credproxy extension, Linux only: add the ECS metadata address(es) to the loopback interface through netlink (needs CAP_NET_ADMIN) and also serve on port 80 there, so no socat sidecar is needed. true = 169.254.170.2:80.",
+            "credproxy extension: add the ECS metadata address(es) to the loopback interface (Linux: through netlink, needs CAP_NET_ADMIN; macOS: ifconfig lo0 alias, needs root) and also serve on port 80 there, so no socat sidecar is needed. true = 169.254.170.2:80.",
           "x-expected": "true, false, or {addresses: [...], port: 80}",
           additionalProperties: false,
           properties: {

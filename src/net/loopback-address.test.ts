@@ -1,8 +1,14 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { IfconfigError, ifconfig, type Ifconfig, type IfconfigAddress } from "../../native/darwin/ifconfig.ts";
 import { ErrnoError } from "../../native/libc.ts";
 import type { AddressRequest } from "../../native/linux/netlink.ts";
+import { cleanupAll, tempDirSync } from "../../test/helpers/cleanup.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
-import { addLoopbackAliases, formatAddress, parseAddress, type LoopbackSystem } from "./loopback-address.ts";
+import { addLoopbackAliases, formatAddress, parseAddress, type LoopbackHints, type LoopbackSystem } from "./loopback-address.ts";
+
+afterAll(cleanupAll);
 
 describe("parseAddress()", () => {
   test("parses IPv4 with the full prefix by default", () => {
@@ -73,7 +79,6 @@ function fakeSystem(
     present?: string[];
     failAdd?: Record<string, string>;
     failDelete?: Record<string, string>;
-    platform?: string;
     ipv6Disabled?: boolean;
     /** How many route lookups report an added address as not yet local (IPv6 in a busy kernel). */
     routeDelay?: Record<string, number>;
@@ -85,7 +90,6 @@ function fakeSystem(
   const errnos: Record<string, number> = { EPERM: 1, EACCES: 13, EEXIST: 17, EADDRNOTAVAIL: 99, EBUSY: 16 };
   const fail = (syscall: string, code: string) => new ErrnoError(syscall, errnos[code] ?? 5);
   const system: LoopbackSystem = {
-    platform: options.platform ?? "linux",
     interfaceIndex: (name) => (name === "lo" ? 1 : 0),
     listAddresses: () => [...addresses].map((text) => ({ family: parseAddress(text).family, address: parseAddress(text).bytes })),
     addAddress(request: AddressRequest) {
@@ -129,7 +133,7 @@ const ECS = ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"];
 describe("addLoopbackAliases()", () => {
   test("adds each address to lo (IPv4 with host scope) and remove() takes them away, newest first", async () => {
     const { system, addresses, calls } = fakeSystem({ present: ["127.0.0.1", "::1"] });
-    const { aliases, remove } = await addLoopbackAliases(ECS, { system });
+    const { aliases, remove } = await addLoopbackAliases(ECS, { platform: "linux", system });
     expect(aliases).toEqual([
       { address: "169.254.170.2", prefixLength: 32, added: true },
       { address: "169.254.170.23", prefixLength: 32, added: true },
@@ -151,7 +155,7 @@ describe("addLoopbackAliases()", () => {
 
   test("remove() is idempotent", async () => {
     const { system, calls } = fakeSystem();
-    const { remove } = await addLoopbackAliases(["169.254.170.2"], { system });
+    const { remove } = await addLoopbackAliases(["169.254.170.2"], { platform: "linux", system });
     remove();
     remove();
     expect(calls.filter((c) => c.startsWith("del"))).toEqual(["del 169.254.170.2/32"]);
@@ -159,7 +163,7 @@ describe("addLoopbackAliases()", () => {
 
   test("leaves an address that was already present in place, and says so", async () => {
     const { system, addresses, calls } = fakeSystem({ present: ["169.254.170.2"] });
-    const { aliases, remove } = await addLoopbackAliases(ECS.slice(0, 2), { system });
+    const { aliases, remove } = await addLoopbackAliases(ECS.slice(0, 2), { platform: "linux", system });
     expect(aliases.map((a) => a.added)).toEqual([false, true]);
     remove();
     expect(calls).toEqual(["add 169.254.170.23/32 scope 254 on 1", "route 169.254.170.23", "del 169.254.170.23/32"]);
@@ -168,7 +172,7 @@ describe("addLoopbackAliases()", () => {
 
   test("treats EEXIST from the kernel (added meanwhile) as present, not ours", async () => {
     const { system, calls } = fakeSystem({ failAdd: { "169.254.170.2": "EEXIST" } });
-    const { aliases, remove } = await addLoopbackAliases(["169.254.170.2"], { system });
+    const { aliases, remove } = await addLoopbackAliases(["169.254.170.2"], { platform: "linux", system });
     expect(aliases[0]?.added).toBe(false);
     remove();
     expect(calls.some((c) => c.startsWith("del"))).toBe(false);
@@ -176,21 +180,21 @@ describe("addLoopbackAliases()", () => {
 
   test("adds a repeated address once, with the first prefix written", async () => {
     const { system, calls } = fakeSystem();
-    const { aliases } = await addLoopbackAliases(["169.254.170.2", "169.254.170.2/24", "fd00:ec2::23/64", "fd00:EC2:0::23"], { system });
+    const { aliases } = await addLoopbackAliases(["169.254.170.2", "169.254.170.2/24", "fd00:ec2::23/64", "fd00:EC2:0::23"], { platform: "linux", system });
     expect(aliases.map((a) => `${a.address}/${a.prefixLength}`)).toEqual(["169.254.170.2/32", "fd00:ec2::23/64"]);
     expect(calls.filter((c) => c.startsWith("add"))).toHaveLength(2);
   });
 
   test("waits until the kernel routes an added IPv6 address locally before returning", async () => {
     const { system, calls } = fakeSystem({ routeDelay: { "fd00:ec2::23": 3 } });
-    const { aliases } = await addLoopbackAliases(["fd00:ec2::23"], { system });
+    const { aliases } = await addLoopbackAliases(["fd00:ec2::23"], { platform: "linux", system });
     expect(aliases[0]?.added).toBe(true);
     expect(calls.filter((c) => c.startsWith("route"))).toHaveLength(4);
   });
 
   test("gives up with E_PLATFORM and rolls back when an address never becomes routable", async () => {
     const { system, addresses } = fakeSystem({ routeDelay: { "fd00:ec2::23": 1_000_000 } });
-    const error = await failure(addLoopbackAliases(["169.254.170.2", "fd00:ec2::23"], { system, readyTimeoutMs: 20 }));
+    const error = await failure(addLoopbackAliases(["169.254.170.2", "fd00:ec2::23"], { platform: "linux", system, readyTimeoutMs: 20 }));
     expect(error.code).toBe(ErrorCode.Platform);
     expect(error.message).toBe("Cannot use fd00:ec2::23/128 on the loopback interface lo as the kernel did not route it locally within 20 ms");
     expect([...addresses]).toEqual([]);
@@ -198,7 +202,7 @@ describe("addLoopbackAliases()", () => {
 
   test("without CAP_NET_ADMIN throws E_PLATFORM naming the address, with the hint, and rolls back", async () => {
     const { system, addresses } = fakeSystem({ failAdd: { "169.254.170.23": "EPERM" } });
-    const error = await failure(addLoopbackAliases(ECS, { system, fallbackPort: 9911 }));
+    const error = await failure(addLoopbackAliases(ECS, { platform: "linux", system, fallbackPort: 9911 }));
     expect(error.code).toBe(ErrorCode.Platform);
     expect(error.message).toBe("Cannot add 169.254.170.23/32 to the loopback interface lo as credproxy lacks CAP_NET_ADMIN: the kernel answered EPERM");
     expect(error.hint).toBe(
@@ -211,30 +215,30 @@ describe("addLoopbackAliases()", () => {
 
   test("maps EACCES to the capability error and leaves <port> when no port is known", async () => {
     const { system } = fakeSystem({ failAdd: { "169.254.170.2": "EACCES" } });
-    const error = await failure(addLoopbackAliases(["169.254.170.2"], { system }));
+    const error = await failure(addLoopbackAliases(["169.254.170.2"], { platform: "linux", system }));
     expect(error.message).toContain("lacks CAP_NET_ADMIN: the kernel answered EACCES");
     expect(error.hint).toContain("http://127.0.0.1:<port>/v1/credentials");
   });
 
   test("explains EACCES on IPv6 when IPv6 is disabled on lo", async () => {
     const { system } = fakeSystem({ failAdd: { "fd00:ec2::23": "EACCES" }, ipv6Disabled: true });
-    const error = await failure(addLoopbackAliases(["fd00:ec2::23"], { system }));
+    const error = await failure(addLoopbackAliases(["fd00:ec2::23"], { platform: "linux", system }));
     expect(error.message).toBe("Cannot add fd00:ec2::23/128 to the loopback interface lo as IPv6 is disabled on it: net.ipv6.conf.lo.disable_ipv6 is 1");
     expect(error.hint).toContain("--sysctl net.ipv6.conf.lo.disable_ipv6=0");
   });
 
-  test("off Linux says the option is Linux-only and changes nothing", async () => {
-    const { system, calls } = fakeSystem({ platform: "darwin" });
-    const error = await failure(addLoopbackAliases(["169.254.170.2"], { system }));
+  test("on neither Linux nor macOS says what needs them and changes nothing", async () => {
+    const { system, calls } = fakeSystem();
+    const error = await failure(addLoopbackAliases(["169.254.170.2"], { platform: "win32", system }));
     expect(error.code).toBe(ErrorCode.Platform);
-    expect(error.message).toBe('Cannot add 169.254.170.2/32 to the loopback interface as server.ecs_metadata is Linux-only: current platform is "darwin"');
+    expect(error.message).toBe('Cannot add 169.254.170.2/32 to the loopback interface as server.ecs_metadata needs Linux or macOS: current platform is "win32"');
     expect(error.hint).toBe("drop server.ecs_metadata and point AWS_CONTAINER_CREDENTIALS_FULL_URI at http://127.0.0.1:<port>/v1/credentials");
     expect(calls).toEqual([]);
   });
 
   test("rejects a bad address before changing anything", async () => {
     const { system, calls } = fakeSystem();
-    const error = await failure(addLoopbackAliases(["169.254.170.2", "169.254.170.300"], { system }));
+    const error = await failure(addLoopbackAliases(["169.254.170.2", "169.254.170.300"], { platform: "linux", system }));
     expect(error.code).toBe(ErrorCode.ConfigInvalid);
     expect(calls).toEqual([]);
   });
@@ -243,6 +247,7 @@ describe("addLoopbackAliases()", () => {
     const { system, addresses } = fakeSystem({ failDelete: { "169.254.170.23": "EBUSY" } });
     const reported: string[] = [];
     const { remove } = await addLoopbackAliases(ECS, {
+      platform: "linux",
       system,
       onRemoveError: (alias, error) => {
         reported.push(`${alias.address}: ${(error as ErrnoError).code}`);
@@ -256,10 +261,218 @@ describe("addLoopbackAliases()", () => {
   });
 
   test("does nothing for an empty list", async () => {
-    const { system, calls } = fakeSystem({ platform: "win32" });
-    const { aliases, remove } = await addLoopbackAliases([], { system });
+    const { system, calls } = fakeSystem();
+    const { aliases, remove } = await addLoopbackAliases([], { platform: "win32", system });
     expect(aliases).toEqual([]);
     remove();
     expect(calls).toEqual([]);
+  });
+});
+
+/** What `startImds()` (broker imds, broker exec --imds) is meant to pass: its own wording, and the fallback it takes by itself. */
+const IMDS_HINTS: LoopbackHints = {
+  setting: "serving IMDS on its own address",
+  fallback: "use the 127.0.0.1 endpoint credproxy serves instead, through AWS_EC2_METADATA_SERVICE_ENDPOINT",
+  linuxPrivilege: "run with CAP_NET_ADMIN, e.g. sudo",
+};
+
+describe("addLoopbackAliases() hints", () => {
+  test("on Linux name the caller's own privilege advice and fallback instead of server.ecs_metadata", async () => {
+    const { system } = fakeSystem({ failAdd: { "169.254.169.254": "EPERM" } });
+    const error = await failure(addLoopbackAliases(["169.254.169.254"], { platform: "linux", system, hints: IMDS_HINTS }));
+    expect(error.message).toBe("Cannot add 169.254.169.254/32 to the loopback interface lo as credproxy lacks CAP_NET_ADMIN: the kernel answered EPERM");
+    expect(error.hint).toBe("run with CAP_NET_ADMIN, e.g. sudo, or use the 127.0.0.1 endpoint credproxy serves instead, through AWS_EC2_METADATA_SERVICE_ENDPOINT");
+  });
+
+  test("on an unsupported platform name the caller's setting and give its fallback alone", async () => {
+    const error = await failure(addLoopbackAliases(["169.254.169.254"], { platform: "freebsd", hints: IMDS_HINTS }));
+    expect(error.message).toBe('Cannot add 169.254.169.254/32 to the loopback interface as serving IMDS on its own address needs Linux or macOS: current platform is "freebsd"');
+    expect(error.hint).toBe(IMDS_HINTS.fallback);
+  });
+});
+
+// What Apple's ifconfig prints for EPERM (Perror() in ifconfig.tproj/ifconfig.c).
+const NOT_PERMITTED = "ifconfig: ioctl (SIOCAIFADDR): permission denied";
+
+/** An in-memory lo0 behind the Ifconfig interface, failing the way /sbin/ifconfig does. */
+function fakeIfconfig(options: { present?: string[]; failAdd?: Record<string, string>; failDelete?: Record<string, string>; listError?: unknown } = {}) {
+  const lo0 = new Set(options.present ?? ["127.0.0.1", "::1", "fe80::1"]);
+  const calls: string[] = [];
+  const fail = (args: string[], stderr: string) => new IfconfigError(["/sbin/ifconfig", ...args], { exitCode: 1, stderr });
+  const fake: Ifconfig = {
+    list(name) {
+      calls.push(`list ${name}`);
+      if (options.listError !== undefined) throw options.listError;
+      return [...lo0].map((address): IfconfigAddress => {
+        const family = address.includes(":") ? 6 : 4;
+        return { interface: name, family, address, prefixLength: family === 4 ? 32 : 128 };
+      });
+    },
+    addAlias(name, { address, prefixLength }) {
+      calls.push(`add ${address}/${prefixLength} on ${name}`);
+      const stderr = options.failAdd?.[address];
+      if (stderr) throw fail([name, "alias", address], stderr);
+      lo0.add(address); // ifconfig updates an existing alias without complaint
+    },
+    deleteAlias(name, { address }) {
+      calls.push(`del ${address} on ${name}`);
+      const stderr = options.failDelete?.[address];
+      if (stderr) throw fail([name, "-alias", address], stderr);
+      if (!lo0.delete(address)) throw fail([name, "-alias", address], "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address");
+    },
+  };
+  return { ifconfig: fake, lo0, calls };
+}
+
+describe("addLoopbackAliases() on macOS", () => {
+  test("adds each address to lo0 with ifconfig, usable at once, and remove() takes them away, newest first", async () => {
+    const { ifconfig, lo0, calls } = fakeIfconfig();
+    const { aliases, remove } = await addLoopbackAliases(["169.254.169.254", "fd00:ec2::254/64"], { platform: "darwin", ifconfig });
+    expect(aliases).toEqual([
+      { address: "169.254.169.254", prefixLength: 32, added: true },
+      { address: "fd00:ec2::254", prefixLength: 64, added: true },
+    ]);
+    expect(calls).toEqual(["list lo0", "add 169.254.169.254/32 on lo0", "add fd00:ec2::254/64 on lo0"]);
+    calls.length = 0;
+    remove();
+    expect(calls).toEqual(["del fd00:ec2::254 on lo0", "del 169.254.169.254 on lo0"]);
+    expect([...lo0]).toEqual(["127.0.0.1", "::1", "fe80::1"]);
+  });
+
+  test("leaves an address already on lo0 in place, and says so", async () => {
+    const { ifconfig, lo0, calls } = fakeIfconfig({ present: ["127.0.0.1", "169.254.169.254"] });
+    const { aliases, remove } = await addLoopbackAliases(["169.254.169.254", "169.254.170.2"], { platform: "darwin", ifconfig });
+    expect(aliases.map((a) => [a.address, a.added])).toEqual([
+      ["169.254.169.254", false],
+      ["169.254.170.2", true],
+    ]);
+    remove();
+    expect(calls).toEqual(["list lo0", "add 169.254.170.2/32 on lo0", "del 169.254.170.2 on lo0"]);
+    expect([...lo0]).toEqual(["127.0.0.1", "169.254.169.254"]);
+  });
+
+  test("without root throws E_PLATFORM quoting ifconfig, with the sudo hint, and rolls back", async () => {
+    const { ifconfig, lo0, calls } = fakeIfconfig({ failAdd: { "169.254.170.23": NOT_PERMITTED } });
+    const error = await failure(addLoopbackAliases(ECS, { platform: "darwin", ifconfig, fallbackPort: 9911 }));
+    expect(error.code).toBe(ErrorCode.Platform);
+    expect(error.message).toBe(
+      `Cannot add 169.254.170.23/32 to the loopback interface lo0 as credproxy is not running as root: ifconfig said "${NOT_PERMITTED}"`,
+    );
+    expect(error.hint).toBe("run with sudo, or drop server.ecs_metadata and point AWS_CONTAINER_CREDENTIALS_FULL_URI at http://127.0.0.1:9911/v1/credentials");
+    expect(error.details).toMatchObject({ address: "169.254.170.23/32", interface: "lo0", stderr: NOT_PERMITTED });
+    expect(error.cause).toBeInstanceOf(IfconfigError);
+    expect(calls.slice(-1)).toEqual(["del 169.254.170.2 on lo0"]);
+    expect([...lo0]).toEqual(["127.0.0.1", "::1", "fe80::1"]);
+  });
+
+  test("maps the strerror form, Operation not permitted, the same way, and uses the caller's hints", async () => {
+    const stderr = "ifconfig: ioctl (SIOCAIFADDR): Operation not permitted";
+    const { ifconfig } = fakeIfconfig({ failAdd: { "fd00:ec2::254": stderr } });
+    const error = await failure(addLoopbackAliases(["fd00:ec2::254"], { platform: "darwin", ifconfig, hints: IMDS_HINTS }));
+    expect(error.message).toBe(`Cannot add fd00:ec2::254/128 to the loopback interface lo0 as credproxy is not running as root: ifconfig said "${stderr}"`);
+    expect(error.hint).toBe("run with sudo, or use the 127.0.0.1 endpoint credproxy serves instead, through AWS_EC2_METADATA_SERVICE_ENDPOINT");
+  });
+
+  test("reports any other ifconfig failure with its words and the hint", async () => {
+    const { ifconfig } = fakeIfconfig({ failAdd: { "169.254.169.254": "ifconfig: ioctl (SIOCAIFADDR): Invalid argument" } });
+    const error = await failure(addLoopbackAliases(["169.254.169.254"], { platform: "darwin", ifconfig }));
+    expect(error.message).toBe(
+      "Cannot add 169.254.169.254/32 to the loopback interface lo0: /sbin/ifconfig lo0 alias 169.254.169.254 exited with 1: ifconfig: ioctl (SIOCAIFADDR): Invalid argument",
+    );
+    expect(error.hint).toStartWith("run with sudo, or drop server.ecs_metadata");
+  });
+
+  test("without an ifconfig binary fails before changing anything, with the fallback alone as the hint", async () => {
+    const missing = new IfconfigError(["/sbin/ifconfig", "lo0"], { cause: Object.assign(new Error("spawnSync /sbin/ifconfig ENOENT"), { code: "ENOENT" }) });
+    const { ifconfig, calls } = fakeIfconfig({ listError: missing });
+    const error = await failure(addLoopbackAliases(["169.254.169.254"], { platform: "darwin", ifconfig, hints: IMDS_HINTS }));
+    expect(error.code).toBe(ErrorCode.Platform);
+    expect(error.message).toBe("Cannot read the addresses of the loopback interface lo0: Cannot run /sbin/ifconfig lo0: spawnSync /sbin/ifconfig ENOENT");
+    expect(error.hint).toBe(IMDS_HINTS.fallback);
+    expect(calls).toEqual(["list lo0"]);
+  });
+
+  test("remove() is idempotent, skips addresses already gone and reports other failures without throwing", async () => {
+    const busy = "ifconfig: ioctl (SIOCDIFADDR): Resource busy";
+    const { ifconfig, lo0, calls } = fakeIfconfig({ failDelete: { "169.254.170.23": busy } });
+    const reported: string[] = [];
+    const { remove } = await addLoopbackAliases(ECS, {
+      platform: "darwin",
+      ifconfig,
+      onRemoveError: (alias, error) => {
+        reported.push(`${alias.address}: ${(error as IfconfigError).stderr}`);
+        throw new Error("a broken reporter must not break shutdown");
+      },
+    });
+    lo0.delete("fd00:ec2::23"); // someone else removed it
+    expect(() => remove()).not.toThrow();
+    expect(() => remove()).not.toThrow();
+    expect(reported).toEqual([`169.254.170.23: ${busy}`]);
+    expect(calls.filter((c) => c.startsWith("del"))).toEqual(["del fd00:ec2::23 on lo0", "del 169.254.170.23 on lo0", "del 169.254.170.2 on lo0"]);
+    expect(lo0.has("169.254.170.2")).toBe(false);
+  });
+});
+
+describe("addLoopbackAliases() on macOS through a real ifconfig process", () => {
+  // A stand-in for /sbin/ifconfig: logs its argv, prints macOS-shaped output for `lo0`, and
+  // refuses IPv6 adds the way ifconfig does without root when the DENY file exists.
+  const dir = tempDirSync("credproxy-ifconfig-");
+  const log = join(dir, "argv.log");
+  const deny = join(dir, "DENY");
+  const script = join(dir, "ifconfig");
+  writeFileSync(
+    script,
+    `#!/bin/sh
+echo "$*" >> '${log}'
+case "$*" in
+  lo0) cat <<'OUT'
+lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384
+\toptions=1203<RXCSUM,TXCSUM,TXSTATUS,SW_TIMESTAMP>
+\tinet 127.0.0.1 netmask 0xff000000
+\tinet6 ::1 prefixlen 128
+\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1
+\tinet 169.254.170.23 netmask 0xffffffff
+\tnd6 options=201<PERFORMNUD,DAD>
+OUT
+  ;;
+  "lo0 inet6 "*" alias") if [ -e '${deny}' ]; then echo "ifconfig: ioctl (SIOCAIFADDR): permission denied" >&2; exit 1; fi ;;
+esac
+`,
+  );
+  chmodSync(script, 0o755);
+  const argv = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []);
+
+  test("lists lo0, adds what is missing with alias, then removes it with -alias", async () => {
+    writeFileSync(log, "");
+    const { aliases, remove } = await addLoopbackAliases(ECS, { platform: "darwin", ifconfig: ifconfig({ path: script }) });
+    expect(aliases.map((a) => [a.address, a.added])).toEqual([
+      ["169.254.170.2", true],
+      ["169.254.170.23", false],
+      ["fd00:ec2::23", true],
+    ]);
+    remove();
+    remove();
+    expect(argv()).toEqual([
+      "lo0",
+      "lo0 alias 169.254.170.2 netmask 255.255.255.255",
+      "lo0 inet6 fd00:ec2::23 prefixlen 128 alias",
+      "lo0 inet6 fd00:ec2::23 -alias",
+      "lo0 -alias 169.254.170.2",
+    ]);
+  });
+
+  test("without root fails with ifconfig's stderr and takes the IPv4 address away again", async () => {
+    writeFileSync(log, "");
+    writeFileSync(deny, "");
+    const error = await failure(addLoopbackAliases(ECS, { platform: "darwin", ifconfig: ifconfig({ path: script }) }));
+    expect(error.message).toBe(
+      'Cannot add fd00:ec2::23/128 to the loopback interface lo0 as credproxy is not running as root: ifconfig said "ifconfig: ioctl (SIOCAIFADDR): permission denied"',
+    );
+    expect(argv()).toEqual([
+      "lo0",
+      "lo0 alias 169.254.170.2 netmask 255.255.255.255",
+      "lo0 inet6 fd00:ec2::23 prefixlen 128 alias",
+      "lo0 -alias 169.254.170.2",
+    ]);
   });
 });

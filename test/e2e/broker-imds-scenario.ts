@@ -164,6 +164,7 @@ await runScenario(async (report) => {
     lo: await loAddresses(),
     client: await client("boto3", { ...clientEnv, AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoint }, fallback),
     warning: fallback.logRecords().find((r) => r.level === "warn")?.msg,
+    hint: String(fallback.logRecords().find((r) => r.level === "warn")?.hint ?? ""),
     exit: await fallback.kill("SIGTERM", 5000),
   };
   await moto.stop();

@@ -70,7 +70,7 @@ interface Report {
   clients: Record<"boto3" | "aws-cli" | "js-sdk", Run>;
   exit: { code: number | null; signal: string | null };
   leakedSecrets: boolean;
-  fallback: { stdout: string[]; endpoint: string; lo: string[]; client: Run; warning: string | undefined; exit: { code: number | null } };
+  fallback: { stdout: string[]; endpoint: string; lo: string[]; client: Run; warning: string | undefined; hint: string; exit: { code: number | null } };
   error?: string;
 }
 
@@ -157,6 +157,9 @@ describe.skipIf(!canNetns)("broker imds in a network namespace", () => {
     expect(f.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     expect(f.lo).not.toContain("169.254.169.254");
     expect(f.warning).toContain("serving on 127.0.0.1 instead");
+    // The hint speaks of IMDS, not of serve's server.ecs_metadata or Docker flags.
+    expect(f.hint).toStartWith("run with CAP_NET_ADMIN, e.g. sudo, or use the 127.0.0.1 endpoint");
+    expect(f.hint).not.toContain("ecs_metadata");
     expect({ code: f.client.code, err: f.client.code === 0 ? "" : f.client.err }).toEqual({ code: 0, err: "" });
     expect((JSON.parse(f.client.out.split("\n").at(-1) ?? "{}") as { arn: string }).arn).toBe(ROLE_A);
     expect(f.client.tokensIssued).toBeGreaterThanOrEqual(1);

@@ -41,7 +41,7 @@ ${brokerSourceFlagsHelp(22, true, {
       --imds                 Serve COMMAND through EC2 instance metadata (IMDSv2) instead of the
                              container endpoint, for tools that only look there: on
                              169.254.169.254:80 when credproxy may add that address to lo
-                             (Linux, CAP_NET_ADMIN), else on 127.0.0.1 with
+                             (Linux: CAP_NET_ADMIN; macOS: root), else on 127.0.0.1 with
                              AWS_EC2_METADATA_SERVICE_ENDPOINT set for COMMAND
       --log-level LEVEL      debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: warn
       --log-format FORMAT    text or json. Default: text

@@ -16,9 +16,10 @@ Serves the EC2 instance metadata service (IMDSv2) for one role, so that SDKs and
 AWS configuration at all (boto3, the AWS CLI, the JS, Go and Java SDKs) get short-lived
 credentials for it through their default chain.
 
-It adds the address to the loopback interface and listens there on port 80 (Linux, needs
-CAP_NET_ADMIN and the right to bind port 80). Without them it listens on 127.0.0.1 on a free
-port instead and prints the one line to use, e.g.
+It adds the address to the loopback interface and listens there on port 80 (Linux: through
+netlink, needing CAP_NET_ADMIN and the right to bind port 80; macOS: ifconfig lo0 alias, needing
+root). Without them it listens on 127.0.0.1 on a free port instead and prints the one line to
+use, e.g.
   AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:41234/
 The address is removed again on exit (SIGTERM or SIGINT).
 
@@ -151,6 +152,13 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   return { ...settings, address, port: Number(portText), imdsV1: values["imds-v1"] ?? file.v1 ?? false };
 }
 
+/** What the alias errors say when IMDS cannot own its address (the fallback is automatic). */
+const IMDS_ALIAS_HINTS = {
+  setting: "serving IMDS on its own address",
+  fallback: "use the 127.0.0.1 endpoint credproxy serves instead, through AWS_EC2_METADATA_SERVICE_ENDPOINT",
+  linuxPrivilege: "run with CAP_NET_ADMIN, e.g. sudo",
+};
+
 export interface StartImdsOptions {
   readonly credentials: ImdsCredentialSource;
   readonly roleArn: string;
@@ -204,7 +212,7 @@ export async function startImds(options: StartImdsOptions): Promise<RunningImds>
   let fallbackReason: CredproxyError | undefined;
   let alias: Awaited<ReturnType<typeof addLoopbackAliases>> | undefined;
   try {
-    alias = await addAliases([address]);
+    alias = await addAliases([address], { hints: IMDS_ALIAS_HINTS });
   } catch (error) {
     if (!isCredproxyError(error, ErrorCode.Platform)) throw error;
     fallbackReason = error;
