@@ -253,6 +253,29 @@ describe("broker serve: who may connect", () => {
     expect(denied.stderr).toContain(`executable ${BINARY_PATH} is not allowed`);
     await broker.kill();
   });
+
+  test("--allow-descendants-of serves the processes a given process started, and no others", async () => {
+    // The client is a child of this test runner: inside the runner's tree, outside sleep's.
+    const ours = await startBroker(await socketPath(), ["--allow-descendants-of", String(process.pid)]);
+    expect((await rawClient(ours.socket)).status).toBe(200);
+    await ours.kill();
+
+    const sleeper = Bun.spawn(["sleep", "60"], { stdout: "ignore", stderr: "ignore" });
+    trackChild(sleeper);
+    const theirs = await startBroker(await socketPath(), ["--allow-descendants-of", String(sleeper.pid)]);
+    const refused = await rawClient(theirs.socket);
+    expect(refused.status).toBe(403);
+    const log = await theirs.waitForLog((r) => r.msg === "refused a connection", 5_000);
+    expect(String(log.reason)).toBe(`pid ${refused.pid} is not process ${sleeper.pid} or one of its descendants`);
+    await theirs.kill();
+    sleeper.kill();
+  });
+
+  test("--allow-descendants-of a process that does not exist is a usage error", async () => {
+    const run = await runCredproxy(["broker", "serve", "--socket", await socketPath(), "--allow-descendants-of", "999999999"], { env: brokerEnv() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--allow-descendants-of 999999999: no such process");
+  });
 });
 
 describe("credential_process with real SDK clients", () => {

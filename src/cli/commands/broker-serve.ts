@@ -40,6 +40,10 @@ ${brokerSourceFlagsHelp(20)}
       --allow-exe PATH     Serve only processes running this program (repeatable; symlinks
                            resolved; for scripts, the interpreter, e.g. /usr/bin/python3).
                            Through credential_process the program is credproxy itself
+      --allow-descendants-of PID
+                           Serve only process PID and the processes it starts, e.g. one
+                           terminal's shell ($$) or a CI job's runner. Its children that
+                           outlive it are re-parented and then refused
       --log-level LEVEL    debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
   -h, --help               Show this help
 
@@ -111,6 +115,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     socket: { type: "string" },
     "allow-uid": { type: "string", multiple: true },
     "allow-exe": { type: "string", multiple: true },
+    "allow-descendants-of": { type: "string" },
   });
   const settings = brokerSourceSettings("serve", values, env, { defaultLogLevel: "info", config });
   const file = settings.config;
@@ -124,8 +129,23 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const allowExes = values["allow-exe"]?.map(canonicalExecutable) ??
     file.socket.allowExes?.map((path, i) => inConfig(file, `socket.allow_exes[${i}]`, () => canonicalExecutable(path))) ??
     [];
-  const policy = withOwnHint(() => PeerPolicy.create({ allowUids, allowExes }, ownUid()));
+  const descendantOf = ancestorPid(values["allow-descendants-of"]);
+  const policy = withOwnHint(() => PeerPolicy.create({ allowUids, allowExes, descendantOf }, ownUid()));
   return { ...settings, socket, policy };
+}
+
+/** --allow-descendants-of: a running process, so a typo does not lock every client out. */
+function ancestorPid(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9]\d{0,9}$/.test(text)) throw usageError(`invalid --allow-descendants-of "${text}" (a process id, e.g. $$ for this shell)`);
+  const pid = Number(text);
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else, which is still a process to descend from.
+    if ((error as { code?: string }).code !== "EPERM") throw usageError(`--allow-descendants-of ${pid}: no such process`);
+  }
+  return pid;
 }
 
 /** A check of a config value that failed: name the file and key instead of a flag. */
