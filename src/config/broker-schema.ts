@@ -71,7 +71,7 @@ export const brokerConfigSchema = {
         path: {
           type: "string",
           minLength: 1,
-          description: "The socket (--socket); relative to this file's directory unless absolute. Default: $XDG_RUNTIME_DIR/credproxy/broker.sock, else <tmpdir>/credproxy-<uid>/broker.sock.",
+          description: "The socket (--socket); ~/ is the home directory, and another relative path is taken from this file's directory. Default: $XDG_RUNTIME_DIR/credproxy/broker.sock, else <tmpdir>/credproxy-<uid>/broker.sock.",
         },
         allow_uids: {
           type: "array",

@@ -57,6 +57,11 @@ describe("a broker config file", () => {
     expect(Object.isFrozen(config.socket.allowUids)).toBe(true);
   });
 
+  test("reads ~/ in socket.path as the home directory", () => {
+    const config = parseBrokerConfigText("socket: {path: ~/.cache/broker.sock}\n", "/etc/credproxy/broker.yaml", { env: { HOME: "/home/alice" } });
+    expect(config.socket.path).toBe("/home/alice/.cache/broker.sock");
+  });
+
   test("may be empty or hold only comments, and then sets nothing", () => {
     const config = parseBrokerConfigText("# nothing yet\n", "/c/broker.yaml");
     expect(config.roleArn).toBeUndefined();

@@ -111,13 +111,19 @@ export function parseBrokerConfigText(text: string, file: string, options: Broke
     allowRoles: raw.allow_roles,
     logLevel: raw.log_level,
     socket: {
-      path: socketPath === undefined ? undefined : resolvePath(dirname(resolvePath(file)), socketPath),
+      path: socketPath === undefined ? undefined : resolveSocketPath(socketPath, file, options.env ?? process.env),
       allowUids: raw.socket?.allow_uids,
       allowExes: raw.socket?.allow_exes,
     },
     imds: { address: raw.imds?.address, port: raw.imds?.port, v1: raw.imds?.v1 },
     exec: { isolateSharedFiles: raw.exec?.isolate_shared_files, imds: raw.exec?.imds },
   });
+}
+
+/** `~/x` is in the home directory; any other relative path is taken from the config file's folder. */
+function resolveSocketPath(path: string, file: string, env: Env): string {
+  if ((path === "~" || path.startsWith("~/")) && env.HOME) return join(env.HOME, path.slice(1));
+  return resolvePath(dirname(resolvePath(file)), path);
 }
 
 function checkOwnership(path: string, stat: { uid: number; mode: number }, uid: number): void {
