@@ -4,13 +4,13 @@ import { join } from "node:path";
 import { tempDirSync } from "../../test/helpers/cleanup.ts";
 import { CredproxyError } from "../errors.ts";
 import type { PeerCred } from "../net/peer-credentials.ts";
-import { PeerPolicy, canonicalExecutable, parseStatParentPid, procProcessTable, type ProcessTable } from "./peer-policy.ts";
+import { PeerPolicy, canonicalExecutable, parseStatParentPid, parseStatStartTime, procProcessTable, type ProcessTable } from "./peer-policy.ts";
 
 const ME = 1000;
 const peer = (pid: number, uid = ME, gid = ME): PeerCred => ({ pid, uid, gid });
 
-/** A fake process tree: pid → [parent, executable]. */
-function table(entries: Record<number, [number, string]>): ProcessTable & { reads: number } {
+/** A fake process tree: pid → [parent, executable, start time (default "1")]. */
+function table(entries: Record<number, [number, string, string?]>): ProcessTable & { reads: number } {
   const t = {
     reads: 0,
     executable(pid: number) {
@@ -20,6 +20,11 @@ function table(entries: Record<number, [number, string]>): ProcessTable & { read
     parentPid(pid: number) {
       t.reads++;
       return entries[pid]?.[0];
+    },
+    startTime(pid: number) {
+      t.reads++;
+      const entry = entries[pid];
+      return entry === undefined ? undefined : (entry[2] ?? "1");
     },
   };
   return t;
@@ -87,6 +92,18 @@ describe("PeerPolicy", () => {
     expect(policy.check(peer(1), TREE).allowed).toBe(false);
   });
 
+  test("descendantOf refuses everyone once that process has exited, even when its pid is reused", () => {
+    const policy = PeerPolicy.create({ descendantOf: 100, descendantStart: "1" }, ME);
+    expect(policy.check(peer(200), TREE).allowed).toBe(true);
+    // 100 exited and an unrelated process got pid 100 later (start time 9), with 200 below it.
+    const reused = table({ 1: [0, "/sbin/init"], 100: [1, "/usr/bin/bash", "9"], 200: [100, "/usr/bin/python3.12"] });
+    expect(policy.check(peer(200), reused)).toEqual({
+      allowed: false,
+      reason: "process 100 has exited, so no process descends from it (its pid may now be another's)",
+    });
+    expect(policy.check(peer(200), table({ 200: [1, "/usr/bin/python3.12"] })).allowed).toBe(false);
+  });
+
   test("an ancestry walk that breaks off (a vanished parent) or loops is refused", () => {
     const policy = PeerPolicy.create({ descendantOf: 100 }, ME);
     expect(policy.check(peer(700), table({ 700: [650, "/x"] })).allowed).toBe(false);
@@ -125,6 +142,21 @@ describe("PeerPolicy", () => {
     const policy = PeerPolicy.create({ allowUids: [ME] }, ME);
     expect(Object.isFrozen(policy)).toBe(true);
     expect(Object.isFrozen(policy.allowUids)).toBe(true);
+  });
+});
+
+describe("parseStatStartTime", () => {
+  test("reads field 22 after a command name with spaces and parentheses", () => {
+    const tail = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 19 20";
+    expect(parseStatStartTime(`1234 (a) b) ${tail}`)).toBe("424242");
+    expect(parseStatStartTime("1234 (short) S 1")).toBeUndefined();
+  });
+
+  test("matches this process's own /proc entry, and stays the same between reads", () => {
+    const table = procProcessTable();
+    const first = table.startTime(process.pid);
+    expect(first).toMatch(/^\d+$/);
+    expect(table.startTime(process.pid)).toBe(first!);
   });
 });
 

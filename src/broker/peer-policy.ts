@@ -22,6 +22,12 @@ export interface PeerPolicyOptions {
   readonly allowExes?: readonly string[] | undefined;
   /** If given, the peer must be this process or one of its descendants. */
   readonly descendantOf?: number | undefined;
+  /**
+   * The start time of `descendantOf` (ProcessTable.startTime) when the policy was made. If
+   * given, a process now holding that pid counts only if it started then: the pid of an
+   * ancestor that exited may be reused by an unrelated process.
+   */
+  readonly descendantStart?: string | undefined;
 }
 
 /** What `check()` may learn about processes; `procProcessTable()` reads Linux's /proc. */
@@ -30,6 +36,8 @@ export interface ProcessTable {
   executable(pid: number): string | undefined;
   /** The parent of `pid`, or undefined if it cannot be read (the process is gone, say). */
   parentPid(pid: number): number | undefined;
+  /** When `pid` started, in the kernel's own units (opaque: only compared), or undefined. */
+  startTime(pid: number): string | undefined;
 }
 
 export type PeerDecision = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
@@ -42,11 +50,13 @@ export class PeerPolicy {
   readonly allowUids: readonly number[];
   readonly allowExes: readonly string[];
   readonly descendantOf: number | undefined;
+  readonly descendantStart: string | undefined;
 
-  private constructor(allowUids: readonly number[], allowExes: readonly string[], descendantOf: number | undefined) {
+  private constructor(allowUids: readonly number[], allowExes: readonly string[], descendantOf: number | undefined, descendantStart: string | undefined) {
     this.allowUids = Object.freeze([...new Set(allowUids)]);
     this.allowExes = Object.freeze([...new Set(allowExes)]);
     this.descendantOf = descendantOf;
+    this.descendantStart = descendantStart;
     Object.freeze(this);
   }
 
@@ -69,7 +79,7 @@ export class PeerPolicy {
     if (ancestor !== undefined && (!Number.isInteger(ancestor) || ancestor < 1)) {
       throw new CredproxyError(ErrorCode.Usage, `Cannot restrict peers to descendants of pid "${ancestor}" as it is not a process id`);
     }
-    return new PeerPolicy(uids, options.allowExes ?? [], ancestor);
+    return new PeerPolicy(uids, options.allowExes ?? [], ancestor, ancestor === undefined ? undefined : options.descendantStart);
   }
 
   /** One line for logs and `--help`-style output, e.g. `uid 1000; executable /usr/bin/python3.12`. */
@@ -94,8 +104,13 @@ export class PeerPolicy {
       if (exe === undefined) return refuse(`cannot read the executable of pid ${peer.pid}`);
       if (!this.allowExes.includes(exe)) return refuse(`executable ${exe} is not allowed`);
     }
-    if (this.descendantOf !== undefined && !descendsFrom(peer.pid, this.descendantOf, processes)) {
-      return refuse(`pid ${peer.pid} is not process ${this.descendantOf} or one of its descendants`);
+    if (this.descendantOf !== undefined) {
+      if (this.descendantStart !== undefined && processes.startTime(this.descendantOf) !== this.descendantStart) {
+        return refuse(`process ${this.descendantOf} has exited, so no process descends from it (its pid may now be another's)`);
+      }
+      if (!descendsFrom(peer.pid, this.descendantOf, processes)) {
+        return refuse(`pid ${peer.pid} is not process ${this.descendantOf} or one of its descendants`);
+      }
     }
     return { allowed: true };
   }
@@ -125,11 +140,21 @@ function refuse(reason: string): PeerDecision {
  * parentheses and may itself contain spaces and ")", so parsing starts after the last ")".
  */
 export function parseStatParentPid(stat: string): number | undefined {
-  const close = stat.lastIndexOf(")");
-  if (close < 0) return undefined;
-  const [, ppid] = stat.slice(close + 1).trim().split(/\s+/); // state, ppid, …
+  const ppid = statFields(stat)?.[1]; // field 4
   const value = Number(ppid);
   return ppid !== undefined && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** Field 22 of /proc/<pid>/stat, the start time in clock ticks since boot, as text. */
+export function parseStatStartTime(stat: string): string | undefined {
+  const start = statFields(stat)?.[19];
+  return start !== undefined && /^\d+$/.test(start) ? start : undefined;
+}
+
+/** The fields after the command name: [0] is field 3 (state). */
+function statFields(stat: string): string[] | undefined {
+  const close = stat.lastIndexOf(")");
+  return close < 0 ? undefined : stat.slice(close + 1).trim().split(/\s+/);
 }
 
 /**
@@ -150,6 +175,13 @@ export function procProcessTable(root = "/proc"): ProcessTable {
     parentPid(pid) {
       try {
         return parseStatParentPid(readFileSync(`${root}/${pid}/stat`, "utf8"));
+      } catch {
+        return undefined;
+      }
+    },
+    startTime(pid) {
+      try {
+        return parseStatStartTime(readFileSync(`${root}/${pid}/stat`, "utf8"));
       } catch {
         return undefined;
       }

@@ -12,11 +12,12 @@ export function parseCommandArgs<O extends OptionSpec>(
   argv: readonly string[],
   options: O,
   positionals: { min: number; max: number } = { min: 0, max: 0 },
+  /** Accept --no-<flag> for boolean flags: only where a config file can turn a flag on. */
+  negatable = false,
 ): { values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; allowNegative: true; strict: true }>>["values"]; positionals: string[] } {
   let parsed;
   try {
-    // allowNegative: --no-imds switches off a boolean a config file turned on.
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: true, strict: true });
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: negatable, strict: true });
   } catch (error) {
     throw usageError(command, cleanParseMessage(error));
   }

@@ -17,7 +17,7 @@ const CONFIG = parseBrokerConfigText(
     "log_level: debug",
     "socket: {path: /run/test/broker.sock, allow_uids: [4242]}",
     "imds: {port: 8080, v1: true}",
-    "exec: {isolate_shared_files: true, imds: true}",
+    "exec: {isolate_shared_files: true}",
   ].join("\n"),
   "/home/alice/.config/credproxy/broker.yaml",
 );
@@ -89,11 +89,11 @@ describe("broker settings", () => {
 });
 
 describe("each broker command with a config file", () => {
-  test("serve takes the socket and the allowed uids from it", () => {
+  test("serve takes the socket and the allowed uids from it; flags replace both", () => {
     const input = serveInput([], {}, CONFIG);
     expect(input.socket).toBe("/run/test/broker.sock");
-    expect(input.policy.explain()).toContain("4242");
-    expect(serveInput(["--socket", "/run/other.sock", "--allow-uid", "7"], {}, CONFIG).policy.explain()).not.toContain("4242");
+    expect(input.policy.explain()).toBe("uid 4242");
+    expect(serveInput(["--socket", "/run/other.sock", "--allow-uid", "7"], {}, CONFIG).policy.explain()).toBe("uid 7");
   });
 
   test("imds takes the port and IMDSv1 from it, and --no-imds-v1 switches v1 off again", () => {
@@ -102,8 +102,57 @@ describe("each broker command with a config file", () => {
     expect(imdsInput(["--no-imds-v1", "--port", "80"], {}, CONFIG)).toMatchObject({ port: 80, imdsV1: false });
   });
 
-  test("exec takes isolate_shared_files and imds from it, and --no-imds overrides the file", () => {
-    expect(execInput(["--", "true"], {}, CONFIG)).toMatchObject({ isolateSharedFiles: true, imds: true, command: ["true"] });
-    expect(execInput(["--no-imds", "--no-isolate-shared-files", "--", "true"], {}, CONFIG)).toMatchObject({ isolateSharedFiles: false, imds: false });
+  test("exec --imds listens where the imds block says; without --imds there is no IMDS", () => {
+    const withImds = parseBrokerConfigText("imds: {address: 127.0.0.5, port: 8080, v1: true}\n", "/c/broker.yaml");
+    expect(execInput(["--imds", "--", "true"], {}, withImds).imds).toEqual({ address: "127.0.0.5", port: 8080, imdsV1: true });
+    expect(execInput(["--", "true"], {}, withImds).imds).toBe(false);
+  });
+
+  test("exec takes isolate_shared_files from it, and --no-isolate-shared-files overrides the file", () => {
+    expect(execInput(["--", "true"], {}, CONFIG)).toMatchObject({ isolateSharedFiles: true, command: ["true"] });
+    expect(execInput(["--no-isolate-shared-files", "--", "true"], {}, CONFIG).isolateSharedFiles).toBe(false);
+  });
+});
+
+describe("a bad value in the config file", () => {
+  const bad = (text: string) => parseBrokerConfigText(text, "/c/broker.yaml");
+
+  test("is a config error naming the file and key (exit 1), not a usage error", () => {
+    const cases: [() => unknown, string][] = [
+      [() => imdsInput([], {}, bad("imds: {address: 0.0.0.0}\n")), "Invalid config /c/broker.yaml: imds.address: 0.0.0.0 is not the address of one host"],
+      [() => imdsInput([], {}, bad("imds: {address: nope}\n")), 'Invalid config /c/broker.yaml: imds.address: invalid address "nope"'],
+      [() => serveInput([], {}, bad(`socket: {path: /${"x".repeat(120)}}\n`)), "Invalid config /c/broker.yaml: socket.path: "],
+      [() => serveInput([], {}, bad("socket: {allow_exes: [/nonexistent/tool]}\n")), "Invalid config /c/broker.yaml: socket.allow_exes[0]: "],
+    ];
+    for (const [run, message] of cases) {
+      let error: unknown;
+      try {
+        run();
+      } catch (e) {
+        error = e;
+      }
+      expect(isCredproxyError(error, ErrorCode.ConfigInvalid)).toBe(true);
+      expect((error as Error).message).toStartWith(message);
+    }
+  });
+
+  test("while the same mistake in a flag stays a usage error", () => {
+    expect(() => imdsInput(["--address", "::ffff:0.0.0.0"], {})).toThrow("--address ::ffff:0.0.0.0 is not the address of one host");
+    expect(() => imdsInput(["--address", "::"], {})).toThrow("is not the address of one host");
+    expect(() => imdsInput(["--address", "224.0.0.1"], {})).toThrow("is not the address of one host");
+    expect(() => serveInput(["--socket", ""], {})).toThrow("--socket is empty");
+  });
+});
+
+describe("serve's /proc-based checks", () => {
+  test("are refused up front where there is no /proc, naming the flag", () => {
+    expect(() => serveInput(["--allow-exe", "/bin/sh"], {}, undefined, "darwin")).toThrow("--allow-exe needs Linux's /proc");
+    expect(() => serveInput(["--allow-descendants-of", String(process.pid)], {}, undefined, "darwin")).toThrow("--allow-descendants-of needs Linux's /proc");
+  });
+
+  test("remember when the ancestor started, so a reused pid admits nobody", () => {
+    const input = serveInput(["--allow-descendants-of", String(process.pid)], {});
+    expect(input.policy.descendantOf).toBe(process.pid);
+    expect(input.policy.descendantStart).toMatch(/^\d+$/);
   });
 });

@@ -8,7 +8,7 @@
 import { BROKER_MAX_DURATION, BROKER_MIN_DURATION } from "../config/broker-schema.ts";
 import { brokerConfigLocation, loadBrokerConfig, type BrokerConfig, type BrokerConfigOptions } from "../config/load-broker-config.ts";
 import { ROLE_ARN_PATTERN } from "../config/services-schema.ts";
-import { CredproxyError, ErrorCode } from "../errors.ts";
+import { CredproxyError, ErrorCode, isCredproxyError } from "../errors.ts";
 import type { LogLevel } from "../log.ts";
 import { awsRegion, logLevelSetting } from "./env.ts";
 
@@ -37,7 +37,7 @@ export function brokerSourceFlagsHelp(width: number, withAllowRole = true, overr
     ["--profile NAME", "Source credentials from this profile. Default: the SDK default chain"],
     ["--mfa-serial ARN", "MFA device for a GetSessionToken session used as the source\n(default: the source profile's mfa_serial in ~/.aws/config)"],
     ["--mfa-token CODE", "The current 6-digit MFA code (default: prompt on the terminal)"],
-    ["--region REGION", "Region for STS. Default: $AWS_REGION, else $AWS_DEFAULT_REGION,\nelse us-east-1"],
+    ["--region REGION", "Region for STS. Default: region in the broker config, else\n$AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1"],
     ["--duration SECONDS", `Session length, ${BROKER_MIN_DURATION}..${BROKER_MAX_DURATION} (default ${DEFAULT_DURATION})`],
     ["--allow-role PATTERN", "Also serve /role-arn/<ARN> for role ARNs matching PATTERN (* matches\nany run of characters); repeatable, replaces allow_roles. Default: none"],
   ] as [string, string][])
@@ -140,4 +140,17 @@ export function brokerSourceSettings(
     allowRoles: options.allowRoles === false ? [] : (flagRoles ?? config.allowRoles ?? []),
     logLevel,
   };
+}
+
+/**
+ * Runs the same check a flag's value gets on a value from the broker config; a failure names
+ * the file and key (E_CONFIG_INVALID, exit 1) instead of a flag.
+ */
+export function inConfig<T>(config: BrokerConfig, key: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!isCredproxyError(error)) throw error;
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `Invalid config ${config.file}: ${key}: ${error.message}`, { hint: error.hint, cause: error });
+  }
 }

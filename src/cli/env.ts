@@ -28,6 +28,9 @@ export function logLevelSetting(flag: string | undefined, env: NodeJS.ProcessEnv
   const text = flag ?? envVar("LOG_LEVEL", env);
   if (text === undefined) return fallback;
   const level = parseLogLevel(text);
-  if (!level) throw fail(`invalid --log-level "${text}" (choose from ${LOG_LEVELS.join(", ")})`);
+  if (!level) {
+    const source = flag !== undefined ? "--log-level" : `$${envNamespace(env)}LOG_LEVEL`;
+    throw fail(`invalid ${source} "${text}" (choose from ${LOG_LEVELS.join(", ")}${flag === undefined ? ", or unset it" : ""})`);
+  }
   return level;
 }

@@ -71,6 +71,8 @@ export const brokerConfigSchema = {
         path: {
           type: "string",
           minLength: 1,
+          pattern: "^(?!~(?!/))",
+          "x-expected": "an absolute path, ~/path, or a path relative to this file (~user is not supported)",
           description: "The socket (--socket); ~/ is the home directory, and another relative path is taken from this file's directory. Default: $XDG_RUNTIME_DIR/credproxy/broker.sock, else <tmpdir>/credproxy-<uid>/broker.sock.",
         },
         allow_uids: {
@@ -98,7 +100,7 @@ export const brokerConfigSchema = {
     },
     exec: {
       type: "object",
-      description: "`broker exec` only.",
+      description: "`broker exec` only. (--imds is not offered here: IMDS has no token, so any local process could read the credentials; ask for it on the command line each time.)",
       additionalProperties: false,
       patternProperties: extensionKeys,
       properties: {
@@ -106,7 +108,6 @@ export const brokerConfigSchema = {
           type: "boolean",
           description: "Give the command AWS_SHARED_CREDENTIALS_FILE=/dev/null and AWS_CONFIG_FILE=/dev/null (--isolate-shared-files). Default: false.",
         },
-        imds: { type: "boolean", description: "Serve the command through EC2 instance metadata instead of the container endpoint (--imds). Default: false." },
       },
     },
   },

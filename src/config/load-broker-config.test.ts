@@ -17,8 +17,8 @@ function thrown(run: () => unknown): CredproxyError {
   throw new Error("expected a CredproxyError");
 }
 
-/** A stat result as fs.statSync would give for a file of `uid` with `mode`. */
-const statOf = (uid: number, mode: number) => () => ({ uid, mode: 0o100000 | mode });
+/** A regular file of `uid` with `mode` holding `text`, as openOwnedFile() would report it. */
+const fileOf = (uid: number, mode: number, text = `role_arn: ${ROLE}\n`) => () => ({ uid, mode: 0o100000 | mode, regular: true, text });
 
 describe("a broker config file", () => {
   test("puts every key where the broker commands read it, with relative socket paths taken from the file's directory", () => {
@@ -37,7 +37,7 @@ describe("a broker config file", () => {
         "  allow_uids: [1000, 1001]",
         "  allow_exes: [/usr/bin/python3]",
         "imds: {address: 169.254.169.254, port: 8080, v1: yes}",
-        "exec: {isolate_shared_files: true, imds: false}",
+        "exec: {isolate_shared_files: true}",
       ].join("\n"),
       "/home/alice/.config/credproxy/broker.yaml",
     );
@@ -52,7 +52,7 @@ describe("a broker config file", () => {
       logLevel: "debug",
       socket: { path: "/home/alice/.config/credproxy/run/broker.sock", allowUids: [1000, 1001], allowExes: ["/usr/bin/python3"] },
       imds: { address: "169.254.169.254", port: 8080, v1: true },
-      exec: { isolateSharedFiles: true, imds: false },
+      exec: { isolateSharedFiles: true },
     });
     expect(Object.isFrozen(config.socket.allowUids)).toBe(true);
   });
@@ -60,6 +60,10 @@ describe("a broker config file", () => {
   test("reads ~/ in socket.path as the home directory", () => {
     const config = parseBrokerConfigText("socket: {path: ~/.cache/broker.sock}\n", "/etc/credproxy/broker.yaml", { env: { HOME: "/home/alice" } });
     expect(config.socket.path).toBe("/home/alice/.cache/broker.sock");
+    expect(() => parseBrokerConfigText("socket: {path: ~/x.sock}\n", "/c/b.yaml", { env: {} })).toThrow("starts with ~/ but HOME is not set");
+    expect(() => parseBrokerConfigText("socket: {path: ~bob/x.sock}\n", "/c/b.yaml")).toThrow("~user is not supported");
+    // A bare ~ is YAML's null: the key is unset, as an empty value is everywhere in credproxy's configs.
+    expect(parseBrokerConfigText("socket: {path: ~}\n", "/c/b.yaml").socket.path).toBeUndefined();
   });
 
   test("may be empty or hold only comments, and then sets nothing", () => {
@@ -83,6 +87,10 @@ describe("a broker config file", () => {
     expect(error.message).toMatch(/allow_role.*allow_roles/);
     expect(error.message).toContain("/c/broker.yaml:4:19: duration_seconds");
     expect(error.message).toContain("socket.allow_uids[0]");
+  });
+
+  test("does not offer exec.imds: IMDS has no token, so it is asked for on each command line", () => {
+    expect(thrown(() => parseBrokerConfigText("exec: {imds: true}\n", "/c/broker.yaml")).message).toContain("/c/broker.yaml:1:8: exec.imds: unknown key");
   });
 
   test("rejects an /role-arn/ pattern that is not an ARN pattern", () => {
@@ -110,14 +118,15 @@ describe("finding the broker config", () => {
 
   test("is refused when other users could have written it, since it decides who gets credentials", () => {
     const at = { path: "/c/broker.yaml", explicit: true };
-    const readFile = () => `role_arn: ${ROLE}\n`;
-    expect(loadBrokerConfig(at, { readFile, stat: statOf(1000, 0o600), uid: 1000 }).roleArn).toBe(ROLE);
-    expect(loadBrokerConfig(at, { readFile, stat: statOf(0, 0o644), uid: 1000 }).roleArn).toBe(ROLE);
-    const writable = thrown(() => loadBrokerConfig(at, { readFile, stat: statOf(1000, 0o664), uid: 1000 }));
+    expect(loadBrokerConfig(at, { open: fileOf(1000, 0o600), uid: 1000 }).roleArn).toBe(ROLE);
+    expect(loadBrokerConfig(at, { open: fileOf(0, 0o644), uid: 1000 }).roleArn).toBe(ROLE);
+    const writable = thrown(() => loadBrokerConfig(at, { open: fileOf(1000, 0o664), uid: 1000 }));
     expect(writable.message).toBe("Cannot use broker config /c/broker.yaml as other users may write to it (mode 0664)");
     expect(writable.hint).toContain("chmod go-w /c/broker.yaml");
-    const foreign = thrown(() => loadBrokerConfig(at, { readFile, stat: statOf(1001, 0o600), uid: 1000 }));
+    const foreign = thrown(() => loadBrokerConfig(at, { open: fileOf(1001, 0o600), uid: 1000 }));
     expect(foreign.message).toContain("belongs to uid 1001");
+    const sudo = thrown(() => loadBrokerConfig(at, { open: fileOf(501, 0o600), uid: 0, env: { SUDO_UID: "501" } }));
+    expect(sudo.hint).toContain("sudo -H");
   });
 
   test("reads a real file of one's own from disk", () => {
@@ -129,6 +138,10 @@ describe("finding the broker config", () => {
       expect(loadBrokerConfig({ path, explicit: true }).socket.path).toBe(join(dir, "broker.sock"));
       chmodSync(path, 0o666);
       expect(() => loadBrokerConfig({ path, explicit: true })).toThrow("other users may write to it (mode 0666)");
+      const fifo = join(dir, "fifo.yaml");
+      Bun.spawnSync(["mkfifo", fifo]);
+      expect(() => loadBrokerConfig({ path: fifo, explicit: true })).toThrow(`Cannot read broker config ${fifo} as it is not a regular file`);
+      expect(() => loadBrokerConfig({ path: dir, explicit: true })).toThrow("as it is not a regular file");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

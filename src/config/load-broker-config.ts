@@ -5,7 +5,7 @@
  * $CREDPROXY_BROKER_CONFIG. It decides who may get credentials (allow_uids, allow_exes,
  * allow_roles), so like ~/.ssh/config it is refused when another user could have written it.
  */
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
 import type { ValidateFunction } from "ajv";
 // @ts-ignore: generated JavaScript without types
@@ -33,7 +33,7 @@ export interface BrokerConfig {
     readonly allowExes?: readonly string[] | undefined;
   };
   readonly imds: { readonly address?: string | undefined; readonly port?: number | undefined; readonly v1?: boolean | undefined };
-  readonly exec: { readonly isolateSharedFiles?: boolean | undefined; readonly imds?: boolean | undefined };
+  readonly exec: { readonly isolateSharedFiles?: boolean | undefined };
 }
 
 /** Where the broker config is looked for, and whether it must exist. */
@@ -45,11 +45,36 @@ export interface BrokerConfigLocation {
 
 export interface BrokerConfigOptions {
   readonly env?: Env | undefined;
+  /** Reads ${fromFile:…} files; default fs.readFileSync. */
   readonly readFile?: ReadFile | undefined;
-  /** Owner and mode of the file; default fs.statSync. */
-  readonly stat?: ((path: string) => { uid: number; mode: number }) | undefined;
+  /** Opens the config file itself: owner, mode and text of what was opened; default openOwnedFile(). */
+  readonly open?: ((path: string) => OpenedFile) | undefined;
   /** The uid the file must belong to (or root); default process.getuid(). */
   readonly uid?: number | undefined;
+}
+
+/** A file as opened: what fstat said about the descriptor the text was read from. */
+export interface OpenedFile {
+  readonly uid: number;
+  readonly mode: number;
+  readonly regular: boolean;
+  /** Undefined when it is not a regular file (nothing is read from a FIFO or a device). */
+  readonly text: string | undefined;
+}
+
+/**
+ * Opens `path` once and judges and reads that one descriptor, so the file checked is the file
+ * read (no swap between a stat and a read). O_NONBLOCK: opening a FIFO must not hang.
+ */
+export function openOwnedFile(path: string): OpenedFile {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    const regular = stat.isFile();
+    return { uid: stat.uid, mode: stat.mode, regular, text: regular ? readFileSync(fd, "utf8") : undefined };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export const NO_BROKER_CONFIG: BrokerConfig = deepFreeze({ file: undefined, socket: {}, imds: {}, exec: {} });
@@ -69,24 +94,21 @@ export function loadBrokerConfig(location: BrokerConfigLocation | undefined, opt
   const { path, explicit } = location;
   const variable = `${envNamespace(options.env ?? process.env)}BROKER_CONFIG`;
   const hint = `name an existing file with --config PATH or ${variable}, or unset both to use ~/.config/credproxy/broker.yaml when it exists`;
-  let owner: { uid: number; mode: number };
+  let opened: OpenedFile;
   try {
-    owner = (options.stat ?? statSync)(path);
+    opened = (options.open ?? openOwnedFile)(path);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code === "ENOENT" && !explicit) return NO_BROKER_CONFIG;
-    const why = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission is denied" : `of ${String(code ?? error)}`;
+    const why =
+      code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission is denied" : code === "EISDIR" ? "it is a directory" : `of ${String(code ?? error)}`;
     throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as ${why}`, { hint, cause: error, details: { file: path } });
   }
-  checkOwnership(path, owner, options.uid ?? process.getuid?.() ?? 0);
-  let text: string;
-  try {
-    text = (options.readFile ?? ((p: string) => readFileSync(p, "utf8")))(path);
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    const why = code === "EACCES" ? "permission is denied" : code === "EISDIR" ? "it is a directory" : `of ${String(code ?? error)}`;
-    throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as ${why}`, { hint, cause: error, details: { file: path } });
+  if (!opened.regular || opened.text === undefined) {
+    throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as it is not a regular file`, { hint, details: { file: path } });
   }
+  checkOwnership(path, opened, options.uid ?? process.getuid?.() ?? 0, options.env ?? process.env);
+  const text = opened.text;
   return parseBrokerConfigText(text, path, options);
 }
 
@@ -116,21 +138,32 @@ export function parseBrokerConfigText(text: string, file: string, options: Broke
       allowExes: raw.socket?.allow_exes,
     },
     imds: { address: raw.imds?.address, port: raw.imds?.port, v1: raw.imds?.v1 },
-    exec: { isolateSharedFiles: raw.exec?.isolate_shared_files, imds: raw.exec?.imds },
+    exec: { isolateSharedFiles: raw.exec?.isolate_shared_files },
   });
 }
 
 /** `~/x` is in the home directory; any other relative path is taken from the config file's folder. */
 function resolveSocketPath(path: string, file: string, env: Env): string {
-  if ((path === "~" || path.startsWith("~/")) && env.HOME) return join(env.HOME, path.slice(1));
+  if (path.startsWith("~/")) {
+    if (!env.HOME) {
+      throw new CredproxyError(ErrorCode.ConfigInvalid, `Invalid config ${file}: socket.path: "${path}" starts with ~/ but HOME is not set`, {
+        hint: "write the socket's absolute path, or set HOME",
+      });
+    }
+    return join(env.HOME, path.slice(2));
+  }
   return resolvePath(dirname(resolvePath(file)), path);
 }
 
-function checkOwnership(path: string, stat: { uid: number; mode: number }, uid: number): void {
+function checkOwnership(path: string, stat: { uid: number; mode: number }, uid: number, env: Env): void {
   const octal = (stat.mode & 0o777).toString(8).padStart(4, "0");
   if (stat.uid !== uid && stat.uid !== 0) {
+    // sudo keeps HOME on macOS (and with sudo -E): root then finds the invoking user's file.
+    const underSudo = uid === 0 && env.SUDO_UID === String(stat.uid);
     throw new CredproxyError(ErrorCode.ConfigInvalid, `Cannot use broker config ${path} as it belongs to uid ${stat.uid}, not to you (uid ${uid}) or root`, {
-      hint: `it decides who gets credentials; use a file of your own (chown ${uid} ${path})`,
+      hint: underSudo
+        ? `credproxy runs as root under sudo and will not take settings from a file another user can change; use sudo -H, or --config with a root-owned copy`
+        : `it decides who gets credentials; use a file of your own`,
       details: { file: path },
     });
   }
@@ -152,5 +185,5 @@ interface RawBrokerConfig {
   readonly log_level?: LogLevel;
   readonly socket?: { readonly path?: string; readonly allow_uids?: number[]; readonly allow_exes?: string[] };
   readonly imds?: { readonly address?: string; readonly port?: number; readonly v1?: boolean };
-  readonly exec?: { readonly isolate_shared_files?: boolean; readonly imds?: boolean };
+  readonly exec?: { readonly isolate_shared_files?: boolean };
 }

@@ -4653,9 +4653,10 @@ return errors === 0;
 }
 
 export const validateBrokerConfig = validate12;
-const schema13 = {"$schema":"http://json-schema.org/draft-07/schema#","title":"credproxy broker config","description":"Defaults for every `credproxy broker` command (exec, serve, credential-process, imds). Every key is optional; command-line flags win. Any string may use ${fromEnv:NAME} and ${fromFile:/path}.","type":"object","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"$schema":{"type":"string","description":"URL or path of this schema, for editors. Ignored by credproxy."},"profile":{"type":"string","description":"Source credentials from this profile of ~/.aws/config (--profile). Default: the AWS SDK default chain.","pattern":"^[\\w.@+:/-]+$","x-expected":"a profile name from ~/.aws/config"},"role_arn":{"type":"string","description":"The role the broker serves at / (--role-arn). Default: a short-lived session of the source identity.","pattern":"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::\\d{12}:role/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$","x-expected":"an IAM role ARN such as arn:aws:iam::123456789012:role/dev"},"region":{"type":"string","description":"Region for STS, for exec's command and IMDS placement (--region). Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1.","pattern":"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\\d+$","x-expected":"an AWS region such as us-east-1"},"duration_seconds":{"type":"integer","minimum":900,"maximum":43200,"description":"Lifetime of each role session in seconds (--duration). Default 3600; the role's MaxSessionDuration may be lower."},"mfa_serial":{"type":"string","description":"MFA device for a GetSessionToken session used as the source (--mfa-serial). Default: the source profile's mfa_serial.","pattern":"^[\\w+=/:,.@-]{9,256}$","x-expected":"an MFA device ARN such as arn:aws:iam::123456789012:mfa/alice"},"allow_roles":{"type":"array","description":"Role ARNs that GET /role-arn/<ARN> may assume with the source credentials (--allow-role). * matches any run of characters. Default: none.","items":{"type":"string","pattern":"^(arn:\\S+|\\*)$","x-expected":"a role ARN pattern such as arn:aws:iam::123456789012:role/dev-*"}},"log_level":{"type":"string","enum":["debug","info","warn","error"],"description":"Log level (--log-level, $CREDPROXY_LOG_LEVEL). Default: warn for exec, info otherwise."},"socket":{"type":"object","description":"`broker serve` and `broker credential-process`: the unix socket and who may use it.","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"path":{"type":"string","minLength":1,"description":"The socket (--socket); ~/ is the home directory, and another relative path is taken from this file's directory. Default: $XDG_RUNTIME_DIR/credproxy/broker.sock, else <tmpdir>/credproxy-<uid>/broker.sock."},"allow_uids":{"type":"array","description":"Users (numeric uids) that may connect (--allow-uid). Default: the broker's own uid only.","items":{"type":"integer","minimum":0,"maximum":4294967294}},"allow_exes":{"type":"array","description":"Serve only processes running one of these programs (--allow-exe); absolute paths, symlinks resolved.","items":{"type":"string","pattern":"^/","x-expected":"an absolute path such as /usr/bin/python3"}}}},"imds":{"type":"object","description":"`broker imds` and `broker exec --imds`: the EC2 instance metadata emulation.","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"address":{"type":"string","minLength":1,"description":"The address to own on the loopback interface (--address). Default: 169.254.169.254."},"port":{"type":"integer","minimum":1,"maximum":65535,"description":"Port on that address (--port). Default: 80."},"v1":{"type":"boolean","description":"Also answer requests without a session token, IMDSv1 (--imds-v1). Default: false."}}},"exec":{"type":"object","description":"`broker exec` only.","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"isolate_shared_files":{"type":"boolean","description":"Give the command AWS_SHARED_CREDENTIALS_FILE=/dev/null and AWS_CONFIG_FILE=/dev/null (--isolate-shared-files). Default: false."},"imds":{"type":"boolean","description":"Serve the command through EC2 instance metadata instead of the container endpoint (--imds). Default: false."}}}}};
+const schema13 = {"$schema":"http://json-schema.org/draft-07/schema#","title":"credproxy broker config","description":"Defaults for every `credproxy broker` command (exec, serve, credential-process, imds). Every key is optional; command-line flags win. Any string may use ${fromEnv:NAME} and ${fromFile:/path}.","type":"object","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"$schema":{"type":"string","description":"URL or path of this schema, for editors. Ignored by credproxy."},"profile":{"type":"string","description":"Source credentials from this profile of ~/.aws/config (--profile). Default: the AWS SDK default chain.","pattern":"^[\\w.@+:/-]+$","x-expected":"a profile name from ~/.aws/config"},"role_arn":{"type":"string","description":"The role the broker serves at / (--role-arn). Default: a short-lived session of the source identity.","pattern":"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::\\d{12}:role/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$","x-expected":"an IAM role ARN such as arn:aws:iam::123456789012:role/dev"},"region":{"type":"string","description":"Region for STS, for exec's command and IMDS placement (--region). Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1.","pattern":"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\\d+$","x-expected":"an AWS region such as us-east-1"},"duration_seconds":{"type":"integer","minimum":900,"maximum":43200,"description":"Lifetime of each role session in seconds (--duration). Default 3600; the role's MaxSessionDuration may be lower."},"mfa_serial":{"type":"string","description":"MFA device for a GetSessionToken session used as the source (--mfa-serial). Default: the source profile's mfa_serial.","pattern":"^[\\w+=/:,.@-]{9,256}$","x-expected":"an MFA device ARN such as arn:aws:iam::123456789012:mfa/alice"},"allow_roles":{"type":"array","description":"Role ARNs that GET /role-arn/<ARN> may assume with the source credentials (--allow-role). * matches any run of characters. Default: none.","items":{"type":"string","pattern":"^(arn:\\S+|\\*)$","x-expected":"a role ARN pattern such as arn:aws:iam::123456789012:role/dev-*"}},"log_level":{"type":"string","enum":["debug","info","warn","error"],"description":"Log level (--log-level, $CREDPROXY_LOG_LEVEL). Default: warn for exec, info otherwise."},"socket":{"type":"object","description":"`broker serve` and `broker credential-process`: the unix socket and who may use it.","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"path":{"type":"string","minLength":1,"pattern":"^(?!~(?!/))","x-expected":"an absolute path, ~/path, or a path relative to this file (~user is not supported)","description":"The socket (--socket); ~/ is the home directory, and another relative path is taken from this file's directory. Default: $XDG_RUNTIME_DIR/credproxy/broker.sock, else <tmpdir>/credproxy-<uid>/broker.sock."},"allow_uids":{"type":"array","description":"Users (numeric uids) that may connect (--allow-uid). Default: the broker's own uid only.","items":{"type":"integer","minimum":0,"maximum":4294967294}},"allow_exes":{"type":"array","description":"Serve only processes running one of these programs (--allow-exe); absolute paths, symlinks resolved.","items":{"type":"string","pattern":"^/","x-expected":"an absolute path such as /usr/bin/python3"}}}},"imds":{"type":"object","description":"`broker imds` and `broker exec --imds`: the EC2 instance metadata emulation.","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"address":{"type":"string","minLength":1,"description":"The address to own on the loopback interface (--address). Default: 169.254.169.254."},"port":{"type":"integer","minimum":1,"maximum":65535,"description":"Port on that address (--port). Default: 80."},"v1":{"type":"boolean","description":"Also answer requests without a session token, IMDSv1 (--imds-v1). Default: false."}}},"exec":{"type":"object","description":"`broker exec` only. (--imds is not offered here: IMDS has no token, so any local process could read the credentials; ask for it on the command line each time.)","additionalProperties":false,"patternProperties":{"^x-":{"description":"Extension key: accepted and ignored (useful for YAML anchors and notes)."}},"properties":{"isolate_shared_files":{"type":"boolean","description":"Give the command AWS_SHARED_CREDENTIALS_FILE=/dev/null and AWS_CONFIG_FILE=/dev/null (--isolate-shared-files). Default: false."}}}}};
 const pattern61 = new RegExp("^(arn:\\S+|\\*)$", "u");
-const pattern63 = new RegExp("^/", "u");
+const pattern63 = new RegExp("^(?!~(?!/))", "u");
+const pattern64 = new RegExp("^/", "u");
 
 function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -5083,6 +5084,16 @@ vErrors.push(err20);
 }
 errors++;
 }
+if(!pattern63.test(data10)){
+const err21 = {instancePath:instancePath+"/socket/path",schemaPath:"#/properties/socket/properties/path/pattern",keyword:"pattern",params:{pattern: "^(?!~(?!/))"},message:"must match pattern \""+"^(?!~(?!/))"+"\"",schema:"^(?!~(?!/))",parentSchema:schema13.properties.socket.properties.path,data:data10};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
 }
 }
 if(data9.allow_uids !== undefined){
@@ -5100,12 +5111,12 @@ if(dataType9 === "boolean" || data12 === null
 coerced9 = +data12;
 }
 else {
-const err21 = {instancePath:instancePath+"/socket/allow_uids/" + i1,schemaPath:"#/properties/socket/properties/allow_uids/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema13.properties.socket.properties.allow_uids.items.type,parentSchema:schema13.properties.socket.properties.allow_uids.items,data:data12};
+const err22 = {instancePath:instancePath+"/socket/allow_uids/" + i1,schemaPath:"#/properties/socket/properties/allow_uids/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema13.properties.socket.properties.allow_uids.items.type,parentSchema:schema13.properties.socket.properties.allow_uids.items,data:data12};
 if(vErrors === null){
-vErrors = [err21];
+vErrors = [err22];
 }
 else {
-vErrors.push(err21);
+vErrors.push(err22);
 }
 errors++;
 }
@@ -5119,17 +5130,7 @@ data11[i1] = coerced9;
 }
 if((typeof data12 == "number") && (isFinite(data12))){
 if(data12 > 4294967294 || isNaN(data12)){
-const err22 = {instancePath:instancePath+"/socket/allow_uids/" + i1,schemaPath:"#/properties/socket/properties/allow_uids/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema13.properties.socket.properties.allow_uids.items,data:data12};
-if(vErrors === null){
-vErrors = [err22];
-}
-else {
-vErrors.push(err22);
-}
-errors++;
-}
-if(data12 < 0 || isNaN(data12)){
-const err23 = {instancePath:instancePath+"/socket/allow_uids/" + i1,schemaPath:"#/properties/socket/properties/allow_uids/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema13.properties.socket.properties.allow_uids.items,data:data12};
+const err23 = {instancePath:instancePath+"/socket/allow_uids/" + i1,schemaPath:"#/properties/socket/properties/allow_uids/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294",schema:4294967294,parentSchema:schema13.properties.socket.properties.allow_uids.items,data:data12};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -5138,16 +5139,26 @@ vErrors.push(err23);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err24 = {instancePath:instancePath+"/socket/allow_uids",schemaPath:"#/properties/socket/properties/allow_uids/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema13.properties.socket.properties.allow_uids.type,parentSchema:schema13.properties.socket.properties.allow_uids,data:data11};
+if(data12 < 0 || isNaN(data12)){
+const err24 = {instancePath:instancePath+"/socket/allow_uids/" + i1,schemaPath:"#/properties/socket/properties/allow_uids/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema13.properties.socket.properties.allow_uids.items,data:data12};
 if(vErrors === null){
 vErrors = [err24];
 }
 else {
 vErrors.push(err24);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/socket/allow_uids",schemaPath:"#/properties/socket/properties/allow_uids/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema13.properties.socket.properties.allow_uids.type,parentSchema:schema13.properties.socket.properties.allow_uids,data:data11};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
 }
 errors++;
 }
@@ -5169,12 +5180,12 @@ else if(data14 === null){
 coerced10 = "";
 }
 else {
-const err25 = {instancePath:instancePath+"/socket/allow_exes/" + i2,schemaPath:"#/properties/socket/properties/allow_exes/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.socket.properties.allow_exes.items.type,parentSchema:schema13.properties.socket.properties.allow_exes.items,data:data14};
+const err26 = {instancePath:instancePath+"/socket/allow_exes/" + i2,schemaPath:"#/properties/socket/properties/allow_exes/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.socket.properties.allow_exes.items.type,parentSchema:schema13.properties.socket.properties.allow_exes.items,data:data14};
 if(vErrors === null){
-vErrors = [err25];
+vErrors = [err26];
 }
 else {
-vErrors.push(err25);
+vErrors.push(err26);
 }
 errors++;
 }
@@ -5187,21 +5198,8 @@ data13[i2] = coerced10;
 }
 }
 if(typeof data14 === "string"){
-if(!pattern63.test(data14)){
-const err26 = {instancePath:instancePath+"/socket/allow_exes/" + i2,schemaPath:"#/properties/socket/properties/allow_exes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema13.properties.socket.properties.allow_exes.items,data:data14};
-if(vErrors === null){
-vErrors = [err26];
-}
-else {
-vErrors.push(err26);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err27 = {instancePath:instancePath+"/socket/allow_exes",schemaPath:"#/properties/socket/properties/allow_exes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema13.properties.socket.properties.allow_exes.type,parentSchema:schema13.properties.socket.properties.allow_exes,data:data13};
+if(!pattern64.test(data14)){
+const err27 = {instancePath:instancePath+"/socket/allow_exes/" + i2,schemaPath:"#/properties/socket/properties/allow_exes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema13.properties.socket.properties.allow_exes.items,data:data14};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5212,8 +5210,9 @@ errors++;
 }
 }
 }
+}
 else {
-const err28 = {instancePath:instancePath+"/socket",schemaPath:"#/properties/socket/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.properties.socket.type,parentSchema:schema13.properties.socket,data:data9};
+const err28 = {instancePath:instancePath+"/socket/allow_exes",schemaPath:"#/properties/socket/properties/allow_exes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema13.properties.socket.properties.allow_exes.type,parentSchema:schema13.properties.socket.properties.allow_exes,data:data13};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5223,17 +5222,29 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data.imds !== undefined){
-let data15 = data.imds;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-for(const key2 in data15){
-if(!((((key2 === "address") || (key2 === "port")) || (key2 === "v1")) || (pattern0.test(key2)))){
-const err29 = {instancePath:instancePath+"/imds",schemaPath:"#/properties/imds/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema13.properties.imds,data:data15};
+}
+else {
+const err29 = {instancePath:instancePath+"/socket",schemaPath:"#/properties/socket/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.properties.socket.type,parentSchema:schema13.properties.socket,data:data9};
 if(vErrors === null){
 vErrors = [err29];
 }
 else {
 vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data.imds !== undefined){
+let data15 = data.imds;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+for(const key2 in data15){
+if(!((((key2 === "address") || (key2 === "port")) || (key2 === "v1")) || (pattern0.test(key2)))){
+const err30 = {instancePath:instancePath+"/imds",schemaPath:"#/properties/imds/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema13.properties.imds,data:data15};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
 }
 errors++;
 }
@@ -5251,12 +5262,12 @@ else if(data16 === null){
 coerced11 = "";
 }
 else {
-const err30 = {instancePath:instancePath+"/imds/address",schemaPath:"#/properties/imds/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.imds.properties.address.type,parentSchema:schema13.properties.imds.properties.address,data:data16};
+const err31 = {instancePath:instancePath+"/imds/address",schemaPath:"#/properties/imds/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema13.properties.imds.properties.address.type,parentSchema:schema13.properties.imds.properties.address,data:data16};
 if(vErrors === null){
-vErrors = [err30];
+vErrors = [err31];
 }
 else {
-vErrors.push(err30);
+vErrors.push(err31);
 }
 errors++;
 }
@@ -5270,12 +5281,12 @@ data15["address"] = coerced11;
 }
 if(typeof data16 === "string"){
 if(func2(data16) < 1){
-const err31 = {instancePath:instancePath+"/imds/address",schemaPath:"#/properties/imds/properties/address/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema13.properties.imds.properties.address,data:data16};
+const err32 = {instancePath:instancePath+"/imds/address",schemaPath:"#/properties/imds/properties/address/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema13.properties.imds.properties.address,data:data16};
 if(vErrors === null){
-vErrors = [err31];
+vErrors = [err32];
 }
 else {
-vErrors.push(err31);
+vErrors.push(err32);
 }
 errors++;
 }
@@ -5292,12 +5303,12 @@ if(dataType12 === "boolean" || data17 === null
 coerced12 = +data17;
 }
 else {
-const err32 = {instancePath:instancePath+"/imds/port",schemaPath:"#/properties/imds/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema13.properties.imds.properties.port.type,parentSchema:schema13.properties.imds.properties.port,data:data17};
+const err33 = {instancePath:instancePath+"/imds/port",schemaPath:"#/properties/imds/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema13.properties.imds.properties.port.type,parentSchema:schema13.properties.imds.properties.port,data:data17};
 if(vErrors === null){
-vErrors = [err32];
+vErrors = [err33];
 }
 else {
-vErrors.push(err32);
+vErrors.push(err33);
 }
 errors++;
 }
@@ -5311,22 +5322,22 @@ data15["port"] = coerced12;
 }
 if((typeof data17 == "number") && (isFinite(data17))){
 if(data17 > 65535 || isNaN(data17)){
-const err33 = {instancePath:instancePath+"/imds/port",schemaPath:"#/properties/imds/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema13.properties.imds.properties.port,data:data17};
-if(vErrors === null){
-vErrors = [err33];
-}
-else {
-vErrors.push(err33);
-}
-errors++;
-}
-if(data17 < 1 || isNaN(data17)){
-const err34 = {instancePath:instancePath+"/imds/port",schemaPath:"#/properties/imds/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema13.properties.imds.properties.port,data:data17};
+const err34 = {instancePath:instancePath+"/imds/port",schemaPath:"#/properties/imds/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema13.properties.imds.properties.port,data:data17};
 if(vErrors === null){
 vErrors = [err34];
 }
 else {
 vErrors.push(err34);
+}
+errors++;
+}
+if(data17 < 1 || isNaN(data17)){
+const err35 = {instancePath:instancePath+"/imds/port",schemaPath:"#/properties/imds/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema13.properties.imds.properties.port,data:data17};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
 }
 errors++;
 }
@@ -5344,12 +5355,12 @@ else if(data18 === "true" || data18 === 1){
 coerced13 = true;
 }
 else {
-const err35 = {instancePath:instancePath+"/imds/v1",schemaPath:"#/properties/imds/properties/v1/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema13.properties.imds.properties.v1.type,parentSchema:schema13.properties.imds.properties.v1,data:data18};
+const err36 = {instancePath:instancePath+"/imds/v1",schemaPath:"#/properties/imds/properties/v1/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema13.properties.imds.properties.v1.type,parentSchema:schema13.properties.imds.properties.v1,data:data18};
 if(vErrors === null){
-vErrors = [err35];
+vErrors = [err36];
 }
 else {
-vErrors.push(err35);
+vErrors.push(err36);
 }
 errors++;
 }
@@ -5364,12 +5375,12 @@ data15["v1"] = coerced13;
 }
 }
 else {
-const err36 = {instancePath:instancePath+"/imds",schemaPath:"#/properties/imds/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.properties.imds.type,parentSchema:schema13.properties.imds,data:data15};
+const err37 = {instancePath:instancePath+"/imds",schemaPath:"#/properties/imds/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema13.properties.imds.type,parentSchema:schema13.properties.imds,data:data15};
 if(vErrors === null){
-vErrors = [err36];
+vErrors = [err37];
 }
 else {
-vErrors.push(err36);
+vErrors.push(err37);
 }
 errors++;
 }
@@ -5378,13 +5389,13 @@ if(data.exec !== undefined){
 let data19 = data.exec;
 if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
 for(const key3 in data19){
-if(!(((key3 === "isolate_shared_files") || (key3 === "imds")) || (pattern0.test(key3)))){
-const err37 = {instancePath:instancePath+"/exec",schemaPath:"#/properties/exec/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema13.properties.exec,data:data19};
+if(!((key3 === "isolate_shared_files") || (pattern0.test(key3)))){
+const err38 = {instancePath:instancePath+"/exec",schemaPath:"#/properties/exec/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema13.properties.exec,data:data19};
 if(vErrors === null){
-vErrors = [err37];
+vErrors = [err38];
 }
 else {
-vErrors.push(err37);
+vErrors.push(err38);
 }
 errors++;
 }
@@ -5401,37 +5412,7 @@ else if(data20 === "true" || data20 === 1){
 coerced14 = true;
 }
 else {
-const err38 = {instancePath:instancePath+"/exec/isolate_shared_files",schemaPath:"#/properties/exec/properties/isolate_shared_files/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema13.properties.exec.properties.isolate_shared_files.type,parentSchema:schema13.properties.exec.properties.isolate_shared_files,data:data20};
-if(vErrors === null){
-vErrors = [err38];
-}
-else {
-vErrors.push(err38);
-}
-errors++;
-}
-}
-if(coerced14 !== undefined){
-data20 = coerced14;
-if(data19 !== undefined){
-data19["isolate_shared_files"] = coerced14;
-}
-}
-}
-}
-if(data19.imds !== undefined){
-let data21 = data19.imds;
-if(typeof data21 !== "boolean"){
-let coerced15 = undefined;
-if(!(coerced15 !== undefined)){
-if(data21 === "false" || data21 === 0 || data21 === null){
-coerced15 = false;
-}
-else if(data21 === "true" || data21 === 1){
-coerced15 = true;
-}
-else {
-const err39 = {instancePath:instancePath+"/exec/imds",schemaPath:"#/properties/exec/properties/imds/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema13.properties.exec.properties.imds.type,parentSchema:schema13.properties.exec.properties.imds,data:data21};
+const err39 = {instancePath:instancePath+"/exec/isolate_shared_files",schemaPath:"#/properties/exec/properties/isolate_shared_files/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema13.properties.exec.properties.isolate_shared_files.type,parentSchema:schema13.properties.exec.properties.isolate_shared_files,data:data20};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -5441,10 +5422,10 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(coerced15 !== undefined){
-data21 = coerced15;
+if(coerced14 !== undefined){
+data20 = coerced14;
 if(data19 !== undefined){
-data19["imds"] = coerced15;
+data19["isolate_shared_files"] = coerced14;
 }
 }
 }

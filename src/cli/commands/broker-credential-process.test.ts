@@ -4,7 +4,7 @@ import { tempDirSync } from "../../../test/helpers/cleanup.ts";
 import { startUnixServer, type UnixServer } from "../../broker/unix-server.ts";
 import { CredproxyError } from "../../errors.ts";
 import { silentLogger } from "../../log.ts";
-import { fetchCredentials } from "./broker-credential-process.ts";
+import { brokerCredentialProcessCommand, fetchCredentials } from "./broker-credential-process.ts";
 
 const ECS_BODY = {
   AccessKeyId: "ASIAEXAMPLEEXAMPLE01",
@@ -77,5 +77,14 @@ describe("fetchCredentials", () => {
   test("no socket at the path says so before trying to connect", async () => {
     const error = await failure(fetchCredentials(join(tempDirSync("credproxy-cp-"), "missing.sock")));
     expect(error.message).toContain("as nothing is there");
+  });
+});
+
+describe("broker credential-process flags", () => {
+  test("an empty --socket, --config or --role-arn is a usage error, not a silent fallback", async () => {
+    for (const flag of ["--socket", "--config", "--role-arn"]) {
+      const run = brokerCredentialProcessCommand.run([flag, ""]);
+      await expect(run).rejects.toThrow(`broker credential-process: ${flag} is empty`);
+    }
   });
 });

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { checkBrokerSocket, checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket-path.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { brokerConfigLocation, loadBrokerConfig } from "../../config/load-broker-config.ts";
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "./index.ts";
 
 const USAGE = `Usage: credproxy broker credential-process [--socket PATH] [--role-arn ARN] [--config PATH]
@@ -48,9 +48,12 @@ export const brokerCredentialProcessCommand: Command = {
       "role-arn": { type: "string" },
       config: { type: "string" },
     });
+    for (const flag of ["socket", "config", "role-arn"] as const) {
+      if (values[flag] === "") throw usageError("broker credential-process", `--${flag} is empty (give a value, or leave the flag out)`);
+    }
     try {
       // The config is read only when the socket is not named: it is the one thing taken from it.
-      const configured = values.socket ? undefined : loadBrokerConfig(brokerConfigLocation(values.config || undefined)).socket.path;
+      const configured = values.socket ? undefined : loadBrokerConfig(brokerConfigLocation(values.config)).socket.path;
       const socket = resolve(values.socket || configured || defaultSocketPath());
       checkSocketPathShape(socket);
       const output = await fetchCredentials(socket, values["role-arn"]);

@@ -5,7 +5,7 @@ import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { createLogger } from "../../log.ts";
 import { parseCommandArgs } from "../args.ts";
 import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, type BrokerSourceSettings } from "../broker-settings.ts";
-import { startImds, type RunningImds } from "./broker-imds.ts";
+import { imdsListenSettings, startImds, type RunningImds } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
 
 const USAGE = `Usage: credproxy broker exec [--role-arn ARN] [options] -- COMMAND [ARGS...]
@@ -33,17 +33,19 @@ once that one expires.
 Options:
 ${brokerSourceFlagsHelp(22, true, {
   "--role-arn ARN": "The role COMMAND gets. Default: a session of the source identity",
-  "--region REGION": "Region for STS and for COMMAND (AWS_REGION, AWS_DEFAULT_REGION).\nDefault: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1",
+  "--region REGION": "Region for STS and for COMMAND (AWS_REGION, AWS_DEFAULT_REGION).\nDefault: region in the broker config, else $AWS_REGION, else\n$AWS_DEFAULT_REGION, else us-east-1",
 })}
       --isolate-shared-files Give COMMAND AWS_SHARED_CREDENTIALS_FILE=/dev/null and
                              AWS_CONFIG_FILE=/dev/null, so profiles in ~/.aws cannot take
-                             precedence over the endpoint (credproxy warns when they would)
+                             precedence over the endpoint (credproxy warns when they would).
+                             --no-isolate-shared-files overrides exec.isolate_shared_files
       --imds                 Serve COMMAND through EC2 instance metadata (IMDSv2) instead of the
                              container endpoint, for tools that only look there: on
                              169.254.169.254:80 when credproxy may add that address to lo
                              (Linux: CAP_NET_ADMIN; macOS: root), else on 127.0.0.1 with
                              AWS_EC2_METADATA_SERVICE_ENDPOINT set for COMMAND
-      --log-level LEVEL      debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: warn
+      --log-level LEVEL      debug, info, warn or error. Default: $CREDPROXY_LOG_LEVEL, else
+                             log_level in the broker config, else warn
       --log-format FORMAT    text or json. Default: text
   -h, --help                 Show this help
 
@@ -63,7 +65,8 @@ Examples:
 /** The parsed command line, validated before anything is started. */
 export interface BrokerExecInput extends BrokerSourceSettings {
   readonly isolateSharedFiles: boolean;
-  readonly imds: boolean;
+  /** Where IMDS listens with --imds: the config's imds block, else 169.254.169.254:80. */
+  readonly imds: false | { readonly address: string; readonly port: number; readonly imdsV1: boolean };
   readonly logFormat: "text" | "json";
   readonly command: readonly string[];
 }
@@ -102,7 +105,7 @@ export const brokerExecCommand: Command = {
         const first = await credentials.base.get(); // fail before binding anything if the role cannot be assumed
         // Without --role-arn IMDS shows the role name "credproxy" in the source's account.
         const roleArn = input.roleArn ?? `arn:${first.roleArn.split(":")[1] ?? "aws"}:iam::${first.accountId}:role/credproxy`;
-        imds = await startImds({ credentials: credentials.base, roleArn, region: input.region, logger });
+        imds = await startImds({ ...input.imds, credentials: credentials.base, roleArn, region: input.region, logger });
       }
       return await runExec({
         command: input.command,
@@ -136,6 +139,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv, c
       "log-format": { type: "string" },
     },
     { min: 0, max: Number.MAX_SAFE_INTEGER },
+    true,
   );
   if (positionals.length > 0) {
     throw usage(`unexpected argument "${positionals[0]}" before "--"`, `put the command after --: credproxy broker exec --role-arn ARN -- ${positionals.join(" ")}`);
@@ -150,7 +154,8 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv, c
   return {
     ...settings,
     isolateSharedFiles: values["isolate-shared-files"] ?? settings.config.exec.isolateSharedFiles ?? false,
-    imds: values.imds ?? settings.config.exec.imds ?? false,
+    // Never from the config: IMDS has no token, so it must be asked for on each command line.
+    imds: values.imds === true ? imdsListenSettings({}, settings.config) : false,
     logFormat,
     command,
   };

@@ -6,7 +6,7 @@ import { createLogger, type Logger, type LogLevel } from "../../log.ts";
 import { addLoopbackAliases, formatAddress, parseAddress } from "../../net/loopback-address.ts";
 import { parseCommandArgs } from "../args.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
-import { BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, type BrokerSourceSettings } from "../broker-settings.ts";
+import { BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, inConfig, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -24,13 +24,16 @@ use, e.g.
 The address is removed again on exit (SIGTERM or SIGINT).
 
 Options:
-${brokerSourceFlagsHelp(18, false)}
+${brokerSourceFlagsHelp(18, false, {
+  "--role-arn ARN": 'The role to serve. Default: the source\'s temporary credentials as\nthey are, or an sts:GetSessionToken session for long-term keys,\nshown in IMDS as the role "credproxy" in the source\'s account',
+})}
       --address ADDR     The IMDS address to own. Default: imds.address in the config,
                          else ${IMDS_ADDRESS}
       --port PORT        Port on that address. Default: imds.port, else 80
       --imds-v1          Also answer requests without a session token (IMDSv1);
                          --no-imds-v1 overrides imds.v1: true in the config
-      --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
+      --log-level LEVEL  debug, info, warn or error. Default: $CREDPROXY_LOG_LEVEL, else
+                         log_level in the broker config, else info
   -h, --help             Show this help
 
 The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
@@ -129,27 +132,56 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     address: { type: "string" },
     port: { type: "string" },
     "imds-v1": { type: "boolean" },
-  });
+  }, { min: 0, max: 0 }, true);
   const settings = brokerSourceSettings("imds", values, env, { defaultLogLevel: "info", allowRoles: false, config });
-  const file = settings.config.imds;
-  const portText = values.port ?? String(file.port ?? 80);
-  if (!/^[1-9][0-9]{0,4}$/.test(portText) || Number(portText) > 65535) {
-    throw usageError(`invalid --port "${portText}" (a port number, 1 to 65535)`);
+  return { ...settings, ...imdsListenSettings(values, settings.config) };
+}
+
+/** Where IMDS listens and whether it answers IMDSv1: each flag, else the config's imds block, else the default. */
+export function imdsListenSettings(
+  values: { readonly address?: string | undefined; readonly port?: string | undefined; readonly "imds-v1"?: boolean | undefined },
+  config: BrokerConfig,
+): { address: string; port: number; imdsV1: boolean } {
+  const file = config.imds;
+  let port = file.port ?? 80; // the schema checked it
+  if (values.port !== undefined) {
+    if (!/^[1-9][0-9]{0,4}$/.test(values.port) || Number(values.port) > 65535) {
+      throw usageError(`invalid --port "${values.port}" (a port number, 1 to 65535)`);
+    }
+    port = Number(values.port);
   }
-  const where = values.address === undefined && file.address !== undefined ? `imds.address in ${settings.config.file}` : "--address";
-  const addressText = values.address ?? file.address ?? IMDS_ADDRESS;
-  let address: string;
+  let address = IMDS_ADDRESS;
+  if (values.address !== undefined) address = checkImdsAddress(values.address, "--address", usageError);
+  else if (file.address !== undefined) {
+    const fromFile = file.address;
+    address = inConfig(config, "imds.address", () => checkImdsAddress(fromFile, undefined, (m) => new CredproxyError(ErrorCode.ConfigInvalid, m)));
+  }
+  return { address, port, imdsV1: values["imds-v1"] ?? file.v1 ?? false };
+}
+
+/**
+ * The canonical text of an IMDS address; refuses a prefix, and anything that is not one host.
+ * `flag` names the flag it came from (undefined: the config, which inConfig() names).
+ */
+function checkImdsAddress(text: string, flag: string | undefined, fail: (message: string) => CredproxyError): string {
+  let parsed;
   try {
-    const parsed = parseAddress(addressText);
-    if (addressText.includes("/")) throw new Error("prefix");
-    address = formatAddress(parsed.family, parsed.bytes);
+    if (text.includes("/")) throw new Error("prefix");
+    parsed = parseAddress(text);
   } catch {
-    throw usageError(`invalid ${where} "${addressText}" (an IPv4 or IPv6 address, e.g. ${IMDS_ADDRESS})`);
+    throw fail(`invalid ${flag ?? "address"} "${text}" (an IPv4 or IPv6 address, e.g. ${IMDS_ADDRESS})`);
   }
-  if (address === "0.0.0.0" || address === "::") {
-    throw usageError(`${where} ${address} would offer credentials on every interface; use ${IMDS_ADDRESS} or 127.0.0.1`);
+  // ::ffff:0.0.0.0 is 0.0.0.0 too: Bun binds it as "every interface".
+  const v4 = parsed.family === 4 ? parsed.bytes : isV4Mapped(parsed.bytes) ? parsed.bytes.subarray(12) : undefined;
+  const host = v4 ?? parsed.bytes;
+  if (host.every((b) => b === 0) || (v4 !== undefined && (v4[0]! >= 224 || v4.every((b) => b === 255))) || (v4 === undefined && host[0] === 0xff)) {
+    throw fail(`${flag === undefined ? text : `${flag} ${text}`} is not the address of one host (unspecified, multicast or broadcast) and could offer credentials on every interface; use ${IMDS_ADDRESS} or 127.0.0.1`);
   }
-  return { ...settings, address, port: Number(portText), imdsV1: values["imds-v1"] ?? file.v1 ?? false };
+  return formatAddress(parsed.family, parsed.bytes);
+}
+
+function isV4Mapped(bytes: Uint8Array): boolean {
+  return bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
 }
 
 /** What the alias errors say when IMDS cannot own its address (the fallback is automatic). */

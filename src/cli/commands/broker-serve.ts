@@ -9,7 +9,7 @@ import { createLogger } from "../../log.ts";
 import { assertPeerCredentialsAvailable, peerCredentialsVerified } from "../../net/peer-credentials.ts";
 import { parseCommandArgs } from "../args.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
-import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, type BrokerSourceSettings } from "../broker-settings.ts";
+import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, inConfig, brokerSourceFlagsHelp, brokerSourceSettings, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -33,7 +33,9 @@ Options:
       --socket PATH        Default: socket.path in the config, else
                            $XDG_RUNTIME_DIR/credproxy/broker.sock, else
                            <tmpdir>/credproxy-<uid>/broker.sock
-${brokerSourceFlagsHelp(20)}
+${brokerSourceFlagsHelp(20, true, {
+  "--mfa-token CODE": "The current 6-digit MFA code (default: prompt on the terminal;\nwithout one, a new code is needed when the session expires)",
+})}
       --allow-uid UID      A uid that may connect (repeatable). Default: this user's uid only.
                            The socket is 0600: other users also need the directory and
                            socket opened to them (setfacl, say) before they can connect
@@ -44,7 +46,8 @@ ${brokerSourceFlagsHelp(20)}
                            Serve only process PID and the processes it starts, e.g. one
                            terminal's shell ($$) or a CI job's runner. Its children that
                            outlive it are re-parented and then refused
-      --log-level LEVEL    debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
+      --log-level LEVEL    debug, info, warn or error. Default: $CREDPROXY_LOG_LEVEL, else
+                           log_level in the broker config, else info
   -h, --help               Show this help
 
 The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
@@ -108,7 +111,7 @@ export const brokerServeCommand: Command = {
 };
 
 /** Parses and checks every flag before any file or socket is touched. */
-export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: BrokerConfig): BrokerServeInput {
+export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: BrokerConfig, platform: string = process.platform): BrokerServeInput {
   const { values } = parseCommandArgs("broker serve", argv, {
     ...BROKER_SOURCE_FLAGS,
     ...ALLOW_ROLE_FLAG,
@@ -116,11 +119,21 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     "allow-uid": { type: "string", multiple: true },
     "allow-exe": { type: "string", multiple: true },
     "allow-descendants-of": { type: "string" },
-  });
+  }, { min: 0, max: 0 }, true);
   const settings = brokerSourceSettings("serve", values, env, { defaultLogLevel: "info", config });
   const file = settings.config;
-  const socket = resolve(values.socket || file.socket.path || defaultSocketPath(env));
-  withOwnHint(() => checkSocketPathShape(socket));
+  if (values.socket === "") throw usageError("--socket is empty (give the socket's path, or leave the flag out for the default)");
+  let socket: string;
+  if (values.socket !== undefined) {
+    socket = resolve(values.socket);
+    withOwnHint(() => checkSocketPathShape(socket));
+  } else if (file.socket.path !== undefined) {
+    socket = file.socket.path;
+    inConfig(file, "socket.path", () => checkSocketPathShape(socket));
+  } else {
+    socket = resolve(defaultSocketPath(env));
+    withOwnHint(() => checkSocketPathShape(socket));
+  }
 
   const allowUids = values["allow-uid"]?.map((text) => {
     if (!/^\d{1,10}$/.test(text)) throw usageError(`invalid --allow-uid "${text}" (a numeric user id, e.g. ${ownUid()})`);
@@ -130,7 +143,13 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     file.socket.allowExes?.map((path, i) => inConfig(file, `socket.allow_exes[${i}]`, () => canonicalExecutable(path))) ??
     [];
   const descendantOf = ancestorPid(values["allow-descendants-of"]);
-  const policy = withOwnHint(() => PeerPolicy.create({ allowUids, allowExes, descendantOf }, ownUid()));
+  if ((allowExes.length > 0 || descendantOf !== undefined) && platform !== "linux") {
+    const what = values["allow-exe"] === undefined && allowExes.length > 0 ? `socket.allow_exes in ${file.file}` : descendantOf !== undefined ? "--allow-descendants-of" : "--allow-exe";
+    throw usageError(`${what} needs Linux's /proc, which ${platform} does not have; only the uid check (--allow-uid) works here`);
+  }
+  // The ancestor's start time, so that its pid, once free and reused, admits nobody.
+  const descendantStart = descendantOf === undefined ? undefined : procProcessTable().startTime(descendantOf);
+  const policy = withOwnHint(() => PeerPolicy.create({ allowUids, allowExes, descendantOf, descendantStart }, ownUid()));
   return { ...settings, socket, policy };
 }
 
@@ -148,15 +167,6 @@ function ancestorPid(text: string | undefined): number | undefined {
   return pid;
 }
 
-/** A check of a config value that failed: name the file and key instead of a flag. */
-function inConfig<T>(config: BrokerConfig, key: string, check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    if (!isCredproxyError(error)) throw error;
-    throw new CredproxyError(ErrorCode.ConfigInvalid, `${config.file}: ${key}: ${error.message}`, { hint: error.hint, cause: error });
-  }
-}
 
 function usageError(message: string): CredproxyError {
   return new CredproxyError(ErrorCode.Usage, `broker serve: ${message}`, { hint: HELP_HINT });

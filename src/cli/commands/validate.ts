@@ -91,7 +91,6 @@ export function describeBrokerConfig(config: BrokerConfig): string {
   set("IMDS port", config.imds.port);
   set("IMDSv1", config.imds.v1);
   set("exec isolates ~/.aws files", config.exec.isolateSharedFiles);
-  set("exec serves IMDS", config.exec.imds);
   if (lines.length === 1) lines.push("  (sets nothing: every broker command uses its defaults)");
   return lines.join("\n");
 }
