@@ -1,5 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupAll, tempDirSync } from "../../test/helpers/cleanup.ts";
 import { IfconfigError, ifconfig, netmask, parseIfconfig, type IfconfigFailure, type IfconfigResult } from "./ifconfig.ts";
+
+afterAll(cleanupAll);
 
 // `ifconfig lo0` and part of `ifconfig -a` as macOS (Sonoma) prints them: tab-indented lines.
 const LO0 = `lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384
@@ -32,6 +37,20 @@ function fakeRunner(answer: (args: readonly string[]) => Partial<IfconfigResult>
   };
   return { run, runs };
 }
+
+/** The IfconfigError `call` throws. */
+function thrown(call: () => unknown): IfconfigError {
+  let error: unknown;
+  try {
+    call();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(IfconfigError);
+  return error as IfconfigError;
+}
+
+const HOST = { family: 4, address: "169.254.169.254", prefixLength: 32 } as const;
 
 describe("parseIfconfig()", () => {
   test("reads lo0's IPv4 and IPv6 addresses, prefix lengths from the hex netmask, zones stripped", () => {
@@ -78,10 +97,18 @@ describe("netmask()", () => {
 });
 
 describe("ifconfig()", () => {
-  test("list() runs `ifconfig lo0` and parses its output", () => {
-    const { run, runs } = fakeRunner(() => ({ stdout: LO0 }));
-    expect(ifconfig({ run }).list("lo0").map((a) => a.address)).toEqual(["127.0.0.1", "::1", "fe80::1"]);
-    expect(runs).toEqual([["/sbin/ifconfig", "lo0"]]);
+  test("list() runs `ifconfig -a` and parses every interface's addresses", () => {
+    const { run, runs } = fakeRunner(() => ({ stdout: ALL }));
+    expect(ifconfig({ run }).list().map((a) => `${a.interface} ${a.address}`)).toEqual([
+      "lo0 127.0.0.1",
+      "lo0 ::1",
+      "lo0 fe80::1",
+      "en0 fe80::1c8a:5e2f:3b4d:6e7f",
+      "en0 192.168.1.23",
+      "en0 2001:db8::1234",
+      "utun0 10.8.0.2",
+    ]);
+    expect(runs).toEqual([["/sbin/ifconfig", "-a"]]);
   });
 
   test("builds the alias and -alias argv for IPv4 (with a dotted netmask) and IPv6 (with prefixlen)", () => {
@@ -112,14 +139,7 @@ describe("ifconfig()", () => {
     ["ifconfig: ioctl (SIOCAIFADDR): Invalid argument", "failed"],
   ])("a non-zero exit with %p is an IfconfigError of kind %p, carrying argv, exit code and stderr", (stderr, kind) => {
     const { run } = fakeRunner(() => ({ exitCode: 1, stderr: `${stderr}\n` }));
-    let error: unknown;
-    try {
-      ifconfig({ run }).addAlias("lo0", { family: 4, address: "169.254.169.254", prefixLength: 32 });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(IfconfigError);
-    const failure = error as IfconfigError;
+    const failure = thrown(() => ifconfig({ run }).addAlias("lo0", HOST));
     expect(failure.kind).toBe(kind);
     expect(failure.stderr).toBe(stderr);
     expect(failure.exitCode).toBe(1);
@@ -128,20 +148,38 @@ describe("ifconfig()", () => {
   });
 
   test("a missing binary is an IfconfigError of kind missing (real spawn)", () => {
-    let error: unknown;
-    try {
-      ifconfig({ path: "/nonexistent/credproxy-test/ifconfig" }).list("lo0");
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(IfconfigError);
-    expect((error as IfconfigError).kind).toBe("missing");
-    expect((error as IfconfigError).message).toStartWith("Cannot run /nonexistent/credproxy-test/ifconfig lo0: ");
+    const error = thrown(() => ifconfig({ path: "/nonexistent/credproxy-test/ifconfig" }).list());
+    expect(error.kind).toBe("missing");
+    expect(error.message).toStartWith("Cannot run /nonexistent/credproxy-test/ifconfig -a: ");
+  });
+
+  test("a run that timed out is an IfconfigError of kind timeout, naming the limit, not a failure to blame on privilege", () => {
+    const run = (): IfconfigResult => {
+      throw Object.assign(new Error("spawnSync /sbin/ifconfig ETIMEDOUT"), { code: "ETIMEDOUT" });
+    };
+    expect(() => ifconfig({ run }).addAlias("lo0", HOST)).toThrow(
+      "/sbin/ifconfig lo0 alias 169.254.169.254 netmask 255.255.255.255 did not finish within 5 s",
+    );
+    const error = thrown(() => ifconfig({ run, timeoutMs: 250 }).addAlias("lo0", HOST));
+    expect(error.kind).toBe("timeout");
+    expect(error.message).toBe("/sbin/ifconfig lo0 alias 169.254.169.254 netmask 255.255.255.255 did not finish within 250 ms");
+  });
+
+  test("a hung ifconfig that ignores SIGTERM is killed after timeoutMs (real spawn)", () => {
+    const script = join(tempDirSync("credproxy-ifconfig-hang-"), "ifconfig");
+    // exec: the sleep itself is the child, so killing it leaves nothing behind; it inherits the ignored SIGTERM.
+    writeFileSync(script, "#!/bin/sh\ntrap '' TERM\nexec sleep 10\n");
+    chmodSync(script, 0o755);
+    const started = performance.now();
+    const error = thrown(() => ifconfig({ path: script, timeoutMs: 200 }).addAlias("lo0", HOST));
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(error.kind).toBe("timeout");
+    expect(error.message).toBe(`${script} lo0 alias 169.254.169.254 netmask 255.255.255.255 did not finish within 200 ms`);
   });
 
   test("a run ended by a signal is a failure, not a success", () => {
     const { run } = fakeRunner(() => ({ exitCode: null }));
-    expect(() => ifconfig({ run }).deleteAlias("lo0", { family: 4, address: "169.254.169.254", prefixLength: 32 })).toThrow(
+    expect(() => ifconfig({ run }).deleteAlias("lo0", HOST)).toThrow(
       "/sbin/ifconfig lo0 -alias 169.254.169.254 was killed",
     );
   });

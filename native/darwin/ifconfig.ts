@@ -4,7 +4,8 @@
  * behind it) avoids hand-built ioctl structs that could not be checked without a Mac.
  *
  * Every call is synchronous (spawnSync), so a delete can run from a process "exit" hook.
- * Adding or deleting needs root; listing needs nothing.
+ * Adding or deleting needs root; listing needs nothing. A run that outlives its timeout is
+ * killed with SIGKILL (a hung ifconfig may ignore SIGTERM) and fails with kind "timeout".
  *
  * UNVERIFIED on a Mac: the argv, the output format and the error texts follow ifconfig(8)
  * and its source (apple-oss-distributions/network_cmds, ifconfig.tproj: in_status() and
@@ -14,6 +15,7 @@
 import { spawnSync } from "node:child_process";
 
 export const IFCONFIG_PATH = "/sbin/ifconfig";
+const DEFAULT_TIMEOUT_MS = 5000;
 
 /** One `inet` / `inet6` line of `ifconfig` output. */
 export interface IfconfigAddress {
@@ -39,15 +41,19 @@ export interface IfconfigResult {
   stderr: string;
 }
 
-/** Runs `path` with `args` and waits for it; throws (code "ENOENT" …) when it cannot start. */
+/**
+ * Runs `path` with `args` and waits for it; throws (code "ENOENT" …) when it cannot start and
+ * (code "ETIMEDOUT") when it had to be killed for taking too long.
+ */
 export type IfconfigRunner = (path: string, args: readonly string[]) => IfconfigResult;
 
 /**
  * Why ifconfig failed, from its stderr or the spawn error: "not-permitted" EPERM/EACCES (not
  * root), "exists" EEXIST, "not-found" EADDRNOTAVAIL or no such interface, "missing" no
- * ifconfig binary, "failed" anything else.
+ * ifconfig binary, "timeout" killed after the timeout (whether its change took effect is
+ * unknown), "failed" anything else.
  */
-export type IfconfigFailure = "not-permitted" | "exists" | "not-found" | "missing" | "failed";
+export type IfconfigFailure = "not-permitted" | "exists" | "not-found" | "missing" | "timeout" | "failed";
 
 /** A failed ifconfig run, carrying its argv, exit code and stderr. */
 export class IfconfigError extends Error {
@@ -58,12 +64,16 @@ export class IfconfigError extends Error {
   /** Trimmed, e.g. "ifconfig: ioctl (SIOCAIFADDR): Operation not permitted". */
   readonly stderr: string;
 
-  constructor(argv: readonly string[], outcome: { exitCode?: number | null; stderr?: string; cause?: unknown }) {
+  /** `timeoutMs` names the limit in the message of a run that timed out (code "ETIMEDOUT"). */
+  constructor(argv: readonly string[], outcome: { exitCode?: number | null; stderr?: string; cause?: unknown; timeoutMs?: number }) {
     const stderr = (outcome.stderr ?? "").trim();
     const code = (outcome.cause as NodeJS.ErrnoException | undefined)?.code;
     const command = argv.join(" ");
+    const timeoutMs = outcome.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let message: string;
-    if (outcome.cause !== undefined) {
+    if (code === "ETIMEDOUT") {
+      message = `${command} did not finish within ${timeoutMs % 1000 === 0 ? `${timeoutMs / 1000} s` : `${timeoutMs} ms`}`;
+    } else if (outcome.cause !== undefined) {
       message = `Cannot run ${command}: ${outcome.cause instanceof Error ? outcome.cause.message : String(outcome.cause)}`;
     } else {
       const status = outcome.exitCode === null ? "was killed" : `exited with ${outcome.exitCode ?? "?"}`;
@@ -73,14 +83,14 @@ export class IfconfigError extends Error {
     this.argv = argv;
     this.exitCode = outcome.exitCode ?? null;
     this.stderr = stderr;
-    this.kind = code === "ENOENT" ? "missing" : outcome.cause !== undefined ? "failed" : failureOf(stderr);
+    this.kind = code === "ENOENT" ? "missing" : code === "ETIMEDOUT" ? "timeout" : outcome.cause !== undefined ? "failed" : failureOf(stderr);
   }
 }
 
 /** The calls credproxy makes; `ifconfig()` gives the real one, tests pass a fake. */
 export interface Ifconfig {
-  /** `ifconfig <name>`: the interface's IPv4 and IPv6 addresses. */
-  list(name: string): IfconfigAddress[];
+  /** `ifconfig -a`: the IPv4 and IPv6 addresses of every interface. */
+  list(): IfconfigAddress[];
   /** `ifconfig <name> alias A netmask M`, or `ifconfig <name> inet6 A prefixlen N alias`. */
   addAlias(name: string, request: IfconfigAliasRequest): void;
   /** `ifconfig <name> -alias A`, or `ifconfig <name> inet6 A -alias`. */
@@ -88,25 +98,29 @@ export interface Ifconfig {
 }
 
 /**
- * The ifconfig at `path` (default /sbin/ifconfig), run by `run` (default: spawnSync with a
- * 5 s timeout and LC_ALL=C). Every call throws IfconfigError when ifconfig fails.
+ * The ifconfig at `path` (default /sbin/ifconfig), run by `run` (default: spawnSync with LC_ALL=C,
+ * killed with SIGKILL after `timeoutMs`, default 5000). Every call throws IfconfigError when
+ * ifconfig fails.
  */
-export function ifconfig(options: { path?: string | undefined; run?: IfconfigRunner | undefined } = {}): Ifconfig {
+export function ifconfig(
+  options: { path?: string | undefined; run?: IfconfigRunner | undefined; timeoutMs?: number | undefined } = {},
+): Ifconfig {
   const path = options.path ?? IFCONFIG_PATH;
-  const run = options.run ?? spawnIfconfig;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const run = options.run ?? ((file, args) => spawnIfconfig(file, args, timeoutMs));
   const call = (args: string[]): string => {
     const argv = [path, ...args];
     let result: IfconfigResult;
     try {
       result = run(path, args);
     } catch (cause) {
-      throw new IfconfigError(argv, { cause });
+      throw new IfconfigError(argv, { cause, timeoutMs });
     }
     if (result.exitCode !== 0) throw new IfconfigError(argv, { exitCode: result.exitCode, stderr: result.stderr });
     return result.stdout;
   };
   return {
-    list: (name) => parseIfconfig(call([name])),
+    list: () => parseIfconfig(call(["-a"])),
     addAlias(name, { family, address, prefixLength }) {
       call(family === 4 ? [name, "alias", address, "netmask", netmask(prefixLength)] : [name, "inet6", address, "prefixlen", String(prefixLength), "alias"]);
     },
@@ -179,9 +193,16 @@ function failureOf(stderr: string): IfconfigFailure {
   return "failed";
 }
 
-function spawnIfconfig(path: string, args: readonly string[]): IfconfigResult {
-  // LC_ALL=C: stderr is matched against the C library's English strerror texts.
-  const result = spawnSync(path, args, { encoding: "utf8", timeout: 5000, env: { ...process.env, LC_ALL: "C" }, stdio: ["ignore", "pipe", "pipe"] });
+function spawnIfconfig(path: string, args: readonly string[], timeoutMs: number): IfconfigResult {
+  // LC_ALL=C: stderr is matched against the C library's English strerror texts. SIGKILL: the
+  // default SIGTERM can be ignored, and spawnSync would then wait for as long as ifconfig hangs.
+  const result = spawnSync(path, args, {
+    encoding: "utf8",
+    timeout: timeoutMs,
+    killSignal: "SIGKILL",
+    env: { ...process.env, LC_ALL: "C" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   if (result.error) throw result.error;
   return { exitCode: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { IfconfigError, ifconfig, type Ifconfig, type IfconfigAddress } from "../../native/darwin/ifconfig.ts";
 import { ErrnoError } from "../../native/libc.ts";
@@ -294,19 +294,25 @@ describe("addLoopbackAliases() hints", () => {
 // What Apple's ifconfig prints for EPERM (Perror() in ifconfig.tproj/ifconfig.c).
 const NOT_PERMITTED = "ifconfig: ioctl (SIOCAIFADDR): permission denied";
 
-/** An in-memory lo0 behind the Ifconfig interface, failing the way /sbin/ifconfig does. */
-function fakeIfconfig(options: { present?: string[]; failAdd?: Record<string, string>; failDelete?: Record<string, string>; listError?: unknown } = {}) {
+/**
+ * An in-memory lo0 (and an en0 holding `en0`) behind the Ifconfig interface, failing the way
+ * /sbin/ifconfig does.
+ */
+function fakeIfconfig(
+  options: { present?: string[]; en0?: string[]; failAdd?: Record<string, string>; failDelete?: Record<string, string>; listError?: unknown } = {},
+) {
   const lo0 = new Set(options.present ?? ["127.0.0.1", "::1", "fe80::1"]);
   const calls: string[] = [];
   const fail = (args: string[], stderr: string) => new IfconfigError(["/sbin/ifconfig", ...args], { exitCode: 1, stderr });
+  const entry = (name: string, address: string): IfconfigAddress => {
+    const family = address.includes(":") ? 6 : 4;
+    return { interface: name, family, address, prefixLength: family === 4 ? 32 : 128 };
+  };
   const fake: Ifconfig = {
-    list(name) {
-      calls.push(`list ${name}`);
+    list() {
+      calls.push("list -a");
       if (options.listError !== undefined) throw options.listError;
-      return [...lo0].map((address): IfconfigAddress => {
-        const family = address.includes(":") ? 6 : 4;
-        return { interface: name, family, address, prefixLength: family === 4 ? 32 : 128 };
-      });
+      return [...[...lo0].map((a) => entry("lo0", a)), ...(options.en0 ?? []).map((a) => entry("en0", a))];
     },
     addAlias(name, { address, prefixLength }) {
       calls.push(`add ${address}/${prefixLength} on ${name}`);
@@ -332,7 +338,7 @@ describe("addLoopbackAliases() on macOS", () => {
       { address: "169.254.169.254", prefixLength: 32, added: true },
       { address: "fd00:ec2::254", prefixLength: 64, added: true },
     ]);
-    expect(calls).toEqual(["list lo0", "add 169.254.169.254/32 on lo0", "add fd00:ec2::254/64 on lo0"]);
+    expect(calls).toEqual(["list -a", "add 169.254.169.254/32 on lo0", "add fd00:ec2::254/64 on lo0"]);
     calls.length = 0;
     remove();
     expect(calls).toEqual(["del fd00:ec2::254 on lo0", "del 169.254.169.254 on lo0"]);
@@ -347,8 +353,20 @@ describe("addLoopbackAliases() on macOS", () => {
       ["169.254.170.2", true],
     ]);
     remove();
-    expect(calls).toEqual(["list lo0", "add 169.254.170.2/32 on lo0", "del 169.254.170.2 on lo0"]);
+    expect(calls).toEqual(["list -a", "add 169.254.170.2/32 on lo0", "del 169.254.170.2 on lo0"]);
     expect([...lo0]).toEqual(["127.0.0.1", "169.254.169.254"]);
+  });
+
+  test("leaves an address on another interface (the Mac's own en0 address) alone, as on Linux", async () => {
+    const { ifconfig, calls } = fakeIfconfig({ en0: ["192.168.1.23", "2001:db8::1234"] });
+    const { aliases, remove } = await addLoopbackAliases(["192.168.1.23", "2001:db8::1234", "169.254.169.254"], { platform: "darwin", ifconfig });
+    expect(aliases.map((a) => [a.address, a.added])).toEqual([
+      ["192.168.1.23", false],
+      ["2001:db8::1234", false],
+      ["169.254.169.254", true],
+    ]);
+    remove();
+    expect(calls).toEqual(["list -a", "add 169.254.169.254/32 on lo0", "del 169.254.169.254 on lo0"]);
   });
 
   test("without root throws E_PLATFORM quoting ifconfig, with the sudo hint, and rolls back", async () => {
@@ -383,13 +401,13 @@ describe("addLoopbackAliases() on macOS", () => {
   });
 
   test("without an ifconfig binary fails before changing anything, with the fallback alone as the hint", async () => {
-    const missing = new IfconfigError(["/sbin/ifconfig", "lo0"], { cause: Object.assign(new Error("spawnSync /sbin/ifconfig ENOENT"), { code: "ENOENT" }) });
+    const missing = new IfconfigError(["/sbin/ifconfig", "-a"], { cause: Object.assign(new Error("spawnSync /sbin/ifconfig ENOENT"), { code: "ENOENT" }) });
     const { ifconfig, calls } = fakeIfconfig({ listError: missing });
     const error = await failure(addLoopbackAliases(["169.254.169.254"], { platform: "darwin", ifconfig, hints: IMDS_HINTS }));
     expect(error.code).toBe(ErrorCode.Platform);
-    expect(error.message).toBe("Cannot read the addresses of the loopback interface lo0: Cannot run /sbin/ifconfig lo0: spawnSync /sbin/ifconfig ENOENT");
+    expect(error.message).toBe("Cannot read the addresses of the loopback interface lo0: Cannot run /sbin/ifconfig -a: spawnSync /sbin/ifconfig ENOENT");
     expect(error.hint).toBe(IMDS_HINTS.fallback);
-    expect(calls).toEqual(["list lo0"]);
+    expect(calls).toEqual(["list -a"]);
   });
 
   test("remove() is idempotent, skips addresses already gone and reports other failures without throwing", async () => {
@@ -414,18 +432,22 @@ describe("addLoopbackAliases() on macOS", () => {
 });
 
 describe("addLoopbackAliases() on macOS through a real ifconfig process", () => {
-  // A stand-in for /sbin/ifconfig: logs its argv, prints macOS-shaped output for `lo0`, and
-  // refuses IPv6 adds the way ifconfig does without root when the DENY file exists.
+  // A stand-in for /sbin/ifconfig: logs its argv and prints macOS-shaped output for `-a` (lo0,
+  // then the addresses added while HANG said "after", then en0). It refuses IPv6 adds the way
+  // ifconfig does without root when the DENY file exists, and hangs on IPv4 adds, ignoring
+  // SIGTERM, when the HANG file exists: before adding ("before") or after ("after").
   const dir = tempDirSync("credproxy-ifconfig-");
   const log = join(dir, "argv.log");
   const deny = join(dir, "DENY");
+  const hang = join(dir, "HANG");
+  const added = join(dir, "ADDED");
   const script = join(dir, "ifconfig");
   writeFileSync(
     script,
     `#!/bin/sh
 echo "$*" >> '${log}'
 case "$*" in
-  lo0) cat <<'OUT'
+  -a) cat <<'OUT'
 lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384
 \toptions=1203<RXCSUM,TXCSUM,TXSTATUS,SW_TIMESTAMP>
 \tinet 127.0.0.1 netmask 0xff000000
@@ -434,26 +456,46 @@ lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384
 \tinet 169.254.170.23 netmask 0xffffffff
 \tnd6 options=201<PERFORMNUD,DAD>
 OUT
+    cat '${added}' 2>/dev/null
+    cat <<'OUT'
+en0: flags=8863<UP,BROADCAST,SMART,RUNNING,SIMPLEX,MULTICAST> mtu 1500
+\tether 3c:22:fb:00:11:22
+\tinet 192.168.1.23 netmask 0xffffff00 broadcast 192.168.1.255
+\tstatus: active
+OUT
   ;;
+  "lo0 alias "*) if [ -e '${hang}' ]; then
+      if [ "$(cat '${hang}')" = after ]; then printf '\tinet %s netmask 0xffffffff\n' "$3" >> '${added}'; fi
+      trap '' TERM
+      exec sleep 10
+    fi ;;
   "lo0 inet6 "*" alias") if [ -e '${deny}' ]; then echo "ifconfig: ioctl (SIOCAIFADDR): permission denied" >&2; exit 1; fi ;;
 esac
 `,
   );
   chmodSync(script, 0o755);
   const argv = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []);
-
-  test("lists lo0, adds what is missing with alias, then removes it with -alias", async () => {
+  const reset = (files: { deny?: boolean; hang?: "before" | "after" } = {}) => {
     writeFileSync(log, "");
-    const { aliases, remove } = await addLoopbackAliases(ECS, { platform: "darwin", ifconfig: ifconfig({ path: script }) });
+    for (const file of [deny, hang, added]) rmSync(file, { force: true });
+    if (files.deny) writeFileSync(deny, "");
+    if (files.hang) writeFileSync(hang, files.hang);
+  };
+
+  test("lists every interface, adds what is missing with alias, then removes it with -alias", async () => {
+    reset();
+    const wanted = [...ECS, "192.168.1.23"]; // the last is en0's own address
+    const { aliases, remove } = await addLoopbackAliases(wanted, { platform: "darwin", ifconfig: ifconfig({ path: script }) });
     expect(aliases.map((a) => [a.address, a.added])).toEqual([
       ["169.254.170.2", true],
       ["169.254.170.23", false],
       ["fd00:ec2::23", true],
+      ["192.168.1.23", false],
     ]);
     remove();
     remove();
     expect(argv()).toEqual([
-      "lo0",
+      "-a",
       "lo0 alias 169.254.170.2 netmask 255.255.255.255",
       "lo0 inet6 fd00:ec2::23 prefixlen 128 alias",
       "lo0 inet6 fd00:ec2::23 -alias",
@@ -462,16 +504,49 @@ esac
   });
 
   test("without root fails with ifconfig's stderr and takes the IPv4 address away again", async () => {
-    writeFileSync(log, "");
-    writeFileSync(deny, "");
+    reset({ deny: true });
     const error = await failure(addLoopbackAliases(ECS, { platform: "darwin", ifconfig: ifconfig({ path: script }) }));
     expect(error.message).toBe(
       'Cannot add fd00:ec2::23/128 to the loopback interface lo0 as credproxy is not running as root: ifconfig said "ifconfig: ioctl (SIOCAIFADDR): permission denied"',
     );
     expect(argv()).toEqual([
-      "lo0",
+      "-a",
       "lo0 alias 169.254.170.2 netmask 255.255.255.255",
       "lo0 inet6 fd00:ec2::23 prefixlen 128 alias",
+      "lo0 -alias 169.254.170.2",
+    ]);
+  });
+
+  test("an add that hangs is killed at the timeout and fails with the fallback as the hint, not sudo", async () => {
+    reset({ hang: "before" });
+    const started = performance.now();
+    const error = await failure(addLoopbackAliases(ECS, { platform: "darwin", ifconfig: ifconfig({ path: script, timeoutMs: 300 }), fallbackPort: 9911 }));
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(error.code).toBe(ErrorCode.Platform);
+    expect(error.message).toBe(
+      `Cannot add 169.254.170.2/32 to the loopback interface lo0: ${script} lo0 alias 169.254.170.2 netmask 255.255.255.255 did not finish within 300 ms`,
+    );
+    expect(error.hint).toBe("drop server.ecs_metadata and point AWS_CONTAINER_CREDENTIALS_FULL_URI at http://127.0.0.1:9911/v1/credentials");
+    expect((error.cause as IfconfigError).kind).toBe("timeout");
+    // Listed again: the address did not appear on lo0, so there is nothing to take away.
+    expect(argv()).toEqual(["-a", "lo0 alias 169.254.170.2 netmask 255.255.255.255", "-a"]);
+  });
+
+  test("an add that hangs after the address appeared on lo0 counts as added, so remove() takes it away", async () => {
+    reset({ hang: "after" });
+    const { aliases, remove } = await addLoopbackAliases(ECS, { platform: "darwin", ifconfig: ifconfig({ path: script, timeoutMs: 300 }) });
+    expect(aliases.map((a) => [a.address, a.added])).toEqual([
+      ["169.254.170.2", true],
+      ["169.254.170.23", false],
+      ["fd00:ec2::23", true],
+    ]);
+    remove();
+    expect(argv()).toEqual([
+      "-a",
+      "lo0 alias 169.254.170.2 netmask 255.255.255.255",
+      "-a",
+      "lo0 inet6 fd00:ec2::23 prefixlen 128 alias",
+      "lo0 inet6 fd00:ec2::23 -alias",
       "lo0 -alias 169.254.170.2",
     ]);
   });

@@ -34,8 +34,8 @@ export interface LoopbackHints {
   fallback: string;
   /**
    * How to get CAP_NET_ADMIN on Linux, before "…, or ". Default: the Docker wording
-   * ("run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --user 0, …)"). macOS hints always
-   * say "run with sudo".
+   * ("run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --user 0, …)"). On macOS a refusal
+   * hints "run with sudo"; a missing or hung ifconfig hints the fallback alone.
    */
   linuxPrivilege?: string | undefined;
 }

@@ -5,26 +5,41 @@
  *
  * UNVERIFIED on a Mac: tested against macOS-shaped ifconfig output and a stand-in script only.
  */
-import { IfconfigError, type Ifconfig } from "../../native/darwin/ifconfig.ts";
+import { IfconfigError, type Ifconfig, type IfconfigAddress } from "../../native/darwin/ifconfig.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { LoopbackBackend, LoopbackHintText, LoopbackRequest } from "./loopback-backend.ts";
-import { parseAddress } from "./loopback-parse-address.ts";
+import { formatAddress, parseAddress } from "./loopback-parse-address.ts";
 
 const LOOPBACK = "lo0";
 
 /**
- * `lo0` through `ifconfig`. Only lo0's own addresses count as present. There is no route to
- * wait for: XNU skips duplicate address detection on loopback interfaces (in6if_do_dad() in
- * bsd/netinet6/in6.c), so an address is usable as soon as ifconfig returns.
+ * `lo0` through `ifconfig`. As on Linux, an address present on any interface (`ifconfig -a`)
+ * counts as present, so the Mac's own en0 address is never aliased onto lo0 and taken away on
+ * exit. There is no route to wait for: XNU skips duplicate address detection on loopback
+ * interfaces (in6if_do_dad() in bsd/netinet6/in6.c), so an address is usable as soon as
+ * ifconfig returns.
+ *
+ * An add whose ifconfig timed out (and was killed) may have taken effect before it hung: if the
+ * address is on lo0 afterwards, it is reported as added, so remove() takes it away like any
+ * other. Failing instead would throw away a working alias, and taking it away at once would run
+ * another ifconfig on a system where one just hung.
  */
 export function darwinLoopbackBackend(ifconfig: Ifconfig, hints: LoopbackHintText): LoopbackBackend {
   const aliasOf = (r: LoopbackRequest) => ({ family: r.family, address: r.text, prefixLength: r.prefixLength });
+  const onLoopback = (r: LoopbackRequest): boolean => {
+    try {
+      const lo0 = parsed(ifconfig.list().filter((a) => a.interface === LOOPBACK));
+      return lo0.some((a) => a.family === r.family && formatAddress(a.family, a.bytes) === r.text);
+    } catch {
+      return false; // unknown: report the timeout
+    }
+  };
   return {
     interfaceName: LOOPBACK,
     list() {
-      let listed: ReturnType<Ifconfig["list"]>;
+      let listed: IfconfigAddress[];
       try {
-        listed = ifconfig.list(LOOPBACK);
+        listed = ifconfig.list();
       } catch (error) {
         throw new CredproxyError(ErrorCode.Platform, `Cannot read the addresses of the loopback interface ${LOOPBACK}: ${reason(error)}`, {
           cause: error,
@@ -32,14 +47,7 @@ export function darwinLoopbackBackend(ifconfig: Ifconfig, hints: LoopbackHintTex
           hint: hints.fallback,
         });
       }
-      return listed.flatMap((a) => {
-        try {
-          const { family, bytes } = parseAddress(a.address);
-          return [{ family, bytes }];
-        } catch {
-          return []; // nothing credproxy would ask for
-        }
-      });
+      return parsed(listed);
     },
     add(r) {
       try {
@@ -47,6 +55,7 @@ export function darwinLoopbackBackend(ifconfig: Ifconfig, hints: LoopbackHintTex
         return true;
       } catch (error) {
         if (error instanceof IfconfigError && error.kind === "exists") return false;
+        if (error instanceof IfconfigError && error.kind === "timeout" && onLoopback(r)) return true;
         throw addError(r, error, hints);
       }
     },
@@ -61,6 +70,17 @@ export function darwinLoopbackBackend(ifconfig: Ifconfig, hints: LoopbackHintTex
     },
     routesLocally: () => true,
   };
+}
+
+function parsed(listed: IfconfigAddress[]): { family: 4 | 6; bytes: Uint8Array }[] {
+  return listed.flatMap((a) => {
+    try {
+      const { family, bytes } = parseAddress(a.address);
+      return [{ family, bytes }];
+    } catch {
+      return []; // nothing credproxy would ask for
+    }
+  });
 }
 
 function addError(r: LoopbackRequest, error: unknown, hints: LoopbackHintText): CredproxyError {
@@ -84,7 +104,8 @@ function addError(r: LoopbackRequest, error: unknown, hints: LoopbackHintText): 
   return new CredproxyError(ErrorCode.Platform, `Cannot add ${what} to the loopback interface ${LOOPBACK}: ${reason(error)}`, {
     cause: error,
     details,
-    hint: hints.hint,
+    // A hung ifconfig is not cured by root; the fallback works around it.
+    hint: failure?.kind === "timeout" ? hints.fallback : hints.hint,
   });
 }
 
