@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createLogger, type Logger } from "../log.ts";
 import type { PeerCred } from "../net/peer-credentials.ts";
-import { HttpConnection, parseRequestHead, type HttpConnectionOptions, type HttpTransport } from "./http-connection.ts";
+import { HttpConnection, type HttpConnectionOptions, type HttpTransport } from "./http-connection.ts";
 
 const PEER: PeerCred = { pid: 4242, uid: 1000, gid: 1000 };
 
@@ -10,7 +10,6 @@ class FakeTransport implements HttpTransport {
   out = "";
   ended = false;
   terminated = false;
-  timeouts: number[] = [];
   accept = Infinity;
 
   write(bytes: Uint8Array): number {
@@ -24,9 +23,6 @@ class FakeTransport implements HttpTransport {
   }
   terminate(): void {
     this.terminated = true;
-  }
-  timeout(seconds: number): void {
-    this.timeouts.push(seconds);
   }
   /** The status lines written so far, in order. */
   statuses(): string[] {
@@ -60,13 +56,27 @@ function connect(overrides: Partial<HttpConnectionOptions> = {}, { admit = true 
 /** Lets handlers and the promise chain after them run. */
 const settle = () => Bun.sleep(1);
 
+/** Resolves once `check()` holds (polled every 5 ms); rejects after `limitMs`, so a broken deadline fails, not hangs. */
+async function until(check: () => boolean, limitMs = 5000): Promise<void> {
+  for (let waited = 0; !check(); waited += 5) {
+    if (waited >= limitMs) throw new Error(`condition not met within ${limitMs} ms`);
+    await Bun.sleep(5);
+  }
+}
+
 const GET = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: localhost\r\n${extra}\r\n`;
 const send = (conn: HttpConnection, text: string) => conn.receive(Buffer.from(text, "latin1"));
+
+/** A promise the test settles: a handler awaiting `opened` runs until `open()` is called. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
 
 describe("HttpConnection", () => {
   test("a complete GET is answered with the handler's status, headers and body, and the connection kept open", async () => {
     const { conn, transport } = connect();
-    expect(transport.timeouts).toEqual([7]);
     send(conn, GET("/role-arn/x?q=1"));
     await settle();
     const body = '{"path":"/role-arn/x","pid":4242}';
@@ -104,7 +114,7 @@ describe("HttpConnection", () => {
       },
     });
     send(conn, GET("/a") + GET("/b"));
-    await Bun.sleep(40);
+    await until(() => transport.out.split("HTTP/1.1 ").length === 3);
     expect([...transport.out.matchAll(/\{"path":"(\/\w)"\}/g)].map((m) => m[1])).toEqual(["/a", "/b"]);
     expect(transport.out.match(/connection: keep-alive/g)?.length).toBe(2);
     expect(transport.ended).toBe(false);
@@ -231,7 +241,7 @@ describe("HttpConnection", () => {
     send(conn, GET("/"));
     conn.endOfInput();
     expect(transport.ended).toBe(false);
-    await Bun.sleep(20);
+    await until(() => transport.ended);
     expect(transport.out).toEndWith("late");
     expect(transport.ended).toBe(true);
   });
@@ -246,20 +256,174 @@ describe("HttpConnection", () => {
   });
 });
 
-describe("parseRequestHead", () => {
-  test("reads method, path without query, and keep-alive per HTTP version", () => {
-    expect(parseRequestHead("GET /role-arn/a%2Fb?x=1 HTTP/1.1\r\nHost: x")).toEqual({ method: "GET", path: "/role-arn/a%2Fb", keepAlive: true });
-    expect(parseRequestHead("GET / HTTP/1.1\r\nConnection: Close")).toMatchObject({ keepAlive: false });
-    expect(parseRequestHead("GET / HTTP/1.0")).toMatchObject({ keepAlive: false });
-    expect(parseRequestHead("GET / HTTP/1.0\r\nConnection: keep-alive")).toMatchObject({ keepAlive: true });
-    expect(parseRequestHead("\r\nGET http://localhost/x?y HTTP/1.1")).toMatchObject({ path: "/x" });
+describe("HttpConnection limits", () => {
+  test("headers over 16 KiB that arrive in chunks under the cap are refused with 431 as the total crosses it", () => {
+    const { conn, transport } = connect();
+    send(conn, "GET / HTTP/1.1\r\n");
+    const line = `X-Filler: ${"a".repeat(1000)}\r\n`;
+    let sent = "GET / HTTP/1.1\r\n".length;
+    while (sent + line.length <= 16 * 1024) {
+      send(conn, line);
+      sent += line.length;
+    }
+    expect(transport.out).toBe("");
+    send(conn, line);
+    expect(transport.statuses()).toEqual(["431 Request Header Fields Too Large"]);
+    expect(transport.ended).toBe(true);
   });
 
-  test("refuses bodies, folded headers and malformed lines", () => {
-    expect(parseRequestHead("GET / HTTP/1.1\r\nContent-Length: 0")).toMatchObject({ method: "GET" });
-    expect(parseRequestHead("GET / HTTP/1.1\r\nContent-Length: 3")).toEqual({ error: "request bodies are not accepted" });
-    expect(parseRequestHead("GET / HTTP/1.1\r\nX: a\r\n b")).toEqual({ error: "malformed header line" });
-    expect(parseRequestHead("GET / HTTP/2.0")).toEqual({ error: "malformed request line" });
-    expect(parseRequestHead("GET * HTTP/1.1")).toEqual({ error: "malformed request target" });
+  test("a complete head over 16 KiB whose last chunk brings its end is refused with 431", () => {
+    const { conn, transport } = connect();
+    send(conn, "GET / HTTP/1.1\r\n");
+    for (let i = 0; i < 16; i++) send(conn, `X-${i}: ${"b".repeat(1000)}\r\n`);
+    expect(transport.out).toBe("");
+    send(conn, `X-last: ${"c".repeat(500)}\r\n\r\n`);
+    expect(transport.statuses()).toEqual(["431 Request Header Fields Too Large"]);
+  });
+
+  test("input that piles up while a handler runs is cut off past 64 KiB: the connection is dropped and nothing more answered", async () => {
+    const slow = gate();
+    const { conn, transport, logger } = connect({
+      handle: async () => {
+        await slow.opened;
+        return new Response("late");
+      },
+    });
+    send(conn, GET("/slow"));
+    const chunk = Buffer.alloc(4096, "a");
+    for (let i = 0; i < 15; i++) conn.receive(chunk);
+    expect(transport.terminated).toBe(false);
+    conn.receive(chunk);
+    conn.receive(chunk);
+    expect(transport.terminated).toBe(true);
+    expect(logger.records).toContainEqual(expect.objectContaining({ level: "debug", msg: "closed a connection that sent too much while a request was being answered", pid: 4242 }));
+    slow.open();
+    await settle();
+    expect(transport.out).toBe("");
+  });
+
+  test("requests sent in later chunks while a handler runs are answered after it, in order", async () => {
+    const slow = gate();
+    const { conn, transport } = connect({
+      handle: async (path) => {
+        if (path === "/a") await slow.opened;
+        return Response.json({ path });
+      },
+    });
+    send(conn, GET("/a"));
+    for (const byte of GET("/b") + GET("/c")) send(conn, byte);
+    await settle();
+    expect(transport.out).toBe("");
+    slow.open();
+    await until(() => transport.out.split("HTTP/1.1 ").length === 4);
+    expect([...transport.out.matchAll(/\{"path":"(\/\w)"\}/g)].map((m) => m[1])).toEqual(["/a", "/b", "/c"]);
+    expect(transport.terminated).toBe(false);
+  });
+
+  test("a client that pipelines without reading is dropped once 1 MiB of answers waits for it", async () => {
+    let handled = 0;
+    const { conn, transport, logger } = connect({
+      handle: () => {
+        handled++;
+        return new Response("x".repeat(300 * 1024));
+      },
+    });
+    transport.accept = 0;
+    send(conn, GET("/1") + GET("/2") + GET("/3") + GET("/4") + GET("/5"));
+    await until(() => transport.terminated);
+    expect(handled).toBe(4);
+    expect(transport.terminated).toBe(true);
+    expect(transport.out).toBe("");
+    expect(logger.records).toContainEqual(expect.objectContaining({ level: "debug", msg: "closed a connection that does not read its answers" }));
+  });
+});
+
+describe("HttpConnection deadlines", () => {
+  test("a connection that sends nothing is closed at the head deadline", async () => {
+    const { transport } = connect({ headTimeoutSeconds: 0.05 });
+    await until(() => transport.ended);
+    expect(transport.out).toBe("");
+  });
+
+  test("a head must be complete by its deadline: bytes trickling in do not extend it", async () => {
+    const { conn, transport, logger } = connect({ headTimeoutSeconds: 0.2, idleTimeoutSeconds: 10 });
+    // One byte every 20 ms for up to 4 s (20 times the deadline): each byte would have re-armed a
+    // per-read timer, so only a deadline that ignores partial data closes the connection in time.
+    const head = GET("/").slice(0, -2);
+    for (let i = 0; i < 200 && !transport.ended; i++) {
+      send(conn, head[i % head.length]!);
+      await Bun.sleep(20);
+    }
+    expect(transport.ended).toBe(true);
+    expect(transport.out).toBe("");
+    expect(logger.records).toContainEqual(expect.objectContaining({ level: "debug", msg: "closed a connection whose request head did not arrive in time" }));
+  });
+
+  test("no deadline runs while a handler runs; the idle one starts once the answer is written", async () => {
+    const slow = gate();
+    let endedBeforeAnswer = false;
+    const { conn, transport } = connect({
+      headTimeoutSeconds: 0.05,
+      idleTimeoutSeconds: 0.05,
+      handle: async () => {
+        await slow.opened;
+        endedBeforeAnswer = transport.ended;
+        return new Response("slow but sure");
+      },
+    });
+    send(conn, GET("/"));
+    await Bun.sleep(150); // three times both deadlines
+    slow.open();
+    await until(() => transport.ended);
+    expect(endedBeforeAnswer).toBe(false);
+    expect(transport.out).toEndWith("slow but sure");
+  });
+
+  test("an idle keep-alive connection is closed after the idle timeout, unless a new head has begun", async () => {
+    const idle = connect({ headTimeoutSeconds: 10, idleTimeoutSeconds: 0.05 });
+    send(idle.conn, GET("/"));
+    await until(() => idle.transport.ended);
+    expect(idle.transport.statuses()).toEqual(["200 OK"]);
+
+    // A head begun right after the answer replaces the 0.1 s idle timer by its own 1 s deadline.
+    const { conn, transport } = connect({ headTimeoutSeconds: 1, idleTimeoutSeconds: 0.1 });
+    send(conn, GET("/"));
+    await until(() => transport.statuses().length === 1);
+    send(conn, "GET /");
+    await Bun.sleep(400);
+    expect(transport.ended).toBe(false);
+    await until(() => transport.ended);
+    expect(transport.statuses()).toEqual(["200 OK"]);
+  });
+});
+
+describe("HttpConnection header validation", () => {
+  test.each([
+    ["a space before a header's colon", "GET / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", "malformed header line"],
+    ["a NUL in a header value", "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", "malformed header line"],
+    ["a CR inside a header line", "GET / HTTP/1.1\r\nX: a\rTransfer-Encoding: chunked\r\n\r\n", "malformed header line"],
+    ["a control character in the request target", "GET /a\x01b HTTP/1.1\r\n\r\n", "malformed request target"],
+    ["a bare LF inside a header line", "GET / HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked\r\n\r\n", "a line ends in a bare LF, not CRLF"],
+    ["bare LF line endings throughout", "GET / HTTP/1.1\nHost: x\n\n", "a line ends in a bare LF, not CRLF"],
+  ])("%s is a 400 and the connection closed", (_, request, message) => {
+    let handled = 0;
+    const { conn, transport } = connect({
+      handle: () => {
+        handled++;
+        return new Response("");
+      },
+    });
+    send(conn, request);
+    expect(transport.statuses()).toEqual(["400 Bad Request"]);
+    expect(transport.json()).toEqual({ Code: "BadRequest", Message: message });
+    expect(transport.ended).toBe(true);
+    expect(handled).toBe(0);
+  });
+
+  test("a CRLF split across chunks is still a CRLF", async () => {
+    const { conn, transport } = connect();
+    for (const chunk of ["GET / HTTP/1.1\r", "\nHost: x\r", "\n\r", "\n"]) send(conn, chunk);
+    await settle();
+    expect(transport.statuses()).toEqual(["200 OK"]);
   });
 });

@@ -5,12 +5,20 @@
  * this file owns the bytes: it reads requests from the chunks it is given and writes answers
  * through an `HttpTransport`, which a Bun socket is and a test can fake.
  *
+ * What one connection can hold is bounded: 64 KiB of unread input (a client that keeps sending
+ * while a handler runs is cut off), 1 MiB of unsent output (one that pipelines without reading
+ * is cut off), and time: a request head must be complete 30 s after its first byte (after the
+ * connection opened, for the first) however it trickles in, and a connection with no request
+ * begun is closed after 30 s idle. Nothing times out while a handler runs (it may wait on STS).
+ *
  * A connection serves nothing until it is admitted: every request on a refused (or not yet
  * judged) connection gets one 403 JSON answer and the connection is closed.
  */
 import { JSON_HEADERS } from "../http/json.ts";
 import type { Logger } from "../log.ts";
 import type { PeerCred } from "../net/peer-credentials.ts";
+import { HeadReader } from "./head-reader.ts";
+import { parseRequestHead, type ParsedRequest } from "./parse-request-head.ts";
 
 /** The part of a Bun socket a connection writes through. */
 export interface HttpTransport {
@@ -20,36 +28,36 @@ export interface HttpTransport {
   end(): void;
   /** Closes at once, dropping anything unsent. */
   terminate(): void;
-  /** (Re)arms the idle timeout. */
-  timeout(seconds: number): void;
 }
 
 export interface HttpConnectionOptions {
   /** Answers a GET (or HEAD) from an admitted peer; `path` is the raw request path, query removed. */
   readonly handle: (path: string, peer: PeerCred) => Response | Promise<Response>;
   readonly logger: Logger;
-  /** The connection is closed after this long without traffic. */
-  readonly idleTimeoutSeconds: number;
+  /** A connection with no request begun is closed after this long; not while a handler runs. Default 30 s. */
+  readonly idleTimeoutSeconds?: number | undefined;
+  /** A request head must be complete this long after its first byte (after the connection opened, for the first); more bytes do not extend it. Default 30 s. */
+  readonly headTimeoutSeconds?: number | undefined;
 }
-
-export type ParsedRequest = { method: string; path: string; keepAlive: boolean };
 
 /** Headers larger than this are refused with 431 (the requests we serve are a few hundred bytes). */
 const MAX_HEAD_BYTES = 16 * 1024;
+/** Unread input beyond this (a head at the cap and a few more behind it) while a handler runs ends the connection. */
+const MAX_PENDING_INPUT = MAX_HEAD_BYTES + 48 * 1024;
+const DEFAULT_TIMEOUT_SECONDS = 30;
 /** A client that pipelines requests without reading the answers is cut off beyond this. */
 const MAX_PENDING_OUTPUT = 1024 * 1024;
-const HEAD_END = Buffer.from("\r\n\r\n");
 const REASONS: Readonly<Record<number, string>> = {
   200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
   431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
 };
 
 /**
- * One connection's request loop. The listener feeds it the socket's events; it arms the idle
- * timeout on construction.
+ * One connection's request loop. The listener feeds it the socket's events; its deadlines are
+ * its own timers, armed from construction on.
  *
  * @example
- * open(socket) { socket.data = new HttpConnection(socket, { handle, logger, idleTimeoutSeconds: 30 }); socket.data.admit(peer); },
+ * open(socket) { socket.data = new HttpConnection(socket, { handle, logger }); socket.data.admit(peer); },
  * data(socket, chunk) { socket.data.receive(chunk); },
  */
 export class HttpConnection {
@@ -60,9 +68,12 @@ export class HttpConnection {
   #admitted = false;
   /** Why this peer is refused; undefined when it is admitted or not yet judged. */
   #refusal: string | undefined;
-  #input: Buffer = Buffer.alloc(0);
+  readonly #input = new HeadReader();
   /** A handler is running: later pipelined requests wait in `#input`. */
   #busy = false;
+  /** What the armed timer waits for: the rest of a head, or a next request; nothing while a handler runs. */
+  #waiting: "head" | "idle" | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #pending: Uint8Array | undefined;
   /** This side decided to close once the output is flushed. */
   #closeAfterFlush = false;
@@ -73,7 +84,7 @@ export class HttpConnection {
   constructor(transport: HttpTransport, options: HttpConnectionOptions) {
     this.#transport = transport;
     this.#options = options;
-    transport.timeout(options.idleTimeoutSeconds);
+    this.#wait("head");
   }
 
   /** The peer's requests go to `handle` from now on. */
@@ -92,10 +103,14 @@ export class HttpConnection {
 
   /** Bytes from the client. */
   receive(chunk: Uint8Array): void {
-    // Copied: the chunk's memory belongs to Bun once its callback returns.
-    this.#input = this.#input.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.#input, chunk]);
-    this.#transport.timeout(this.#options.idleTimeoutSeconds);
+    // Nothing more is read once this side has decided to close.
+    if (this.#closed || this.#closeAfterFlush) return;
+    this.#input.push(chunk);
     this.#pump();
+    if (this.#input.size > MAX_PENDING_INPUT) {
+      this.#options.logger.debug("closed a connection that sent too much while a request was being answered", { pid: this.#peer?.pid, bytes: this.#input.size });
+      this.#shut("terminate");
+    }
   }
 
   /** The transport can take more output. */
@@ -113,18 +128,13 @@ export class HttpConnection {
     this.#finishIfDone();
   }
 
-  timedOut(): void {
-    this.#closed = true;
-    this.#transport.end();
-  }
-
   /** The transport is gone; nothing more is written. */
   closed(): void {
-    this.#closed = true;
+    this.#shut(undefined);
   }
 
   failed(error: Error): void {
-    this.#closed = true;
+    this.#shut(undefined);
     this.#options.logger.debug("connection error", { pid: this.#peer?.pid, error: error.message });
   }
 
@@ -132,23 +142,48 @@ export class HttpConnection {
     if (this.#closed) return;
     if (this.#pending) {
       if (this.#pending.length + bytes.length > MAX_PENDING_OUTPUT) {
-        this.#closed = true;
-        this.#transport.terminate();
+        this.#options.logger.debug("closed a connection that does not read its answers", { pid: this.#peer?.pid });
+        this.#shut("terminate");
         return;
       }
       this.#pending = Buffer.concat([this.#pending, bytes]);
       return;
     }
     const written = this.#transport.write(bytes);
-    if (written < 0) this.#closed = true;
+    if (written < 0) this.#shut(undefined);
     else if (written < bytes.length) this.#pending = Buffer.from(bytes.subarray(written));
   }
 
   #finishIfDone(): void {
-    if ((this.#closeAfterFlush || this.#inputEnded) && !this.#pending && !this.#busy && !this.#closed) {
-      this.#closed = true;
-      this.#transport.end();
-    }
+    if ((this.#closeAfterFlush || this.#inputEnded) && !this.#pending && !this.#busy && !this.#closed) this.#shut("end");
+  }
+
+  /** Marks the connection closed, stops its timer and, unless it is already gone, ends or drops the transport. */
+  #shut(how: "end" | "terminate" | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#input.clear();
+    this.#wait(undefined);
+    if (how === "end") this.#transport.end();
+    else if (how === "terminate") this.#transport.terminate();
+  }
+
+  /**
+   * Arms the timer for `what`, unless it already waits for that: a deadline is not extended by
+   * more bytes of the same head. `undefined` stops it (a handler is running, or all is over).
+   */
+  #wait(what: "head" | "idle" | undefined): void {
+    if (what === this.#waiting) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#waiting = what;
+    if (what === undefined) return;
+    const seconds = (what === "head" ? this.#options.headTimeoutSeconds : this.#options.idleTimeoutSeconds) ?? DEFAULT_TIMEOUT_SECONDS;
+    this.#timer = setTimeout(() => {
+      this.#options.logger.debug(what === "head" ? "closed a connection whose request head did not arrive in time" : "closed an idle connection", { pid: this.#peer?.pid });
+      this.#shut("end");
+    }, seconds * 1000);
+    this.#timer.unref();
   }
 
   #respond(status: number, body: Uint8Array, headers: Record<string, string>, keepAlive: boolean, head: boolean): void {
@@ -157,8 +192,10 @@ export class HttpConnection {
     text += `content-length: ${body.length}\r\nconnection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
     const start = Buffer.from(text, "latin1");
     this.#write(head || body.length === 0 ? start : Buffer.concat([start, body]));
-    if (!keepAlive) this.#closeAfterFlush = true;
-    this.#transport.timeout(this.#options.idleTimeoutSeconds);
+    if (!keepAlive) {
+      this.#closeAfterFlush = true;
+      this.#input.clear();
+    }
   }
 
   #respondJson(status: number, code: string, message: string, keepAlive: boolean, headers: Record<string, string> = {}): void {
@@ -188,14 +225,15 @@ export class HttpConnection {
 
   #pump(): void {
     while (!this.#busy && !this.#closeAfterFlush && !this.#closed) {
-      const end = this.#input.indexOf(HEAD_END);
-      if (end < 0 || end > MAX_HEAD_BYTES) {
-        if (end > MAX_HEAD_BYTES || this.#input.length > MAX_HEAD_BYTES) this.#respondJson(431, "RequestTooLarge", "request headers are too large", false);
+      const next = this.#input.next(MAX_HEAD_BYTES);
+      if (next === undefined) break;
+      // This head's deadline is over; the next one's starts with its own first byte.
+      this.#wait(undefined);
+      if ("error" in next && next.error === "too large") {
+        this.#respondJson(431, "RequestTooLarge", "request headers are too large", false);
         break;
       }
-      const head = this.#input.subarray(0, end).toString("latin1");
-      this.#input = this.#input.subarray(end + HEAD_END.length);
-      const request = parseRequestHead(head);
+      const request = "head" in next ? parseRequestHead(next.head) : { error: "a line ends in a bare LF, not CRLF" };
       const peer = this.#peer;
       // A refused peer learns nothing else, not even whether its request parsed.
       if (!this.#admitted || !peer) {
@@ -210,8 +248,7 @@ export class HttpConnection {
           .catch((error: unknown) => {
             // Only a body that cannot be read gets here; the connection is beyond saving.
             this.#options.logger.error("cannot send a response", { error: error instanceof Error ? error.message : String(error), path: request.path });
-            this.#closed = true;
-            this.#transport.terminate();
+            this.#shut("terminate");
           })
           .finally(() => {
             this.#busy = false;
@@ -219,41 +256,7 @@ export class HttpConnection {
           });
       }
     }
+    if (!this.#closed) this.#wait(this.#busy ? undefined : this.#input.size > 0 && !this.#closeAfterFlush ? "head" : "idle");
     this.#finishIfDone();
   }
-}
-
-/**
- * The request line and headers (RFC 9112), as much as this server needs. Anything announcing
- * a body is refused: the routes take none, and not reading one keeps the parser this small.
- */
-export function parseRequestHead(head: string): ParsedRequest | { error: string } {
-  const lines = head.replace(/^(\r\n)+/, "").split("\r\n");
-  const line = /^([A-Z]+) (\S+) HTTP\/1\.([01])$/.exec(lines[0] ?? "");
-  if (!line) return { error: "malformed request line" };
-  const [, method, target, minor] = line as unknown as [string, string, string, string];
-  let connection = "";
-  for (const header of lines.slice(1)) {
-    const colon = header.indexOf(":");
-    if (colon <= 0 || /^[ \t]/.test(header)) return { error: "malformed header line" };
-    const name = header.slice(0, colon).toLowerCase();
-    const value = header.slice(colon + 1).trim();
-    if (name === "transfer-encoding" || (name === "content-length" && value !== "0")) return { error: "request bodies are not accepted" };
-    if (name === "connection") connection += `,${value.toLowerCase()}`;
-  }
-  let path: string;
-  if (target.startsWith("/")) {
-    path = target.split(/[?#]/, 1)[0]!;
-  } else if (/^http:\/\//i.test(target)) {
-    try {
-      path = new URL(target).pathname;
-    } catch {
-      return { error: "malformed request target" };
-    }
-  } else {
-    return { error: "malformed request target" };
-  }
-  const tokens = connection.split(",").map((t) => t.trim());
-  const keepAlive = minor === "1" ? !tokens.includes("close") : tokens.includes("keep-alive");
-  return { method, path, keepAlive };
 }

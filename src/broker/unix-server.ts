@@ -35,6 +35,8 @@ export interface UnixServerOptions {
   readonly getPeer?: ((socket: object) => PeerCred) | undefined;
   /** Idle keep-alive connections are closed after this long. Default 30 s. */
   readonly idleTimeoutSeconds?: number | undefined;
+  /** A request head must be complete this long after its first byte, however it trickles in. Default 30 s. */
+  readonly headTimeoutSeconds?: number | undefined;
 }
 
 export interface UnixServer {
@@ -63,8 +65,7 @@ export async function startUnixServer(options: UnixServerOptions): Promise<UnixS
   if (stale === "removed-dead-socket") logger.info("removed a dead socket left by an earlier broker", { socket: path });
 
   const getPeer = options.getPeer ?? ((socket: object) => peerCredentials(socketFd(socket)));
-  const idle = options.idleTimeoutSeconds ?? 30;
-  const handlers = connectionHandlers(options, getPeer, idle);
+  const handlers = connectionHandlers(options, getPeer);
   const bind = (at: string): UnixSocketListener<HttpConnection> => {
     try {
       return Bun.listen<HttpConnection>({ unix: at, socket: handlers });
@@ -161,9 +162,10 @@ function removeIfOurs(path: string, identity: FileIdentity, logger: Logger): voi
 type Handlers = Parameters<typeof Bun.listen<HttpConnection>>[0]["socket"];
 
 /** Judges each connection's peer once, on open; the HTTP/1.1 on it is HttpConnection's. */
-function connectionHandlers(options: UnixServerOptions, getPeer: (socket: object) => PeerCred, idle: number): Handlers {
+function connectionHandlers(options: UnixServerOptions, getPeer: (socket: object) => PeerCred): Handlers {
   const { logger } = options;
-  const http = { handle: options.handle, logger, idleTimeoutSeconds: idle };
+  // The connection keeps its own deadlines: Bun's socket timeout restarts on every byte read.
+  const http = { handle: options.handle, logger, idleTimeoutSeconds: options.idleTimeoutSeconds, headTimeoutSeconds: options.headTimeoutSeconds };
   return {
     open(socket) {
       const conn = new HttpConnection(socket, http);
@@ -188,7 +190,6 @@ function connectionHandlers(options: UnixServerOptions, getPeer: (socket: object
     data: (socket, chunk) => socket.data.receive(chunk),
     drain: (socket) => socket.data.drain(),
     end: (socket) => socket.data.endOfInput(),
-    timeout: (socket) => socket.data.timedOut(),
     close: (socket) => socket.data.closed(),
     error: (socket, error) => socket.data.failed(error),
   };
