@@ -5,7 +5,8 @@ import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { createLogger } from "../../log.ts";
 import { parseCommandArgs } from "../args.ts";
 import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, type BrokerSourceSettings } from "../broker-settings.ts";
-import { imdsListenSettings, startImds, type RunningImds } from "./broker-imds.ts";
+import { startImds, type RunningImds } from "../../broker/start-imds.ts";
+import { imdsListenSettings } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
 
 const USAGE = `Usage: credproxy broker exec [--role-arn ARN] [options] -- COMMAND [ARGS...]
