@@ -66,6 +66,14 @@ describe("a broker config file", () => {
     expect(parseBrokerConfigText("socket: {path: ~}\n", "/c/b.yaml").socket.path).toBeUndefined();
   });
 
+  test("can be read for one section alone, ignoring what the others would need", () => {
+    const text = "role_arn: ${fromEnv:ROLE_FOR_SERVE}\nsocket: {path: /run/b.sock}\n";
+    expect(() => parseBrokerConfigText(text, "/c/broker.yaml", { env: {} })).toThrow("ROLE_FOR_SERVE");
+    const socketOnly = parseBrokerConfigText(text, "/c/broker.yaml", { env: {}, only: ["socket"] });
+    expect(socketOnly.socket.path).toBe("/run/b.sock");
+    expect(socketOnly.roleArn).toBeUndefined();
+  });
+
   test("may be empty or hold only comments, and then sets nothing", () => {
     const config = parseBrokerConfigText("# nothing yet\n", "/c/broker.yaml");
     expect(config.roleArn).toBeUndefined();

@@ -51,6 +51,8 @@ export interface BrokerConfigOptions {
   readonly open?: ((path: string) => OpenedFile) | undefined;
   /** The uid the file must belong to (or root); default process.getuid(). */
   readonly uid?: number | undefined;
+  /** Read only these top-level keys (credential-process needs `socket` alone); default all. */
+  readonly only?: readonly string[] | undefined;
 }
 
 /** A file as opened: what fstat said about the descriptor the text was read from. */
@@ -120,6 +122,7 @@ export function parseBrokerConfigText(text: string, file: string, options: Broke
     emptyHint: "Write broker settings as keys at the top level, e.g. role_arn: and allow_roles:",
     allowEmpty: true,
     schemaCommand: "credproxy validate --broker --print-schema",
+    pick: options.only,
   });
   const raw = data as RawBrokerConfig;
   const socketPath = raw.socket?.path;

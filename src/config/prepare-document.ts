@@ -17,6 +17,11 @@ export interface PrepareOptions {
   readonly emptyHint: string;
   /** The command that prints this document's schema, for the hint of schema problems. */
   readonly schemaCommand?: string | undefined;
+  /**
+   * Only these top-level keys are substituted and validated; the rest is ignored, so a reader
+   * that needs one section does not fail on another (a ${fromEnv:…} its environment lacks).
+   */
+  readonly pick?: readonly string[] | undefined;
 }
 
 /** A mapping at the top level, or an empty file when `allowEmpty` (then `data` is {}). */
@@ -46,7 +51,9 @@ export function prepareDocument(
     const pos = tree.locate(path, "value");
     return pos ? ` (${file}:${pos.line}:${pos.column})` : "";
   };
-  const { value: data, templates } = substituteTree(tree.value, { env: options.env, readFile: options.readFile, where });
+  const whole = tree.value as Record<string, unknown>;
+  const value = options.pick ? Object.fromEntries(Object.entries(whole).filter(([key]) => options.pick!.includes(key))) : whole;
+  const { value: data, templates } = substituteTree(value, { env: options.env, readFile: options.readFile, where });
   normaliseBooleans(data, schema);
   if (!validate(data)) throw problemsError(file, problemsFromAjv(validate.errors ?? [], { tree, data, templates }), tree, options.schemaCommand);
   return { data, tree };

@@ -52,8 +52,9 @@ export const brokerCredentialProcessCommand: Command = {
       if (values[flag] === "") throw usageError("broker credential-process", `--${flag} is empty (give a value, or leave the flag out)`);
     }
     try {
-      // The config is read only when the socket is not named: it is the one thing taken from it.
-      const configured = values.socket ? undefined : loadBrokerConfig(brokerConfigLocation(values.config)).socket.path;
+      // The config is read only when the socket is not named, and only its socket section: SDKs
+      // run this with their own environment, which may lack what other keys substitute.
+      const configured = values.socket ? undefined : loadBrokerConfig(brokerConfigLocation(values.config), { only: ["socket"] }).socket.path;
       const socket = resolve(values.socket || configured || defaultSocketPath());
       checkSocketPathShape(socket);
       const output = await fetchCredentials(socket, values["role-arn"]);
