@@ -49,6 +49,15 @@ export function brokerSourceFlagsHelp(width: number, withAllowRole = true, overr
     .join("\n");
 }
 
+/** The --log-level help line of a broker command whose own default is `fallback`. */
+export function brokerLogLevelHelp(width: number, fallback: LogLevel): string {
+  const pad = " ".repeat(6 + width + 1);
+  return `      ${"--log-level LEVEL".padEnd(width)} debug, info, warn or error. Default: $CREDPROXY_LOG_LEVEL, else\n${pad}log_level in the broker config, else ${fallback}`;
+}
+
+/** Where every broker command sends its STS calls. */
+export const STS_ENDPOINT_NOTE = "The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.";
+
 export interface BrokerSourceSettings {
   readonly config: BrokerConfig;
   readonly roleArn: string | undefined;

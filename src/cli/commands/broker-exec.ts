@@ -4,7 +4,16 @@ import type { CredproxyError } from "../../errors.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { createLogger } from "../../log.ts";
 import { parseCommandArgs } from "../args.ts";
-import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, type BrokerSourceSettings } from "../broker-settings.ts";
+import {
+  ALLOW_ROLE_FLAG,
+  BROKER_SOURCE_FLAGS,
+  STS_ENDPOINT_NOTE,
+  brokerLogLevelHelp,
+  brokerSourceFlagsHelp,
+  brokerSourceSettings,
+  brokerUsageError,
+  type BrokerSourceSettings,
+} from "../broker-settings.ts";
 import { startImds, type RunningImds } from "../../broker/start-imds.ts";
 import { imdsListenSettings } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
@@ -45,12 +54,11 @@ ${brokerSourceFlagsHelp(22, true, {
                              169.254.169.254:80 when credproxy may add that address to lo
                              (Linux: CAP_NET_ADMIN; macOS: root), else on 127.0.0.1 with
                              AWS_EC2_METADATA_SERVICE_ENDPOINT set for COMMAND
-      --log-level LEVEL      debug, info, warn or error. Default: $CREDPROXY_LOG_LEVEL, else
-                             log_level in the broker config, else warn
+${brokerLogLevelHelp(22, "warn")}
       --log-format FORMAT    text or json. Default: text
   -h, --help                 Show this help
 
-STS endpoint: $AWS_ENDPOINT_URL_STS, else $AWS_ENDPOINT_URL, else the regional AWS endpoint.
+${STS_ENDPOINT_NOTE}
 Exit status: COMMAND's, or 128 + N if signal N ended it; 1 if the role cannot be assumed,
 2 for usage errors, 126/127 if COMMAND cannot be run. SIGINT, SIGTERM, SIGHUP, SIGQUIT,
 SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND, except a Ctrl-C or Ctrl-\\ typed at

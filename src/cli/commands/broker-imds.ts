@@ -7,7 +7,7 @@ import { createLogger, type Logger } from "../../log.ts";
 import { formatAddress, parseAddress } from "../../net/loopback-address.ts";
 import { parseCommandArgs } from "../args.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
-import { BROKER_SOURCE_FLAGS, brokerSourceFlagsHelp, brokerSourceSettings, brokerUsageError, inConfig, type BrokerSourceSettings } from "../broker-settings.ts";
+import { BROKER_SOURCE_FLAGS, brokerLogLevelHelp, brokerSourceFlagsHelp, STS_ENDPOINT_NOTE, brokerSourceSettings, brokerUsageError, inConfig, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -33,11 +33,10 @@ ${brokerSourceFlagsHelp(18, false, {
       --port PORT        Port on that address. Default: imds.port, else 80
       --imds-v1          Also answer requests without a session token (IMDSv1);
                          --no-imds-v1 overrides imds.v1: true in the config
-      --log-level LEVEL  debug, info, warn or error. Default: $CREDPROXY_LOG_LEVEL, else
-                         log_level in the broker config, else info
+${brokerLogLevelHelp(18, "info")}
   -h, --help             Show this help
 
-The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
+${STS_ENDPOINT_NOTE}`;
 
 export interface BrokerImdsInput extends BrokerSourceSettings {
   /** Canonical text. */

@@ -9,7 +9,7 @@ import { createLogger } from "../../log.ts";
 import { assertPeerCredentialsAvailable, peerCredentialsVerified } from "../../net/peer-credentials.ts";
 import { parseCommandArgs } from "../args.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
-import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, inConfig, brokerSourceFlagsHelp, brokerSourceSettings, type BrokerSourceSettings } from "../broker-settings.ts";
+import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, inConfig, brokerLogLevelHelp, brokerSourceFlagsHelp, STS_ENDPOINT_NOTE, brokerSourceSettings, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
 import { firstSignal } from "../signals.ts";
 
@@ -46,11 +46,10 @@ ${brokerSourceFlagsHelp(20, true, {
                            Serve only process PID and the processes it starts, e.g. one
                            terminal's shell ($$) or a CI job's runner. Its children that
                            outlive it are re-parented and then refused
-      --log-level LEVEL    debug, info, warn or error. Default: $CREDPROXY_LOG_LEVEL, else
-                           log_level in the broker config, else info
+${brokerLogLevelHelp(20, "info")}
   -h, --help               Show this help
 
-The STS endpoint is AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else STS in the region.`;
+${STS_ENDPOINT_NOTE}`;
 
 export interface BrokerServeInput extends BrokerSourceSettings {
   /** Absolute. */
