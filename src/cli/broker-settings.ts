@@ -6,7 +6,7 @@
  * by the schema with file, line and key path.
  */
 import { BROKER_MAX_DURATION, BROKER_MIN_DURATION } from "../config/broker-schema.ts";
-import { brokerConfigLocation, loadBrokerConfig, type BrokerConfig, type BrokerConfigOptions } from "../config/load-broker-config.ts";
+import { brokerConfigLocation, loadBrokerConfig, type BrokerConfig } from "../config/load-broker-config.ts";
 import { ROLE_ARN_PATTERN } from "../config/services-schema.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../errors.ts";
 import type { LogLevel } from "../log.ts";
@@ -96,13 +96,13 @@ export function brokerSourceSettings(
     readonly defaultLogLevel: LogLevel;
     /** False for a command that serves no /role-arn/ route (allow_roles in the config is then unused). */
     readonly allowRoles?: boolean | undefined;
+    /** The broker config already read (tests); default: read it from where --config says. */
     readonly config?: BrokerConfig | undefined;
-    readonly load?: BrokerConfigOptions | undefined;
   },
 ): BrokerSourceSettings {
   const fail = (message: string, hint?: string) => brokerUsageError(command, message, hint);
   if (values.config === "") throw fail("--config is empty", "give the path of a broker config file, or leave the flag out");
-  const config = options.config ?? loadBrokerConfig(brokerConfigLocation(values.config, env), { env, ...options.load });
+  const config = options.config ?? loadBrokerConfig(brokerConfigLocation(values.config, env), { env });
 
   const roleArn = values["role-arn"];
   if (roleArn === "") throw fail("--role-arn is empty", "pass --role-arn arn:aws:iam::123456789012:role/Name, or leave it out to serve a session of the source identity");
