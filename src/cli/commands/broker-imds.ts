@@ -171,10 +171,11 @@ function checkImdsAddress(text: string, flag: string | undefined, fail: (message
   } catch {
     throw fail(`invalid ${flag ?? "address"} "${text}" (an IPv4 or IPv6 address, e.g. ${IMDS_ADDRESS})`);
   }
-  // ::ffff:0.0.0.0 is 0.0.0.0 too: Bun binds it as "every interface".
+  // ::ffff:0.0.0.0 is 0.0.0.0 too: Bun binds it as "every interface". 224/4 and up is
+  // multicast, reserved and broadcast; ff00::/8 is IPv6 multicast.
   const v4 = parsed.family === 4 ? parsed.bytes : isV4Mapped(parsed.bytes) ? parsed.bytes.subarray(12) : undefined;
   const host = v4 ?? parsed.bytes;
-  if (host.every((b) => b === 0) || (v4 !== undefined && (v4[0]! >= 224 || v4.every((b) => b === 255))) || (v4 === undefined && host[0] === 0xff)) {
+  if (host.every((b) => b === 0) || (v4 !== undefined && v4[0]! >= 224) || (v4 === undefined && host[0] === 0xff)) {
     throw fail(`${flag === undefined ? text : `${flag} ${text}`} is not the address of one host (unspecified, multicast or broadcast) and could offer credentials on every interface; use ${IMDS_ADDRESS} or 127.0.0.1`);
   }
   return formatAddress(parsed.family, parsed.bytes);

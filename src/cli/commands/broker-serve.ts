@@ -122,17 +122,10 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const settings = brokerSourceSettings("serve", values, env, { defaultLogLevel: "info", config });
   const file = settings.config;
   if (values.socket === "") throw usageError("--socket is empty (give the socket's path, or leave the flag out for the default)");
-  let socket: string;
-  if (values.socket !== undefined) {
-    socket = resolve(values.socket);
-    withOwnHint(() => checkSocketPathShape(socket));
-  } else if (file.socket.path !== undefined) {
-    socket = file.socket.path;
-    inConfig(file, "socket.path", () => checkSocketPathShape(socket));
-  } else {
-    socket = resolve(defaultSocketPath(env));
-    withOwnHint(() => checkSocketPathShape(socket));
-  }
+  const fromFile = values.socket === undefined && file.socket.path !== undefined;
+  const socket = resolve(values.socket ?? file.socket.path ?? defaultSocketPath(env));
+  if (fromFile) inConfig(file, "socket.path", () => checkSocketPathShape(socket));
+  else withOwnHint(() => checkSocketPathShape(socket));
 
   const allowUids = values["allow-uid"]?.map((text) => {
     if (!/^\d{1,10}$/.test(text)) throw usageError(`invalid --allow-uid "${text}" (a numeric user id, e.g. ${ownUid()})`);
