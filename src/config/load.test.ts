@@ -10,17 +10,17 @@ const FIXTURE = resolve(import.meta.dir, "../../test/fixtures/config/full.yaml")
 
 describe("a CredProxy-compatible config", () => {
   test("using every documented key loads, with each value where it belongs", async () => {
-    const files = memoryFiles({ "/run/secrets/worker-token": "worker-token\n" });
+    const files = memoryFiles({ "/run/secrets/worker-token": "worker-token-9Qm4Xr7Lz2Wk8Vn5B\n" });
     const config = await loadConfig(FIXTURE, {
-      env: { WEB_APP_TOKEN: "web-token" },
+      env: { WEB_APP_TOKEN: "web-token-9Qm4Xr7Lz2Wk8Vn5B" },
       readFile: (path) => (path === FIXTURE ? require("node:fs").readFileSync(path, "utf8") : files(path)),
     });
     expect(config.file).toBe(FIXTURE);
     expect(config.server).toEqual({ host: "127.0.0.1", port: 1338, debug: false, logHealthChecks: false });
     expect(config.credentials).toEqual({ refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 });
     expect(config.services.map((s) => [s.name, s.authToken, s.region])).toEqual([
-      ["web-app", "web-token", "eu-west-1"],
-      ["worker", "worker-token", "us-east-1"],
+      ["web-app", "web-token-9Qm4Xr7Lz2Wk8Vn5B", "eu-west-1"],
+      ["worker", "worker-token-9Qm4Xr7Lz2Wk8Vn5B", "us-east-1"],
     ]);
     const [web, worker] = config.services;
     expect(web?.source).toEqual({ kind: "profile", profile: "default", configFile: "/credproxy/.aws/config", credentialsFile: undefined });
@@ -58,12 +58,12 @@ describe("a CredProxy-compatible config", () => {
     const json = JSON.stringify({
       server: { port: 8080, debug: true },
       aws_defaults: { region: "us-east-1" },
-      services: { app: { auth_token: "0123", source_credentials: {}, assumed_role: { RoleArn: ROLE_ARN, DurationSeconds: 900 } } },
+      services: { app: { auth_token: "0829174635", source_credentials: {}, assumed_role: { RoleArn: ROLE_ARN, DurationSeconds: 900 } } },
     });
     const config = load(json);
     expect(config.server.port).toBe(8080);
     expect(config.server.debug).toBe(true);
-    expect(config.services[0]?.authToken).toBe("0123");
+    expect(config.services[0]?.authToken).toBe("0829174635");
     expect(config.services[0]?.assumeRole.DurationSeconds).toBe(900);
   });
 
@@ -89,8 +89,8 @@ describe("values are typed by the schema, not by YAML", () => {
   });
 
   test("a token that looks like a number keeps its leading zero", () => {
-    const text = minimal().replace("auth_token: app-token", "auth_token: 0123");
-    expect(load(text).services[0]?.authToken).toBe("0123");
+    const text = minimal().replace("auth_token: app-token-9Qm4Xr7Lz2Wk8Vn5B", "auth_token: 0829174635");
+    expect(load(text).services[0]?.authToken).toBe("0829174635");
   });
 
   test("tag values and external IDs that look like numbers or booleans stay strings", () => {
@@ -165,7 +165,7 @@ describe("reading the file", () => {
   test("a config on disk is read and its absolute path recorded", async () => {
     const dir = mkdtempSync(join(tmpdir(), "credproxy-config-"));
     const file = join(dir, "config.json");
-    writeFileSync(file, JSON.stringify({ aws_defaults: { region: "us-east-1" }, services: { app: { auth_token: "t", assumed_role: { RoleArn: ROLE_ARN } } } }));
+    writeFileSync(file, JSON.stringify({ aws_defaults: { region: "us-east-1" }, services: { app: { auth_token: "t-9Qm4Xr7Lz2Wk8Vn5B", assumed_role: { RoleArn: ROLE_ARN } } } }));
     const config = await loadConfig(file, { env: {} });
     expect(config.file).toBe(file);
     expect(config.services[0]?.name).toBe("app");

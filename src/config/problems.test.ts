@@ -11,7 +11,7 @@ describe("schema errors", () => {
       port: 70000
     services:
       app:
-        auth_token: t
+        auth_token: t-9Qm4Xr7Lz2Wk8Vn5B
         assumed_role:
           RoleArn: not-an-arn
           DurationSeconds: 60
@@ -62,7 +62,7 @@ describe("did you mean", () => {
   });
 
   test("suggests the nested place of a key written one level too high", () => {
-    expect(thrown(() => load(minimal().replace("auth_token: app-token", "auth_token: app-token\n    region: us-east-1"))).message).toContain(
+    expect(thrown(() => load(minimal().replace("auth_token: app-token-9Qm4Xr7Lz2Wk8Vn5B", "auth_token: app-token-9Qm4Xr7Lz2Wk8Vn5B\n    region: us-east-1"))).message).toContain(
       'services.app.region: unknown key; did you mean "source_credentials.region"?',
     );
   });
@@ -102,7 +102,7 @@ describe("secrets in errors", () => {
   });
 
   test("a mistyped auth_token is described, not shown", () => {
-    const message = thrown(() => load(minimal().replace("auth_token: app-token", "auth_token: [s3cr3t-token-value]"))).message;
+    const message = thrown(() => load(minimal().replace("auth_token: app-token-9Qm4Xr7Lz2Wk8Vn5B", "auth_token: [s3cr3t-token-value]"))).message;
     expect(message).toContain("services.app.auth_token: must be a string");
     expect(message).not.toContain("s3cr3t");
   });

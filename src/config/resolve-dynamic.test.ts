@@ -99,12 +99,12 @@ describe("loadServicesFile", () => {
   });
 
   test("reads JSON files the same way", () => {
-    const text = JSON.stringify({ services: { j: { auth_token: "j", assumed_role: { RoleArn: ROLE_ARN } } } });
+    const text = JSON.stringify({ services: { j: { auth_token: "j-9Qm4Xr7Lz2Wk8Vn5B", assumed_role: { RoleArn: ROLE_ARN } } } });
     expect(loadServicesFile("/d/j.json", text, defaults, { env: {} }).map((s) => s.name)).toEqual(["j"]);
   });
 
   test("a bare service object without services: is rejected, saying what the file needs", () => {
-    const error = thrown(() => loadServicesFile(file, `auth_token: t\nassumed_role: {RoleArn: "${ROLE_ARN}"}\n`, defaults, { env: {} }), ErrorCode.ConfigInvalid);
+    const error = thrown(() => loadServicesFile(file, `auth_token: t-9Qm4Xr7Lz2Wk8Vn5B\nassumed_role: {RoleArn: "${ROLE_ARN}"}\n`, defaults, { env: {} }), ErrorCode.ConfigInvalid);
     expect(error.message).toContain(`${file}:1:1: services: is required (expected a services: map`);
     expect(error.message).toContain("auth_token: unknown key");
   });
@@ -114,23 +114,23 @@ describe("loadServicesFile", () => {
   });
 
   test("duplicate tokens within one file are rejected", () => {
-    const text = `services:\n  a: {auth_token: same, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n  b: {auth_token: same, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
+    const text = `services:\n  a: {auth_token: same-9Qm4Xr7Lz2Wk8Vn5B, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n  b: {auth_token: same-9Qm4Xr7Lz2Wk8Vn5B, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
     expect(thrown(() => loadServicesFile(file, text, defaults, { env: {} })).message).toContain("services.b.auth_token: has the same value as services.a.auth_token");
   });
 
   test("a service without a region anywhere is rejected (CredProxy skipped this check for dynamic files)", () => {
-    const text = `services:\n  a: {auth_token: t, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
+    const text = `services:\n  a: {auth_token: t-9Qm4Xr7Lz2Wk8Vn5B, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
     expect(thrown(() => loadServicesFile(file, text, {}, { env: {} })).message).toContain("AWS region is required for service 'a'");
   });
 
   test("errors name the dynamic file with line and column", () => {
-    const text = `services:\n  a:\n    auth_token: t\n    assumed_role:\n      RoleArn: nope\n`;
+    const text = `services:\n  a:\n    auth_token: t-9Qm4Xr7Lz2Wk8Vn5B\n    assumed_role:\n      RoleArn: nope\n`;
     expect(thrown(() => loadServicesFile(file, text, defaults, { env: {} })).message).toContain(`${file}:5:16: services.a.assumed_role.RoleArn: must be an IAM role ARN`);
   });
 
   test("warnings about the file's services go to onWarning, prefixed with the file", () => {
     const warnings: string[] = [];
-    const text = `services:\n  a: {auth_token: t, assumed_role: {RoleArn: "${ROLE_ARN}", DurationSeconds: 1000}}\n`;
+    const text = `services:\n  a: {auth_token: t-9Qm4Xr7Lz2Wk8Vn5B, assumed_role: {RoleArn: "${ROLE_ARN}", DurationSeconds: 1000}}\n`;
     loadServicesFile(file, text, defaults, { env: {}, refreshBufferSeconds: 900, onWarning: (w) => warnings.push(w) });
     expect(warnings).toEqual([expect.stringContaining(`${file}: services.a.assumed_role.DurationSeconds is 1000`)]);
   });

@@ -11,7 +11,7 @@ function merged(defaults: string, source: string) {
     aws_defaults: {${defaults}}
     services:
       app:
-        auth_token: t
+        auth_token: t-9Qm4Xr7Lz2Wk8Vn5B
         source_credentials: {${source}}
         assumed_role: {RoleArn: "${ROLE_ARN}"}
   `).services[0]!;
@@ -66,7 +66,7 @@ describe("merging a service over aws_defaults", () => {
 
 describe("cross-field rules", () => {
   test("a service with no region anywhere is rejected, saying where to set one", () => {
-    const error = thrown(() => load(`services:\n  app:\n    auth_token: t\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`), ErrorCode.ConfigInvalid);
+    const error = thrown(() => load(`services:\n  app:\n    auth_token: t-9Qm4Xr7Lz2Wk8Vn5B\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`), ErrorCode.ConfigInvalid);
     expect(error.message).toContain("config.yaml:2:3: services.app: AWS region is required for service 'app'; set aws_defaults.region or services.app.source_credentials.region");
   });
 
@@ -88,7 +88,7 @@ describe("cross-field rules", () => {
   test("a token from ${fromEnv} that equals another service's token is caught too", () => {
     // minimal()'s extra text lands right after service `app`, so this indentation adds a second service
     const text = minimal(`  other:\n    auth_token: \${fromEnv:T}\n    assumed_role: {RoleArn: "${ROLE_ARN}"}`);
-    expect(thrown(() => load(text, { env: { T: "app-token" } })).message).toContain("services.other.auth_token: has the same value as services.app.auth_token");
+    expect(thrown(() => load(text, { env: { T: "app-token-9Qm4Xr7Lz2Wk8Vn5B" } })).message).toContain("services.other.auth_token: has the same value as services.app.auth_token");
     expect(load(text, { env: { T: "other-token" } }).services).toHaveLength(2);
   });
 
@@ -105,9 +105,34 @@ describe("cross-field rules", () => {
   });
 
   test("an x- entry in services that looks like a service is ignored with a warning", () => {
-    const config = load(minimal("").replace("services:\n", `services:\n  x-old:\n    auth_token: t2\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`));
+    const config = load(minimal("").replace("services:\n", `services:\n  x-old:\n    auth_token: t2-9Qm4Xr7Lz2Wk8Vn5B\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`));
     expect(config.services.map((s) => s.name)).toEqual(["app"]);
     expect(config.warnings).toEqual([expect.stringContaining("services.x-old is ignored")]);
+  });
+});
+
+describe("auth_token strength", () => {
+  const withToken = (token: string) => minimal().replace(/auth_token: \S+/, `auth_token: ${token}`);
+
+  test("a token too easy to guess is refused at its line, without echoing it", () => {
+    const error = thrown(() => load(withToken("aaaaaaaaaaaa")), ErrorCode.ConfigInvalid);
+    expect(error.message).toContain("services.app.auth_token: is too easy to guess");
+    expect(error.message).toMatch(/config\.yaml:\d+:\d+/);
+    expect(error.message).not.toContain("aaaaaaaaaaaa");
+  });
+
+  test("a weak token loads with a warning that names it by key, not by value", () => {
+    const config = load(withToken("changeme123"));
+    expect(config.warnings).toEqual([expect.stringContaining("services.app.auth_token is weak")]);
+    expect(config.warnings.join()).not.toContain("changeme123");
+  });
+
+  test("a random token gives no warning", () => {
+    expect(load(withToken(Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex"))).warnings).toEqual([]);
+  });
+
+  test("a token read from ${fromEnv:…} is judged by its value", () => {
+    expect(thrown(() => load(withToken("${fromEnv:T}"), { env: { T: "a" } })).message).toContain("services.app.auth_token: is too easy to guess");
   });
 });
 
@@ -151,6 +176,14 @@ describe("relative_uri (selecting a service by a secret path, as ECS RELATIVE_UR
     const error = thrown(() => load(service("relative_uri: /v2/credentials/app-one")));
     expect(error.message).toContain("services.app.relative_uri: is guessable");
     expect(error.message).not.toContain("app-one");
+  });
+
+  test("a long path that repeats or counts up is guessable too (length alone passed it before)", () => {
+    for (const segment of ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0123456789abcdef0123456789abcdef"]) {
+      const error = thrown(() => load(service(`relative_uri: /v2/credentials/${segment}`)));
+      expect(error.message).toContain("services.app.relative_uri: is guessable");
+      expect(error.message).not.toContain(segment);
+    }
   });
 
   test("credproxy's own paths cannot be used", () => {

@@ -7,6 +7,7 @@
  *   vice versa (upstream let a default profile silently override a service's keys);
  * - a block naming both iam_profile and iam_keys is rejected instead of preferring the profile;
  * - two services sharing an auth_token are rejected (upstream let the last one win silently);
+ * - an auth_token too easy to guess is refused, a weak one warned about (secret-strength.ts);
  * - a service may be selected by a secret relative_uri instead of a token (ECS-style
  *   AWS_CONTAINER_CREDENTIALS_RELATIVE_URI); the path must carry at least 128 random bits;
  * - the region check applies to dynamic services too (upstream skipped it);
@@ -16,6 +17,7 @@ import type { AssumeRoleSpec, ServiceOrigin, ServiceSpec, SourceSpec } from "./t
 import type { Env } from "./substitute.ts";
 import { displayPath, type KeyPath } from "./key-path.ts";
 import type { Problem } from "./problems.ts";
+import { hasStrongSegment, RELATIVE_URI_MIN_CHARS, tokenStrength } from "./secret-strength.ts";
 
 /** Shape of a source_credentials block once the schema has accepted it. */
 export interface RawSource {
@@ -75,6 +77,9 @@ export function resolveServices(
       problems.push({ path: at, message: "needs auth_token (the Authorization header value that selects it) or relative_uri (a secret path), or both" });
     }
     if (raw.auth_token !== undefined) {
+      const strength = tokenStrength(raw.auth_token);
+      if (strength.level === "refused") problems.push({ path: [...at, "auth_token"], at: "value", message: strength.message! });
+      else if (strength.level === "weak") warnings.push(`${displayPath([...at, "auth_token"])} ${strength.message}`);
       const firstOwner = tokenOwners.get(raw.auth_token);
       if (firstOwner !== undefined) {
         // Name both services, never the token itself.
@@ -163,13 +168,13 @@ const RESERVED_PATHS = new Set(["/v1/credentials", "/health", "/metrics"]);
 
 /**
  * The path is the only secret of a relative_uri service, so it must be unguessable: one
- * segment of at least 22 URL-safe characters (22 × 6 bits ≥ 128 bits if they are random).
- * The value itself is never echoed.
+ * segment of at least 22 URL-safe characters (22 × 6 bits ≥ 128 bits if they are random) that
+ * secret-strength.ts does not find repeating or sequential. The value itself is never echoed.
  */
 export function relativeUriProblem(path: string): string | undefined {
   if (RESERVED_PATHS.has(path)) return "is a path credproxy already serves; use something like /v2/credentials/<random id>";
-  if (!path.split("/").some((segment) => /^[A-Za-z0-9_-]{22,}$/.test(segment))) {
-    return "is guessable: it needs a segment of at least 22 random letters, digits, _ or - (128 bits), e.g. /v2/credentials/$(openssl rand -hex 16)";
+  if (!hasStrongSegment(path)) {
+    return `is guessable: it needs a segment of at least ${RELATIVE_URI_MIN_CHARS} random letters, digits, _ or - (128 bits) that does not repeat or count up, e.g. /v2/credentials/$(openssl rand -hex 16)`;
   }
   return undefined;
 }

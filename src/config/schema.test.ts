@@ -7,7 +7,7 @@ type Json = Record<string, any>;
 
 /** A valid config as data (JSON is YAML), changed by `edit` before loading. */
 function loadWith(edit: (config: Json) => void) {
-  const config: Json = { aws_defaults: { region: "us-east-1" }, services: { app: { auth_token: "app-token", assumed_role: { RoleArn: ROLE_ARN } } } };
+  const config: Json = { aws_defaults: { region: "us-east-1" }, services: { app: { auth_token: "app-token-9Qm4Xr7Lz2Wk8Vn5B", assumed_role: { RoleArn: ROLE_ARN } } } };
   edit(config);
   return load(JSON.stringify(config));
 }
@@ -44,7 +44,7 @@ describe("RoleArn", () => {
 });
 
 describe("assumed_role parameters", () => {
-  accepts("DurationSeconds 900 and 43200", (c) => ((role(c).DurationSeconds = 900), (c.services.b = { auth_token: "b", assumed_role: { RoleArn: ROLE_ARN, DurationSeconds: 43200 } })));
+  accepts("DurationSeconds 900 and 43200", (c) => ((role(c).DurationSeconds = 900), (c.services.b = { auth_token: "b-9Qm4Xr7Lz2Wk8Vn5B", assumed_role: { RoleArn: ROLE_ARN, DurationSeconds: 43200 } })));
   rejects("DurationSeconds 899", (c) => (role(c).DurationSeconds = 899), "DurationSeconds: must be from 900 to 43200; current value is 899");
   rejects("DurationSeconds 43201", (c) => (role(c).DurationSeconds = 43201), "must be from 900 to 43200");
   rejects("a fractional DurationSeconds", (c) => (role(c).DurationSeconds = "1000.5"), "DurationSeconds: must be a whole number");
@@ -91,7 +91,7 @@ describe("source credentials", () => {
 });
 
 describe("services", () => {
-  accepts("names with letters, digits, _ and -", (c) => (c.services["App_2-b"] = { auth_token: "b", assumed_role: { RoleArn: ROLE_ARN } }));
+  accepts("names with letters, digits, _ and -", (c) => (c.services["App_2-b"] = { auth_token: "b-9Qm4Xr7Lz2Wk8Vn5B", assumed_role: { RoleArn: ROLE_ARN } }));
   rejects("a name with a dot", (c) => (c.services["my.app"] = app(c)), 'services["my.app"]: invalid service name');
   rejects("a name with a space", (c) => (c.services["my app"] = app(c)), 'services["my app"]: invalid service name');
   rejects("a service without auth_token or relative_uri", (c) => delete app(c).auth_token, "services.app: needs auth_token");

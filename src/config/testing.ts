@@ -27,9 +27,9 @@ export function memoryFiles(files: Record<string, string>): ReadFile {
   };
 }
 
-/** A valid config with one service `app` (token "app-token", region us-east-1); `extra` is appended at the top level. */
+/** A valid config with one service `app` (token "app-token-9Qm4Xr7Lz2Wk8Vn5B", region us-east-1); `extra` is appended at the top level. */
 export function minimal(extra = ""): string {
-  return `aws_defaults:\n  region: us-east-1\nservices:\n  app:\n    auth_token: app-token\n    assumed_role:\n      RoleArn: ${ROLE_ARN}\n${extra}`;
+  return `aws_defaults:\n  region: us-east-1\nservices:\n  app:\n    auth_token: app-token-9Qm4Xr7Lz2Wk8Vn5B\n    assumed_role:\n      RoleArn: ${ROLE_ARN}\n${extra}`;
 }
 
 export function load(text: string, opts: { env?: Record<string, string>; files?: Record<string, string> } = {}): ResolvedConfig {
