@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { closest } from "../config/problems.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
@@ -15,11 +16,12 @@ export function parseCommandArgs<O extends OptionSpec>(
   /** Accept --no-<flag> for boolean flags: only where a config file can turn a flag on. */
   negatable = false,
 ): { values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; allowNegative: true; strict: true }>>["values"]; positionals: string[] } {
+  refuseSingleDashWords(command, argv, options);
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, allowNegative: negatable, strict: true });
   } catch (error) {
-    throw usageError(command, cleanParseMessage(error));
+    throw usageError(command, parseErrorMessage(error, options));
   }
   const count = parsed.positionals.length;
   if (count < positionals.min) throw usageError(command, `missing argument (expected ${positionals.min})`);
@@ -35,8 +37,33 @@ export function usageError(command: string, message: string): CredproxyError {
   });
 }
 
-function cleanParseMessage(error: unknown): string {
+/**
+ * `-config x` is read by parseArgs as `-c onfig x` when -c exists, and as unknown short flags
+ * otherwise: a word after one dash that names (or nearly names) a long flag is refused first.
+ */
+function refuseSingleDashWords(command: string, argv: readonly string[], options: OptionSpec): void {
+  for (const arg of argv) {
+    if (arg === "--") return;
+    const word = /^-([a-zA-Z][\w-]+)(=.*)?$/.exec(arg);
+    if (!word) continue;
+    const name = Object.hasOwn(options, word[1]!) ? word[1] : closest(word[1]!, Object.keys(options));
+    if (name !== undefined) throw usageError(command, `"${arg}" has a single dash; write --${name}${word[2] ?? ""}`);
+  }
+}
+
+/** parseArgs' messages in our words: the flag, what is wrong, and the likely spelling. */
+function parseErrorMessage(error: unknown, options: OptionSpec): string {
   const text = error instanceof Error ? error.message : String(error);
-  // parseArgs adds a long tip about "--" to unknown-option errors; keep the first sentence.
-  return text.split(/\. To specify| To specify/)[0]!.replace(/^Unknown option '(.+)'$/, 'unknown flag "$1"');
+  const code = (error as { code?: unknown }).code;
+  const flag = /'(?:-\w, )?(--?[\w-]+)/.exec(text)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag !== undefined) {
+    const near = flag.startsWith("--") ? closest(flag.slice(2), Object.keys(options)) : undefined;
+    return `unknown flag "${flag}"${near === undefined ? "" : `; did you mean "--${near}"?`}`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag !== undefined) {
+    if (text.includes("argument missing")) return `flag ${flag} needs a value: ${flag} VALUE (or ${flag}=VALUE)`;
+    if (text.includes("does not take an argument")) return `flag ${flag} takes no value`;
+  }
+  // Anything else: the first sentence (parseArgs appends a long tip about "--").
+  return text.split(/\. To specify| To specify/)[0]!;
 }

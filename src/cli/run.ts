@@ -1,3 +1,4 @@
+import { closest } from "../config/problems.ts";
 import { CredproxyError, ErrorCode, exitCodeFor, formatError } from "../errors.ts";
 import { VERSION, versionLine } from "../version.ts";
 import { usageError } from "./args.ts";
@@ -48,11 +49,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   // The Python CredProxy has no subcommands (`credproxy --config x --validate-only`):
   // a leading flag means `serve`, so existing command lines keep working.
   const [command, args] = first.startsWith("-") ? [find("serve"), argv] : [find(first), rest];
-  if (!command) {
-    throw new CredproxyError(ErrorCode.Usage, `unknown command "${first}"`, {
-      hint: `commands are: ${commands.map((c) => c.name).join(", ")}; run "credproxy help"`,
-    });
-  }
+  if (!command) throw unknownCommand(first);
   // Only flags before a "--" are ours (broker exec passes the rest to a child), and commands
   // with subcommands answer --help themselves.
   const own = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
@@ -63,19 +60,34 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   return command.run(args);
 }
 
+const HELP_USAGE = `Usage: credproxy help [command [subcommand]]
+
+Shows the commands, or the options of one command ("credproxy help broker exec").`;
+
 async function help(args: readonly string[]): Promise<number> {
   const [name, ...extra] = args;
-  const command = name === undefined ? undefined : find(name);
-  // `help broker exec` is `broker exec --help`.
-  if (command?.hasSubcommands && extra.length === 1) return command.run([extra[0]!, "--help"]);
-  if (extra.length > 0) throw usageError("help", `unexpected argument "${extra[0]}"`);
-  if (name === undefined) {
-    process.stdout.write(topHelp() + "\n");
+  if (name === "help") {
+    if (extra.length > 0) throw usageError("help", `unexpected argument "${extra[0]}"`);
+    process.stdout.write(HELP_USAGE + "\n");
     return 0;
   }
-  if (!command) throw usageError("help", `unknown command "${name}"`);
-  process.stdout.write(command.usage + "\n");
+  const command = name === undefined ? undefined : find(name);
+  if (name !== undefined && !command) throw unknownCommand(name, "help");
+  // `help broker exec` is `broker exec --help`; a third word is one too many.
+  const nested = command?.hasSubcommands ? 1 : 0;
+  if (extra.length > nested) throw usageError("help", `unexpected argument "${extra[nested]}"`);
+  if (command?.hasSubcommands && extra.length === 1) return command.run([extra[0]!, "--help"]);
+  process.stdout.write((command ? command.usage : topHelp()) + "\n");
   return 0;
+}
+
+/** `unknown command "serv"; did you mean "serve"?`, listing the commands. */
+function unknownCommand(name: string, context?: string): CredproxyError {
+  const names = commands.map((c) => c.name);
+  const near = closest(name, names);
+  return new CredproxyError(ErrorCode.Usage, `${context ? `${context}: ` : ""}unknown command "${name}"${near ? `; did you mean "${near}"?` : ""}`, {
+    hint: `commands are: ${names.join(", ")}; run "credproxy help"`,
+  });
 }
 
 function find(name: string): Command | undefined {

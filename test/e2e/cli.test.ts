@@ -54,6 +54,38 @@ describe("credproxy CLI (compiled binary)", () => {
     expect(r.stderr).toContain('unknown command "frobnicate"');
   });
 
+  test("a misspelt command or flag gets a did-you-mean, and one dash on a long flag is named", async () => {
+    const cases: [string[], string][] = [
+      [["serv"], 'unknown command "serv"; did you mean "serve"?'],
+      [["broker", "exce"], 'broker: unknown command "exce"; did you mean "exec"?'],
+      [["help", "valdate"], 'help: unknown command "valdate"; did you mean "validate"?'],
+      [["serve", "--confg", "x.yaml"], 'unknown flag "--confg"; did you mean "--config"?'],
+      [["serve", "-config", "x.yaml"], '"-config" has a single dash; write --config'],
+      [["serve", "--config"], "flag --config needs a value"],
+      [["help", "broker", "exec", "extra"], 'help: unexpected argument "extra"'],
+      [["validate", "--print-schema", "config.yaml"], '--print-schema prints the schema and reads no file, but "config.yaml" was given'],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await runCredproxy(argv);
+      expect({ argv, code: r.code, stderr: r.stderr }).toEqual({ argv, code: 2, stderr: expect.stringContaining(message) });
+    }
+  });
+
+  test("help help, bare credproxy and bare credproxy broker all show help and exit 0", async () => {
+    const helpHelp = await runCredproxy(["help", "help"]);
+    expect(helpHelp).toMatchObject({ code: 0, stdout: expect.stringContaining("Usage: credproxy help [command [subcommand]]") });
+    expect(await runCredproxy([])).toMatchObject({ code: 0, stdout: expect.stringContaining("Commands:") });
+    expect(await runCredproxy(["broker"])).toMatchObject({ code: 0, stdout: expect.stringContaining("Usage: credproxy broker <command>") });
+  });
+
+  test("validate --config PATH works like validate PATH, and both at once is refused", async () => {
+    const file = await configFile(VALID);
+    const r = await runCredproxy(["validate", "--config", file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${file}: valid`);
+    expect((await runCredproxy(["validate", "--config", file, file])).code).toBe(2);
+  });
+
   test("validate accepts a valid config, prints what it would serve, and exits 0", async () => {
     const r = await runCredproxy(["validate", await configFile(VALID)]);
     expect(r.code).toBe(0);

@@ -29,6 +29,13 @@ describe("credproxy healthcheck", () => {
     expect(r.stderr).toContain("answered 503; not serving: app (sts down)");
   });
 
+  test("a URL without a scheme means http://, as curl reads it", async () => {
+    const url = server(() => new Response("{}"));
+    const r = await runCredproxy(["healthcheck", url.replace("http://", "")]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`healthy: ${url} answered 200`);
+  });
+
   test("exits 1 when nothing listens", async () => {
     const port = await freePort();
     const r = await runCredproxy(["healthcheck", `http://127.0.0.1:${port}/health`]);

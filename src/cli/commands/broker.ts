@@ -1,3 +1,4 @@
+import { closest } from "../../config/problems.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { brokerCredentialProcessCommand } from "./broker-credential-process.ts";
 import { brokerExecCommand } from "./broker-exec.ts";
@@ -31,12 +32,14 @@ export const brokerCommand: Command = {
   async run(argv) {
     const [name, ...rest] = argv;
     if (name === undefined || name === "help" || name === "-h" || name === "--help") {
+      // Bare `credproxy broker` shows its commands, as bare `credproxy` does.
       process.stdout.write(usage() + "\n");
-      return name === undefined ? 2 : 0;
+      return 0;
     }
     const sub = subcommands.find((c) => c.name === name);
     if (!sub) {
-      throw new CredproxyError(ErrorCode.Usage, `broker: unknown command "${name}"`, {
+      const near = closest(name, subcommands.map((c) => c.name));
+      throw new CredproxyError(ErrorCode.Usage, `broker: unknown command "${name}"${near ? `; did you mean "${near}"?` : ""}`, {
         hint: `broker commands are: ${subcommands.map((c) => c.name).join(", ")}; run "credproxy help broker"`,
       });
     }

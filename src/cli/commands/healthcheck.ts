@@ -9,7 +9,7 @@ Probes a running credproxy, for container HEALTHCHECKs in images without a shell
 Exit 0 when URL answers 2xx within the timeout; otherwise exit 1 with one line on stderr.
 
 Arguments:
-  URL                  Default: ${DEFAULT_URL}
+  URL                  Default: ${DEFAULT_URL}; without a scheme, http:// is meant
 
 Options:
   -t, --timeout SECS   Give up after this long (default 5)
@@ -32,10 +32,11 @@ export const healthcheckCommand: Command = {
   },
 };
 
+/** `localhost:1338/health` means http://localhost:1338/health, as curl reads it. */
 function parseUrl(text: string): URL {
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(text.includes("://") ? text : `http://${text}`);
   } catch {
     throw usageError("healthcheck", `invalid URL "${text}" (for example ${DEFAULT_URL})`);
   }

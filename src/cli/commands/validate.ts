@@ -5,37 +5,48 @@ import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { configSchema } from "../../config/schema.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, usageError } from "../args.ts";
 import { configPath } from "../env.ts";
 import type { Command } from "./index.ts";
 
-const USAGE = `Usage: credproxy validate [PATH] [--broker] [--print-schema]
+const USAGE = `Usage: credproxy validate [PATH | --config PATH] [--broker] [--print-schema]
 
 Checks a config file the way serve would load it (substitutions included) and prints what it
 would serve. Exit 0 when valid, 1 when not, with every problem and its key path and line.
 
 Arguments:
-  PATH             Config file. Default: $CREDPROXY_CONFIG_FILE, else /credproxy/config.yaml;
-                   with --broker: $CREDPROXY_BROKER_CONFIG, else ~/.config/credproxy/broker.yaml
+  PATH               Config file. Default: $CREDPROXY_CONFIG_FILE, else /credproxy/config.yaml;
+                     with --broker: $CREDPROXY_BROKER_CONFIG, else ~/.config/credproxy/broker.yaml
 
 Options:
-  --broker         PATH is a broker config (the defaults of the credproxy broker commands)
-  --print-schema   Print the JSON Schema of the config file (or with --broker, of the broker
-                   config) for editors, and exit
-  -h, --help       Show this help`;
+  -c, --config PATH  The same as PATH (the flag serve takes)
+  --broker           PATH is a broker config (the defaults of the credproxy broker commands)
+  --print-schema     Print the JSON Schema of the config file (or with --broker, of the
+                     broker config) for editors, and exit
+  -h, --help         Show this help`;
 
 export const validateCommand: Command = {
   name: "validate",
   summary: "Check a config file and print what it would serve",
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs("validate", argv, { "print-schema": { type: "boolean" }, broker: { type: "boolean" } }, { min: 0, max: 1 });
+    const { values, positionals } = parseCommandArgs(
+      "validate",
+      argv,
+      { "print-schema": { type: "boolean" }, broker: { type: "boolean" }, config: { type: "string", short: "c" } },
+      { min: 0, max: 1 },
+    );
+    if (values.config !== undefined && positionals.length > 0) {
+      throw usageError("validate", `name the file once: PATH "${positionals[0]}" and --config "${values.config}" were both given`);
+    }
+    const path = values.config ?? positionals[0];
     if (values["print-schema"]) {
+      if (path !== undefined) throw usageError("validate", `--print-schema prints the schema and reads no file, but "${path}" was given`);
       process.stdout.write(JSON.stringify(values.broker ? brokerConfigSchema : configSchema, null, 2) + "\n");
       return 0;
     }
     if (values.broker) {
-      const location = brokerConfigLocation(positionals[0]);
+      const location = brokerConfigLocation(path);
       if (location === undefined) {
         throw new CredproxyError(ErrorCode.Usage, "validate: no broker config to check as neither HOME nor XDG_CONFIG_HOME is set", {
           hint: "name the file: credproxy validate --broker PATH",
@@ -45,7 +56,7 @@ export const validateCommand: Command = {
       process.stdout.write(describeBrokerConfig(config) + "\n");
       return 0;
     }
-    const config = await loadConfig(configPath(positionals[0]));
+    const config = await loadConfig(configPath(path));
     process.stdout.write(describeConfig(config) + "\n");
     return 0;
   },
