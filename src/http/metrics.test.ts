@@ -35,6 +35,7 @@ describe("CredproxyMetrics", () => {
     expect(text).toContain("credproxy_active_services 2");
     expect(text).toContain("credproxy_active_services_total 2");
     expect(text).toContain('credproxy_info{version="1.2.3"} 1');
+    expect(text).toContain('credproxy_app_info_info{name="credproxy",version="1.2.3"} 1');
   });
 
   test("a duration equal to a bucket bound is counted in that bucket, and buckets are cumulative", async () => {

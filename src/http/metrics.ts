@@ -46,6 +46,14 @@ export class CredproxyMetrics {
       labelNames: ["version"],
       registers,
     }).set({ version }, 1);
+    // What CredProxy really exposes (prometheus_client's Info adds the _info suffix), so its
+    // dashboards keep working; a gauge, as prometheus_client itself types it.
+    new Gauge({
+      name: "credproxy_app_info_info",
+      help: "Build information under CredProxy's name; the value is always 1.",
+      labelNames: ["name", "version"],
+      registers,
+    }).set({ name: "credproxy", version }, 1);
   }
 
   recordRequest(service: string, result: RequestResult, seconds: number): void {
