@@ -20,6 +20,7 @@ import { deepFreeze, prepareDocument } from "./prepare-document.ts";
 import { problemsError, type Problem } from "./problems.ts";
 import { checkSingleCredentialKind, resolveServices, type RawSource } from "./resolve-services.ts";
 import { resolveDynamicServices, type RawDynamicServices } from "./resolve-dynamic.ts";
+import { resolveTaskMetadata, type RawTaskMetadata } from "./resolve-task-metadata.ts";
 
 export interface LoadOptions {
   /** Environment for ${fromEnv:…}, the CREDPROXY_* settings and AWS_ENDPOINT_URL*; default process.env. */
@@ -86,6 +87,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
       // CredProxy: the key OR the env var turns it on.
       logHealthChecks: raw.server.log_health_checks || ["true", "1", "yes", "on"].includes(healthEnv),
       ecsMetadata: ecsMetadata(raw.server.ecs_metadata),
+      taskMetadata: resolveTaskMetadata(raw.server.task_metadata, { region: raw.aws_defaults.region, services: resolved.services }),
     },
     credentials: {
       refreshBufferSeconds: refreshBuffer,
@@ -128,6 +130,7 @@ interface RawConfig {
     readonly debug: boolean;
     readonly log_health_checks: boolean;
     readonly ecs_metadata: boolean | { readonly addresses?: readonly string[]; readonly port?: number };
+    readonly task_metadata: boolean | RawTaskMetadata;
   };
   readonly credentials: { readonly refresh_buffer_seconds: number; readonly retry_delay: number; readonly request_timeout: number };
   readonly aws_defaults: RawSource;

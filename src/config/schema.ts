@@ -21,6 +21,7 @@
  */
 
 import { servicesSchema, sourceCredentials } from "./services-schema.ts";
+import { taskMetadataSchema } from "./task-metadata-schema.ts";
 
 const patternList = (description: string) =>
   ({ type: "array", description, items: { type: "string", minLength: 1, description: "A regular expression." } }) as const;
@@ -67,6 +68,7 @@ export const configSchema = {
             port: { type: "integer", minimum: 1, maximum: 65535, default: 80, description: "Port on those addresses (SDKs use 80)." },
           },
         },
+        task_metadata: taskMetadataSchema,
       },
     },
     credentials: {

@@ -12,6 +12,33 @@ export interface ServerConfig {
   readonly logHealthChecks: boolean;
   /** `server.ecs_metadata` / `--ecs-metadata`: addresses added to lo and served on `port`. */
   readonly ecsMetadata?: { readonly addresses: readonly string[]; readonly port: number } | undefined;
+  /** `server.task_metadata` / `--task-metadata`: the ECS task metadata endpoint, every value filled in. */
+  readonly taskMetadata?: TaskMetadataConfig | undefined;
+}
+
+/** What the ECS task metadata endpoint (v4, v3) reports; see task-metadata-schema.ts. */
+export interface TaskMetadataConfig {
+  readonly clusterArn: string;
+  readonly clusterName: string;
+  readonly taskArn: string;
+  readonly family: string;
+  readonly revision: string;
+  readonly serviceName?: string | undefined;
+  readonly launchType: "EC2" | "FARGATE" | "EXTERNAL";
+  readonly availabilityZone: string;
+  /** Taken from the task ARN. */
+  readonly region: string;
+  readonly account: string;
+  readonly container: {
+    readonly name: string;
+    /** The Docker ID, and the last segment of the metadata URI. */
+    readonly id: string;
+    readonly image: string;
+    readonly imageId?: string | undefined;
+    readonly labels: Readonly<Record<string, string>>;
+    readonly limits: { readonly cpu: number; readonly memory: number };
+    readonly logGroup?: string | undefined;
+  };
 }
 
 export interface CredentialSettings {

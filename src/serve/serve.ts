@@ -12,6 +12,7 @@ import { VERSION } from "../version.ts";
 import { DynamicServices } from "./dynamic-services.ts";
 import { ecsMetadataListeners } from "./ecs-metadata.ts";
 import { ServiceRegistry, type CredentialsFactory } from "./service-registry.ts";
+import { taskMetadataPaths, taskMetadataRoutes } from "./task-metadata.ts";
 
 export interface ServeOptions {
   logger: Logger;
@@ -81,6 +82,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     "/v1/credentials": { GET: credentials },
     "/health": { GET: health, HEAD: health },
     ...(config.metrics.enabled ? { "/metrics": { GET: metricsRoute } } : {}),
+    ...(config.server.taskMetadata ? taskMetadataRoutes(config.server.taskMetadata, new Date()) : {}),
   };
 
   const main = listen({
@@ -137,6 +139,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     services: registry.size,
     ...(metricsListener ? { metrics: new URL("/metrics", metricsListener.url).toString() } : {}),
     ...(ecs ? { ecs_metadata: ecs.listeners.map((l) => l.url.toString()) } : {}),
+    ...(config.server.taskMetadata ? { task_metadata_uri_v4: new URL(taskMetadataPaths(config.server.taskMetadata).v4, ecs?.listeners[0]?.url ?? main.url).toString() } : {}),
   });
 
   return {

@@ -1,4 +1,6 @@
 import { ECS_METADATA_DEFAULT, loadConfig } from "../../config/load.ts";
+import { resolveTaskMetadata } from "../../config/resolve-task-metadata.ts";
+import type { ResolvedConfig } from "../../config/types.ts";
 import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
 import { startServe } from "../../serve/serve.ts";
 import { versionLine } from "../../version.ts";
@@ -22,6 +24,8 @@ Options:
       --dev              Human-readable logs at debug level
       --ecs-metadata     Also serve on 169.254.170.2:80, adding that address to lo
                          (Linux: CAP_NET_ADMIN; macOS: root); same as server.ecs_metadata: true
+      --task-metadata    Also serve ECS task metadata at /v4/<id> and /v3/<id> (for
+                         ECS_CONTAINER_METADATA_URI_V4); same as server.task_metadata: true
   -v, --version          Print the version and exit
   -h, --help             Show this help
 
@@ -38,6 +42,7 @@ export const serveCommand: Command = {
       "log-level": { type: "string" },
       dev: { type: "boolean" },
       "ecs-metadata": { type: "boolean" },
+      "task-metadata": { type: "boolean" },
       version: { type: "boolean", short: "v" },
     });
     if (values.version) {
@@ -51,10 +56,7 @@ export const serveCommand: Command = {
     }
 
     const loaded = await loadConfig(configPath(values.config));
-    // --ecs-metadata switches the option on with its defaults unless the config chose its own.
-    const config = values["ecs-metadata"] && !loaded.server.ecsMetadata
-      ? { ...loaded, server: { ...loaded.server, ecsMetadata: ECS_METADATA_DEFAULT } }
-      : loaded;
+    const config = withFlags(loaded, { ecsMetadata: values["ecs-metadata"] === true, taskMetadata: values["task-metadata"] === true });
     if (values["validate-only"]) {
       process.stdout.write(describeConfig(config) + "\n");
       return 0;
@@ -81,3 +83,13 @@ export const serveCommand: Command = {
   },
 };
 
+
+/** --ecs-metadata and --task-metadata switch their option on with its defaults, unless the config chose its own. */
+function withFlags(loaded: ResolvedConfig, flags: { ecsMetadata: boolean; taskMetadata: boolean }): ResolvedConfig {
+  const server = { ...loaded.server };
+  if (flags.ecsMetadata && !server.ecsMetadata) server.ecsMetadata = ECS_METADATA_DEFAULT;
+  if (flags.taskMetadata && !server.taskMetadata) {
+    server.taskMetadata = resolveTaskMetadata(true, { region: loaded.awsDefaults.region as string | undefined, services: loaded.services });
+  }
+  return { ...loaded, server };
+}

@@ -5,6 +5,7 @@ import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { configSchema } from "../../config/schema.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
+import { taskMetadataPaths } from "../../serve/task-metadata.ts";
 import { parseCommandArgs, usageError } from "../args.ts";
 import { configPath } from "../env.ts";
 import type { Command } from "./index.ts";
@@ -68,6 +69,12 @@ export function describeConfig(config: ResolvedConfig): string {
   lines.push(`  listen: http://${config.server.host}:${config.server.port}/v1/credentials`);
   const ecs = config.server.ecsMetadata;
   if (ecs) lines.push(`  ECS metadata address: ${ecs.addresses.map((a) => (a.includes(":") ? `[${a}]` : a) + `:${ecs.port}`).join(", ")} (added to lo; needs CAP_NET_ADMIN)`);
+  const task = config.server.taskMetadata;
+  if (task) {
+    const base = ecs ? `http://${ecs.addresses[0]!.includes(":") ? `[${ecs.addresses[0]}]` : ecs.addresses[0]}${ecs.port === 80 ? "" : `:${ecs.port}`}` : `http://${config.server.host}:${config.server.port}`;
+    const paths = taskMetadataPaths(task);
+    lines.push(`  task metadata: ECS_CONTAINER_METADATA_URI_V4=${base}${paths.v4} (and _URI=${base}${paths.v3}); task ${task.taskArn}`);
+  }
   lines.push(`  services: ${config.services.length}`);
   for (const s of config.services) {
     const selectors = [s.authToken !== undefined ? "token" : "", s.relativeUri !== undefined ? "relative URI" : ""].filter(Boolean).join(" + ");
