@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +40,7 @@ async function setup(include: string[] = [], exclude: string[] = []) {
   const registry = new ServiceRegistry({ factory: creds, logger: silentLogger });
   registry.addStatic([{ ...load("", '{"app":"tok-static-12345"}')[0]!, origin: { kind: "static" } }]);
   const dyn = new DynamicServices({
-    config: { enabled: true, directories: [{ path: dir, include, exclude }], reloadIntervalSeconds: 1 },
+    config: { enabled: true, directories: [{ path: dir, include, exclude, allowGroupWritable: false }], reloadIntervalSeconds: 1 },
     registry,
     load,
     logger: silentLogger,
@@ -98,13 +99,14 @@ describe("DynamicServices", () => {
 
   test("a rejected file is loaded once what it refers to appears, without the file being edited", async () => {
     const { dir, registry } = await setup();
-    const available = new Set<string>();
+    const secret = join(dir, "secret.txt"); // not a service file name: the directory ignores it
     const dyn = new DynamicServices({
-      config: { enabled: true, directories: [{ path: dir, include: [], exclude: [] }], reloadIntervalSeconds: 1 },
+      config: { enabled: true, directories: [{ path: dir, include: [], exclude: [], allowGroupWritable: false }], reloadIntervalSeconds: 1 },
       registry,
-      // Stands in for a ${fromFile:/run/secrets/...} that does not exist yet.
-      load: (file, text) => {
-        if (!available.has("secret")) throw new Error("File '/run/secrets/token' not found");
+      // Stands in for a ${fromFile:} reference to a secret that does not exist yet.
+      load: (file, text, _dir, onRead) => {
+        onRead(secret);
+        if (!existsSync(secret)) throw new Error("secret.txt does not exist");
         return load(file, text);
       },
       logger: silentLogger,
@@ -113,8 +115,33 @@ describe("DynamicServices", () => {
     await writeFile(join(dir, "svc.yaml"), '{"dyn":"tok-dyn-1234567"}');
     await dyn.start();
     expect(dyn.files()[0]?.status).toBe("error");
-    available.add("secret");
-    await dyn.reconcile({ path: dir, include: [], exclude: [] });
+    await writeFile(secret, "s");
+    await dyn.reconcile({ path: dir, include: [], exclude: [], allowGroupWritable: false });
+    expect(registry.byToken("tok-dyn-1234567")?.spec.name).toBe("dyn");
+  });
+
+  test("a rejected file is parsed again only when it or a file it referred to changes", async () => {
+    const { dir, registry } = await setup();
+    const directory = { path: dir, include: [], exclude: [], allowGroupWritable: false };
+    let parses = 0;
+    const dyn = new DynamicServices({
+      config: { enabled: true, directories: [directory], reloadIntervalSeconds: 1 },
+      registry,
+      load: (file, text) => {
+        parses++;
+        return load(file, text);
+      },
+      logger: silentLogger,
+    });
+    cleanups.push(() => dyn.stop());
+    await writeFile(join(dir, "bad.yaml"), "{oops");
+    await dyn.start();
+    await dyn.reconcile(directory);
+    await dyn.reconcile(directory);
+    expect(parses).toBe(1);
+    await writeFile(join(dir, "bad.yaml"), '{"dyn":"tok-dyn-1234567"}');
+    await dyn.reconcile(directory);
+    expect(parses).toBe(2);
     expect(registry.byToken("tok-dyn-1234567")?.spec.name).toBe("dyn");
   });
 
@@ -140,7 +167,7 @@ describe("DynamicServices", () => {
 });
 
 describe("matches()", () => {
-  const dir = (include: string[], exclude: string[]) => ({ path: "/x", include, exclude });
+  const dir = (include: string[], exclude: string[]) => ({ path: "/x", include, exclude, allowGroupWritable: false });
   test("matches patterns against the file name, anchored at its start like Python's re.match", () => {
     expect(matches("dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(true);
     expect(matches("my-dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(false);

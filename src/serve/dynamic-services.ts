@@ -1,6 +1,7 @@
-import { watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { statSync, watch, type FSWatcher } from "node:fs";
+import { mkdir, readdir, realpath } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import { openDynamicFile } from "./open-dynamic-file.ts";
 import type { DynamicDirectory, DynamicServicesConfig, ServiceSpec } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { ServiceRegistry } from "./service-registry.ts";
@@ -22,13 +23,18 @@ interface Known {
   fingerprint: string;
   content: string;
   status: DynamicFileStatus;
+  /** ${fromFile:…} paths the last attempt read, with their fingerprints then. */
+  refs: ReadonlyMap<string, string>;
 }
 
 export interface DynamicServicesOptions {
   config: DynamicServicesConfig;
   registry: ServiceRegistry;
-  /** Parses one file into services (the config loader, bound to aws_defaults). Throws on bad content. */
-  load: (file: string, text: string) => readonly ServiceSpec[];
+  /**
+   * Parses one file into services (the dynamic file loader, bound to aws_defaults and to the
+   * directory's settings). Calls `onRead` with each ${fromFile:…} path before reading it. Throws on bad content.
+   */
+  load: (file: string, text: string, dir: DynamicDirectory, onRead: (path: string) => void) => readonly ServiceSpec[];
   logger: Logger;
 }
 
@@ -107,47 +113,45 @@ export class DynamicServices {
 
   async #reconcile(dir: DynamicDirectory, path: string): Promise<void> {
     if (this.#stopped) return;
+    const realDir = await realpath(path).catch(() => path);
     const present = new Set<string>();
     for (const name of await listNames(path)) {
       if (!matches(name, dir, this.#opts.logger)) continue;
       const file = join(path, name);
-      const fingerprint = await fileFingerprint(file);
-      if (fingerprint === undefined) continue; // vanished, or not a regular file
+      const opened = await openDynamicFile(realDir, name, { allowGroupWritable: dir.allowGroupWritable });
+      if (opened.kind === "gone") continue;
       present.add(file);
       const known = this.#known.get(file);
-      // A rejected file is tried again on every pass: what it refers to (a ${fromFile:} secret,
-      // an env var) may have appeared since, without the file itself changing.
-      const settled = known?.status.status === "ok";
-      if (settled && known.fingerprint === fingerprint) continue;
-      const content = await readFile(file, "utf8").catch(() => undefined);
-      if (content === undefined) continue;
-      if (settled && known.content === content) {
-        known.fingerprint = fingerprint; // touched, not changed
+      if (opened.kind === "refused") {
+        if (known?.fingerprint !== opened.fingerprint || known.status.error !== opened.reason) this.#reject(file, opened.fingerprint, "", new Map(), `${file} ${opened.reason}`);
         continue;
       }
-      this.#loadFile(file, fingerprint, content);
+      try {
+        // A rejected file is tried again only when it, or a ${fromFile:} file it referred to, changed:
+        // a secret that appears later is picked up, and a hostile file is not parsed on every pass.
+        if (known?.fingerprint === opened.fingerprint && (known.status.status === "ok" || !refsChanged(known.refs))) continue;
+        const content = await opened.read();
+        if (known?.status.status === "ok" && known.content === content) {
+          known.fingerprint = opened.fingerprint; // touched, not changed
+          continue;
+        }
+        this.#loadFile(dir, file, opened.fingerprint, content);
+      } finally {
+        await opened.close();
+      }
     }
     for (const file of [...this.#known.keys()]) {
       if (file.startsWith(path + "/") && !present.has(file)) this.#forget(file);
     }
   }
 
-  #loadFile(file: string, fingerprint: string, content: string): void {
-    const log = this.#opts.logger;
-    const before = this.#known.get(file);
+  #loadFile(dir: DynamicDirectory, file: string, fingerprint: string, content: string): void {
+    const refs = new Map<string, string>();
     let specs: readonly ServiceSpec[];
     try {
-      specs = this.#opts.load(file, content);
+      specs = this.#opts.load(file, content, dir, (ref) => refs.set(ref, pathFingerprint(ref)));
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const serving = before?.status.services ?? [];
-      // Rejected files are retried on every pass; say so again only when the reason changes.
-      if (before?.status.error !== message) log.error("dynamic services file rejected", {
-        file,
-        error: message,
-        ...(serving.length > 0 ? { still_serving: serving } : {}),
-      });
-      this.#known.set(file, { fingerprint, content, status: { file, status: "error", services: serving, error: message } });
+      this.#reject(file, fingerprint, content, refs, error instanceof Error ? error.message : String(error));
       return;
     }
     const change = this.#opts.registry.applyFile(file, specs);
@@ -155,15 +159,27 @@ export class DynamicServices {
     this.#known.set(file, {
       fingerprint,
       content,
+      refs,
       status: { file, status: "ok", services, ...(change.refused.length > 0 ? { refused: change.refused } : {}) },
     });
-    log.info("dynamic services file loaded", {
+    this.#opts.logger.info("dynamic services file loaded", {
       file,
       added: change.added,
       updated: change.updated,
       removed: change.removed,
       refused: change.refused.map((r) => r.name),
     });
+  }
+
+  /** The file's current content (or the file itself) is refused; the last good version, if any, keeps serving. */
+  #reject(file: string, fingerprint: string, content: string, refs: ReadonlyMap<string, string>, message: string): void {
+    const before = this.#known.get(file);
+    const serving = before?.status.services ?? [];
+    // Say so again only when the reason changes.
+    if (before?.status.error !== message) {
+      this.#opts.logger.error("dynamic services file rejected", { file, error: message, ...(serving.length > 0 ? { still_serving: serving } : {}) });
+    }
+    this.#known.set(file, { fingerprint, content, refs, status: { file, status: "error", services: serving, error: message } });
   }
 
   #forget(file: string): void {
@@ -181,13 +197,19 @@ async function listNames(path: string): Promise<string[]> {
   }
 }
 
-async function fileFingerprint(file: string): Promise<string | undefined> {
+/** What a ${fromFile:} reference pointed at: changes when the file appears, goes, or changes. */
+function pathFingerprint(path: string): string {
   try {
-    const s = await stat(file);
-    return s.isFile() ? `${s.mtimeMs}:${s.size}:${s.ino}` : undefined;
-  } catch {
-    return undefined;
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  } catch (error) {
+    return `missing:${(error as { code?: string }).code ?? "?"}`;
   }
+}
+
+function refsChanged(refs: ReadonlyMap<string, string>): boolean {
+  for (const [path, print] of refs) if (pathFingerprint(path) !== print) return true;
+  return false;
 }
 
 const compiled = new Map<string, RegExp | null>();

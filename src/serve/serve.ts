@@ -122,8 +122,10 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     dynamic = new DynamicServices({
       config: config.dynamicServices,
       registry,
-      load: (file, text) =>
+      load: (file, text, dir, onRead) =>
         loadServicesFile(file, text, config.awsDefaults, {
+          secretsDirectory: dir.secretsDirectory,
+          onRead,
           refreshBufferSeconds: config.credentials.refreshBufferSeconds,
           onWarning: (message) => log.warn(message, { file }),
         }),
