@@ -15,7 +15,12 @@ export const SHAPES: Record<string, () => string> = {
   "deep-block-map": () => `${HEAD}x-deep:\n${Array.from({ length: 600 }, (_, i) => `${" ".repeat(i + 1)}a:`).join("\n")} 1\n`,
   "wide-map-15k": () => `${HEAD}x-wide: {${Array.from({ length: 2500 }, (_, i) => `k${i}: 1`).join(", ")}}\n`,
   "wide-map-35k": () => `${HEAD}x-wide: {${Array.from({ length: 5000 }, (_, i) => `k${i}: 1`).join(", ")}}\n`,
+  "services-9999-nodes": () => `services:\n${Array.from({ length: 1100 }, (_, i) => `  s${i}:\n    auth_token: tok-${i}-0123456789\n    assumed_role: { RoleArn: 'arn:aws:iam::123456789012:role/r' }`).join("\n")}\n`,
   "wide-block-map-256k": () => `${HEAD}x-wide:\n${Array.from({ length: 25000 }, (_, i) => `  k${i}: 1`).join("\n")}\n`,
+  // The worst a dynamic file can be within its caps (64 KiB, 5,000 nodes, depth 32).
+  "dyn-cap-services": () => `services:\n${Array.from({ length: 600 }, (_, i) => `  s${i}:\n    auth_token: tok-${i}-0123456789\n    assumed_role: { RoleArn: 'arn:aws:iam::123456789012:role/r' }`).join("\n")}\n`,
+  "dyn-cap-wide": () => `${HEAD}x-wide: {${Array.from({ length: 2480 }, (_, i) => `k${i}: 1`).join(", ")}}\n`,
+  "dyn-cap-deep": () => `${HEAD}${Array.from({ length: 150 }, (_, i) => `x-d${i}: ${"{a: ".repeat(30)}1${"}".repeat(30)}`).join("\n")}\n`,
   "aliases": () => `${HEAD}x-a: &a [${"x,".repeat(99)}x]\nx-b: &b [${"*a,".repeat(99)}*a]\nx-c: [${"*b,".repeat(99)}*b]\n`,
   "long-line-1m": () => `${HEAD}x-long: "${"x".repeat(1_000_000)}"\n`,
 };
@@ -27,11 +32,13 @@ function anonymousKiB(): number {
 
 async function runOne(name: string, mode: string): Promise<void> {
   const text = SHAPES[name]!();
+  // Warm up the parser and validators on a valid config, so the figure is the shape's own cost.
+  for (let i = 0; i < 20; i++) parseConfigText(HEAD, "warm.yaml", { env: {} });
   const before = anonymousKiB();
   const t0 = performance.now();
   let outcome = "ok";
   try {
-    if (mode === "dynamic") loadServicesFile("/d/x.yaml", text.replace(/^server:.*\n/, ""), { region: "us-east-1" }, { env: {} });
+    if (mode === "dynamic") loadServicesFile("/d/x.yaml", text.replace(/^server:.*\naws_defaults:.*\n/, ""), { region: "us-east-1" }, { env: {} });
     else parseConfigText(text, "config.yaml", { env: {} });
   } catch (error) {
     outcome = (error as Error).message.slice(0, 110);
