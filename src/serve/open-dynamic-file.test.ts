@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDynamicFile, type DynamicFile } from "./open-dynamic-file.ts";
@@ -94,6 +94,14 @@ describe("opening a dynamic service file", () => {
     const dir = tempDir();
     writeFileSync(join(dir, "big.yaml"), "#".repeat(64 * 1024 + 1));
     expect(reasonOf(await openDynamicFile(dir, "big.yaml", strict))).toBe("is 65537 bytes, over the dynamic service file size limit of 65536 bytes");
+  });
+
+  test("refuses a hard link, which could name a file from outside the directory", async () => {
+    const dir = tempDir();
+    const outside = tempDir();
+    writeFileSync(join(outside, "private.yaml"), "services: {}\n", { mode: 0o600 });
+    linkSync(join(outside, "private.yaml"), join(dir, "linked.yaml"));
+    expect(reasonOf(await openDynamicFile(dir, "linked.yaml", strict))).toContain("has 2 hard links");
   });
 
   test("says a file that vanished is gone, not refused", async () => {

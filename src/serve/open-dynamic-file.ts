@@ -4,7 +4,7 @@
  *   Kubernetes ConfigMap/Secret volumes do: `svc.yaml -> ..data/svc.yaml`); anything else is refused;
  * - the file is opened once with O_NOFOLLOW|O_NONBLOCK and judged on that descriptor: a regular
  *   file, owned by credproxy's uid or root, not writable by others (nor by its group unless the
- *   directory allows it), at most DYNAMIC_FILE_MAX_BYTES.
+ *   directory allows it), with no other hard link, at most DYNAMIC_FILE_MAX_BYTES.
  * Refusals carry a reason for /health and the log, and a fingerprint so an unchanged refused
  * file is not judged (or logged) again.
  */
@@ -79,6 +79,8 @@ async function judge(handle: FileHandle, realDir: string, options: OpenDynamicOp
     const who = options.allowGroupWritable ? "other users" : "its group or other users";
     return refuse(`may be written by ${who} (mode ${problem.octal}); run chmod go-w on it${options.allowGroupWritable ? "" : ", or set allow_group_writable: true on the directory"}`);
   }
+  // A hard link made by someone who may write the directory could pull in a file from anywhere on the same file system.
+  if (stat.nlink > 1) return refuse(`has ${stat.nlink} hard links; a service file must be its only name (copy it instead of linking it)`);
   if (stat.size > DYNAMIC_FILE_MAX_BYTES) return refuse(`is ${stat.size} bytes, over the dynamic service file size limit of ${DYNAMIC_FILE_MAX_BYTES} bytes`);
   return {
     kind: "open",
