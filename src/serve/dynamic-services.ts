@@ -118,30 +118,39 @@ export class DynamicServices {
     for (const name of await listNames(path)) {
       if (!matches(name, dir, this.#opts.logger)) continue;
       const file = join(path, name);
-      const opened = await openDynamicFile(realDir, name, { allowGroupWritable: dir.allowGroupWritable });
-      if (opened.kind === "gone") continue;
-      present.add(file);
-      const known = this.#known.get(file);
-      if (opened.kind === "refused") {
-        if (known?.fingerprint !== opened.fingerprint || known.status.error !== opened.reason) this.#reject(file, opened.fingerprint, "", new Map(), `${file} ${opened.reason}`);
-        continue;
-      }
       try {
-        // A rejected file is tried again only when it, or a ${fromFile:} file it referred to, changed:
-        // a secret that appears later is picked up, and a hostile file is not parsed on every pass.
-        if (known?.fingerprint === opened.fingerprint && (known.status.status === "ok" || !refsChanged(known.refs))) continue;
-        const content = await opened.read();
-        if (known?.status.status === "ok" && known.content === content) {
-          known.fingerprint = opened.fingerprint; // touched, not changed
-          continue;
-        }
-        this.#loadFile(dir, file, opened.fingerprint, content);
-      } finally {
-        await opened.close();
+        if (await this.#visit(dir, realDir, name, file)) present.add(file);
+      } catch (error) {
+        // An I/O error on one file must not end the pass (nor go unhandled); keep what it served.
+        if (this.#known.has(file)) present.add(file);
+        this.#opts.logger.warn("cannot read dynamic services file; will retry", { file, error });
       }
     }
     for (const file of [...this.#known.keys()]) {
       if (file.startsWith(path + "/") && !present.has(file)) this.#forget(file);
+    }
+  }
+
+  /** Looks at one file and (re)loads it when needed; false when it is gone. */
+  async #visit(dir: DynamicDirectory, realDir: string, name: string, file: string): Promise<boolean> {
+    const opened = await openDynamicFile(realDir, name, { allowGroupWritable: dir.allowGroupWritable });
+    if (opened.kind === "gone") return false;
+    const known = this.#known.get(file);
+    if (opened.kind === "refused") {
+      const message = `${file} ${opened.reason}`;
+      if (known?.fingerprint !== opened.fingerprint || known.status.error !== message) this.#reject(file, opened.fingerprint, "", new Map(), message);
+      return true;
+    }
+    try {
+      // A rejected file is tried again only when it, or a ${fromFile:} file it referred to, changed:
+      // a secret that appears later is picked up, and a hostile file is not parsed on every pass.
+      if (known?.fingerprint === opened.fingerprint && (known.status.status === "ok" || !refsChanged(known.refs))) return true;
+      const content = await opened.read();
+      if (known?.status.status === "ok" && known.content === content) known.fingerprint = opened.fingerprint; // touched, not changed
+      else this.#loadFile(dir, file, opened.fingerprint, content);
+      return true;
+    } finally {
+      await opened.close();
     }
   }
 
