@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
+import { chmod, mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServiceSpec } from "../config/types.ts";
-import { silentLogger } from "../log.ts";
+import { createLogger, silentLogger } from "../log.ts";
 import { waitFor } from "../../test/helpers/wait.ts";
 import { DynamicServices, matches } from "./dynamic-services.ts";
 import { ServiceRegistry, type ServiceCredentials } from "./service-registry.ts";
@@ -153,6 +153,17 @@ describe("DynamicServices", () => {
     await rename(join(dir, ".svc.yaml.tmp"), join(dir, "svc.yaml"));
     await waitFor(() => registry.byToken("tok-new-1234567"), { ...opts, what: "new token" });
     expect(registry.byToken("tok-old-1234567")).toBeUndefined();
+  });
+
+  test("a directory every user may write is named in a warning", async () => {
+    const { dir, registry } = await setup();
+    await chmod(dir, 0o777);
+    const warnings: string[] = [];
+    const logger = createLogger({ level: "warn", write: (line) => void warnings.push((JSON.parse(line) as { msg: string }).msg) });
+    const dyn = new DynamicServices({ config: { enabled: true, directories: [{ path: dir, include: [], exclude: [], allowGroupWritable: false }], reloadIntervalSeconds: 1 }, registry, load, logger });
+    cleanups.push(() => dyn.stop());
+    await dyn.start();
+    expect(warnings).toContain("dynamic services directory is writable by every user; run chmod o-w on it");
   });
 
   test("only YAML and JSON files that pass the name patterns are loaded", async () => {

@@ -1,5 +1,5 @@
 import { statSync, watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, realpath } from "node:fs/promises";
+import { mkdir, readdir, realpath, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { openDynamicFile } from "./open-dynamic-file.ts";
 import type { DynamicDirectory, DynamicServicesConfig, ServiceSpec } from "../config/types.ts";
@@ -61,7 +61,8 @@ export class DynamicServices {
     for (const dir of this.#opts.config.directories) {
       const path = resolve(dir.path);
       try {
-        await mkdir(path, { recursive: true });
+        await mkdir(path, { recursive: true, mode: 0o755 });
+        await this.#warnIfOpen(path);
       } catch (error) {
         this.#opts.logger.warn("cannot create dynamic services directory; will retry", { directory: path, error });
       }
@@ -72,6 +73,15 @@ export class DynamicServices {
       for (const dir of this.#opts.config.directories) void this.reconcile(dir);
     }, RESCAN_MS);
     this.#rescan.unref?.();
+  }
+
+  /** Files of other users are refused anyway, but in a directory anyone may write they can delete or replace credproxy's. */
+  async #warnIfOpen(path: string): Promise<void> {
+    const mode = (await stat(path)).mode;
+    if ((mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
+      const octal = (mode & 0o7777).toString(8).padStart(4, "0");
+      this.#opts.logger.warn("dynamic services directory is writable by every user; run chmod o-w on it", { directory: path, mode: octal });
+    }
   }
 
   stop(): void {
