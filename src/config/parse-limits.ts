@@ -16,7 +16,7 @@ export interface ParseLimits {
 }
 
 export const CONFIG_MAX_BYTES = 1024 * 1024;
-/** Parsed on the serving thread: yaml's parser needs ~0.4 µs a byte warm, so 64 KiB is ~25 ms (BENCHMARKS.md). */
+/** yaml's parser needs ~0.6 µs a byte warm (~1.7 cold): 64 KiB is ~40 ms warm, ~110 ms cold (BENCHMARKS.md). */
 export const DYNAMIC_FILE_MAX_BYTES = 64 * 1024;
 /** A ${fromFile:…} secret: tokens and keys are short; a larger file is a mistake or an attack. */
 export const FROM_FILE_MAX_BYTES = 64 * 1024;
@@ -24,7 +24,8 @@ export const FROM_FILE_MAX_BYTES = 64 * 1024;
 /** The main config and the broker config. */
 export const CONFIG_LIMITS: ParseLimits = { what: "config file", maxBytes: CONFIG_MAX_BYTES, maxDepth: 64, maxNodes: 20_000 };
 /**
- * A dynamic service file: written by a less trusted party and parsed while serving. A service
+ * A dynamic service file: written by a less trusted party and parsed while serving (in a worker,
+ * services-file-worker.ts, so the caps bound CPU and memory rather than request latency). A service
  * takes ~8 nodes and depth 5 (services.x.assumed_role.Tags[0]), so this is still ~600 services.
  */
 export const DYNAMIC_FILE_LIMITS: ParseLimits = { what: "dynamic service file", maxBytes: DYNAMIC_FILE_MAX_BYTES, maxDepth: 32, maxNodes: 5_000 };

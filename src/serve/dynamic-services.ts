@@ -1,7 +1,8 @@
-import { statSync, watch, type FSWatcher } from "node:fs";
+import { watch, type FSWatcher } from "node:fs";
 import { mkdir, readdir, realpath, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { openDynamicFile } from "./open-dynamic-file.ts";
+import { pathFingerprint } from "./path-fingerprint.ts";
 import type { DynamicDirectory, DynamicServicesConfig, ServiceSpec } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { ServiceRegistry } from "./service-registry.ts";
@@ -32,9 +33,10 @@ export interface DynamicServicesOptions {
   registry: ServiceRegistry;
   /**
    * Parses one file into services (the dynamic file loader, bound to aws_defaults and to the
-   * directory's settings). Calls `onRead` with each ${fromFile:…} path before reading it. Throws on bad content.
+   * directory's settings; serve.ts runs it in a worker). Reports each ${fromFile:…} path with
+   * `onRead`, with its fingerprint just before the read (else taken at the call). Throws on bad content.
    */
-  load: (file: string, text: string, dir: DynamicDirectory, onRead: (path: string) => void) => readonly ServiceSpec[];
+  load: (file: string, text: string, dir: DynamicDirectory, onRead: (path: string, fingerprint?: string) => void) => readonly ServiceSpec[] | Promise<readonly ServiceSpec[]>;
   logger: Logger;
 }
 
@@ -157,18 +159,18 @@ export class DynamicServices {
       if (known?.fingerprint === opened.fingerprint && (known.status.status === "ok" || !refsChanged(known.refs))) return true;
       const content = await opened.read();
       if (known?.status.status === "ok" && known.content === content) known.fingerprint = opened.fingerprint; // touched, not changed
-      else this.#loadFile(dir, file, opened.fingerprint, content);
+      else await this.#loadFile(dir, file, opened.fingerprint, content);
       return true;
     } finally {
       await opened.close();
     }
   }
 
-  #loadFile(dir: DynamicDirectory, file: string, fingerprint: string, content: string): void {
+  async #loadFile(dir: DynamicDirectory, file: string, fingerprint: string, content: string): Promise<void> {
     const refs = new Map<string, string>();
     let specs: readonly ServiceSpec[];
     try {
-      specs = this.#opts.load(file, content, dir, (ref) => refs.set(ref, pathFingerprint(ref)));
+      specs = await this.#opts.load(file, content, dir, (ref, print) => refs.set(ref, print ?? pathFingerprint(ref)));
     } catch (error) {
       this.#reject(file, fingerprint, content, refs, error instanceof Error ? error.message : String(error));
       return;
@@ -213,16 +215,6 @@ async function listNames(path: string): Promise<string[]> {
     return (await readdir(path)).sort();
   } catch {
     return [];
-  }
-}
-
-/** What a ${fromFile:} reference pointed at: changes when the file appears, goes, or changes. */
-function pathFingerprint(path: string): string {
-  try {
-    const s = statSync(path);
-    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
-  } catch (error) {
-    return `missing:${(error as { code?: string }).code ?? "?"}`;
   }
 }
 
