@@ -48,4 +48,14 @@ describe("parsing dynamic service files in a worker", () => {
     expect((await waiting).error).toBe("credproxy is stopping");
     expect((await w.parse(job(`services:\n  c: {auth_token: t, assumed_role: {RoleArn: "${ROLE}"}}\n`))).specs?.map((s) => s.name)).toEqual(["c"]);
   });
+
+  test("parses in-thread when the worker cannot start, and says so once", async () => {
+    const problems: unknown[] = [];
+    const w = new ServicesFileWorker({ workerUrl: new URL("./no-such-worker.ts", import.meta.url).href, onUnavailable: (e) => problems.push(e) });
+    workers.push(w);
+    const first = await w.parse(job(`services:\n  a: {auth_token: t, assumed_role: {RoleArn: "${ROLE}"}}\n`));
+    const second = await w.parse(job(`services:\n  b: {auth_token: t, assumed_role: {RoleArn: "${ROLE}"}}\n`));
+    expect([first.specs?.[0]?.name, second.specs?.[0]?.name]).toEqual(["a", "b"]);
+    expect(problems).toHaveLength(1);
+  });
 });

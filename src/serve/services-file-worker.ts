@@ -33,24 +33,30 @@ export const PARSE_TIMEOUT_MS = 10_000;
 
 export class ServicesFileWorker {
   readonly #onUnavailable: ((error: unknown) => void) | undefined;
+  readonly #url: string;
   #worker: Worker | undefined;
   #unavailable = false;
   #next = 0;
-  readonly #pending = new Map<number, { resolve: (reply: ParseReply) => void; timer: Timer }>();
+  /** Whether the current worker has answered at all: one that fails before that never started. */
+  #answered = false;
+  readonly #pending = new Map<number, { request: ParseRequest; resolve: (reply: ParseReply) => void; timer: Timer }>();
 
   /** `onUnavailable` hears once that no worker could be started (files are then parsed in-thread). */
-  constructor(options: { onUnavailable?: (error: unknown) => void } = {}) {
+  constructor(options: { onUnavailable?: (error: unknown) => void; workerUrl?: string } = {}) {
     this.#onUnavailable = options.onUnavailable;
+    // Compiled, the worker is a second entry point of the bundle, named from src/ (build.ts).
+    this.#url = options.workerUrl ?? (import.meta.url.includes("/$bunfs/") ? "./serve/parse-worker.ts" : new URL("./parse-worker.ts", import.meta.url).href);
   }
 
   parse(job: ParseJob): Promise<ParseReply> {
     const worker = this.#start();
     const id = ++this.#next;
     if (worker === undefined) return Promise.resolve(parseServicesFile({ ...job, id }));
+    const request: ParseRequest = { ...job, id };
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.#fail(`parsing took longer than ${PARSE_TIMEOUT_MS / 1000} s and was stopped`), PARSE_TIMEOUT_MS);
-      this.#pending.set(id, { resolve, timer });
-      worker.postMessage({ ...job, id } satisfies ParseRequest);
+      this.#pending.set(id, { request, resolve, timer });
+      worker.postMessage(request);
     });
   }
 
@@ -61,13 +67,12 @@ export class ServicesFileWorker {
   #start(): Worker | undefined {
     if (this.#worker !== undefined || this.#unavailable) return this.#worker;
     try {
-      // Compiled, the worker is a second entry point of the bundle, named from src/ (build.ts).
-      const url = import.meta.url.includes("/$bunfs/") ? "./serve/parse-worker.ts" : new URL("./parse-worker.ts", import.meta.url).href;
-      const worker = new Worker(url);
+      const worker = new Worker(this.#url);
       worker.onmessage = (event: MessageEvent<ParseReply>) => this.#settle(event.data);
-      worker.onerror = (event) => this.#fail(`the parser worker failed (${event.message})`);
+      worker.onerror = (event) => (this.#answered ? this.#fail(`the parser worker failed (${event.message})`) : this.#fallBack(event.message));
       worker.unref();
       this.#worker = worker;
+      this.#answered = false;
     } catch (error) {
       this.#unavailable = true;
       this.#onUnavailable?.(error);
@@ -76,11 +81,25 @@ export class ServicesFileWorker {
   }
 
   #settle(reply: ParseReply): void {
+    this.#answered = true;
     const pending = this.#pending.get(reply.id);
     if (!pending) return;
     clearTimeout(pending.timer);
     this.#pending.delete(reply.id);
     pending.resolve(reply);
+  }
+
+  /** The worker could not start (e.g. its module is missing): parse here from now on, waiting files too. */
+  #fallBack(why: string): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+    this.#unavailable = true;
+    this.#onUnavailable?.(new Error(why));
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.resolve(parseServicesFile(pending.request));
+    }
+    this.#pending.clear();
   }
 
   /** Ends the worker and rejects every waiting file with `why`; the next parse starts a new worker. */
