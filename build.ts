@@ -22,7 +22,8 @@ async function gitCommit(): Promise<string> {
 export async function compile(options: { outfile: string; target?: string; bytecode?: boolean; minify?: boolean }): Promise<void> {
   const started = performance.now();
   const result = await Bun.build({
-    entrypoints: ["./src/main.ts"],
+    // The worker that parses dynamic service files (src/serve/services-file-worker.ts) is a second entry point.
+    entrypoints: ["./src/main.ts", "./src/serve/parse-worker.ts"],
     compile: {
       outfile: options.outfile,
       ...(options.target ? { target: options.target as Bun.Build.CompileTarget } : {}),

@@ -5,7 +5,6 @@
  * $CREDPROXY_BROKER_CONFIG. It decides who may get credentials (allow_uids, allow_exes,
  * allow_roles), so like ~/.ssh/config it is refused when another user could have written it.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
 import type { ValidateFunction } from "ajv";
 // @ts-ignore: generated JavaScript without types
@@ -13,6 +12,8 @@ import { validateBrokerConfig } from "./validators.generated.js";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { LogLevel } from "../log.ts";
 import { brokerConfigSchema } from "./broker-schema.ts";
+import { CONFIG_MAX_BYTES, FROM_FILE_MAX_BYTES } from "./parse-limits.ts";
+import { openCheckedFile, ownershipProblem, readRegularFile, type OpenedFile } from "./checked-file.ts";
 import { deepFreeze, prepareDocument } from "./prepare-document.ts";
 import { envNamespace, type Env, type ReadFile } from "./substitute.ts";
 
@@ -48,35 +49,19 @@ export interface BrokerConfigOptions {
   /** Reads ${fromFile:…} files; default fs.readFileSync. */
   readonly readFile?: ReadFile | undefined;
   /** Opens the config file itself: owner, mode and text of what was opened; default openOwnedFile(). */
-  readonly open?: ((path: string) => OpenedFile) | undefined;
+  readonly open?: ((path: string) => OpenedBrokerFile) | undefined;
   /** The uid the file must belong to (or root); default process.getuid(). */
   readonly uid?: number | undefined;
   /** Read only these top-level keys (credential-process needs `socket` alone); default all. */
   readonly only?: readonly string[] | undefined;
 }
 
-/** A file as opened: what fstat said about the descriptor the text was read from. */
-export interface OpenedFile {
-  readonly uid: number;
-  readonly mode: number;
-  readonly regular: boolean;
-  /** Undefined when it is not a regular file (nothing is read from a FIFO or a device). */
-  readonly text: string | undefined;
-}
+/** What loadBrokerConfig needs of an opened file (tests pass plain objects). */
+export type OpenedBrokerFile = Pick<OpenedFile, "uid" | "mode" | "regular" | "text">;
 
-/**
- * Opens `path` once and judges and reads that one descriptor, so the file checked is the file
- * read (no swap between a stat and a read). O_NONBLOCK: opening a FIFO must not hang.
- */
-export function openOwnedFile(path: string): OpenedFile {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const stat = fstatSync(fd);
-    const regular = stat.isFile();
-    return { uid: stat.uid, mode: stat.mode, regular, text: regular ? readFileSync(fd, "utf8") : undefined };
-  } finally {
-    closeSync(fd);
-  }
+/** Opens the broker config once (O_NONBLOCK, fstat on that descriptor, at most CONFIG_MAX_BYTES read). */
+export function openOwnedFile(path: string): OpenedBrokerFile {
+  return openCheckedFile(path, { maxBytes: CONFIG_MAX_BYTES });
 }
 
 export const NO_BROKER_CONFIG: BrokerConfig = deepFreeze({ file: undefined, socket: {}, imds: {}, exec: {} });
@@ -96,7 +81,7 @@ export function loadBrokerConfig(location: BrokerConfigLocation | undefined, opt
   const { path, explicit } = location;
   const variable = `${envNamespace(options.env ?? process.env)}BROKER_CONFIG`;
   const hint = `name an existing file with --config PATH or ${variable}, or unset both to use ~/.config/credproxy/broker.yaml when it exists`;
-  let opened: OpenedFile;
+  let opened: OpenedBrokerFile;
   try {
     opened = (options.open ?? openOwnedFile)(path);
   } catch (error) {
@@ -107,7 +92,8 @@ export function loadBrokerConfig(location: BrokerConfigLocation | undefined, opt
     throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as ${why}`, { hint, cause: error, details: { file: path } });
   }
   if (!opened.regular || opened.text === undefined) {
-    throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as it is not a regular file`, { hint, details: { file: path } });
+    const why = opened.regular ? `it is larger than ${CONFIG_MAX_BYTES} bytes (the config size limit)` : "it is not a regular file";
+    throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read broker config ${path} as ${why}`, { hint, details: { file: path } });
   }
   checkOwnership(path, opened, options.uid ?? process.getuid?.() ?? 0, options.env ?? process.env);
   const text = opened.text;
@@ -118,7 +104,7 @@ export function loadBrokerConfig(location: BrokerConfigLocation | undefined, opt
 export function parseBrokerConfigText(text: string, file: string, options: BrokerConfigOptions = {}): BrokerConfig {
   const { data } = prepareDocument(text, file, validateBrokerConfig as ValidateFunction, brokerConfigSchema, {
     env: options.env ?? process.env,
-    readFile: options.readFile ?? ((p: string) => readFileSync(p, "utf8")),
+    readFile: options.readFile ?? ((p: string) => readRegularFile(p, FROM_FILE_MAX_BYTES)),
     emptyHint: "Write broker settings as keys at the top level, e.g. role_arn: and allow_roles:",
     allowEmpty: true,
     schemaCommand: "credproxy validate --broker --print-schema",
@@ -159,19 +145,19 @@ function resolveSocketPath(path: string, file: string, env: Env): string {
 }
 
 function checkOwnership(path: string, stat: { uid: number; mode: number }, uid: number, env: Env): void {
-  const octal = (stat.mode & 0o777).toString(8).padStart(4, "0");
-  if (stat.uid !== uid && stat.uid !== 0) {
+  const problem = ownershipProblem(stat, uid);
+  if (problem?.kind === "owner") {
     // sudo keeps HOME on macOS (and with sudo -E): root then finds the invoking user's file.
-    const underSudo = uid === 0 && env.SUDO_UID === String(stat.uid);
-    throw new CredproxyError(ErrorCode.ConfigInvalid, `Cannot use broker config ${path} as it belongs to uid ${stat.uid}, not to you (uid ${uid}) or root`, {
+    const underSudo = uid === 0 && env.SUDO_UID === String(problem.owner);
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `Cannot use broker config ${path} as it belongs to uid ${problem.owner}, not to you (uid ${uid}) or root`, {
       hint: underSudo
         ? `credproxy runs as root under sudo and will not take settings from a file another user can change; use sudo -H, or --config with a root-owned copy`
         : `it decides who gets credentials; use a file of your own`,
       details: { file: path },
     });
   }
-  if ((stat.mode & 0o022) !== 0) {
-    throw new CredproxyError(ErrorCode.ConfigInvalid, `Cannot use broker config ${path} as other users may write to it (mode ${octal})`, {
+  if (problem?.kind === "mode") {
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `Cannot use broker config ${path} as other users may write to it (mode ${problem.octal})`, {
       hint: `it decides who gets credentials; run chmod go-w ${path}`,
       details: { file: path },
     });

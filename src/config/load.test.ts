@@ -37,7 +37,7 @@ describe("a CredProxy-compatible config", () => {
     expect(JSON.parse(worker!.assumeRole.Policy!).Version).toBe("2012-10-17");
     expect(config.dynamicServices).toEqual({
       enabled: true,
-      directories: [{ path: "/credproxy/dynamic", include: ["^dev-.*\\.yaml$"], exclude: ["^\\..*"] }],
+      directories: [{ path: "/credproxy/dynamic", include: ["^dev-.*\\.yaml$"], exclude: ["^\\..*"], allowGroupWritable: false }],
       reloadIntervalSeconds: 5,
     });
     expect(config.metrics).toEqual({ enabled: true, listener: { host: "0.0.0.0", port: 9090 } });
@@ -50,7 +50,7 @@ describe("a CredProxy-compatible config", () => {
     expect(config.credentials).toEqual({ refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 });
     expect(config.services[0]?.assumeRole).toMatchObject({ RoleArn: ROLE_ARN, RoleSessionName: "credproxy", DurationSeconds: 3600 });
     expect(config.services[0]?.source).toEqual({ kind: "default-chain" });
-    expect(config.dynamicServices).toEqual({ enabled: false, directories: [{ path: "/credproxy/dynamic", include: [], exclude: [] }], reloadIntervalSeconds: 5 });
+    expect(config.dynamicServices).toEqual({ enabled: false, directories: [{ path: "/credproxy/dynamic", include: [], exclude: [], allowGroupWritable: false }], reloadIntervalSeconds: 5 });
     expect(config.metrics).toEqual({ enabled: true, listener: undefined });
   });
 

@@ -4,21 +4,23 @@
  * Pipeline: read → parse YAML/JSON (every scalar a string, see yaml-tree.ts) → substitute
  * ${fromEnv:…}/${fromFile:…} → validate with the JSON Schema (ajv coerces "1338" to 1338 and
  * fills in defaults; all errors at once) → cross-field rules → resolve and deep-freeze.
- * Dynamic service files go through the same steps with the services-only schema.
+ * Dynamic service files have their own, narrower loader: load-services-file.ts.
  */
-import { readFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import type { ValidateFunction } from "ajv";
 // @ts-ignore: generated JavaScript without types
-import { validateConfig, validateServicesFile } from "./validators.generated.js";
+import { validateConfig } from "./validators.generated.js";
 import { CredproxyError, ErrorCode } from "../errors.ts";
-import type { ResolvedConfig, ServiceSpec } from "./types.ts";
+import type { ResolvedConfig } from "./types.ts";
 import { configSchema } from "./schema.ts";
-import { servicesFileSchema } from "./services-schema.ts";
 import { envNamespace, type Env, type ReadFile } from "./substitute.ts";
 import { deepFreeze, prepareDocument } from "./prepare-document.ts";
 import { problemsError, type Problem } from "./problems.ts";
 import { checkSingleCredentialKind, resolveServices, type RawSource } from "./resolve-services.ts";
+import { readRegularFile } from "./checked-file.ts";
+import { CONFIG_MAX_BYTES, FROM_FILE_MAX_BYTES } from "./parse-limits.ts";
+
+export { loadServicesFile, type ServicesFileOptions } from "./load-services-file.ts";
 import { resolveDynamicServices, type RawDynamicServices } from "./resolve-dynamic.ts";
 import { resolveTaskMetadata, type RawTaskMetadata } from "./resolve-task-metadata.ts";
 
@@ -29,14 +31,10 @@ export interface LoadOptions {
   readonly readFile?: ReadFile | undefined;
 }
 
-export interface ServicesFileOptions extends LoadOptions {
-  /** credentials.refresh_buffer_seconds of the main config, for the lifetime check (default 300). */
-  readonly refreshBufferSeconds?: number | undefined;
-  /** Receives non-fatal findings about the file's services (e.g. a short DurationSeconds). */
-  readonly onWarning?: ((message: string) => void) | undefined;
-}
-
-const defaultReadFile: ReadFile = (path) => readFileSync(path, "utf8");
+/** ${fromFile:…}: regular files only (a FIFO never blocks), at most FROM_FILE_MAX_BYTES. */
+const defaultReadFile: ReadFile = (path) => readRegularFile(path, FROM_FILE_MAX_BYTES);
+/** The config itself: the same, up to the config size limit. */
+const readConfigFile: ReadFile = (path) => readRegularFile(path, CONFIG_MAX_BYTES);
 const CONFIG_EMPTY_HINT = "Start from an example config, e.g. one with server: and services: sections";
 
 /** Reads, validates and resolves the config file at `path`. */
@@ -45,10 +43,10 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   const readFile = opts.readFile ?? defaultReadFile;
   let text: string;
   try {
-    text = readFile(path);
+    text = (opts.readFile ?? readConfigFile)(path);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    const why = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission is denied" : code === "EISDIR" ? "it is a directory" : `of ${String(code ?? error)}`;
+    const why = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission is denied" : code === "EISDIR" ? "it is a directory" : code === "ENOTREGULAR" ? "it is not a regular file" : code === "EFBIG" ? `it is larger than ${CONFIG_MAX_BYTES} bytes (the config file size limit)` : `of ${String(code ?? error)}`;
     throw new CredproxyError(ErrorCode.ConfigUnreadable, `Cannot read config file ${path} as ${why}`, {
       hint: `Pass the config file with --config PATH or set ${envNamespace(env)}CONFIG_FILE`,
       cause: error,
@@ -107,22 +105,6 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   });
 }
 
-/**
- * Loads one dynamic service file: a `services:` map like the main config's (every service in it,
- * not only the first as upstream did), merged with the main config's `aws_defaults`.
- */
-export function loadServicesFile(path: string, text: string, awsDefaults: Readonly<Record<string, unknown>>, opts: ServicesFileOptions = {}): ServiceSpec[] {
-  const env = opts.env ?? process.env;
-  const { data, tree } = prepareDocument(text, path, validators().servicesFile, servicesFileSchema, { env, readFile: opts.readFile ?? defaultReadFile, emptyHint: CONFIG_EMPTY_HINT });
-  const services = (data as { services: Record<string, unknown> }).services;
-  const resolved = resolveServices(services, awsDefaults as RawSource, { kind: "dynamic", file: path }, env, opts.refreshBufferSeconds ?? 300);
-  const problems = [...resolved.problems];
-  if (resolved.services.length === 0) problems.push({ path: ["services"], message: "defines no service" });
-  if (problems.length > 0) throw problemsError(path, problems, tree);
-  for (const warning of resolved.warnings) opts.onWarning?.(`${path}: ${warning}`);
-  return deepFreeze(resolved.services);
-}
-
 interface RawConfig {
   readonly server: {
     readonly host: string;
@@ -153,7 +135,7 @@ function loopbackName(host: string): string {
   return host.toLowerCase() === "localhost" ? "127.0.0.1" : host;
 }
 
-/** Both validators, generated at build time from schema.ts (see compile-validators.ts). */
-function validators(): { config: ValidateFunction; servicesFile: ValidateFunction } {
-  return { config: validateConfig as ValidateFunction, servicesFile: validateServicesFile as ValidateFunction };
+/** The validator generated at build time from schema.ts (see compile-validators.ts). */
+function validators(): { config: ValidateFunction } {
+  return { config: validateConfig as ValidateFunction };
 }

@@ -7,8 +7,11 @@
 import type { ValidateFunction } from "ajv";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { problemsError, problemsFromAjv } from "./problems.ts";
-import { substituteTree, type Env, type ReadFile } from "./substitute.ts";
+import { substituteTree, type Env, type ReadFile, type SubstitutionPolicy } from "./substitute.ts";
 import { parseYamlTree, type YamlTree } from "./yaml-tree.ts";
+import type { KeyPath } from "./key-path.ts";
+import { CONFIG_LIMITS, type ParseLimits } from "./parse-limits.ts";
+import type { Problem } from "./problems.ts";
 
 export interface PrepareOptions {
   readonly env: Env;
@@ -22,6 +25,15 @@ export interface PrepareOptions {
    * that needs one section does not fail on another (a ${fromEnv:…} its environment lacks).
    */
   readonly pick?: readonly string[] | undefined;
+  /** Size, depth and node caps; default CONFIG_LIMITS. */
+  readonly limits?: ParseLimits | undefined;
+  /** Which ${…} references are expanded; default all. */
+  readonly substitution?: SubstitutionPolicy | undefined;
+  /**
+   * Checks the parsed document before any substitution (so a refused key never reads a file):
+   * returns problems, reported like schema problems with file:line:col.
+   */
+  readonly precheck?: ((value: Readonly<Record<string, unknown>>) => Problem[]) | undefined;
 }
 
 /** A mapping at the top level, or an empty file when `allowEmpty` (then `data` is {}). */
@@ -32,7 +44,7 @@ export function prepareDocument(
   schema: SchemaNode,
   options: PrepareOptions & { readonly allowEmpty?: boolean },
 ): { data: unknown; tree: YamlTree } {
-  const tree = parseYamlTree(text, file);
+  const tree = parseYamlTree(text, file, options.limits ?? CONFIG_LIMITS);
   const empty = tree.value === null || tree.value === undefined;
   // An empty document is a mapping with no keys: the validator still fills in the defaults.
   if (empty && options.allowEmpty) {
@@ -47,13 +59,15 @@ export function prepareDocument(
       details: { file },
     });
   }
-  const where = (path: readonly (string | number)[]): string => {
+  const early = options.precheck?.(tree.value as Record<string, unknown>) ?? [];
+  if (early.length > 0) throw problemsError(file, early, tree, options.schemaCommand);
+  const where = (path: KeyPath): string => {
     const pos = tree.locate(path, "value");
     return pos ? ` (${file}:${pos.line}:${pos.column})` : "";
   };
   const whole = tree.value as Record<string, unknown>;
   const value = options.pick ? Object.fromEntries(Object.entries(whole).filter(([key]) => options.pick!.includes(key))) : whole;
-  const { value: data, templates } = substituteTree(value, { env: options.env, readFile: options.readFile, where });
+  const { value: data, templates } = substituteTree(value, { env: options.env, readFile: options.readFile, where, allow: options.substitution });
   normaliseBooleans(data, schema);
   if (!validate(data)) throw problemsError(file, problemsFromAjv(validate.errors ?? [], { tree, data, templates }), tree, options.schemaCommand);
   return { data, tree };

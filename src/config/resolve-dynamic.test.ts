@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ErrorCode } from "../errors.ts";
 import { loadServicesFile } from "./load.ts";
 import { globToRegExp } from "./resolve-dynamic.ts";
@@ -11,8 +14,8 @@ describe("dynamic_services directories", () => {
     expect(dynamic("  enabled: true\n  directories:\n    - path: /a\n      include_patterns: ['\\.yaml$']\n    - path: /b\n")).toEqual({
       enabled: true,
       directories: [
-        { path: "/a", include: ["\\.yaml$"], exclude: [] },
-        { path: "/b", include: [], exclude: [] },
+        { path: "/a", include: ["\\.yaml$"], exclude: [], allowGroupWritable: false },
+        { path: "/b", include: [], exclude: [], allowGroupWritable: false },
       ],
       reloadIntervalSeconds: 5,
     });
@@ -20,19 +23,19 @@ describe("dynamic_services directories", () => {
 
   test("the legacy list of plain paths takes the top-level include/exclude patterns", () => {
     expect(dynamic("  enabled: true\n  directories: [/a, /b]\n  include_patterns: ['^svc-']\n  exclude_patterns: ['^\\.']\n").directories).toEqual([
-      { path: "/a", include: ["^svc-"], exclude: ["^\\."] },
-      { path: "/b", include: ["^svc-"], exclude: ["^\\."] },
+      { path: "/a", include: ["^svc-"], exclude: ["^\\."], allowGroupWritable: false },
+      { path: "/b", include: ["^svc-"], exclude: ["^\\."], allowGroupWritable: false },
     ]);
   });
 
   test("the README's directory + file_pattern form becomes one directory with a file-name pattern", () => {
     const config = dynamic("  enabled: true\n  directory: /credproxy/dynamic\n  file_pattern: '*.yaml'\n  reload_interval: 2\n");
-    expect(config.directories).toEqual([{ path: "/credproxy/dynamic", include: ["^[^/]*\\.yaml$"], exclude: [] }]);
+    expect(config.directories).toEqual([{ path: "/credproxy/dynamic", include: ["^[^/]*\\.yaml$"], exclude: [], allowGroupWritable: false }]);
     expect(config.reloadIntervalSeconds).toBe(2);
   });
 
   test("without any directory, CredProxy's /credproxy/dynamic is watched", () => {
-    expect(dynamic("  enabled: true\n").directories).toEqual([{ path: "/credproxy/dynamic", include: [], exclude: [] }]);
+    expect(dynamic("  enabled: true\n").directories).toEqual([{ path: "/credproxy/dynamic", include: [], exclude: [], allowGroupWritable: false }]);
   });
 
   test("watcher_stop_timeout is accepted and ignored", () => {
@@ -91,11 +94,15 @@ describe("loadServicesFile", () => {
     expect(Object.isFrozen(services[1]?.source)).toBe(true);
   });
 
-  test("substitutes ${fromEnv} and ${fromFile} inside the file", () => {
-    const text = `services:\n  dyn:\n    auth_token: \${fromFile:/run/secrets/dyn}\n    assumed_role: {RoleArn: "arn:aws:iam::\${fromEnv:ACCOUNT}:role/Dyn"}\n`;
-    const [svc] = loadServicesFile(file, text, defaults, { env: { ACCOUNT: "210987654321" }, readFile: memoryFiles({ "/run/secrets/dyn": "dyn-token\n" }) });
+  test("substitutes ${fromFile} of files inside the directory's secrets_directory", () => {
+    const secrets = mkdtempSync(join(tmpdir(), "credproxy-secrets-"));
+    writeFileSync(join(secrets, "dyn"), "dyn-token\n");
+    const text = `services:\n  dyn:\n    auth_token: \${fromFile:${secrets}/dyn}\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`;
+    const read: string[] = [];
+    const [svc] = loadServicesFile(file, text, defaults, { env: {}, secretsDirectory: secrets, onRead: (p) => read.push(p) });
     expect(svc?.authToken).toBe("dyn-token");
-    expect(svc?.assumeRole.RoleArn).toBe("arn:aws:iam::210987654321:role/Dyn");
+    expect(read).toEqual([join(secrets, "dyn")]);
+    rmSync(secrets, { recursive: true });
   });
 
   test("reads JSON files the same way", () => {

@@ -13,12 +13,20 @@ import type { Problem } from "./problems.ts";
 
 export interface RawDynamicServices {
   readonly enabled: boolean;
-  readonly directories?: readonly (string | { readonly path: string; readonly include_patterns: readonly string[]; readonly exclude_patterns: readonly string[] })[];
+  readonly directories?: readonly (string | RawDirectory)[];
   readonly directory?: string;
   readonly file_pattern?: string;
   readonly include_patterns?: readonly string[];
   readonly exclude_patterns?: readonly string[];
   readonly reload_interval: number;
+}
+
+interface RawDirectory {
+  readonly path: string;
+  readonly include_patterns: readonly string[];
+  readonly exclude_patterns: readonly string[];
+  readonly secrets_directory?: string;
+  readonly allow_group_writable: boolean;
 }
 
 /** Where CredProxy looks when no directory is configured. */
@@ -30,11 +38,21 @@ export function resolveDynamicServices(raw: RawDynamicServices, problems: Proble
   if (raw.file_pattern !== undefined) legacyInclude.push(globToRegExp(raw.file_pattern));
   const legacyExclude = [...(raw.exclude_patterns ?? [])];
 
+  // The legacy forms keep the safe defaults: no substitution, no group-writable files.
+  const legacy = (path: string): DynamicDirectory => ({ path, include: legacyInclude, exclude: legacyExclude, allowGroupWritable: false });
   const directories: DynamicDirectory[] = (raw.directories ?? []).map((entry) =>
-    typeof entry === "string" ? { path: entry, include: legacyInclude, exclude: legacyExclude } : { path: entry.path, include: [...entry.include_patterns], exclude: [...entry.exclude_patterns] },
+    typeof entry === "string"
+      ? legacy(entry)
+      : {
+          path: entry.path,
+          include: [...entry.include_patterns],
+          exclude: [...entry.exclude_patterns],
+          ...(entry.secrets_directory !== undefined ? { secretsDirectory: entry.secrets_directory } : {}),
+          allowGroupWritable: entry.allow_group_writable,
+        },
   );
-  if (raw.directory !== undefined) directories.push({ path: raw.directory, include: legacyInclude, exclude: legacyExclude });
-  if (directories.length === 0) directories.push({ path: DEFAULT_DYNAMIC_DIRECTORY, include: legacyInclude, exclude: legacyExclude });
+  if (raw.directory !== undefined) directories.push(legacy(raw.directory));
+  if (directories.length === 0) directories.push(legacy(DEFAULT_DYNAMIC_DIRECTORY));
 
   // Upstream logged and skipped a bad regex, which silently widened or narrowed the filter.
   raw.directories?.forEach((entry, i) => {

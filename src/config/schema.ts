@@ -95,7 +95,8 @@ export const configSchema = {
     services: servicesSchema,
     dynamic_services: {
       type: "object",
-      description: "Load more services from files in watched directories, without a restart.",
+      description:
+        "Load more services from files in watched directories, without a restart. Files there are less trusted than this config: they cannot set sts_endpoint, iam_profile.config_file or credentials_file, are not substituted unless secrets_directory is set, and must belong to credproxy's user or root.",
       default: {},
       additionalProperties: false,
       properties: {
@@ -106,7 +107,7 @@ export const configSchema = {
           description: "Directories to watch (not recursive). Default: [/credproxy/dynamic]. Items are objects, or (legacy) plain paths.",
           items: {
             type: ["object", "string"],
-            description: "A directory: {path, include_patterns, exclude_patterns}, or (legacy) just its path.",
+            description: "A directory: {path, include_patterns, exclude_patterns, secrets_directory, allow_group_writable}, or (legacy) just its path.",
             minLength: 1,
             required: ["path"],
             additionalProperties: false,
@@ -114,6 +115,18 @@ export const configSchema = {
               path: { type: "string", minLength: 1, description: "Directory path." },
               include_patterns: { ...patternList("Load only files whose name matches one of these regular expressions (empty: all)."), default: [] },
               exclude_patterns: { ...patternList("Skip files whose name matches one of these regular expressions (checked first)."), default: [] },
+              secrets_directory: {
+                type: "string",
+                minLength: 1,
+                description:
+                  "Turns on ${fromFile:...} in this directory's files, for files whose real path is inside this directory only (regular files, at most 64 KiB). Without it, files here are not substituted at all; ${fromEnv:...} is never allowed in dynamic files.",
+              },
+              allow_group_writable: {
+                type: "boolean",
+                default: false,
+                description:
+                  "Accept service files writable by their group. Files must belong to credproxy's user or root and are never accepted when writable by others.",
+              },
             },
           },
         },

@@ -9,6 +9,7 @@
  */
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { displayPath, type KeyPath } from "./key-path.ts";
+import { FROM_FILE_MAX_BYTES } from "./parse-limits.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 /** Reads a whole file as UTF-8; throws (with a Node-style `code`) when it cannot. */
@@ -19,6 +20,17 @@ export interface SubstituteOptions {
   readonly readFile: ReadFile;
   /** Appends " (file:line:col)" for a key path in messages; optional. */
   readonly where?: ((path: KeyPath) => string) | undefined;
+  /**
+   * Which references may be expanded (default "all"). Dynamic service files get "none", or
+   * "fromFile" when their directory names a secrets_directory; any other reference is an error.
+   */
+  readonly allow?: SubstitutionPolicy | undefined;
+}
+
+export interface SubstitutionPolicy {
+  readonly kinds: "all" | "fromFile" | "none";
+  /** Why a reference is refused and what to do, e.g. "set secrets_directory on the directory in the main config". */
+  readonly refusal: string;
 }
 
 export interface SubstitutionSyntax {
@@ -70,8 +82,20 @@ function expand(value: string, syntax: SubstitutionSyntax, pattern: RegExp, opts
         { hint: "Look for a variable or file whose value refers back to itself, directly or through others", details: { path: displayPath(path) } },
       );
     }
-    const resolved = tag === syntax.fromEnvTag ? fromEnv(name, reference, opts, path) : fromFile(name, reference, opts, path);
+    const isEnv = tag === syntax.fromEnvTag;
+    refuseUnlessAllowed(isEnv, reference, opts, path);
+    const resolved = isEnv ? fromEnv(name, reference, opts, path) : fromFile(name, reference, opts, path);
     return expand(resolved, syntax, pattern, opts, path, nextChain);
+  });
+}
+
+function refuseUnlessAllowed(isEnv: boolean, reference: string, opts: SubstituteOptions, path: KeyPath): void {
+  const kinds = opts.allow?.kinds ?? "all";
+  if (kinds === "all" || (kinds === "fromFile" && !isEnv)) return;
+  const what = kinds === "none" ? "substitution is off here" : "only ${fromFile:…} references are allowed here";
+  throw new CredproxyError(ErrorCode.ConfigSubstitution, `Cannot substitute ${reference} in ${at(path, opts)} as ${what}`, {
+    hint: opts.allow!.refusal,
+    details: { path: displayPath(path) },
   });
 }
 
@@ -91,7 +115,7 @@ function fromFile(file: string, reference: string, opts: SubstituteOptions, path
     content = opts.readFile(file);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable (permission denied)" : code === "EISDIR" ? "is a directory" : `cannot be read (${String(code ?? error)})`;
+    const why = fileProblem(code, error);
     throw new CredproxyError(
       ErrorCode.ConfigSubstitution,
       `Cannot substitute ${reference} in ${at(path, opts)} as file "${file}" ${why}`,
@@ -101,6 +125,26 @@ function fromFile(file: string, reference: string, opts: SubstituteOptions, path
   // A one-line file loses its single trailing newline (echo > file); multi-line content is kept as is.
   if (content.endsWith("\n") && content.indexOf("\n") === content.length - 1) return content.slice(0, -1);
   return content;
+}
+
+function fileProblem(code: unknown, error: unknown): string {
+  switch (code) {
+    case "ENOENT":
+      return "does not exist";
+    case "EACCES":
+      return "is not readable (permission denied)";
+    case "EISDIR":
+    case "ENOTREGULAR":
+      return "is not a regular file (a directory, FIFO or device is never read)";
+    case "EFBIG":
+      return `is larger than ${FROM_FILE_MAX_BYTES} bytes (the \${fromFile:…} size limit)`;
+    case "EOUTSIDE":
+      return "is not inside the directory's secrets_directory";
+    case "ELOOP":
+      return "is a symbolic link, which is not followed here";
+    default:
+      return `cannot be read (${String(code ?? error)})`;
+  }
 }
 
 function at(path: KeyPath, opts: SubstituteOptions): string {

@@ -105,6 +105,10 @@ export interface DynamicDirectory {
   /** Regular expressions matched against the file name (not the full path). Empty = all. */
   readonly include: readonly string[];
   readonly exclude: readonly string[];
+  /** ${fromFile:…} in this directory's files reads only files inside it; absent: no substitution. */
+  readonly secretsDirectory?: string | undefined;
+  /** Accept files writable by their group (never by others). */
+  readonly allowGroupWritable: boolean;
 }
 
 export interface DynamicServicesConfig {

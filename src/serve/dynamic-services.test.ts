@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServiceSpec } from "../config/types.ts";
-import { silentLogger } from "../log.ts";
+import { createLogger, silentLogger } from "../log.ts";
 import { waitFor } from "../../test/helpers/wait.ts";
 import { DynamicServices, matches } from "./dynamic-services.ts";
 import { ServiceRegistry, type ServiceCredentials } from "./service-registry.ts";
@@ -39,7 +40,7 @@ async function setup(include: string[] = [], exclude: string[] = []) {
   const registry = new ServiceRegistry({ factory: creds, logger: silentLogger });
   registry.addStatic([{ ...load("", '{"app":"tok-static-12345"}')[0]!, origin: { kind: "static" } }]);
   const dyn = new DynamicServices({
-    config: { enabled: true, directories: [{ path: dir, include, exclude }], reloadIntervalSeconds: 1 },
+    config: { enabled: true, directories: [{ path: dir, include, exclude, allowGroupWritable: false }], reloadIntervalSeconds: 1 },
     registry,
     load,
     logger: silentLogger,
@@ -98,13 +99,14 @@ describe("DynamicServices", () => {
 
   test("a rejected file is loaded once what it refers to appears, without the file being edited", async () => {
     const { dir, registry } = await setup();
-    const available = new Set<string>();
+    const secret = join(dir, "secret.txt"); // not a service file name: the directory ignores it
     const dyn = new DynamicServices({
-      config: { enabled: true, directories: [{ path: dir, include: [], exclude: [] }], reloadIntervalSeconds: 1 },
+      config: { enabled: true, directories: [{ path: dir, include: [], exclude: [], allowGroupWritable: false }], reloadIntervalSeconds: 1 },
       registry,
-      // Stands in for a ${fromFile:/run/secrets/...} that does not exist yet.
-      load: (file, text) => {
-        if (!available.has("secret")) throw new Error("File '/run/secrets/token' not found");
+      // Stands in for a ${fromFile:} reference to a secret that does not exist yet.
+      load: (file, text, _dir, onRead) => {
+        onRead(secret);
+        if (!existsSync(secret)) throw new Error("secret.txt does not exist");
         return load(file, text);
       },
       logger: silentLogger,
@@ -113,8 +115,33 @@ describe("DynamicServices", () => {
     await writeFile(join(dir, "svc.yaml"), '{"dyn":"tok-dyn-1234567"}');
     await dyn.start();
     expect(dyn.files()[0]?.status).toBe("error");
-    available.add("secret");
-    await dyn.reconcile({ path: dir, include: [], exclude: [] });
+    await writeFile(secret, "s");
+    await dyn.reconcile({ path: dir, include: [], exclude: [], allowGroupWritable: false });
+    expect(registry.byToken("tok-dyn-1234567")?.spec.name).toBe("dyn");
+  });
+
+  test("a rejected file is parsed again only when it or a file it referred to changes", async () => {
+    const { dir, registry } = await setup();
+    const directory = { path: dir, include: [], exclude: [], allowGroupWritable: false };
+    let parses = 0;
+    const dyn = new DynamicServices({
+      config: { enabled: true, directories: [directory], reloadIntervalSeconds: 1 },
+      registry,
+      load: (file, text) => {
+        parses++;
+        return load(file, text);
+      },
+      logger: silentLogger,
+    });
+    cleanups.push(() => dyn.stop());
+    await writeFile(join(dir, "bad.yaml"), "{oops");
+    await dyn.start();
+    await dyn.reconcile(directory);
+    await dyn.reconcile(directory);
+    expect(parses).toBe(1);
+    await writeFile(join(dir, "bad.yaml"), '{"dyn":"tok-dyn-1234567"}');
+    await dyn.reconcile(directory);
+    expect(parses).toBe(2);
     expect(registry.byToken("tok-dyn-1234567")?.spec.name).toBe("dyn");
   });
 
@@ -126,6 +153,17 @@ describe("DynamicServices", () => {
     await rename(join(dir, ".svc.yaml.tmp"), join(dir, "svc.yaml"));
     await waitFor(() => registry.byToken("tok-new-1234567"), { ...opts, what: "new token" });
     expect(registry.byToken("tok-old-1234567")).toBeUndefined();
+  });
+
+  test("a directory every user may write is named in a warning", async () => {
+    const { dir, registry } = await setup();
+    await chmod(dir, 0o777);
+    const warnings: string[] = [];
+    const logger = createLogger({ level: "warn", write: (line) => void warnings.push((JSON.parse(line) as { msg: string }).msg) });
+    const dyn = new DynamicServices({ config: { enabled: true, directories: [{ path: dir, include: [], exclude: [], allowGroupWritable: false }], reloadIntervalSeconds: 1 }, registry, load, logger });
+    cleanups.push(() => dyn.stop());
+    await dyn.start();
+    expect(warnings).toContain("dynamic services directory is writable by every user; run chmod o-w on it");
   });
 
   test("only YAML and JSON files that pass the name patterns are loaded", async () => {
@@ -140,7 +178,7 @@ describe("DynamicServices", () => {
 });
 
 describe("matches()", () => {
-  const dir = (include: string[], exclude: string[]) => ({ path: "/x", include, exclude });
+  const dir = (include: string[], exclude: string[]) => ({ path: "/x", include, exclude, allowGroupWritable: false });
   test("matches patterns against the file name, anchored at its start like Python's re.match", () => {
     expect(matches("dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(true);
     expect(matches("my-dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(false);

@@ -1,6 +1,8 @@
 import { watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readdir, realpath, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import { openDynamicFile } from "./open-dynamic-file.ts";
+import { pathFingerprint } from "./path-fingerprint.ts";
 import type { DynamicDirectory, DynamicServicesConfig, ServiceSpec } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { ServiceRegistry } from "./service-registry.ts";
@@ -22,13 +24,19 @@ interface Known {
   fingerprint: string;
   content: string;
   status: DynamicFileStatus;
+  /** ${fromFile:…} paths the last attempt read, with their fingerprints then. */
+  refs: ReadonlyMap<string, string>;
 }
 
 export interface DynamicServicesOptions {
   config: DynamicServicesConfig;
   registry: ServiceRegistry;
-  /** Parses one file into services (the config loader, bound to aws_defaults). Throws on bad content. */
-  load: (file: string, text: string) => readonly ServiceSpec[];
+  /**
+   * Parses one file into services (the dynamic file loader, bound to aws_defaults and to the
+   * directory's settings; serve.ts runs it in a worker). Reports each ${fromFile:…} path with
+   * `onRead`, with its fingerprint just before the read (else taken at the call). Throws on bad content.
+   */
+  load: (file: string, text: string, dir: DynamicDirectory, onRead: (path: string, fingerprint?: string) => void) => readonly ServiceSpec[] | Promise<readonly ServiceSpec[]>;
   logger: Logger;
 }
 
@@ -55,7 +63,8 @@ export class DynamicServices {
     for (const dir of this.#opts.config.directories) {
       const path = resolve(dir.path);
       try {
-        await mkdir(path, { recursive: true });
+        await mkdir(path, { recursive: true, mode: 0o755 });
+        await this.#warnIfOpen(path);
       } catch (error) {
         this.#opts.logger.warn("cannot create dynamic services directory; will retry", { directory: path, error });
       }
@@ -66,6 +75,15 @@ export class DynamicServices {
       for (const dir of this.#opts.config.directories) void this.reconcile(dir);
     }, RESCAN_MS);
     this.#rescan.unref?.();
+  }
+
+  /** Files of other users are refused anyway, but in a directory anyone may write they can delete or replace credproxy's. */
+  async #warnIfOpen(path: string): Promise<void> {
+    const mode = (await stat(path)).mode;
+    if ((mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
+      const octal = (mode & 0o7777).toString(8).padStart(4, "0");
+      this.#opts.logger.warn("dynamic services directory is writable by every user; run chmod o-w on it", { directory: path, mode: octal });
+    }
   }
 
   stop(): void {
@@ -107,47 +125,54 @@ export class DynamicServices {
 
   async #reconcile(dir: DynamicDirectory, path: string): Promise<void> {
     if (this.#stopped) return;
+    const realDir = await realpath(path).catch(() => path);
     const present = new Set<string>();
     for (const name of await listNames(path)) {
       if (!matches(name, dir, this.#opts.logger)) continue;
       const file = join(path, name);
-      const fingerprint = await fileFingerprint(file);
-      if (fingerprint === undefined) continue; // vanished, or not a regular file
-      present.add(file);
-      const known = this.#known.get(file);
-      // A rejected file is tried again on every pass: what it refers to (a ${fromFile:} secret,
-      // an env var) may have appeared since, without the file itself changing.
-      const settled = known?.status.status === "ok";
-      if (settled && known.fingerprint === fingerprint) continue;
-      const content = await readFile(file, "utf8").catch(() => undefined);
-      if (content === undefined) continue;
-      if (settled && known.content === content) {
-        known.fingerprint = fingerprint; // touched, not changed
-        continue;
+      try {
+        if (await this.#visit(dir, realDir, name, file)) present.add(file);
+      } catch (error) {
+        // An I/O error on one file must not end the pass (nor go unhandled); keep what it served.
+        if (this.#known.has(file)) present.add(file);
+        this.#opts.logger.warn("cannot read dynamic services file; will retry", { file, error });
       }
-      this.#loadFile(file, fingerprint, content);
     }
     for (const file of [...this.#known.keys()]) {
       if (file.startsWith(path + "/") && !present.has(file)) this.#forget(file);
     }
   }
 
-  #loadFile(file: string, fingerprint: string, content: string): void {
-    const log = this.#opts.logger;
-    const before = this.#known.get(file);
+  /** Looks at one file and (re)loads it when needed; false when it is gone. */
+  async #visit(dir: DynamicDirectory, realDir: string, name: string, file: string): Promise<boolean> {
+    const opened = await openDynamicFile(realDir, name, { allowGroupWritable: dir.allowGroupWritable });
+    if (opened.kind === "gone") return false;
+    const known = this.#known.get(file);
+    if (opened.kind === "refused") {
+      const message = `${file} ${opened.reason}`;
+      if (known?.fingerprint !== opened.fingerprint || known.status.error !== message) this.#reject(file, opened.fingerprint, "", new Map(), message);
+      return true;
+    }
+    try {
+      // A rejected file is tried again only when it, or a ${fromFile:} file it referred to, changed:
+      // a secret that appears later is picked up, and a hostile file is not parsed on every pass.
+      if (known?.fingerprint === opened.fingerprint && (known.status.status === "ok" || !refsChanged(known.refs))) return true;
+      const content = await opened.read();
+      if (known?.status.status === "ok" && known.content === content) known.fingerprint = opened.fingerprint; // touched, not changed
+      else await this.#loadFile(dir, file, opened.fingerprint, content);
+      return true;
+    } finally {
+      await opened.close();
+    }
+  }
+
+  async #loadFile(dir: DynamicDirectory, file: string, fingerprint: string, content: string): Promise<void> {
+    const refs = new Map<string, string>();
     let specs: readonly ServiceSpec[];
     try {
-      specs = this.#opts.load(file, content);
+      specs = await this.#opts.load(file, content, dir, (ref, print) => refs.set(ref, print ?? pathFingerprint(ref)));
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const serving = before?.status.services ?? [];
-      // Rejected files are retried on every pass; say so again only when the reason changes.
-      if (before?.status.error !== message) log.error("dynamic services file rejected", {
-        file,
-        error: message,
-        ...(serving.length > 0 ? { still_serving: serving } : {}),
-      });
-      this.#known.set(file, { fingerprint, content, status: { file, status: "error", services: serving, error: message } });
+      this.#reject(file, fingerprint, content, refs, error instanceof Error ? error.message : String(error));
       return;
     }
     const change = this.#opts.registry.applyFile(file, specs);
@@ -155,15 +180,27 @@ export class DynamicServices {
     this.#known.set(file, {
       fingerprint,
       content,
+      refs,
       status: { file, status: "ok", services, ...(change.refused.length > 0 ? { refused: change.refused } : {}) },
     });
-    log.info("dynamic services file loaded", {
+    this.#opts.logger.info("dynamic services file loaded", {
       file,
       added: change.added,
       updated: change.updated,
       removed: change.removed,
       refused: change.refused.map((r) => r.name),
     });
+  }
+
+  /** The file's current content (or the file itself) is refused; the last good version, if any, keeps serving. */
+  #reject(file: string, fingerprint: string, content: string, refs: ReadonlyMap<string, string>, message: string): void {
+    const before = this.#known.get(file);
+    const serving = before?.status.services ?? [];
+    // Say so again only when the reason changes.
+    if (before?.status.error !== message) {
+      this.#opts.logger.error("dynamic services file rejected", { file, error: message, ...(serving.length > 0 ? { still_serving: serving } : {}) });
+    }
+    this.#known.set(file, { fingerprint, content, refs, status: { file, status: "error", services: serving, error: message } });
   }
 
   #forget(file: string): void {
@@ -181,13 +218,9 @@ async function listNames(path: string): Promise<string[]> {
   }
 }
 
-async function fileFingerprint(file: string): Promise<string | undefined> {
-  try {
-    const s = await stat(file);
-    return s.isFile() ? `${s.mtimeMs}:${s.size}:${s.ino}` : undefined;
-  } catch {
-    return undefined;
-  }
+function refsChanged(refs: ReadonlyMap<string, string>): boolean {
+  for (const [path, print] of refs) if (pathFingerprint(path) !== print) return true;
+  return false;
 }
 
 const compiled = new Map<string, RegExp | null>();

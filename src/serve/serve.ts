@@ -1,5 +1,5 @@
 import type { Server } from "bun";
-import { loadServicesFile } from "../config/load.ts";
+import { deepFreeze } from "../config/prepare-document.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { createServiceCredentials } from "../credentials/service-credentials.ts";
 import { credentialsEndpoint, relativeUriEndpoint } from "../http/credentials-endpoint.ts";
@@ -10,6 +10,7 @@ import { CredproxyMetrics } from "../http/metrics.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { DynamicServices } from "./dynamic-services.ts";
+import { ServicesFileWorker } from "./services-file-worker.ts";
 import { ecsMetadataListeners } from "./ecs-metadata.ts";
 import { ServiceRegistry, type CredentialsFactory } from "./service-registry.ts";
 import { taskMetadataPaths, taskMetadataRoutes } from "./task-metadata.ts";
@@ -52,6 +53,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     },
   });
   let dynamic: DynamicServices | undefined;
+  let parser: ServicesFileWorker | undefined;
 
   const health = (req: Request, server: Server<undefined>): Response => {
     const report = healthReport(
@@ -121,14 +123,18 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
 
   registry.addStatic(config.services);
   if (config.dynamicServices.enabled) {
+    const files = new ServicesFileWorker({ onUnavailable: (error) => log.warn("cannot start the dynamic services parser worker; parsing on the serving thread", { error }) });
+    parser = files;
     dynamic = new DynamicServices({
       config: config.dynamicServices,
       registry,
-      load: (file, text) =>
-        loadServicesFile(file, text, config.awsDefaults, {
-          refreshBufferSeconds: config.credentials.refreshBufferSeconds,
-          onWarning: (message) => log.warn(message, { file }),
-        }),
+      load: async (file, text, dir, onRead) => {
+        const reply = await files.parse({ file, text, awsDefaults: config.awsDefaults, secretsDirectory: dir.secretsDirectory, refreshBufferSeconds: config.credentials.refreshBufferSeconds });
+        for (const [path, print] of reply.refs) onRead(path, print);
+        for (const warning of reply.warnings) log.warn(warning, { file });
+        if (reply.error !== undefined) throw new Error(reply.error);
+        return deepFreeze(reply.specs ?? []);
+      },
       logger: log,
     });
     await dynamic.start();
@@ -148,6 +154,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     registry,
     async stop() {
       dynamic?.stop();
+      parser?.stop();
       await Promise.all([main.stop(), metricsListener?.stop(), ...(ecs?.listeners.map((l) => l.stop()) ?? [])]);
       ecs?.remove();
       registry.stop();

@@ -119,6 +119,22 @@ describe("credproxy CLI (compiled binary)", () => {
     expect(r.stderr).toMatch(/config\.yaml:\d+:\d+/);
   });
 
+  test("validate refuses hostile shapes at once, naming the limit and the line", async () => {
+    const cases: [string, string][] = [
+      // 15 KB of nesting took 8 s and 1.4 GB before the caps; 25,000 keys took 6 s.
+      [`${VALID}x-deep: ${"{a: ".repeat(3000)}1${"}".repeat(3000)}\n`, "levels deep (the config file depth limit)"],
+      [`${VALID}x-wide:\n${Array.from({ length: 25_000 }, (_, i) => `  k${i}: 1`).join("\n")}\n`, "(the config file node limit)"],
+      [`${VALID}x-big: "${"x".repeat(1024 * 1024)}"\n`, "larger than 1048576 bytes (the config file size limit)"],
+    ];
+    for (const [content, limit] of cases) {
+      // A liveness bound, not a benchmark: the process is killed (and the test fails) past it.
+      const r = await runCredproxy(["validate", await configFile(content)], { timeoutMs: 5_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(limit);
+      expect(r.stderr).toMatch(/config\.yaml(:\d+:\d+)? /);
+    }
+  });
+
   test("a missing config file exits 1 with one clear line and a hint", async () => {
     const r = await runCredproxy(["serve", "--config", "/nonexistent/credproxy.yaml"]);
     expect(r.code).toBe(1);

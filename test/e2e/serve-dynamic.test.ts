@@ -1,6 +1,6 @@
 /** Dynamic service files, end to end: the compiled binary watching a real directory. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, unlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startMoto, type PlainMoto } from "../helpers/moto.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -21,11 +21,13 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-async function start(): Promise<{ serve: RunningServe; dyn: string }> {
+const SOURCE_SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY";
+
+async function start(directoryExtra: string[] = []): Promise<{ serve: RunningServe; dyn: string }> {
   serve = await startServe(
     [
       "server: { port: {{port}} }",
-      sourceYaml(moto.endpoint, "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"),
+      sourceYaml(moto.endpoint, "AKIAIOSFODNN7EXAMPLE", SOURCE_SECRET),
       "services:",
       serviceYaml("app", STATIC_TOKEN, moto.roleArn("role-a")),
       "dynamic_services:",
@@ -35,6 +37,7 @@ async function start(): Promise<{ serve: RunningServe; dyn: string }> {
       "    - path: {{dir}}/dynamic",
       "      include_patterns: ['.*\\.ya?ml$']",
       "      exclude_patterns: ['\\..*', '.*~$']",
+      ...directoryExtra.map((line) => `      ${line}`),
     ].join("\n"),
   );
   return { serve, dyn: join(serve.dir, "dynamic") };
@@ -126,4 +129,94 @@ describe("dynamic services", () => {
     );
     expect(await roleOf(serve, "dyn-token-sol-123456")).toBe(moto.roleArn("role-b"));
   });
+
+  test("a Kubernetes-style mounted file with a ${fromFile:} secret from its secrets_directory loads", async () => {
+    const { serve, dyn } = await start(["secrets_directory: {{dir}}/secrets"]);
+    const secrets = join(serve.dir, "secrets");
+    await mkdir(secrets);
+    await writeFile(join(secrets, "token"), "dyn-token-k8s-123456\n");
+    // A ConfigMap volume: svc.yaml -> ..data/svc.yaml, ..data -> ..<timestamp>/, all inside the directory.
+    await mkdir(join(dyn, "..2026_12_02"));
+    await writeFile(join(dyn, "..2026_12_02", "svc.yaml"), servicesFile([["k8s", `\${fromFile:${secrets}/token}`, "role-b"]]));
+    await symlink("..2026_12_02", join(dyn, "..data"));
+    await symlink("..data/svc.yaml", join(dyn, "svc.yaml"));
+    await waitFor(async () => (await roleOf(serve, "dyn-token-k8s-123456")) === moto.roleArn("role-b"), { ...poll, what: "k8s file loaded" });
+  });
+
+  test("hostile files are each refused with their reason, leak no secret, and never stall the static service", async () => {
+    const { serve, dyn } = await start(["secrets_directory: {{dir}}/secrets"]);
+    const secrets = join(serve.dir, "secrets");
+    await mkdir(secrets);
+    Bun.spawnSync(["mkfifo", join(secrets, "fifo")]);
+    const outside = join(serve.dir, "outside-secret.txt");
+    await writeFile(outside, "OUTSIDE-SECRET-TEXT-42");
+    const svc = (token: string, extra = "") => `services:\n${serviceYaml("evil", token, moto.roleArn("role-b"), extra)}\n`;
+
+    // Each of these stalled or leaked before: expected reason per file.
+    const hostile: Record<string, string> = {
+      "deep.yaml": "depth limit",
+      "wide.yaml": "node limit",
+      "big.yaml": "size limit",
+      "fifo-ref.yaml": "is not a regular file",
+      "outside-ref.yaml": "is not inside the directory's secrets_directory",
+      "env-ref.yaml": "only ${fromFile:…} references are allowed here",
+      "link.yaml": "outside the directory",
+      "fifo.yaml": "is not a regular file",
+      "group-writable.yaml": "may be written by its group",
+      "sts.yaml": "sts_endpoint: is a connection setting",
+      "profile.yaml": "config_file: is a connection setting",
+    };
+    let storm = true;
+    const latencies: number[] = [];
+    const failures: string[] = [];
+    const requests = (async () => {
+      while (storm) {
+        const t0 = performance.now();
+        const res = await serve.credentials(STATIC_TOKEN).catch((e: Error) => e);
+        latencies.push(performance.now() - t0);
+        if (res instanceof Error || res.status !== 200) failures.push(res instanceof Error ? res.message : String(res.status));
+        else await res.arrayBuffer();
+      }
+    })();
+
+    await writeFile(join(dyn, "deep.yaml"), `services: {}\nx-deep: ${"{a: ".repeat(3000)}1${"}".repeat(3000)}\n`);
+    await writeFile(join(dyn, "wide.yaml"), `services: {}\nx-wide: {${Array.from({ length: 5001 }, (_, i) => `k${i}: 1`).join(", ")}}\n`);
+    await writeFile(join(dyn, "big.yaml"), `services: {}\nx-long: "${"x".repeat(70_000)}"\n`);
+    await writeFile(join(dyn, "fifo-ref.yaml"), svc(`\${fromFile:${secrets}/fifo}`));
+    await writeFile(join(dyn, "outside-ref.yaml"), svc("dyn-token-out-123456", `    source_credentials: {region: us-east-1}\n    x-note: "\${fromFile:${outside}}"`));
+    await writeFile(join(dyn, "env-ref.yaml"), svc("${fromEnv:CREDPROXY_CONFIG_FILE}"));
+    await symlink(outside, join(dyn, "link.yaml"));
+    Bun.spawnSync(["mkfifo", join(dyn, "fifo.yaml")]);
+    await writeFile(join(dyn, "group-writable.yaml"), svc("dyn-token-grp-123456"));
+    await chmod(join(dyn, "group-writable.yaml"), 0o664);
+    await writeFile(join(dyn, "sts.yaml"), svc("dyn-token-sts-123456", `    source_credentials:\n      sts_endpoint: "http://127.0.0.1:9/\${fromFile:${secrets}/fifo}"`));
+    await writeFile(join(dyn, "profile.yaml"), svc("dyn-token-prf-123456", "    source_credentials:\n      iam_profile: {profile_name: x, config_file: /tmp/evil-aws-config}"));
+
+    type Files = { dynamic_files: { file: string; status: string; error?: string }[] };
+    let healthText = "";
+    await waitFor(
+      async () => {
+        healthText = await (await fetch(serve.url("/health"))).text();
+        const files = (JSON.parse(healthText) as Files).dynamic_files;
+        return Object.keys(hostile).every((name) => files.some((f) => f.file === join(dyn, name) && f.status === "error"));
+      },
+      { ...poll, timeoutMs: 20_000, what: "every hostile file reported" },
+    );
+    storm = false;
+    await requests;
+
+    const files = (JSON.parse(healthText) as Files).dynamic_files;
+    for (const [name, reason] of Object.entries(hostile)) {
+      expect({ name, error: files.find((f) => f.file === join(dyn, name))?.error }).toEqual({ name, error: expect.stringContaining(reason) });
+      const logged = serve.proc.logRecords().find((r) => r.msg === "dynamic services file rejected" && r.file === join(dyn, name));
+      expect({ name, logged: String(logged?.error) }).toEqual({ name, logged: expect.stringContaining(reason) });
+    }
+    expect(failures).toEqual([]);
+    expect(latencies.length).toBeGreaterThan(0);
+    // A liveness bound, not a benchmark: before the caps a single file stalled requests for seconds.
+    expect(Math.max(...latencies)).toBeLessThan(1000);
+    const everything = healthText + serve.proc.stderrLines.join("\n");
+    for (const secret of ["OUTSIDE-SECRET-TEXT-42", SOURCE_SECRET, STATIC_TOKEN]) expect(everything).not.toContain(secret);
+    expect(await roleOf(serve, "dyn-token-sts-123456")).toBe(401);
+  }, 60_000);
 });
