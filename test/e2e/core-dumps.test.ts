@@ -36,7 +36,7 @@ describe.skipIf(!canRun)("credproxy hides its memory from other processes of its
       ].join("\n"),
     );
     await chmod(config, 0o644);
-    const serve = spawnCredproxy([...AS_NOBODY.slice(1), BINARY_PATH, "serve", "--config", config], { binary: AS_NOBODY[0], cwd: "/" });
+    const serve = spawnCredproxy([...AS_NOBODY.slice(1), BINARY_PATH, "serve", "--config", config], { binary: AS_NOBODY[0]!, cwd: "/" });
     const control = Bun.spawn(orphanGuard([...AS_NOBODY, "sleep", "60"]), { stdout: "ignore", stderr: "ignore" });
     trackChild(control);
     try {
