@@ -80,7 +80,10 @@ await runScenario(async (report) => {
     ["setpriv", "--bounding-set=-setuid,-setgid", "--inh-caps=-all", BINARY_PATH, "serve", "--config", config, "--ecs-metadata"],
     { env: { PATH: base.PATH, HOME: "/tmp" }, stdout: "pipe", stderr: "pipe" },
   );
+  // A build that starts anyway would serve forever: stop it, the report then shows the failure.
+  const stopper = setTimeout(() => cannotDrop.kill("SIGKILL"), 10_000);
   const [cannotDropErr, cannotDropCode] = await Promise.all([new Response(cannotDrop.stderr).text(), cannotDrop.exited]);
+  clearTimeout(stopper);
   report.cannotDrop = { code: cannotDropCode, stderr: cannotDropErr };
   report.afterCannotDrop = await loAddresses();
   await moto.stop();
