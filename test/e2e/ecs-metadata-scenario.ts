@@ -75,6 +75,17 @@ await runScenario(async (report) => {
   report.unprivileged = { code: deniedCode, stderr: deniedErr };
   report.afterDenied = await loAddresses();
 
+  // server.user: root keeps root, and says what that costs.
+  const rootConfig = join(dir, "config-root.yaml");
+  await writeFile(rootConfig, (await Bun.file(config).text()).replace(`server: { port: ${port} }`, `server: { port: ${port}, user: root }`));
+  const keepRoot = spawnCredproxy(["serve", "--config", rootConfig, "--ecs-metadata"], {});
+  await keepRoot.waitForLine(/credproxy serve listening/, 15_000);
+  report.keepRoot = {
+    status: await Bun.file(`/proc/${keepRoot.pid}/status`).text(),
+    warning: keepRoot.logRecords().find((r) => r.level === "warn" && String(r.msg).startsWith("server.user is root")),
+    exit: await keepRoot.kill("SIGTERM", 5000),
+  };
+
   // Root that could not drop to 65532 (no CAP_SETUID/CAP_SETGID): refused before any address is added.
   const cannotDrop = Bun.spawn(
     ["setpriv", "--bounding-set=-setuid,-setgid", "--inh-caps=-all", BINARY_PATH, "serve", "--config", config, "--ecs-metadata"],

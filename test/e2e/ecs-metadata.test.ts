@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { CAP_NET_ADMIN, capMask, parseProcStatus } from "../../native/linux/capability-sets.ts";
+import { CAP_NET_ADMIN, CAP_SETUID, capMask, parseProcStatus } from "../../native/linux/capability-sets.ts";
 import { REPO_ROOT } from "../helpers/binary.ts";
 
 const ns = `cp-ecs-${process.pid}`;
@@ -33,6 +33,7 @@ interface Report {
   status: string;
   threads: string[];
   dropLog?: Record<string, unknown>;
+  keepRoot: { status: string; warning?: Record<string, unknown>; exit: { code: number | null } };
   cannotDrop: { code: number; stderr: string };
   afterCannotDrop: string[];
   error?: string;
@@ -96,6 +97,15 @@ describe.skipIf(!canNetns)("serve --ecs-metadata in a network namespace", () => 
     expect(report.unprivileged.stderr).toContain("NET_ADMIN");
     expect(report.unprivileged.stderr).toContain("127.0.0.1");
     expect(report.afterDenied).not.toContain("169.254.170.2");
+  });
+
+  test("server.user: root keeps uid 0 and its capabilities, with a warning that says what that costs", () => {
+    const status = parseProcStatus(report.keepRoot.status);
+    expect(status.uid).toEqual([0, 0, 0, 0]);
+    expect(status.effective & capMask([CAP_NET_ADMIN, CAP_SETUID])).toBe(capMask([CAP_NET_ADMIN, CAP_SETUID]));
+    expect(report.keepRoot.warning?.msg).toContain("would act as root");
+    expect(report.keepRoot.warning?.hint).toContain("set server.user to a uid:gid");
+    expect(report.keepRoot.exit.code).toBe(0);
   });
 
   test("as root without CAP_SETUID it refuses to start, before adding the address, and says how to fix it", () => {
