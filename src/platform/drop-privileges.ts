@@ -7,7 +7,6 @@
  * nothing is half-applied; `dropPrivileges()` runs after binding, on the main JS thread.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { ErrnoError, NativeUnavailableError } from "../../native/libc.ts";
 import {
   CAP_NET_ADMIN, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, capMask, capNames, hasCap, parseProcStatus, type CapSets,
 } from "../../native/linux/capability-sets.ts";
@@ -108,8 +107,7 @@ export function dropPrivileges(plan: PrivilegePlan, keepNetAdmin: boolean, log: 
     setNoNewPrivileges();
     verify(plan, keep);
   } catch (error) {
-    const why = error instanceof ErrnoError || error instanceof NativeUnavailableError || error instanceof Error ? error.message : String(error);
-    throw new CredproxyError(ErrorCode.Platform, `Cannot drop privileges to ${target} after binding: ${why}`, {
+    throw new CredproxyError(ErrorCode.Platform, `Cannot drop privileges to ${target} after binding: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,
       hint: 'check server.user and the capabilities credproxy starts with (as root it needs CAP_SETUID and CAP_SETGID); server.user: root keeps root instead',
     });

@@ -21,7 +21,9 @@ Options:
       --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
       --dev              Human-readable logs at debug level
       --ecs-metadata     Also serve on 169.254.170.2:80, adding that address to lo
-                         (Linux: CAP_NET_ADMIN; macOS: root); same as server.ecs_metadata: true
+                         (Linux: CAP_NET_ADMIN; macOS: root); same as server.ecs_metadata: true.
+                         Started as root on Linux, serve then becomes server.user
+                         (default 65532:65532), keeping only CAP_NET_ADMIN
   -v, --version          Print the version and exit
   -h, --help             Show this help
 
