@@ -51,6 +51,21 @@ const SYMBOLS = {
   // mode_t is an unsigned int on Linux; umask cannot fail and returns the previous mask.
   umask: { args: [FFIType.u32], returns: FFIType.u32 },
   if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
+  // prctl is variadic in C; glibc reads up to four unsigned longs after the option, and on
+  // x86-64 and arm64 Linux variadic integer arguments travel in the same registers, so all
+  // five are always passed.
+  prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+  // struct rlimit *: two rlim_t (u64) values.
+  setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  geteuid: { args: [], returns: FFIType.u32 },
+  // glibc applies these three to every thread of the process (it signals each one to repeat
+  // the system call), unlike the raw system calls, which change only the calling thread.
+  setgroups: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  setresgid: { args: [FFIType.u32, FFIType.u32, FFIType.u32], returns: FFIType.i32 },
+  setresuid: { args: [FFIType.u32, FFIType.u32, FFIType.u32], returns: FFIType.i32 },
+  // cap_user_header_t, cap_user_data_t: see native/linux/capability-sets.ts. Per thread.
+  capget: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  capset: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   // glibc and musl both export errno's thread-local address under this name.
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;

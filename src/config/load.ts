@@ -72,6 +72,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
   if (resolved.services.length === 0 && !dynamicServices.enabled) {
     problems.push({ path: ["services"], message: "no service is configured; add one under services, or set dynamic_services.enabled: true" });
   }
+  const user = serverUser(raw.server.user, problems);
   if (problems.length > 0) throw problemsError(file, problems, tree);
 
   const prometheus = raw.metrics.prometheus;
@@ -84,6 +85,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
       debug: raw.server.debug,
       // CredProxy: the key OR the env var turns it on.
       logHealthChecks: raw.server.log_health_checks || ["true", "1", "yes", "on"].includes(healthEnv),
+      user,
       ecsMetadata: ecsMetadata(raw.server.ecs_metadata),
       taskMetadata: resolveTaskMetadata(raw.server.task_metadata, { region: raw.aws_defaults.region, services: resolved.services }),
     },
@@ -111,6 +113,7 @@ interface RawConfig {
     readonly port: number;
     readonly debug: boolean;
     readonly log_health_checks: boolean;
+    readonly user?: string;
     readonly ecs_metadata: boolean | { readonly addresses?: readonly string[]; readonly port?: number };
     readonly task_metadata: boolean | RawTaskMetadata;
   };
@@ -128,6 +131,22 @@ function ecsMetadata(raw: boolean | { readonly addresses?: readonly string[]; re
   if (raw === false) return undefined;
   if (raw === true) return ECS_METADATA_DEFAULT;
   return { addresses: raw.addresses ?? ECS_METADATA_DEFAULT.addresses, port: raw.port ?? ECS_METADATA_DEFAULT.port };
+}
+
+/** The highest id that is not (uid_t)-1, which setresuid reads as "leave unchanged". */
+const MAX_ID = 4294967294;
+
+/** `server.user` ("uid:gid", "uid", "root"; the schema checked the form) as numbers. */
+function serverUser(raw: string | undefined, problems: Problem[]): { uid: number; gid: number } | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === "root") return { uid: 0, gid: 0 };
+  const [uid, gid = uid] = raw.split(":").map(Number) as [number, number?];
+  if (uid > MAX_ID || gid > MAX_ID) {
+    problems.push({ path: ["server", "user"], message: `"${raw}" is out of range: ids go up to ${MAX_ID}` });
+  } else if (uid === 0 && gid !== 0) {
+    problems.push({ path: ["server", "user"], message: `"${raw}" keeps uid 0 but not group 0: write root (or 0) to keep root, or a non-zero uid` });
+  }
+  return { uid, gid };
 }
 
 /** CredProxy's default host `localhost` means the IPv4 loopback; say so explicitly. */

@@ -49,6 +49,13 @@ export const configSchema = {
           default: false,
           description: "Log each /health request. CREDPROXY_LOG_HEALTH_CHECKS=true also turns this on.",
         },
+        user: {
+          type: "string",
+          pattern: "^(root|[0-9]{1,10}(:[0-9]{1,10})?)$",
+          description:
+            "credproxy extension, Linux: the uid:gid (numbers; a lone uid is also the gid) serve switches to after binding when started as root, keeping only CAP_NET_ADMIN for removing its ECS metadata addresses on exit. Default with ecs_metadata as root: 65532:65532. root (or 0) keeps root.",
+          "x-expected": 'a uid:gid such as "65532:65532", a uid, or root',
+        },
         ecs_metadata: {
           type: ["boolean", "object"],
           default: false,

@@ -10,6 +10,8 @@ export interface ServerConfig {
   /** CredProxy's `server.debug`; we map it to human-readable logs at debug level. */
   readonly debug: boolean;
   readonly logHealthChecks: boolean;
+  /** `server.user`: who serve becomes after binding when started as root; absent when not set. `{0, 0}` keeps root. */
+  readonly user?: { readonly uid: number; readonly gid: number } | undefined;
   /** `server.ecs_metadata` / `--ecs-metadata`: addresses added to lo and served on `port`. */
   readonly ecsMetadata?: { readonly addresses: readonly string[]; readonly port: number } | undefined;
   /** `server.task_metadata` / `--task-metadata`: the ECS task metadata endpoint, every value filled in. */

@@ -15,7 +15,7 @@ export async function ecsMetadataListeners(
   routes: Routes,
   fetch: Handler,
   log: Logger,
-): Promise<{ listeners: Listener[]; remove(): void }> {
+): Promise<{ listeners: Listener[]; added: boolean; remove(): void }> {
   const aliases = await addLoopbackAliases([...settings.addresses], {
     fallbackPort: mainPort, // the hint then names the real FULL_URI to use instead
     onRemoveError: (alias, error) => log.warn("could not remove the ECS metadata address from lo", { address: alias.address, error }),
@@ -34,5 +34,5 @@ export async function ecsMetadataListeners(
   for (const alias of aliases.aliases) {
     log.info(alias.added ? "added ECS metadata address to lo" : "ECS metadata address was already on lo; leaving it", { address: alias.address });
   }
-  return { listeners, remove: aliases.remove };
+  return { listeners, added: aliases.aliases.some((a) => a.added), remove: aliases.remove };
 }

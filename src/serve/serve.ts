@@ -8,6 +8,7 @@ import { json, methodNotAllowed, notFound } from "../http/json.ts";
 import { listen, type Handler, type Listener, type Routes } from "../http/listen.ts";
 import { CredproxyMetrics } from "../http/metrics.ts";
 import type { Logger } from "../log.ts";
+import { privilegeDrop } from "../platform/serve-privileges.ts";
 import { VERSION } from "../version.ts";
 import { DynamicServices } from "./dynamic-services.ts";
 import { ServicesFileWorker } from "./services-file-worker.ts";
@@ -36,6 +37,8 @@ export interface RunningServe {
  */
 export async function startServe(config: ResolvedConfig, options: ServeOptions): Promise<RunningServe> {
   const log = options.logger;
+  // Decided before anything is bound or added, so a drop that cannot work fails cleanly.
+  const drop = privilegeDrop(config.server, log);
   const metrics = new CredproxyMetrics(VERSION);
   const factory: CredentialsFactory =
     options.factory ??
@@ -113,11 +116,15 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
     throw error;
   }
 
-  let ecs: { listeners: Listener[]; remove(): void } | undefined;
+  let ecs: { listeners: Listener[]; added: boolean; remove(): void } | undefined;
   try {
     if (config.server.ecsMetadata) ecs = await ecsMetadataListeners(config.server.ecsMetadata, main.port, routes, fallback, log);
+    // Every address added and every port bound: nothing needs root any more, and CAP_NET_ADMIN
+    // only to remove what was added. Files read from here on are read as server.user.
+    drop.apply(ecs?.added ?? false);
   } catch (error) {
-    await Promise.all([main.stop(0), metricsListener?.stop(0)]);
+    await Promise.all([main.stop(0), metricsListener?.stop(0), ...(ecs?.listeners.map((l) => l.stop(0)) ?? [])]);
+    ecs?.remove();
     throw error;
   }
 

@@ -3,6 +3,7 @@
  * this-file`): moto, credproxy serve --ecs-metadata and the SDK clients all live in that
  * namespace, so 169.254.170.2 exists only there. Prints one JSON report on stdout.
  */
+import { readdirSync } from "node:fs";
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BINARY_PATH, cleanEnv, spawnCredproxy, tempDir } from "../helpers/binary.ts";
@@ -44,6 +45,12 @@ await runScenario(async (report) => {
   const serve = spawnCredproxy(["serve", "--config", config, "--ecs-metadata"], {});
   await serve.waitForLine(/credproxy serve listening/, 15_000);
   report.during = await loAddresses();
+  // After binding it runs as 65532 with CAP_NET_ADMIN alone; every thread, as the kernel sees it.
+  report.status = await Bun.file(`/proc/${serve.pid}/status`).text();
+  report.threads = await Promise.all(
+    readdirSync(`/proc/${serve.pid}/task`).map((tid) => Bun.file(`/proc/${serve.pid}/task/${tid}/status`).text().catch(() => "")),
+  ).then((all) => all.filter((t) => t !== ""));
+  report.dropLog = serve.logRecords().find((r) => r.msg === "dropped privileges after binding");
 
   const home = await tempDir("credproxy-ecsns-home-");
   const base = await cleanEnv({ HOME: home, AWS_REGION: "us-east-1", AWS_DEFAULT_REGION: "us-east-1", AWS_ENDPOINT_URL_STS: moto.endpoint });
@@ -67,5 +74,28 @@ await runScenario(async (report) => {
   const [deniedErr, deniedCode] = await Promise.all([new Response(denied.stderr).text(), denied.exited]);
   report.unprivileged = { code: deniedCode, stderr: deniedErr };
   report.afterDenied = await loAddresses();
+
+  // server.user: root keeps root, and says what that costs.
+  const rootConfig = join(dir, "config-root.yaml");
+  await writeFile(rootConfig, (await Bun.file(config).text()).replace(`server: { port: ${port} }`, `server: { port: ${port}, user: root }`));
+  const keepRoot = spawnCredproxy(["serve", "--config", rootConfig, "--ecs-metadata"], {});
+  await keepRoot.waitForLine(/credproxy serve listening/, 15_000);
+  report.keepRoot = {
+    status: await Bun.file(`/proc/${keepRoot.pid}/status`).text(),
+    warning: keepRoot.logRecords().find((r) => r.level === "warn" && String(r.msg).startsWith("server.user is root")),
+    exit: await keepRoot.kill("SIGTERM", 5000),
+  };
+
+  // Root that could not drop to 65532 (no CAP_SETUID/CAP_SETGID): refused before any address is added.
+  const cannotDrop = Bun.spawn(
+    ["setpriv", "--bounding-set=-setuid,-setgid", "--inh-caps=-all", BINARY_PATH, "serve", "--config", config, "--ecs-metadata"],
+    { env: { PATH: base.PATH, HOME: "/tmp" }, stdout: "pipe", stderr: "pipe" },
+  );
+  // A build that starts anyway would serve forever: stop it, the report then shows the failure.
+  const stopper = setTimeout(() => cannotDrop.kill("SIGKILL"), 10_000);
+  const [cannotDropErr, cannotDropCode] = await Promise.all([new Response(cannotDrop.stderr).text(), cannotDrop.exited]);
+  clearTimeout(stopper);
+  report.cannotDrop = { code: cannotDropCode, stderr: cannotDropErr };
+  report.afterCannotDrop = await loAddresses();
   await moto.stop();
 });

@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { CAP_NET_ADMIN, CAP_SETUID, capMask, parseProcStatus } from "../../native/linux/capability-sets.ts";
 import { REPO_ROOT } from "../helpers/binary.ts";
 
 const ns = `cp-ecs-${process.pid}`;
@@ -29,6 +30,12 @@ interface Report {
   clients: Record<string, Run>;
   exit: { code: number | null };
   unprivileged: { code: number; stderr: string };
+  status: string;
+  threads: string[];
+  dropLog?: Record<string, unknown>;
+  keepRoot: { status: string; warning?: Record<string, unknown>; exit: { code: number | null } };
+  cannotDrop: { code: number; stderr: string };
+  afterCannotDrop: string[];
   error?: string;
 }
 
@@ -52,6 +59,25 @@ describe.skipIf(!canNetns)("serve --ecs-metadata in a network namespace", () => 
     expect(report.during).toContain("169.254.170.2");
   });
 
+  test("after binding it runs as 65532:65532 with CAP_NET_ADMIN alone, no groups and no_new_privs", () => {
+    const status = parseProcStatus(report.status);
+    const netAdmin = capMask([CAP_NET_ADMIN]);
+    expect(status).toEqual({
+      uid: [65532, 65532, 65532, 65532], gid: [65532, 65532, 65532, 65532], groups: [],
+      inheritable: 0n, permitted: netAdmin, effective: netAdmin, bounding: netAdmin, ambient: 0n, noNewPrivs: 1,
+    });
+    expect(report.dropLog).toMatchObject({ user: "65532:65532", capabilities: ["CAP_NET_ADMIN"] });
+  });
+
+  test("every thread runs as 65532 and none holds a capability but CAP_NET_ADMIN", () => {
+    expect(report.threads.length).toBeGreaterThan(1);
+    for (const text of report.threads) {
+      const thread = parseProcStatus(text);
+      expect({ uid: thread.uid, gid: thread.gid, extra: (thread.permitted | thread.effective | thread.ambient) & ~capMask([CAP_NET_ADMIN]) })
+        .toEqual({ uid: [65532, 65532, 65532, 65532], gid: [65532, 65532, 65532, 65532], extra: 0n });
+    }
+  });
+
   for (const name of ["boto3 relative", "js-sdk relative", "boto3 full", "js-sdk full"]) {
     test(`${name.replace("relative", "with AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").replace("full", "with FULL_URI http://169.254.170.2/v1/credentials + token")} gets the role`, () => {
       const run = report.clients[name]!;
@@ -60,7 +86,7 @@ describe.skipIf(!canNetns)("serve --ecs-metadata in a network namespace", () => 
     });
   }
 
-  test("SIGTERM exits 0 and removes the address it added", () => {
+  test("SIGTERM exits 0 and removes the address it added, with CAP_NET_ADMIN as its only capability", () => {
     expect(report.exit.code).toBe(0);
     expect(report.after).not.toContain("169.254.170.2");
   });
@@ -71,5 +97,21 @@ describe.skipIf(!canNetns)("serve --ecs-metadata in a network namespace", () => 
     expect(report.unprivileged.stderr).toContain("NET_ADMIN");
     expect(report.unprivileged.stderr).toContain("127.0.0.1");
     expect(report.afterDenied).not.toContain("169.254.170.2");
+  });
+
+  test("server.user: root keeps uid 0 and its capabilities, with a warning that says what that costs", () => {
+    const status = parseProcStatus(report.keepRoot.status);
+    expect(status.uid).toEqual([0, 0, 0, 0]);
+    expect(status.effective & capMask([CAP_NET_ADMIN, CAP_SETUID])).toBe(capMask([CAP_NET_ADMIN, CAP_SETUID]));
+    expect(report.keepRoot.warning?.msg).toContain("would act as root");
+    expect(report.keepRoot.warning?.hint).toContain("set server.user to a uid:gid");
+    expect(report.keepRoot.exit.code).toBe(0);
+  });
+
+  test("as root without CAP_SETUID it refuses to start, before adding the address, and says how to fix it", () => {
+    expect(report.cannotDrop.code).toBe(1);
+    expect(report.cannotDrop.stderr).toContain("error[E_PLATFORM]: Cannot drop root to server.user 65532:65532 after binding as credproxy lacks CAP_SETGID and CAP_SETUID");
+    expect(report.cannotDrop.stderr).toContain("server.user: root");
+    expect(report.afterCannotDrop).not.toContain("169.254.170.2");
   });
 });

@@ -23,7 +23,9 @@ Options:
       --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
       --dev              Human-readable logs at debug level
       --ecs-metadata     Also serve on 169.254.170.2:80, adding that address to lo
-                         (Linux: CAP_NET_ADMIN; macOS: root); same as server.ecs_metadata: true
+                         (Linux: CAP_NET_ADMIN; macOS: root); same as server.ecs_metadata: true.
+                         Started as root on Linux, serve then becomes server.user
+                         (default 65532:65532), keeping only CAP_NET_ADMIN
       --task-metadata    Also serve ECS task metadata at /v4/<id> and /v3/<id> (for
                          ECS_CONTAINER_METADATA_URI_V4); same as server.task_metadata: true
   -v, --version          Print the version and exit
