@@ -61,8 +61,8 @@ ${brokerLogLevelHelp(22, "warn")}
 ${STS_ENDPOINT_NOTE}
 Exit status: COMMAND's, or 128 + N if signal N ended it; 1 if the role cannot be assumed,
 2 for usage errors, 126/127 if COMMAND cannot be run. SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND, except a Ctrl-C or Ctrl-\\ typed at
-the terminal, which COMMAND has already received.
+SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGIO and SIGWINCH are forwarded to
+COMMAND, except a Ctrl-C or Ctrl-\\ typed at the terminal, which COMMAND has already received.
 
 Examples:
   credproxy broker exec --profile dev -- aws s3 ls
