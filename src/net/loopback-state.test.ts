@@ -56,8 +56,11 @@ describe("loopback state", () => {
     write(7, "50");
     write(8, "60");
     write(9, "70"); // no such pid at all
+    write(10, "80"); // its stat cannot be read (here: a directory): unknown, so alive
     const proc = fakeProc({ self: { start: "100" }, "7": { start: "50" }, "8": { start: "61" } });
+    mkdirSync(join(proc, "10", "stat"), { recursive: true });
     expect(recordedRuns(dir, proc).map((r) => [r.pid, r.owner])).toEqual([
+      [10, "alive"],
       [7, "alive"],
       [8, "dead"],
       [9, "dead"],

@@ -125,7 +125,7 @@ export function recordedRuns(dir: string | undefined = stateDirectory(), proc = 
     const file = join(dir, name);
     const record = readRecord(file);
     if (!record || record.netns !== me.netns) continue;
-    const alive = record.pidns !== me.pidns || identity(proc, String(record.pid))?.startTime === record.startTime;
+    const alive = record.pidns !== me.pidns || ownerAlive(proc, record.pid, record.startTime);
     runs.push({ ...record, file, owner: alive ? "alive" : "dead" });
   }
   return runs;
@@ -171,7 +171,23 @@ function readRecord(file: string): RunRecord | undefined {
   }
 }
 
-/** The namespaces and start time of `pid` ("self"), or undefined when /proc cannot tell. */
+/**
+ * Whether `pid` still is the process that started at `startTime`. Only a missing pid or another
+ * start time count as dead: /proc/PID/stat is world-readable, and any other failure to read it
+ * must not get a live run's address removed.
+ */
+function ownerAlive(proc: string, pid: number, startTime: string): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`${proc}/${pid}/stat`, "utf8");
+  } catch (error) {
+    return (error as { code?: string }).code !== "ENOENT";
+  }
+  const now = parseStatStartTime(stat);
+  return now === undefined || now === startTime;
+}
+
+/** This process's ("self") namespaces and start time, or undefined when /proc cannot tell. */
 function identity(proc: string, pid: string): { startTime: string; netns: string; pidns: string } | undefined {
   try {
     const startTime = parseStatStartTime(readFileSync(`${proc}/${pid}/stat`, "utf8"));

@@ -7,7 +7,7 @@
  */
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runCredproxy, spawnCredproxy, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
+import { BINARY_PATH, runCredproxy, spawnCredproxy, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
 import { freePort } from "../helpers/ports.ts";
 import { loAddresses, runScenario } from "../helpers/netns.ts";
 import { ECS, IMDS, LEFTOVER_LOG, STOP_SIGNALS, UNRECORDED, type KillCase, type Kind, type SignalCase } from "./loopback-leftovers-cases.ts";
@@ -102,11 +102,14 @@ await runScenario(async (report) => {
   const dead = await start("serve");
   await dead.kill("SIGKILL", 5000);
   const before = await loAddresses();
+  // Root without CAP_NET_ADMIN: reads the record, cannot remove, says why, keeps the record.
+  const unprivileged = await runCredproxy(["--inh-caps=-all", "--bounding-set=-all", BINARY_PATH, "cleanup"], { env, binary: "/usr/bin/setpriv" });
+  const afterUnprivileged = await loAddresses();
   const dryRun = await runCredproxy(["cleanup", "--dry-run"], { env });
   const afterDryRun = await loAddresses();
   const cleanup = await runCredproxy(["cleanup"], { env });
   const after = await loAddresses();
   const again = await runCredproxy(["cleanup"], { env });
   const liveExit = await live.kill("SIGTERM", 5000);
-  report.cleanup = { before, dryRun, afterDryRun, cleanup, after, again, liveExit, livePid: live.pid, deadPid: dead.pid, atEnd: await loAddresses() };
+  report.cleanup = { before, unprivileged, afterUnprivileged, dryRun, afterDryRun, cleanup, after, again, liveExit, livePid: live.pid, deadPid: dead.pid, atEnd: await loAddresses() };
 });

@@ -28,6 +28,8 @@ interface Report {
   kills: Record<"serve" | "imds", KillCase>;
   cleanup: {
     before: string[];
+    unprivileged: RunResult;
+    afterUnprivileged: string[];
     dryRun: RunResult;
     afterDryRun: string[];
     cleanup: RunResult;
@@ -80,6 +82,16 @@ describe.skipIf(!canNetns)("loopback addresses after credproxy exits, in a netwo
       expect(k.leftAtEnd).toBe(false);
     });
   }
+
+  test("credproxy cleanup without CAP_NET_ADMIN exits 1 saying so, removes nothing and keeps the record", () => {
+    const c = report.cleanup;
+    expect(c.unprivileged.code).toBe(1);
+    expect(c.unprivileged.stderr).toContain(`Cannot remove ${ECS}/32 from the loopback interface lo as credproxy lacks CAP_NET_ADMIN`);
+    expect(c.unprivileged.stderr).toContain("sudo credproxy cleanup");
+    expect(c.afterUnprivileged).toEqual(c.before);
+    // The record survived: the dry run after it still finds the address.
+    expect(c.dryRun.stdout).toContain(`${ECS}/32: would remove`);
+  });
 
   test("credproxy cleanup --dry-run names the dead run's address and changes nothing", () => {
     const c = report.cleanup;
