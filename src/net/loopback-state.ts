@@ -42,7 +42,10 @@ export interface RecordedRun extends RunRecord {
   owner: "alive" | "dead";
 }
 
-/** This run's own record. Each call rewrites the file; failures go to `onError`, never thrown. */
+/**
+ * This run's own record. Each call rewrites the file and never throws; a failed `record` is
+ * told to `onError` (once), a failed `forget` to nobody.
+ */
 export interface RunState {
   /** Adds `address` to the record (call before adding it to the interface). */
   record(address: RecordedAddress): void;
@@ -87,7 +90,7 @@ export function runState(interfaceName: string, options: LoopbackStateOptions = 
       // reporting must not break an add or a shutdown
     }
   };
-  const save = (): void => {
+  const save = (report: boolean): void => {
     try {
       if (addresses.size === 0) return unlinkQuietly(file);
       ensureDirectory(dir);
@@ -96,16 +99,18 @@ export function runState(interfaceName: string, options: LoopbackStateOptions = 
       writeFileSync(temp, JSON.stringify(record) + "\n", { mode: 0o600 });
       renameSync(temp, file);
     } catch (error) {
-      fail(error);
+      // A failed forget is harmless (the next run finds the owner dead and the address gone)
+      // and expected once privileges are dropped after start: only a failed record is told.
+      if (report) fail(error);
     }
   };
   return {
     record(a) {
       addresses.set(a.address, { address: a.address, prefixLength: a.prefixLength });
-      save();
+      save(true);
     },
     forget(address) {
-      if (addresses.delete(address)) save();
+      if (addresses.delete(address)) save(false);
     },
   };
 }

@@ -111,5 +111,14 @@ await runScenario(async (report) => {
   const after = await loAddresses();
   const again = await runCredproxy(["cleanup"], { env });
   const liveExit = await live.kill("SIGTERM", 5000);
+  // A state directory that cannot be written (a read-only root): warn once, serve anyway.
+  const readOnly = spawnCredproxy(["broker", "imds", "--role-arn", "arn:aws:iam::123456789012:role/role-a"], { env: { ...env, CREDPROXY_RUNTIME_DIR: "/proc/credproxy" } });
+  await readOnly.waitForLine(/credproxy broker imds listening/, 15_000);
+  report.readOnly = {
+    warnings: readOnly.stderrLines.filter((l) => l.includes("cannot record the loopback addresses")).length,
+    during: await onLo(IMDS),
+    exit: await readOnly.kill("SIGTERM", 5000),
+    after: await onLo(IMDS),
+  };
   report.cleanup = { before, unprivileged, afterUnprivileged, dryRun, afterDryRun, cleanup, after, again, liveExit, livePid: live.pid, deadPid: dead.pid, atEnd: await loAddresses() };
 });

@@ -40,6 +40,7 @@ interface Report {
     deadPid: number;
     atEnd: string[];
   };
+  readOnly: { warnings: number; during: boolean; exit: ExitStatus; after: boolean };
   error?: string;
 }
 
@@ -114,6 +115,10 @@ describe.skipIf(!canNetns)("loopback addresses after credproxy exits, in a netwo
     expect(c.liveExit).toEqual({ code: 0, signal: null });
     expect(c.atEnd).not.toContain(IMDS);
     expect(c.atEnd).toContain(UNRECORDED);
+  });
+
+  test("with a state directory it cannot write, broker imds warns once and still adds, serves and removes the address", () => {
+    expect(report.readOnly).toEqual({ warnings: 1, during: true, exit: { code: 0, signal: null }, after: false });
   });
 
   test("the next-start warning names the address it removed, not a secret", () => {
