@@ -18,6 +18,8 @@
  * What these leave behind (a loopback address) is recorded in a state file, which the next run
  * or `credproxy cleanup` uses to remove it (src/net/loopback-state.ts).
  */
+import { constants } from "node:os";
+
 export const STOP_SIGNALS = [
   "SIGTERM",
   "SIGINT",
@@ -48,4 +50,21 @@ export function firstSignal(): Promise<NodeJS.Signals> {
     };
     for (const signal of STOP_SIGNALS) process.on(signal, handler);
   });
+}
+
+/**
+ * Until the returned function is called, a STOP_SIGNAL that no other handler takes ends the
+ * process with 128 + its number, running the process "exit" hooks (which remove loopback
+ * addresses) instead of dying with the default action. For `broker exec --imds` around its
+ * child: while the child runs, runExec's forwarding handlers take the signals.
+ */
+export function exitOnUnhandledStopSignal(): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    if (process.listenerCount(signal) > 1) return; // someone else (the forwarder) handles it
+    process.exit(128 + (constants.signals[signal] ?? 0));
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, handler);
+  return () => {
+    for (const signal of STOP_SIGNALS) process.off(signal, handler);
+  };
 }

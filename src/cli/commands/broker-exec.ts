@@ -17,6 +17,7 @@ import {
 import { startImds, type RunningImds } from "../../broker/start-imds.ts";
 import { imdsListenSettings } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
+import { exitOnUnhandledStopSignal } from "../signals.ts";
 
 const USAGE = `Usage: credproxy broker exec [--role-arn ARN] [options] -- COMMAND [ARGS...]
 
@@ -109,6 +110,8 @@ export const brokerExecCommand: Command = {
       logger,
     });
     let imds: RunningImds | undefined;
+    // With --imds, a signal before the command starts (or after it ended) must still remove the address.
+    const release = input.imds ? exitOnUnhandledStopSignal() : () => {};
     try {
       if (input.imds) {
         const first = await credentials.base.get(); // fail before binding anything if the role cannot be assumed
@@ -128,6 +131,7 @@ export const brokerExecCommand: Command = {
     } finally {
       await imds?.stop();
       credentials.stop();
+      release();
     }
   },
 };
