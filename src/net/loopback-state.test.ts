@@ -93,6 +93,20 @@ describe("loopback state", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  test("a record claimed by a cleaner that died before releasing it is found again", () => {
+    const dir = temp();
+    const body = JSON.stringify({ pid: 9, startTime: "1", netns: "net:[1]", pidns: "pid:[1]", interface: "lo", addresses: [A] });
+    writeFileSync(join(dir, "loopback-9-1.json.claimed-4242"), body); // no pid 4242
+    writeFileSync(join(dir, "loopback-8-1.json.claimed-7"), body.replace('"pid":9', '"pid":8')); // pid 7 is busy with it
+    const proc = fakeProc({ self: { start: "100" }, "7": { start: "5" } });
+    const runs = recordedRuns(dir, proc);
+    expect(runs.map((r) => [r.pid, r.owner])).toEqual([[9, "dead"]]);
+    const claim = claimRun(runs[0]!);
+    expect(claim.claimed).toBe(true);
+    claim.release(true);
+    expect(readdirSync(dir).sort()).toEqual(["loopback-8-1.json.claimed-7", "loopback-9-1.json"]);
+  });
+
   test("an unwritable directory is reported once and never thrown", () => {
     const blocker = join(temp(), "file");
     writeFileSync(blocker, "");

@@ -6,7 +6,7 @@
  * One file per run, `<dir>/loopback-<pid>-<starttime>.json`, written only by that run
  * (temp file + rename), so two runs at once never write the same file and no lock is needed;
  * whoever removes a dead run's addresses first claims its file by renaming it, so two cleaners
- * never act on one record. A file names the network and pid namespaces it was written in: a run
+ * never act on one record (a claim whose claimer died counts as a record again). A file names the network and pid namespaces it was written in: a run
  * in another network namespace never touches it, and one in another pid namespace cannot judge
  * whether its owner lives, so leaves it alone. The owner's start time (field 22 of
  * /proc/PID/stat) tells a reused pid from the owner.
@@ -63,6 +63,7 @@ export interface LoopbackStateOptions {
 }
 
 const PREFIX = "loopback-";
+const CLAIMED = /\.claimed-(\d+)$/;
 
 /** Where records live, or undefined where there is none (not Linux, no runtime directory). */
 export function stateDirectory(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? -1): string | undefined {
@@ -121,7 +122,8 @@ export function recordedRuns(dir: string | undefined = stateDirectory(), proc = 
   if (dir === undefined || me === undefined) return [];
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.startsWith(PREFIX) && n.endsWith(".json"));
+    // A record a cleaner claimed and never released (it was killed meanwhile) counts again.
+    names = readdirSync(dir).filter((n) => n.startsWith(PREFIX) && (n.endsWith(".json") || abandonedClaim(proc, n)));
   } catch {
     return [];
   }
@@ -142,7 +144,7 @@ export function recordedRuns(dir: string | undefined = stateDirectory(), proc = 
  * record back (some address could not be removed).
  */
 export function claimRun(run: RecordedRun): { claimed: boolean; release(keep: boolean): void } {
-  const claimed = `${run.file}.claimed-${process.pid}`;
+  const claimed = `${run.file.replace(CLAIMED, "")}.claimed-${process.pid}`;
   try {
     renameSync(run.file, claimed);
   } catch {
@@ -150,13 +152,25 @@ export function claimRun(run: RecordedRun): { claimed: boolean; release(keep: bo
   }
   const release = (keep: boolean): void => {
     try {
-      if (keep) renameSync(claimed, run.file);
+      if (keep) renameSync(claimed, run.file.replace(CLAIMED, ""));
       else unlinkQuietly(claimed);
     } catch {
       // the next run or cleanup finds it again
     }
   };
   return { claimed: true, release };
+}
+
+/** A claimed record whose claimer is gone. */
+function abandonedClaim(proc: string, name: string): boolean {
+  const claim = CLAIMED.exec(name);
+  if (!claim || !name.slice(0, claim.index).endsWith(".json")) return false;
+  try {
+    readFileSync(`${proc}/${claim[1]}/stat`, "utf8");
+    return false;
+  } catch (error) {
+    return (error as { code?: string }).code === "ENOENT";
+  }
 }
 
 function readRecord(file: string): RunRecord | undefined {
