@@ -37,7 +37,7 @@ async function until(url: string, ok: boolean): Promise<void> {
   throw new Error(`${url} did not answer`);
 }
 
-async function once(bin: string, sts: string, measureMemory: boolean): Promise<{ ms: number; anonKiB?: number }> {
+async function once(bin: string, sts: string, measureMemory: boolean): Promise<{ ms: number; anonKiB: number | undefined }> {
   const port = await freePort();
   const file = await config(port, sts);
   const t0 = performance.now();

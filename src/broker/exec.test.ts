@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RefreshingCredentials } from "../credentials/refreshing-credentials.ts";
 import type { RoleCredentials } from "../credentials/types.ts";
@@ -142,10 +142,11 @@ describe("runExec signal forwarding", () => {
     process.kill(process.pid, signal);
   };
 
-  for (const signal of ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGQUIT"] as const) {
+  // Every signal that would otherwise end credproxy (and with it the IMDS address it added).
+  for (const signal of ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGQUIT", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGIO"] as const) {
     test(`${signal} is forwarded to the command`, async () => {
       const ready = join(dir, `ready-${signal}`);
-      const running = exec(trapping(ready, `trap 'exit 42' ${signal.slice(3)}`), { keyboardSignalsReachChild: () => false });
+      const running = exec(trapping(ready, `trap 'exit 42' ${constants.signals[signal]}`), { keyboardSignalsReachChild: () => false });
       await waitForFile(ready);
       signalSelf(signal);
       expect(await running).toBe(42);

@@ -11,6 +11,7 @@
 import { constants } from "node:os";
 import { readFileSync } from "node:fs";
 import { isatty } from "node:tty";
+import { STOP_SIGNALS } from "../cli/signals.ts";
 import { CredproxyError, ErrorCode, formatError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { BrokerCredentials } from "./broker-credentials.ts";
@@ -43,8 +44,12 @@ export interface ExecOptions {
   readonly keyboardSignalsReachChild?: ((childPid: number) => boolean) | undefined;
 }
 
-/** Forwarded to the command. Others (SIGTSTP, SIGCONT…) keep their default action on credproxy. */
-export const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const satisfies readonly NodeJS.Signals[];
+/**
+ * Forwarded to the command: every signal that would otherwise end credproxy (STOP_SIGNALS), so
+ * credproxy ends when the command does and removes what it set up, plus SIGWINCH. Others
+ * (SIGTSTP, SIGCONT…) keep their default action on credproxy.
+ */
+export const FORWARDED_SIGNALS = [...STOP_SIGNALS, "SIGWINCH"] as const satisfies readonly NodeJS.Signals[];
 /** Sent by the terminal to its whole foreground process group, which includes the command. */
 const KEYBOARD_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(["SIGINT", "SIGQUIT"]);
 

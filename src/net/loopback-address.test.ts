@@ -206,7 +206,7 @@ describe("addLoopbackAliases()", () => {
     expect(error.code).toBe(ErrorCode.Platform);
     expect(error.message).toBe("Cannot add 169.254.170.23/32 to the loopback interface lo as credproxy lacks CAP_NET_ADMIN: the kernel answered EPERM");
     expect(error.hint).toBe(
-      "run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --user 0, or in compose cap_add: [NET_ADMIN] with user: \"0:0\"; Docker does not pass added capabilities to other users), or drop server.ecs_metadata and point AWS_CONTAINER_CREDENTIALS_FULL_URI at http://127.0.0.1:9911/v1/credentials",
+      "run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --cap-add SETUID --cap-add SETGID --user 0, or in compose cap_add: [NET_ADMIN, SETUID, SETGID] with user: \"0:0\"; Docker does not pass added capabilities to other users, and serve needs SETUID/SETGID to become server.user after binding), or drop server.ecs_metadata and point AWS_CONTAINER_CREDENTIALS_FULL_URI at http://127.0.0.1:9911/v1/credentials",
     );
     expect(error.details).toMatchObject({ address: "169.254.170.23/32", errno: "EPERM", uid: 65534 });
     expect(error.cause).toBeInstanceOf(ErrnoError);

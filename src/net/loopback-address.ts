@@ -13,7 +13,9 @@ import { createLogger } from "../log.ts";
 import type { LoopbackBackend, LoopbackHintText, LoopbackRequest } from "./loopback-backend.ts";
 import { darwinLoopbackBackend } from "./loopback-backend-darwin.ts";
 import { linuxLoopbackBackend, nativeLoopbackSystem, type LoopbackSystem } from "./loopback-backend-linux.ts";
+import { removeLeftovers, type LeftoverOptions, type LeftoverResult } from "./loopback-leftovers.ts";
 import { formatAddress, parseAddress, type ParsedAddress } from "./loopback-parse-address.ts";
+import { runState, type LoopbackStateOptions, type RunState } from "./loopback-state.ts";
 
 export { formatAddress, parseAddress };
 export type { LoopbackSystem, ParsedAddress };
@@ -34,7 +36,7 @@ export interface LoopbackHints {
   fallback: string;
   /**
    * How to get CAP_NET_ADMIN on Linux, before "…, or ". Default: the Docker wording
-   * ("run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --user 0, …)"). On macOS a refusal
+   * ("run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --cap-add SETUID --cap-add SETGID --user 0, …)"). On macOS a refusal
    * hints "run with sudo"; a missing or hung ifconfig hints the fallback alone.
    */
   linuxPrivilege?: string | undefined;
@@ -55,12 +57,19 @@ export interface LoopbackAliasOptions {
   system?: LoopbackSystem | undefined;
   /** macOS: the ifconfig calls (tests pass a fake, or `ifconfig({ path })` for a stand-in binary). */
   ifconfig?: Ifconfig | undefined;
+  /**
+   * The record of added addresses (loopback-state.ts), and the removal of dead runs' leftovers
+   * before adding. Default: on with the real rtnetlink calls on Linux, off with a fake `system`.
+   */
+  state?: LoopbackStateOptions | false | undefined;
+  /** Told about each leftover of a dead run removed at start. Default: a warning on stderr. */
+  onLeftoverRemoved?: ((leftover: LeftoverResult) => void) | undefined;
 }
 
 const ECS_SETTING = "server.ecs_metadata";
 // Docker gives added capabilities to uid 0 only (no ambient capabilities for other users).
 const DOCKER_PRIVILEGE =
-  'run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --user 0, or in compose cap_add: [NET_ADMIN] with user: "0:0"; Docker does not pass added capabilities to other users)';
+  'run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --cap-add SETUID --cap-add SETGID --user 0, or in compose cap_add: [NET_ADMIN, SETUID, SETGID] with user: "0:0"; Docker does not pass added capabilities to other users, and serve needs SETUID/SETGID to become server.user after binding)';
 const DARWIN_PRIVILEGE = "run with sudo";
 
 /**
@@ -105,7 +114,13 @@ export async function addLoopbackAliases(
       { hint: fallback },
     );
   }
-  const present = backend.list();
+  let present = backend.list();
+  const stateOptions = options.state ?? (platform === "linux" && options.system === undefined ? {} : false);
+  const state: RunState = stateOptions === false ? { record() {}, forget() {} } : runState(backend.interfaceName, { onError: stateWriteWarning, ...stateOptions });
+  if (stateOptions !== false) {
+    const removedLeftovers = startupLeftovers(backend, present, stateOptions, options.onLeftoverRemoved ?? leftoverWarning);
+    if (removedLeftovers) present = backend.list();
+  }
 
   const aliases: LoopbackAlias[] = [];
   const ours: { alias: LoopbackAlias; request: LoopbackRequest }[] = [];
@@ -117,6 +132,7 @@ export async function addLoopbackAliases(
     for (const { alias, request } of ours.reverse()) {
       try {
         backend.delete(request);
+        state.forget(request.text);
       } catch (error) {
         try {
           onRemoveError(alias, error);
@@ -131,12 +147,16 @@ export async function addLoopbackAliases(
     const alreadyThere = present.some((p) => p.family === request.family && sameBytes(p.bytes, request.bytes));
     let added = false;
     if (!alreadyThere) {
+      // Recorded first: a SIGKILL right after the add must still find it in the record.
+      state.record({ address: request.text, prefixLength: request.prefixLength });
       try {
         added = backend.add(request);
       } catch (error) {
+        state.forget(request.text);
         remove();
         throw error;
       }
+      if (!added) state.forget(request.text);
     }
     const alias: LoopbackAlias = { address: request.text, prefixLength: request.prefixLength, added };
     aliases.push(alias);
@@ -156,6 +176,16 @@ export async function addLoopbackAliases(
     );
   }
   return { aliases: aliases.map((a) => ({ ...a })), remove };
+}
+
+/**
+ * `credproxy cleanup`: removes the addresses dead credproxy runs recorded and left on this
+ * network namespace's loopback interface (Linux), and says what it did with each recorded one.
+ */
+export function cleanupLoopbackLeftovers(options: LeftoverOptions & { system?: LoopbackSystem | undefined } = {}): LeftoverResult[] {
+  const hint = "run it as root (sudo credproxy cleanup), or remove the address by hand: ip addr del ADDRESS dev lo";
+  const backend = linuxLoopbackBackend(options.system ?? nativeLoopbackSystem(), { hint, fallback: hint });
+  return removeLeftovers(backend, backend.list(), options);
 }
 
 /** Polls `check` (1, 2, 4 … 50 ms apart) until it is true, it throws, or time runs out. */
@@ -182,6 +212,42 @@ function reason(error: unknown): string {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
+}
+
+/** Removes dead runs' leftovers before adding; true when something was removed. */
+function startupLeftovers(
+  backend: LoopbackBackend,
+  present: { family: 4 | 6; bytes: Uint8Array }[],
+  options: LeftoverOptions,
+  report: (leftover: LeftoverResult) => void,
+): boolean {
+  let removed = false;
+  for (const leftover of removeLeftovers(backend, present, options)) {
+    if (leftover.outcome === "removed") removed = true;
+    if (leftover.outcome !== "removed" && leftover.outcome !== "failed") continue;
+    try {
+      report(leftover);
+    } catch {
+      // reporting must not stop a start
+    }
+  }
+  return removed;
+}
+
+function leftoverWarning(leftover: LeftoverResult): void {
+  const address = `${leftover.address}/${leftover.prefixLength}`;
+  if (leftover.outcome === "removed") {
+    createLogger().warn("removed a loopback address a previous credproxy run left behind", { address, pid: leftover.pid });
+  } else {
+    createLogger().warn("cannot remove a loopback address a previous credproxy run left behind", { address, pid: leftover.pid, error: reason(leftover.error) });
+  }
+}
+
+function stateWriteWarning(error: unknown, dir: string): void {
+  createLogger().warn("cannot record the loopback addresses credproxy adds; should it be killed, remove them by hand (ip addr del ADDRESS dev lo)", {
+    directory: dir,
+    error: reason(error),
+  });
 }
 
 function defaultRemoveError(alias: LoopbackAlias, error: unknown): void {

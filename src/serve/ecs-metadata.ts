@@ -19,6 +19,10 @@ export async function ecsMetadataListeners(
   const aliases = await addLoopbackAliases([...settings.addresses], {
     fallbackPort: mainPort, // the hint then names the real FULL_URI to use instead
     onRemoveError: (alias, error) => log.warn("could not remove the ECS metadata address from lo", { address: alias.address, error }),
+    onLeftoverRemoved: (left) =>
+      left.outcome === "removed"
+        ? log.warn("removed a loopback address a previous credproxy run left behind", { address: left.address, pid: left.pid })
+        : log.warn("cannot remove a loopback address a previous credproxy run left behind", { address: left.address, pid: left.pid, error: left.error }),
   });
   process.once("exit", aliases.remove);
   const listeners: Listener[] = [];

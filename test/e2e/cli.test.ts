@@ -36,6 +36,15 @@ describe("credproxy CLI (compiled binary)", () => {
     for (const flag of ["--config", "--validate-only", "--log-level", "--dev", "--version"]) expect(serve.stdout).toContain(flag);
   });
 
+  test("help lists cleanup, and help cleanup says what it removes and where the records are", async () => {
+    expect((await runCredproxy(["help"])).stdout).toMatch(/^  cleanup +Remove loopback addresses that killed credproxy runs left behind$/m);
+    const r = await runCredproxy(["help", "cleanup"]);
+    expect(r.code).toBe(0);
+    for (const text of ["--dry-run", "/run/credproxy", "CREDPROXY_RUNTIME_DIR", "left alone"]) expect(r.stdout).toContain(text);
+    const extra = await runCredproxy(["cleanup", "now"]);
+    expect(extra.code).toBe(2);
+  });
+
   test("an unknown flag is a usage error with exit 2", async () => {
     const r = await runCredproxy(["serve", "--bogus"]);
     expect(r.code).toBe(2);

@@ -18,7 +18,7 @@ afterAll(cleanupAll);
 const REPO = resolve(import.meta.dir, "../..");
 const ECS = ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"];
 const HINT =
-  "run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --user 0, or in compose cap_add: [NET_ADMIN] with user: \"0:0\"; Docker does not pass added capabilities to other users), or drop server.ecs_metadata and point AWS_CONTAINER_CREDENTIALS_FULL_URI at http://127.0.0.1:<port>/v1/credentials";
+  "run with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN --cap-add SETUID --cap-add SETGID --user 0, or in compose cap_add: [NET_ADMIN, SETUID, SETGID] with user: \"0:0\"; Docker does not pass added capabilities to other users, and serve needs SETUID/SETGID to become server.user after binding), or drop server.ecs_metadata and point AWS_CONTAINER_CREDENTIALS_FULL_URI at http://127.0.0.1:<port>/v1/credentials";
 
 /** What the child prints as its last line. */
 interface ChildReport {

@@ -17,6 +17,7 @@ import {
 import { startImds, type RunningImds } from "../../broker/start-imds.ts";
 import { imdsListenSettings } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
+import { exitOnUnhandledStopSignal } from "../signals.ts";
 
 const USAGE = `Usage: credproxy broker exec [--role-arn ARN] [options] -- COMMAND [ARGS...]
 
@@ -61,8 +62,8 @@ ${brokerLogLevelHelp(22, "warn")}
 ${STS_ENDPOINT_NOTE}
 Exit status: COMMAND's, or 128 + N if signal N ended it; 1 if the role cannot be assumed,
 2 for usage errors, 126/127 if COMMAND cannot be run. SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND, except a Ctrl-C or Ctrl-\\ typed at
-the terminal, which COMMAND has already received.
+SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGIO and SIGWINCH are forwarded to
+COMMAND, except a Ctrl-C or Ctrl-\\ typed at the terminal, which COMMAND has already received.
 
 Examples:
   credproxy broker exec --profile dev -- aws s3 ls
@@ -109,6 +110,8 @@ export const brokerExecCommand: Command = {
       logger,
     });
     let imds: RunningImds | undefined;
+    // With --imds, a signal before the command starts (or after it ended) must still remove the address.
+    const release = input.imds ? exitOnUnhandledStopSignal() : () => {};
     try {
       if (input.imds) {
         const first = await credentials.base.get(); // fail before binding anything if the role cannot be assumed
@@ -128,6 +131,7 @@ export const brokerExecCommand: Command = {
     } finally {
       await imds?.stop();
       credentials.stop();
+      release();
     }
   },
 };

@@ -22,7 +22,9 @@ netlink, needing CAP_NET_ADMIN and the right to bind port 80; macOS: ifconfig lo
 root). Without them it listens on 127.0.0.1 on a free port instead and prints the one line to
 use, e.g.
   AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:41234/
-The address is removed again on exit (SIGTERM or SIGINT).
+The address is removed again when it stops (SIGTERM, SIGINT, SIGHUP, SIGQUIT and the other
+catchable signals that would end it); one left behind by a killed run is removed by the next
+run or by \`credproxy cleanup\`.
 
 Options:
 ${brokerSourceFlagsHelp(18, false, {

@@ -27,7 +27,8 @@ anything is answered. Clients read it through credential_process, e.g. in ~/.aws
 
 The socket is created mode 0600 in a directory only its owner can enter. A dead socket an
 earlier broker left behind is replaced; any other file at the path is left alone and the
-broker refuses to start. The socket is removed on exit (SIGTERM or SIGINT).
+broker refuses to start. The socket is removed on exit (SIGTERM, SIGINT, SIGHUP, SIGQUIT and
+the other catchable signals that would end it).
 
 Options:
       --socket PATH        Default: socket.path in the config, else

@@ -1,4 +1,5 @@
 import { brokerCommand } from "./broker.ts";
+import { cleanupCommand } from "./cleanup.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
 import { serveCommand } from "./serve.ts";
 import { validateCommand } from "./validate.ts";
@@ -13,4 +14,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, brokerCommand, validateCommand, healthcheckCommand];
+export const commands: readonly Command[] = [serveCommand, brokerCommand, validateCommand, healthcheckCommand, cleanupCommand];
