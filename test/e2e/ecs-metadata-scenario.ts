@@ -6,7 +6,7 @@
 import { readdirSync } from "node:fs";
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { BINARY_PATH, cleanEnv, spawnCredproxy, tempDir } from "../helpers/binary.ts";
+import { BINARY_PATH, cleanEnv, REPO_ROOT, spawnCredproxy, tempDir } from "../helpers/binary.ts";
 import { commandFor } from "../helpers/clients.ts";
 import { startMoto } from "../helpers/moto.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -30,7 +30,7 @@ await runScenario(async (report) => {
   await writeFile(
     config,
     [
-      `server: { port: ${port} }`,
+      `server: { port: ${port}, task_metadata: { cluster: ns-cluster } }`,
       `aws_defaults: { region: us-east-1, sts_endpoint: "${moto.endpoint}", iam_keys: { aws_access_key_id: AKIAIOSFODNN7EXAMPLE, aws_secret_access_key: secretsecretsecret } }`,
       "services:",
       "  app:",
@@ -62,6 +62,15 @@ await runScenario(async (report) => {
     "boto3 full": await client("boto3", full),
     "js-sdk full": await client("js-sdk", full),
   };
+  // ECS task metadata on the ECS address, read by OpenTelemetry's detector as on ECS.
+  const taskUri = serve.logRecords().find((r) => typeof r.task_metadata_uri_v4 === "string")?.task_metadata_uri_v4 as string | undefined;
+  const detector = Bun.spawn(["node", join(REPO_ROOT, "test/helpers/otel-ecs-detector.mjs")], {
+    cwd: REPO_ROOT,
+    env: { PATH: base.PATH, ECS_CONTAINER_METADATA_URI_V4: taskUri ?? "" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  report.taskMetadata = { uri: taskUri, attributes: JSON.parse((await new Response(detector.stdout).text()) || "{}"), code: await detector.exited };
 
   report.exit = await serve.kill("SIGTERM", 5000);
   report.after = await loAddresses();
@@ -77,7 +86,7 @@ await runScenario(async (report) => {
 
   // server.user: root keeps root, and says what that costs.
   const rootConfig = join(dir, "config-root.yaml");
-  await writeFile(rootConfig, (await Bun.file(config).text()).replace(`server: { port: ${port} }`, `server: { port: ${port}, user: root }`));
+  await writeFile(rootConfig, (await Bun.file(config).text()).replace(`server: { port: ${port},`, `server: { port: ${port}, user: root,`));
   const keepRoot = spawnCredproxy(["serve", "--config", rootConfig, "--ecs-metadata"], {});
   await keepRoot.waitForLine(/credproxy serve listening/, 15_000);
   report.keepRoot = {

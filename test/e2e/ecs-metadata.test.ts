@@ -36,6 +36,7 @@ interface Report {
   keepRoot: { status: string; warning?: Record<string, unknown>; exit: { code: number | null } };
   cannotDrop: { code: number; stderr: string };
   afterCannotDrop: string[];
+  taskMetadata: { uri?: string; attributes: Record<string, unknown>; code: number };
   error?: string;
 }
 
@@ -85,6 +86,12 @@ describe.skipIf(!canNetns)("serve --ecs-metadata in a network namespace", () => 
       expect((JSON.parse(run.out) as { arn: string }).arn).toBe("arn:aws:sts::123456789012:assumed-role/role-a/ecs-ns");
     });
   }
+
+  test("task metadata is served on 169.254.170.2 too, and OpenTelemetry's ECS detector reads it there", () => {
+    expect(report.taskMetadata.uri).toMatch(/^http:\/\/169\.254\.170\.2\/v4\/[0-9a-f]{64}$/);
+    expect(report.taskMetadata.code).toBe(0);
+    expect(report.taskMetadata.attributes).toMatchObject({ "aws.ecs.cluster.arn": "arn:aws:ecs:us-east-1:123456789012:cluster/ns-cluster", "cloud.platform": "aws_ecs" });
+  });
 
   test("SIGTERM exits 0 and removes the address it added, with CAP_NET_ADMIN as its only capability", () => {
     expect(report.exit.code).toBe(0);
