@@ -112,6 +112,17 @@ function probeNamespaces(): Mode {
 const mode = probeNamespaces();
 const workDir = mode.kind === "unavailable" ? "" : childDir();
 
+let compiled: string | undefined;
+/** The child as a `bun build --compile` executable in the work directory, built once. */
+function compiledChild(): string {
+  if (compiled) return compiled;
+  const outfile = join(workDir, "loopback-probe");
+  const build = Bun.spawnSync([process.execPath, "build", "--compile", join(workDir, "child.ts"), "--outfile", outfile], { stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`cannot compile the namespace child: ${build.stderr.toString()}`);
+  chmodSync(outfile, 0o755);
+  return (compiled = outfile);
+}
+
 function childDir(): string {
   // Readable by uid 65534 too, for the run without privileges.
   const dir = tempDirSync("credproxy-netns-");
@@ -203,7 +214,9 @@ describe.skipIf(mode.kind === "unavailable")("addLoopbackAliases() in a network 
   });
 
   test("without CAP_NET_ADMIN fails with E_PLATFORM, the address and the hint, and changes nothing", async () => {
-    const report = await runInNamespace({ addresses: ECS, unprivileged: true });
+    // uid 65534 may not reach the repository (a clone under /root or mktemp -d is 0700), so it
+    // runs the child compiled into the world-readable work directory.
+    const report = await runInNamespace({ addresses: ECS, entry: [compiledChild()], unprivileged: true });
     expect(report.error).toEqual({
       name: "CredproxyError",
       code: "E_PLATFORM",
@@ -223,11 +236,7 @@ describe.skipIf(mode.kind === "unavailable")("addLoopbackAliases() in a network 
   });
 
   test("works the same in a `bun build --compile` binary", async () => {
-    const outfile = join(workDir, "loopback-probe");
-    const build = Bun.spawnSync([process.execPath, "build", "--compile", join(workDir, "child.ts"), "--outfile", outfile], { stderr: "pipe" });
-    expect(build.stderr.toString()).not.toContain("error");
-    expect(build.exitCode).toBe(0);
-    chmodSync(outfile, 0o755);
+    const outfile = compiledChild();
     const report = await runInNamespace({ addresses: ECS, entry: [outfile] });
     expect(report.error).toBeUndefined();
     expect(report.during).toEqual(expect.arrayContaining(ECS_WITH_PREFIX));
