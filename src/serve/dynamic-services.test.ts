@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, unlink, writeFile, rename } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServiceSpec } from "../config/types.ts";
@@ -153,6 +153,25 @@ describe("DynamicServices", () => {
     await rename(join(dir, ".svc.yaml.tmp"), join(dir, "svc.yaml"));
     await waitFor(() => registry.byToken("tok-new-1234567"), { ...opts, what: "new token" });
     expect(registry.byToken("tok-old-1234567")).toBeUndefined();
+  });
+
+  test("a missing directory is not created: it is a warning, shown by directories(), and taken up when it appears", async () => {
+    const { dir: parent, registry } = await setup();
+    const dir = join(parent, "later");
+    const warnings: string[] = [];
+    const logger = createLogger({ level: "info", write: (line) => void warnings.push((JSON.parse(line) as { msg: string }).msg) });
+    const dyn = new DynamicServices({ config: { enabled: true, directories: [{ path: dir, include: [], exclude: [], allowGroupWritable: false }], reloadIntervalSeconds: 1 }, registry, load, logger });
+    cleanups.push(() => dyn.stop());
+    await dyn.start();
+    expect(existsSync(dir)).toBe(false);
+    expect(warnings).toContain("dynamic services directory does not exist; it is picked up when it appears");
+    expect(dyn.directories()).toEqual([{ directory: dir, status: "missing", message: `dynamic directory ${dir} does not exist; it is picked up when it appears` }]);
+
+    await mkdir(dir);
+    await writeFile(join(dir, "svc.yaml"), '{"late":"tok-late-1234567"}');
+    await waitFor(() => registry.byToken("tok-late-1234567"), { timeoutMs: 10_000, what: "the late directory's service" });
+    expect(dyn.directories()).toEqual([{ directory: dir, status: "ok" }]);
+    expect(warnings).toContain("dynamic services directory appeared");
   });
 
   test("a directory every user may write is named in a warning", async () => {

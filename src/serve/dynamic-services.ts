@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, realpath, stat } from "node:fs/promises";
+import { readdir, realpath, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { openDynamicFile } from "./open-dynamic-file.ts";
 import { pathFingerprint } from "./path-fingerprint.ts";
@@ -52,7 +52,9 @@ export class DynamicServices {
   readonly #watchers: FSWatcher[] = [];
   readonly #timers = new Map<string, Timer>();
   readonly #running = new Map<string, Promise<void>>();
+  readonly #missing = new Set<string>();
   #rescan: Timer | undefined;
+  #poll: Timer | undefined;
   #stopped = false;
 
   constructor(options: DynamicServicesOptions) {
@@ -62,19 +64,50 @@ export class DynamicServices {
   async start(): Promise<void> {
     for (const dir of this.#opts.config.directories) {
       const path = resolve(dir.path);
-      try {
-        await mkdir(path, { recursive: true, mode: 0o755 });
-        await this.#warnIfOpen(path);
-      } catch (error) {
-        this.#opts.logger.warn("cannot create dynamic services directory; will retry", { directory: path, error });
-      }
+      if (await isDirectory(path)) await this.#attach(dir, path);
+      else this.#markMissing(path);
       await this.reconcile(dir);
-      this.#watch(dir, path);
     }
     this.#rescan = setInterval(() => {
       for (const dir of this.#opts.config.directories) void this.reconcile(dir);
     }, RESCAN_MS);
     this.#rescan.unref?.();
+    // A missing directory is never created (a typo would silently become an empty directory):
+    // it is looked for again every reload_interval, and taken up when it appears.
+    this.#poll = setInterval(() => void this.#lookForMissing(), this.#opts.config.reloadIntervalSeconds * 1000);
+    this.#poll.unref?.();
+  }
+
+  /** Each configured directory, and whether it exists (for /health). */
+  directories(): { directory: string; status: "ok" | "missing"; message?: string }[] {
+    return this.#opts.config.directories.map((dir) => {
+      const directory = resolve(dir.path);
+      return this.#missing.has(directory)
+        ? { directory, status: "missing", message: `dynamic directory ${directory} does not exist; it is picked up when it appears` }
+        : { directory, status: "ok" };
+    });
+  }
+
+  async #attach(dir: DynamicDirectory, path: string): Promise<void> {
+    await this.#warnIfOpen(path).catch(() => {});
+    this.#watch(dir, path);
+  }
+
+  #markMissing(path: string): void {
+    if (this.#missing.has(path)) return;
+    this.#missing.add(path);
+    this.#opts.logger.warn("dynamic services directory does not exist; it is picked up when it appears", { directory: path });
+  }
+
+  async #lookForMissing(): Promise<void> {
+    for (const dir of this.#opts.config.directories) {
+      const path = resolve(dir.path);
+      if (this.#stopped || !this.#missing.has(path) || !(await isDirectory(path))) continue;
+      this.#missing.delete(path);
+      this.#opts.logger.info("dynamic services directory appeared", { directory: path });
+      await this.#attach(dir, path);
+      await this.reconcile(dir);
+    }
   }
 
   /** Files of other users are refused anyway, but in a directory anyone may write they can delete or replace credproxy's. */
@@ -91,6 +124,7 @@ export class DynamicServices {
     for (const w of this.#watchers) w.close();
     for (const t of this.#timers.values()) clearTimeout(t);
     if (this.#rescan) clearInterval(this.#rescan);
+    if (this.#poll) clearInterval(this.#poll);
   }
 
   files(): DynamicFileStatus[] {
@@ -208,6 +242,10 @@ export class DynamicServices {
     const removed = this.#opts.registry.removeFile(file);
     this.#opts.logger.info("dynamic services file removed", { file, removed });
   }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }
 
 async function listNames(path: string): Promise<string[]> {
