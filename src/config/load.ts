@@ -85,6 +85,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
       debug: raw.server.debug,
       // CredProxy: the key OR the env var turns it on.
       logHealthChecks: raw.server.log_health_checks || ["true", "1", "yes", "on"].includes(healthEnv),
+      healthDetails: raw.server.health_details,
       ecsMetadata: ecsMetadata(raw.server.ecs_metadata),
     },
     credentials: {
@@ -127,6 +128,7 @@ interface RawConfig {
     readonly port: number;
     readonly debug: boolean;
     readonly log_health_checks: boolean;
+    readonly health_details: "local" | "public";
     readonly ecs_metadata: boolean | { readonly addresses?: readonly string[]; readonly port?: number };
   };
   readonly credentials: { readonly refresh_buffer_seconds: number; readonly retry_delay: number; readonly request_timeout: number };

@@ -48,6 +48,14 @@ export const configSchema = {
           default: false,
           description: "Log each /health request. CREDPROXY_LOG_HEALTH_CHECKS=true also turns this on.",
         },
+        health_details: {
+          type: "string",
+          enum: ["local", "public"],
+          default: "local",
+          description:
+            "credproxy extension: who sees the per-service detail of /health (role ARNs, file paths, STS errors). local = loopback and this host's own addresses; other peers get only {status, services} with the same status code. public = everyone.",
+          "x-expected": "local or public",
+        },
         ecs_metadata: {
           type: ["boolean", "object"],
           default: false,

@@ -10,6 +10,8 @@ export interface ServerConfig {
   /** CredProxy's `server.debug`; we map it to human-readable logs at debug level. */
   readonly debug: boolean;
   readonly logHealthChecks: boolean;
+  /** `server.health_details`: who gets the per-service detail of /health (default local peers only). */
+  readonly healthDetails: "local" | "public";
   /** `server.ecs_metadata` / `--ecs-metadata`: addresses added to lo and served on `port`. */
   readonly ecsMetadata?: { readonly addresses: readonly string[]; readonly port: number } | undefined;
 }

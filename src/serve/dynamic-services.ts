@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { DynamicDirectory, DynamicServicesConfig, ServiceSpec } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import type { ServiceRegistry } from "./service-registry.ts";
+import type { RefusedService, ServiceRegistry } from "./service-registry.ts";
 
 const SERVICE_FILE = /\.(ya?ml|json)$/i;
 /** A missed inotify event (a replaced directory, an NFS mount) is caught by this rescan. */
@@ -15,7 +15,7 @@ export interface DynamicFileStatus {
   readonly services: readonly string[];
   /** Why the current content was rejected; the last good version, if any, keeps serving. */
   readonly error?: string;
-  readonly refused?: readonly { name: string; reason: string }[];
+  readonly refused?: readonly RefusedService[];
 }
 
 interface Known {

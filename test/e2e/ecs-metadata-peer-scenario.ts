@@ -8,22 +8,14 @@ import { join } from "node:path";
 import { spawnCredproxy, tempDir } from "../helpers/binary.ts";
 import { startMoto } from "../helpers/moto.ts";
 import { runScenario } from "../helpers/netns.ts";
+import { fetchIn } from "../helpers/netns-pair.ts";
 import { freePort } from "../helpers/ports.ts";
 import { writeFile } from "node:fs/promises";
 
 const TOKEN = "ecs-peer-token-0123456789abcdef0123";
 const otherNamespace = process.argv[2]!;
 
-/** GET /v1/credentials at 169.254.170.2 from the namespace `ns` (undefined: this one). */
-async function request(ns: string | undefined): Promise<{ status: number; body: string }> {
-  const script = `const r = await fetch("http://169.254.170.2/v1/credentials", { headers: { authorization: ${JSON.stringify(TOKEN)} } });
-    console.log(JSON.stringify({ status: r.status, body: await r.text() }));`;
-  const command = [...(ns ? ["ip", "netns", "exec", ns] : []), process.execPath, "-e", script];
-  const proc = Bun.spawn(command, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) return { status: -1, body: err.slice(-500) };
-  return JSON.parse(out.trim()) as { status: number; body: string };
-}
+const request = (ns: string | undefined) => fetchIn(ns, "http://169.254.170.2/v1/credentials", { authorization: TOKEN });
 
 await runScenario(async (report) => {
   const moto = await startMoto();

@@ -1,45 +1,21 @@
 /**
  * The ECS metadata address answers this network namespace only. Two namespaces this test
- * creates: A runs `serve --ecs-metadata`; B is joined to A by a veth pair (192.0.2.1 in A,
- * 192.0.2.2 in B) with a route to 169.254.170.2 through A, so its requests really arrive at the
- * listener, from 192.0.2.2.
+ * creates (test/helpers/netns-pair.ts): A runs `serve --ecs-metadata`; B is joined to A by a veth
+ * pair with a route to 169.254.170.2 through A, so its requests really arrive at the listener,
+ * from B's own address.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/binary.ts";
+import { ADDRESS_B, createNamespacePair } from "../helpers/netns-pair.ts";
 
-const a = `cp-ecsa-${process.pid}`;
-const b = `cp-ecsb-${process.pid}`;
-const veth = `cpv${process.pid % 100000}`;
-const steps = [
-  ["ip", "netns", "add", a],
-  ["ip", "netns", "add", b],
-  ["ip", "-n", a, "link", "set", "lo", "up"],
-  ["ip", "-n", b, "link", "set", "lo", "up"],
-  ["ip", "-n", a, "link", "add", `${veth}a`, "type", "veth", "peer", "name", `${veth}b`, "netns", b],
-  ["ip", "-n", a, "addr", "add", "192.0.2.1/24", "dev", `${veth}a`],
-  ["ip", "-n", b, "addr", "add", "192.0.2.2/24", "dev", `${veth}b`],
-  ["ip", "-n", a, "link", "set", `${veth}a`, "up"],
-  ["ip", "-n", b, "link", "set", `${veth}b`, "up"],
-  ["ip", "-n", b, "route", "add", "169.254.170.2/32", "via", "192.0.2.1"],
-];
-let why = "";
-for (const step of steps) {
-  const r = Bun.spawnSync(step);
-  if (r.exitCode !== 0) {
-    why = `${step.join(" ")}: ${r.stderr.toString().trim()}`;
-    break;
-  }
-}
-const ok = why === "";
+const pair = createNamespacePair("ecs");
+const { a, b, ok } = pair;
 if (!ok) {
-  if (process.env.CI) throw new Error(`network namespaces are required in CI: ${why}`);
-  console.warn(`SKIP: ECS metadata peer test, cannot set up the namespaces: ${why}`);
+  if (process.env.CI) throw new Error(`network namespaces are required in CI: ${pair.why}`);
+  console.warn(`SKIP: ECS metadata peer test, cannot set up the namespaces: ${pair.why}`);
 }
-afterAll(() => {
-  Bun.spawnSync(["ip", "netns", "del", a]);
-  Bun.spawnSync(["ip", "netns", "del", b]);
-});
+afterAll(() => pair.remove());
 
 interface Report {
   local: { status: number; body: string };
@@ -74,6 +50,6 @@ describe.skipIf(!ok)("serve --ecs-metadata and peers from other network namespac
 
   test("the refusal is logged with the peer's address", () => {
     expect(report.refusals).toHaveLength(1);
-    expect(report.refusals[0]).toMatchObject({ level: "warn", peer: "192.0.2.2" });
+    expect(report.refusals[0]).toMatchObject({ level: "warn", peer: ADDRESS_B });
   });
 });
