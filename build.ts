@@ -11,6 +11,7 @@
 import { $ } from "bun";
 import { mkdir, rm } from "node:fs/promises";
 import { prepareScratchContext } from "./release/scratch-context.ts";
+import { silenceDebugEnv } from "./release/silence-debug-env.ts";
 import pkg from "./package.json" with { type: "json" };
 import { GENERATED_VALIDATORS, validatorSource } from "./src/config/compile-validators.ts";
 
@@ -36,6 +37,8 @@ export async function compile(options: { outfile: string; target?: string; bytec
     bytecode: options.bytecode ?? true,
     format: "esm",
     sourcemap: "none",
+    // yaml prints every parsed token (secrets included) when LOG_TOKENS or LOG_STREAM is set.
+    plugins: [silenceDebugEnv],
     define: {
       CREDPROXY_VERSION: JSON.stringify(pkg.version),
       CREDPROXY_COMMIT: JSON.stringify(await gitCommit()),

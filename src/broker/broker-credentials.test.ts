@@ -38,6 +38,15 @@ describe("createBrokerCredentials", () => {
     b.stop();
   });
 
+  test("/role-arn/ refuses a role ARN with an empty, '.' or '..' segment, even with a match-all allow-list", () => {
+    const b = createBrokerCredentials({ ...base, allowRoles: ["*"] });
+    for (const arn of ["role/dev-x/../admin", "role/dev-x/./admin", "role/dev-x//admin", "role/../admin", "role/dev-x/.."]) {
+      expect({ arn, refused: b.forRoleArn(`arn:aws:iam::123456789012:${arn}`) instanceof CredproxyError }).toEqual({ arn, refused: true });
+    }
+    expect(b.forRoleArn("arn:aws:iam::123456789012:role/team/dev.x")).not.toBeInstanceOf(CredproxyError);
+    b.stop();
+  });
+
   test("something that is not an ARN is refused even with a match-all allow-list", () => {
     const b = createBrokerCredentials({ ...base, allowRoles: ["*"] });
     expect(b.forRoleArn("../../etc/passwd")).toBeInstanceOf(CredproxyError);
@@ -46,12 +55,28 @@ describe("createBrokerCredentials", () => {
 });
 
 describe("globToRegExp", () => {
-  test("* matches any run and the rest is literal, anchored at both ends", () => {
-    const re = globToRegExp("arn:aws:iam::123456789012:role/dev-*");
-    expect(re.test("arn:aws:iam::123456789012:role/dev-app")).toBe(true);
-    expect(re.test("arn:aws:iam::123456789012:role/dev-")).toBe(true);
-    expect(re.test("xarn:aws:iam::123456789012:role/dev-app")).toBe(false);
+  const ARN = "arn:aws:iam::123456789012:";
+  test("* matches any run within one path segment and the rest is literal, anchored at both ends", () => {
+    const re = globToRegExp(`${ARN}role/dev-*`);
+    expect(re.test(`${ARN}role/dev-app`)).toBe(true);
+    expect(re.test(`${ARN}role/dev-`)).toBe(true);
+    expect(re.test(`x${ARN}role/dev-app`)).toBe(false);
     expect(globToRegExp("a.b").test("axb")).toBe(false);
+  });
+
+  test("* never matches /, so role/dev-* admits neither a deeper path nor a path before the name", () => {
+    const re = globToRegExp(`${ARN}role/dev-*`);
+    for (const arn of ["role/dev-x/../admin", "role/dev-x/admin", "role/team/dev-x"]) expect({ arn, ok: re.test(ARN + arn) }).toEqual({ arn, ok: false });
+    expect(globToRegExp(`${ARN}role/*/dev-*`).test(`${ARN}role/team/dev-x`)).toBe(true);
+    expect(globToRegExp(`${ARN}role/*/dev-*`).test(`${ARN}role/a/b/dev-x`)).toBe(false);
+  });
+
+  test("** spans path segments, and a pattern of just * admits any ARN", () => {
+    expect(globToRegExp(`${ARN}role/**`).test(`${ARN}role/team/sub/dev-x`)).toBe(true);
+    expect(globToRegExp(`${ARN}role/**/dev-*`).test(`${ARN}role/team/sub/dev-x`)).toBe(true);
+    expect(globToRegExp(`${ARN}role/**/dev-*`).test(`${ARN}role/dev-x`)).toBe(true);
+    expect(globToRegExp(`${ARN}role/**/dev-*`).test(`${ARN}role/team/dev-x/admin`)).toBe(false);
+    expect(globToRegExp("*").test(`${ARN}role/team/x`)).toBe(true);
   });
 });
 

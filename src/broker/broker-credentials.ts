@@ -32,7 +32,7 @@ export interface BrokerCredentialsOptions {
   readonly region: string;
   readonly stsEndpoint?: string | undefined;
   readonly sessionName?: string | undefined;
-  /** Patterns (`*` matches any run of characters) of the ARNs `/role-arn/<ARN>` may assume. */
+  /** Patterns of the ARNs `/role-arn/<ARN>` may assume (`*` within one path segment, `**` across; globToRegExp). */
   readonly allowRoles?: readonly string[] | undefined;
   /**
    * The MFA device; else the source profile's `mfa_serial` in the shared config file, if any.
@@ -202,6 +202,11 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
       if (!ROLE_ARN.test(arn)) {
         return new CredproxyError(ErrorCode.Usage, `"${arn}" is not an IAM role ARN`, { hint: "use /role-arn/arn:aws:iam::123456789012:role/Name" });
       }
+      if (hasDotOrEmptySegment(arn)) {
+        return new CredproxyError(ErrorCode.Usage, `"${arn}" has an empty, "." or ".." path segment, which no IAM role ARN has`, {
+          hint: "use /role-arn/arn:aws:iam::123456789012:role/Name (or role/path/Name)",
+        });
+      }
       if (!allow.some((re) => re.test(arn))) {
         return new CredproxyError(ErrorCode.Usage, `role ${arn} is not in the broker's allow-list`, {
           hint: "start the broker with --allow-role <pattern> (for example --allow-role 'arn:aws:iam::123456789012:role/dev-*')",
@@ -311,8 +316,26 @@ function isTemporary(c: AwsCredentials): c is SessionCredentials {
   return typeof c.sessionToken === "string" && c.sessionToken !== "" && c.expiration instanceof Date;
 }
 
-/** `*` matches any run of characters; everything else is literal; the whole ARN must match. */
+/**
+ * An --allow-role pattern as a RegExp matching whole ARNs: `*` matches any run of characters
+ * within one path segment (never `/`), `**` any run including `/` (as a whole segment between
+ * slashes: zero or more segments), and a pattern of just `*` any role ARN. Everything else is
+ * literal. So `role/dev-*` admits `role/dev-x` but neither `role/dev-x/admin` nor
+ * `role/team/dev-x`; `role/**` admits roles with any path.
+ */
 export function globToRegExp(pattern: string): RegExp {
-  const body = pattern.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*");
+  if (pattern === "*") return /^.*$/;
+  const literal = (part: string) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const segments = (part: string) => part.split("*").map(literal).join("[^/]*");
+  const body = pattern
+    .split("/**/") // zero or more whole segments: role/**/dev-* also admits role/dev-x
+    .map((between) => between.split("**").map(segments).join(".*"))
+    .join("/(?:.*/)?");
   return new RegExp(`^${body}$`);
+}
+
+/** Whether the role's path/name part (after `role/`) has an empty, `.` or `..` segment. */
+function hasDotOrEmptySegment(arn: string): boolean {
+  const resource = arn.slice(arn.indexOf(":role/") + ":role/".length);
+  return resource.split("/").some((segment) => segment === "" || segment === "." || segment === "..");
 }

@@ -79,6 +79,13 @@ describe("childEnv", () => {
     expect(env).not.toHaveProperty("UNSET");
   });
 
+  test("in IMDS mode removes the inherited container endpoint, so the child cannot run as the outer identity", () => {
+    const env = childEnv(parent, { AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:40001/" }, { region: "us-east-1" });
+    for (const name of Object.keys(parent).filter((n) => n.startsWith("AWS_CONTAINER_"))) expect(env).not.toHaveProperty(name);
+    expect(Object.values(env)).not.toContain("outer-token");
+    expect(env.AWS_EC2_METADATA_SERVICE_ENDPOINT).toBe("http://127.0.0.1:40001/");
+  });
+
   test("isolateSharedFiles points both shared files at /dev/null", () => {
     const env = childEnv(parent, endpoint, { region: "us-east-1", isolateSharedFiles: true });
     expect(env.AWS_SHARED_CREDENTIALS_FILE).toBe("/dev/null");

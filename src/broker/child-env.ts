@@ -39,6 +39,12 @@ export const REMOVED_VARIABLES: Readonly<Record<string, string>> = {
   AWS_CREDENTIAL_FILE: "botocore's OriginalEC2Provider reads keys from it, ahead of the container provider",
 };
 
+/**
+ * The container endpoint variables broker exec sets in ECS mode; in IMDS mode they are removed
+ * too, since the container provider comes before IMDS in every SDK's chain.
+ */
+export const CONTAINER_ENDPOINT_VARIABLES: readonly string[] = ["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN"];
+
 export interface EndpointForChild {
   /** `http://127.0.0.1:<port>/` */
   readonly url: string;
@@ -65,7 +71,9 @@ export function childEnv(parent: Env, endpoint: EndpointForChild | Readonly<Reco
     env.AWS_CONTAINER_AUTHORIZATION_TOKEN = endpoint.token;
   } else {
     // IMDS instead of the container endpoint (broker exec --imds): whatever tells the SDKs
-    // where it is, and IMDS must not be switched off for the child.
+    // where it is, and IMDS must not be switched off for the child. An inherited container
+    // endpoint would outrank IMDS in every SDK and run the child as the outer identity.
+    for (const name of CONTAINER_ENDPOINT_VARIABLES) delete env[name];
     Object.assign(env, endpoint);
     delete env.AWS_EC2_METADATA_DISABLED;
   }

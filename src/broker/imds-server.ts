@@ -9,12 +9,13 @@
  * listen address (`withHostCheck`, against DNS rebinding). Tokens and secrets are never logged.
  */
 import { listen, type Handler } from "../http/listen.ts";
+import { canonicalAddress, fixedLocalPeers, isLocalPeer, withLocalPeer as localPeerGuard } from "../http/local-peer.ts";
 import type { Logger } from "../log.ts";
-import { formatAddress, parseAddress } from "../net/loopback-address.ts";
 import { forbidden, imdsRoutes, TEXT_HEADERS, type ImdsRoutesOptions } from "./imds-routes.ts";
 import { createImdsTokenStore, type ImdsTokenStore } from "./imds-tokens.ts";
 
 export type { ImdsCredentialSource } from "./imds-routes.ts";
+export { isLocalPeer };
 
 /** Where every SDK looks for IMDS by default (IPv4 endpoint mode). */
 export const IMDS_ADDRESS = "169.254.169.254";
@@ -90,12 +91,10 @@ export function startImdsServer(options: ImdsServerOptions): ImdsServer {
  * local clients of an address on lo arrive from). Everything else gets a 403.
  */
 export function withLocalPeer(next: Handler, accepted: ReadonlySet<string>, log: Logger): Handler {
-  return (req, server) => {
-    const peer = server.requestIP(req)?.address;
-    if (peer !== undefined && isLocalPeer(peer, accepted)) return next(req, server);
-    log.warn("IMDS request refused: the peer is not on this host", { peer: peer ?? "unknown" });
+  return localPeerGuard(next, fixedLocalPeers(accepted), (peer) => {
+    log.warn("IMDS request refused: the peer is not on this host", { peer });
     return forbidden();
-  };
+  });
 }
 
 /**
@@ -109,13 +108,6 @@ export function withHostCheck(next: Handler, hosts: ReadonlySet<string>, log: Lo
     log.warn("IMDS request refused: unexpected Host header", { host: host ?? "(none)", peer: server.requestIP(req)?.address });
     return forbidden();
   };
-}
-
-/** Whether `peer` (as Bun reports it) is loopback or one of `accepted` (canonical text). */
-export function isLocalPeer(peer: string, accepted: ReadonlySet<string>): boolean {
-  const address = canonicalAddress(peer);
-  if (address === undefined) return false;
-  return address === "::1" || /^127\.\d+\.\d+\.\d+$/.test(address) || accepted.has(address);
 }
 
 /** The Host header values a legitimate client sends, lower case. */
@@ -145,17 +137,6 @@ function localPeers(listenHost: string, given: readonly string[] | undefined): S
     if (address !== undefined && address !== "0.0.0.0" && address !== "::") out.add(address);
   }
   return out;
-}
-
-/** Canonical text of an address, with IPv4-mapped IPv6 (`::ffff:127.0.0.1`) unwrapped; undefined if unparseable. */
-function canonicalAddress(text: string): string | undefined {
-  try {
-    const { family, bytes } = parseAddress(text.replace(/%.*$/, ""));
-    const mapped = family === 6 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-    return mapped ? formatAddress(4, bytes.subarray(12)) : formatAddress(family, bytes);
-  } catch {
-    return undefined;
-  }
 }
 
 function bracket(host: string): string {

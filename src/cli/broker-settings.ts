@@ -39,7 +39,7 @@ export function brokerSourceFlagsHelp(width: number, withAllowRole = true, overr
     ["--mfa-token CODE", "The current 6-digit MFA code (default: prompt on the terminal)"],
     ["--region REGION", "Region for STS. Default: region in the broker config, else\n$AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1"],
     ["--duration SECONDS", `Session length, ${BROKER_MIN_DURATION}..${BROKER_MAX_DURATION} (default ${DEFAULT_DURATION})`],
-    ["--allow-role PATTERN", "Also serve /role-arn/<ARN> for role ARNs matching PATTERN (* matches\nany run of characters); repeatable, replaces allow_roles. Default: none"],
+    ["--allow-role PATTERN", "Also serve /role-arn/<ARN> for role ARNs matching PATTERN (* within one\npath segment, ** across); repeatable, replaces allow_roles. Default: none"],
   ] as [string, string][])
     .filter(([flag]) => withAllowRole || !flag.startsWith("--allow-role"))
     .map(([flag, text]): [string, string] => [flag, overrides[flag] ?? text]);

@@ -50,7 +50,7 @@ export const brokerConfigSchema = {
     },
     allow_roles: {
       type: "array",
-      description: "Role ARNs that GET /role-arn/<ARN> may assume with the source credentials (--allow-role). * matches any run of characters. Default: none.",
+      description: "Role ARNs that GET /role-arn/<ARN> may assume with the source credentials (--allow-role). * matches within one path segment (never /), ** across segments; * alone is any role. Default: none.",
       items: {
         type: "string",
         pattern: "^(arn:\\S+|\\*)$",

@@ -16,7 +16,7 @@ describe("a CredProxy-compatible config", () => {
       readFile: (path) => (path === FIXTURE ? require("node:fs").readFileSync(path, "utf8") : files(path)),
     });
     expect(config.file).toBe(FIXTURE);
-    expect(config.server).toEqual({ host: "127.0.0.1", port: 1338, debug: false, logHealthChecks: false });
+    expect(config.server).toEqual({ host: "127.0.0.1", port: 1338, debug: false, logHealthChecks: false, healthDetails: "local" });
     expect(config.credentials).toEqual({ refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 });
     expect(config.services.map((s) => [s.name, s.authToken, s.region])).toEqual([
       ["web-app", "web-token-9Qm4Xr7Lz2Wk8Vn5B", "eu-west-1"],
@@ -46,7 +46,7 @@ describe("a CredProxy-compatible config", () => {
 
   test("gets every default from the schema when it sets only a service", () => {
     const config = load(minimal());
-    expect(config.server).toEqual({ host: "127.0.0.1", port: 1338, debug: false, logHealthChecks: false });
+    expect(config.server).toEqual({ host: "127.0.0.1", port: 1338, debug: false, logHealthChecks: false, healthDetails: "local" });
     expect(config.credentials).toEqual({ refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 });
     expect(config.services[0]?.assumeRole).toMatchObject({ RoleArn: ROLE_ARN, RoleSessionName: "credproxy", DurationSeconds: 3600 });
     expect(config.services[0]?.source).toEqual({ kind: "default-chain" });

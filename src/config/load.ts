@@ -86,6 +86,7 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
       // CredProxy: the key OR the env var turns it on.
       logHealthChecks: raw.server.log_health_checks || ["true", "1", "yes", "on"].includes(healthEnv),
       user,
+      healthDetails: raw.server.health_details,
       ecsMetadata: ecsMetadata(raw.server.ecs_metadata),
       taskMetadata: resolveTaskMetadata(raw.server.task_metadata, { region: raw.aws_defaults.region, services: resolved.services }),
     },
@@ -114,6 +115,7 @@ interface RawConfig {
     readonly debug: boolean;
     readonly log_health_checks: boolean;
     readonly user?: string;
+    readonly health_details: "local" | "public";
     readonly ecs_metadata: boolean | { readonly addresses?: readonly string[]; readonly port?: number };
     readonly task_metadata: boolean | RawTaskMetadata;
   };

@@ -56,6 +56,14 @@ export const configSchema = {
             "credproxy extension, Linux: the uid:gid (numbers; a lone uid is also the gid) serve switches to after binding when started as root, keeping only CAP_NET_ADMIN for removing its ECS metadata addresses on exit. Default with ecs_metadata as root: 65532:65532. root (or 0) keeps root.",
           "x-expected": 'a uid:gid such as "65532:65532", a uid, or root',
         },
+        health_details: {
+          type: "string",
+          enum: ["local", "public"],
+          default: "local",
+          description:
+            "credproxy extension: who sees the per-service detail of /health (role ARNs, file paths, STS errors). local = loopback and this host's own addresses; other peers get only {status, services} with the same status code. public = everyone.",
+          "x-expected": "local or public",
+        },
         ecs_metadata: {
           type: ["boolean", "object"],
           default: false,

@@ -12,6 +12,8 @@ export interface ServerConfig {
   readonly logHealthChecks: boolean;
   /** `server.user`: who serve becomes after binding when started as root; absent when not set. `{0, 0}` keeps root. */
   readonly user?: { readonly uid: number; readonly gid: number } | undefined;
+  /** `server.health_details`: who gets the per-service detail of /health (default local peers only). */
+  readonly healthDetails: "local" | "public";
   /** `server.ecs_metadata` / `--ecs-metadata`: addresses added to lo and served on `port`. */
   readonly ecsMetadata?: { readonly addresses: readonly string[]; readonly port: number } | undefined;
   /** `server.task_metadata` / `--task-metadata`: the ECS task metadata endpoint, every value filled in. */

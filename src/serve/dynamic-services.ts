@@ -5,7 +5,7 @@ import { openDynamicFile } from "./open-dynamic-file.ts";
 import { pathFingerprint } from "./path-fingerprint.ts";
 import type { DynamicDirectory, DynamicServicesConfig, ServiceSpec } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import type { ServiceRegistry } from "./service-registry.ts";
+import type { RefusedService, ServiceRegistry } from "./service-registry.ts";
 
 const SERVICE_FILE = /\.(ya?ml|json)$/i;
 /** A missed inotify event (a replaced directory, an NFS mount) is caught by this rescan. */
@@ -17,7 +17,7 @@ export interface DynamicFileStatus {
   readonly services: readonly string[];
   /** Why the current content was rejected; the last good version, if any, keeps serving. */
   readonly error?: string;
-  readonly refused?: readonly { name: string; reason: string }[];
+  readonly refused?: readonly RefusedService[];
 }
 
 interface Known {

@@ -3,9 +3,10 @@ import { deepFreeze } from "../config/prepare-document.ts";
 import type { ResolvedConfig } from "../config/types.ts";
 import { createServiceCredentials } from "../credentials/service-credentials.ts";
 import { credentialsEndpoint, relativeUriEndpoint } from "../http/credentials-endpoint.ts";
-import { healthReport } from "../http/health.ts";
+import { healthReport, publicHealth } from "../http/health.ts";
 import { json, methodNotAllowed, notFound } from "../http/json.ts";
 import { listen, type Handler, type Listener, type Routes } from "../http/listen.ts";
+import { hostLocalPeers, isLocalPeer } from "../http/local-peer.ts";
 import { CredproxyMetrics } from "../http/metrics.ts";
 import type { Logger } from "../log.ts";
 import { privilegeDrop } from "../platform/serve-privileges.ts";
@@ -58,6 +59,7 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
   let dynamic: DynamicServices | undefined;
   let parser: ServicesFileWorker | undefined;
 
+  const detailFor = healthDetailPolicy(config);
   const health = (req: Request, server: Server<undefined>): Response => {
     const report = healthReport(
       registry.list().map((e) => ({
@@ -67,9 +69,10 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
         status: e.credentials.status(),
       })),
       dynamic?.files(),
+      dynamic?.directories(),
     );
     if (options.logHealthChecks) log.info("health check", { status: report.status, remote: server.requestIP(req)?.address });
-    return json(report, report.status === "healthy" ? 200 : 503);
+    return json(detailFor(req, server) ? report : publicHealth(report), report.status === "healthy" ? 200 : 503);
   };
   const metricsRoute = async (): Promise<Response> =>
     new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
@@ -167,6 +170,18 @@ export async function startServe(config: ResolvedConfig, options: ServeOptions):
       registry.stop();
     },
   };
+}
+
+/**
+ * Whether a /health request gets the per-service detail (role ARNs, file paths, STS errors):
+ * always with `server.health_details: public` or a loopback-only listener (every peer is then
+ * local; the ECS metadata listeners admit only local peers too); otherwise only for loopback
+ * and this host's own addresses, read at start and re-read lazily (local-peer.ts).
+ */
+function healthDetailPolicy(config: ResolvedConfig): (req: Request, server: Server<undefined>) => boolean {
+  if (config.server.healthDetails === "public" || isLocalPeer(config.server.host, new Set())) return () => true;
+  const peers = hostLocalPeers();
+  return (req, server) => peers.has(server.requestIP(req)?.address);
 }
 
 /** What Bun's router did not take: a known path with another method (405) or an unknown path (404). */

@@ -60,7 +60,8 @@ describe("ServiceRegistry", () => {
     const r = new ServiceRegistry({ factory, logger: silentLogger });
     r.addStatic([spec("app", "tok-app-123456", STATIC)]);
     const change = r.applyFile("/d/a.yaml", [spec("dyn", "tok-app-123456", file("/d/a.yaml"))]);
-    expect(change.refused[0]?.reason).toContain('service "app"');
+    expect(change.refused[0]).toMatchObject({ name: "dyn", clash: "auth_token" });
+    expect(change.refused[0]?.reason).toContain('service "app"'); // for the log; /health drops the owner
     expect(r.get("dyn")).toBeUndefined();
   });
 
@@ -135,7 +136,7 @@ describe("ServiceRegistry", () => {
     const path = "/v2/credentials/3f9c2b7e8a1d4c6f9e0b5a7d2c4e6f81";
     r.addStatic([{ ...spec("app", "tok-app-123456", STATIC), relativeUri: path }]);
     const change = r.applyFile("/d/a.yaml", [{ ...spec("dyn", "tok-dyn-123456", file("/d/a.yaml")), relativeUri: path }]);
-    expect(change.refused[0]?.reason).toBe('its relative_uri is already used by service "app"');
+    expect(change.refused[0]).toEqual({ name: "dyn", clash: "relative_uri", reason: 'its relative_uri is already used by service "app"' });
     expect(r.byRelativeUri(path)?.spec.name).toBe("app");
   });
 

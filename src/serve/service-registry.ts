@@ -13,11 +13,18 @@ export interface ServiceEntry {
 
 export type CredentialsFactory = (spec: ServiceSpec) => ServiceCredentials;
 
+/** A refused dynamic service: why, in words naming the holder (for the log), and which rule it broke. */
+export interface RefusedService {
+  readonly name: string;
+  readonly reason: string;
+  readonly clash: "name" | "auth_token" | "relative_uri";
+}
+
 export interface FileChange {
   added: string[];
   updated: string[];
   removed: string[];
-  refused: { name: string; reason: string }[];
+  refused: RefusedService[];
 }
 
 /**
@@ -89,14 +96,14 @@ export class ServiceRegistry {
       const existing = this.#byName.get(spec.name);
       if (existing && !ownedBy(existing, file)) {
         const owner = existing.spec.origin.kind === "static" ? "a static service" : `a service from ${originFile(existing)}`;
-        change.refused.push({ name: spec.name, reason: `the name is already used by ${owner}` });
+        change.refused.push({ name: spec.name, reason: `the name is already used by ${owner}`, clash: "name" });
         continue;
       }
       const clash =
         claimedBy(spec.authToken, spec.name, claimedTokens, this.#tokens, "auth_token") ??
         claimedBy(spec.relativeUri, spec.name, claimedPaths, this.#paths, "relative_uri");
       if (clash) {
-        change.refused.push({ name: spec.name, reason: clash });
+        change.refused.push(clash);
         continue;
       }
       if (spec.authToken !== undefined) claimedTokens.set(spec.authToken, spec.name);
@@ -159,17 +166,20 @@ export class ServiceRegistry {
   }
 }
 
-/** Why `name` may not use `secret` (a token or path another service holds), or undefined. */
+/**
+ * Why `name` may not use `secret` (a token or path another service holds), or undefined. The
+ * reason names the owner, for the log only: /health says just that the value is not unique.
+ */
 function claimedBy(
   secret: string | undefined,
   name: string,
   inThisFile: Map<string, string>,
   index: TokenIndex<ServiceEntry>,
-  key: string,
-): string | undefined {
+  key: "auth_token" | "relative_uri",
+): RefusedService | undefined {
   if (secret === undefined) return undefined;
   const owner = inThisFile.get(secret) ?? index.lookup(secret)?.spec.name;
-  return owner !== undefined && owner !== name ? `its ${key} is already used by service "${owner}"` : undefined;
+  return owner !== undefined && owner !== name ? { name, reason: `its ${key} is already used by service "${owner}"`, clash: key } : undefined;
 }
 
 function ownedBy(entry: ServiceEntry, file: string): boolean {

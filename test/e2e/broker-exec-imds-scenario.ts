@@ -17,6 +17,10 @@ await runScenario(async (report) => {
     AWS_SECRET_ACCESS_KEY: "source-secret-never-given-to-the-child",
     AWS_ENDPOINT_URL_STS: moto.endpoint,
     AWS_REGION: "us-east-1",
+    // An outer container endpoint (exec run inside a task or another exec): the child must not
+    // inherit it, or its SDK would ask that endpoint before IMDS and run as the outer identity.
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://127.0.0.1:9/outer-identity",
+    AWS_CONTAINER_AUTHORIZATION_TOKEN: "outer-token",
   });
   const run = async (client: "boto3" | "js-sdk") => {
     const proc = Bun.spawn([BINARY_PATH, "broker", "exec", "--imds", "--role-arn", moto.roleArn("role-a"), "--", ...commandFor(client)], {

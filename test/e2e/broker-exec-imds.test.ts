@@ -33,7 +33,7 @@ describe.skipIf(!ok)("credproxy broker exec --imds", () => {
     expect(report.error).toBeUndefined();
   }, 60_000);
 
-  test("boto3 run under it gets the role from instance metadata (iam-role), not from a container endpoint", () => {
+  test("boto3 run under it gets the role from instance metadata (iam-role), not from the inherited container endpoint", () => {
     expect({ code: report.boto3.code, err: report.boto3.code === 0 ? "" : report.boto3.err }).toEqual({ code: 0, err: "" });
     const id = JSON.parse(report.boto3.out) as { arn: string; method: string };
     expect(id.arn).toBe("arn:aws:sts::123456789012:assumed-role/role-a/credproxy-broker");

@@ -20,7 +20,7 @@ let moto: ValidatingMoto;
 let gate: Gate;
 
 beforeAll(async () => {
-  moto = await startMoto({ validating: true, roles: ["role-a", "role-b", "role-c"] });
+  moto = await startMoto({ validating: true, roles: ["role-a", "role-b", "role-c", "dev-x", "admin"] });
   gate = await startStsGate(moto.endpoint);
 });
 
@@ -219,6 +219,30 @@ print(json.dumps({"allowed": get("role-arn/${moto.roleArn("role-b")}"), "refused
     expect(out.allowed![1].AccessKeyId).toMatch(/^ASIA/);
     expect(out.refused![0]).toBe(403);
     expect(out.refused![1].Code).toBe("AccessDenied");
+  });
+
+  test("--allow-role role/dev-* admits role/dev-x but no encoded path trick, and refuses those before any STS call", async () => {
+    const account = "arn:aws:iam::123456789012:";
+    const tricks = [
+      "role/dev-x%2F..%2Fadmin",
+      "role/dev-x%2f..%2fadmin",
+      "role%2Fdev-x%252F..%252Fadmin",
+      "role/dev-x%2Fadmin",
+      "role/dev-x/../admin",
+      "role/dev-x/%2E%2E/admin",
+      "role/team/dev-x",
+    ];
+    const script = `${PY_GET}
+tricks = ${JSON.stringify(tricks)}
+print(json.dumps({"allowed": get("role-arn/${account}role/dev-x")[0], "tricks": {t: get("role-arn/${account}" + t)[0] for t in tricks}}))`;
+    const before = gate.calls.length;
+    const r = await exec(["python3", "-c", script], { flags: ["--allow-role", `${account}role/dev-*`] });
+    expect(r.code, describeRun(r)).toBe(0);
+    const out = JSON.parse(r.stdout) as { allowed: number; tricks: Record<string, number> };
+    expect(out.allowed).toBe(200);
+    expect(out.tricks).toEqual(Object.fromEntries(tricks.map((t) => [t, 403])));
+    const assumed = gate.calls.slice(before).map((c) => c.roleArn);
+    expect(assumed.filter((arn) => arn !== moto.roleArn("role-a") && arn !== moto.roleArn("dev-x"))).toEqual([]);
   });
 
   test("an SDK pointed at /role-arn/<allowed ARN> runs as that role", async () => {

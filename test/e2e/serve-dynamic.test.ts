@@ -1,4 +1,5 @@
 /** Dynamic service files, end to end: the compiled binary watching a real directory. */
+import { existsSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { chmod, mkdir, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -23,7 +24,7 @@ afterAll(async () => {
 
 const SOURCE_SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY";
 
-async function start(directoryExtra: string[] = []): Promise<{ serve: RunningServe; dyn: string }> {
+async function start(directoryExtra: string[] = [], options: { createDirectory?: boolean } = {}): Promise<{ serve: RunningServe; dyn: string }> {
   serve = await startServe(
     [
       "server: { port: {{port}} }",
@@ -39,6 +40,7 @@ async function start(directoryExtra: string[] = []): Promise<{ serve: RunningSer
       "      exclude_patterns: ['\\..*', '.*~$']",
       ...directoryExtra.map((line) => `      ${line}`),
     ].join("\n"),
+    { dirs: options.createDirectory === false ? [] : ["dynamic"] },
   );
   return { serve, dyn: join(serve.dir, "dynamic") };
 }
@@ -54,6 +56,19 @@ const roleOf = async (s: RunningServe, token: string) => {
 const poll = { timeoutMs: 10_000, intervalMs: 100 };
 
 describe("dynamic services", () => {
+  test("a missing directory is not created: /health names it, and it is taken up once it appears", async () => {
+    const { serve: s, dyn } = await start([], { createDirectory: false });
+    await s.proc.waitForLog((r) => r.msg === "dynamic services directory does not exist; it is picked up when it appears" && r.directory === dyn);
+    expect(existsSync(dyn)).toBe(false);
+    const before = (await (await fetch(s.url("/health"))).json()) as { dynamic_directories: unknown[] };
+    expect(before.dynamic_directories).toEqual([{ directory: dyn, status: "missing", message: `dynamic directory ${dyn} does not exist; it is picked up when it appears` }]);
+    await mkdir(dyn);
+    await writeFile(join(dyn, "late.yaml"), servicesFile([["late", "late-token-5b9e1c7a3f2d8e46", "role-b"]]));
+    await waitFor(async () => (await roleOf(s, "late-token-5b9e1c7a3f2d8e46")) === moto.roleArn("role-b") || undefined, { ...poll, what: "the late directory's service" });
+    const after = (await (await fetch(s.url("/health"))).json()) as { dynamic_directories: unknown[] };
+    expect(after.dynamic_directories).toEqual([{ directory: dyn, status: "ok" }]);
+  });
+
   test("a new file adds all its services, and /health counts them", async () => {
     const { serve, dyn } = await start();
     await writeFile(join(dyn, "team.yaml"), servicesFile([["one", "dyn-token-one-123456", "role-b"], ["two", "dyn-token-two-123456", "role-c"]]));

@@ -2,7 +2,7 @@
  * Starts the compiled binary as `credproxy serve` on a config written for the test, on a
  * free loopback port, and waits for its "listening" log line (an event, not a sleep).
  */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { spawnCredproxy, tempDir, type CredproxyProcess, type EnvOverrides } from "../helpers/binary.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -22,12 +22,15 @@ export interface ServeFixtureOptions {
   args?: string[];
   /** Extra files to write into the test directory before start, by relative name. */
   files?: Record<string, string>;
+  /** Directories to create in the test directory before start (serve never creates one). */
+  dirs?: string[];
 }
 
 /** `yaml` may use {{port}} and {{dir}}; they are filled in before the file is written. */
 export async function startServe(yaml: string, options: ServeFixtureOptions = {}): Promise<RunningServe> {
   const dir = await tempDir("credproxy-e2e-");
   const port = await freePort();
+  for (const name of options.dirs ?? []) await mkdir(join(dir, name), { recursive: true });
   for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content);
   const configPath = join(dir, "config.yaml");
   await writeFile(configPath, yaml.replaceAll("{{port}}", String(port)).replaceAll("{{dir}}", dir));
