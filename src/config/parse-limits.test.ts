@@ -16,7 +16,7 @@ const wideMap = (n: number) => `{${Array.from({ length: n }, (_, i) => `k${i}: 1
 describe("the parsing caps", () => {
   test("nesting past the depth limit is refused with the limit's name and the line and column", () => {
     const error = thrown(() => load(minimal(`x-deep: ${deepMap(3000)}\n`)), ErrorCode.ConfigSyntax);
-    expect(error.message).toMatch(/^Cannot parse config\.yaml:8:\d+ nests collections more than 64 levels deep \(the config file depth limit\)/);
+    expect(error.message).toMatch(/^Cannot parse config\.yaml:8:\d+ as it nests collections more than 64 levels deep \(the config file depth limit\)/);
   });
 
   test("a deep list is refused the same way, without overflowing the stack", () => {
@@ -30,7 +30,7 @@ describe("the parsing caps", () => {
 
   test("more keys than the node limit are refused, pointing at the first one past it", () => {
     const error = thrown(() => parseYamlTree(`x-wide: ${wideMap(CONFIG_LIMITS.maxNodes)}\n`, "f.yaml"), ErrorCode.ConfigSyntax);
-    expect(error.message).toMatch(/^Cannot parse f\.yaml:1:\d+ holds more than 20000 keys, values and list items \(the config file node limit\)/);
+    expect(error.message).toMatch(/^Cannot parse f\.yaml:1:\d+ as it holds more than 20000 keys, values and list items \(the config file node limit\)/);
   });
 
   test("a file over the size limit is refused before it is parsed", () => {

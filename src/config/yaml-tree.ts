@@ -33,7 +33,7 @@ const NULLS = new Set(["", "~", "null", "Null", "NULL"]);
 
 export function parseYamlTree(text: string, file: string, limits: ParseLimits = CONFIG_LIMITS): YamlTree {
   const bytes = Buffer.byteLength(text, "utf8");
-  if (bytes > limits.maxBytes) throw tooLarge(`${file} ${breachMessage(limits, "maxBytes", bytes)}`, { file, limit: "maxBytes" });
+  if (bytes > limits.maxBytes) throw tooLarge(file, breachMessage(limits, "maxBytes", bytes), { file, limit: "maxBytes" });
   const lineCounter = new LineCounter();
   const position = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
@@ -43,7 +43,7 @@ export function parseYamlTree(text: string, file: string, limits: ParseLimits = 
   const breach = findLimitBreach(tokens, limits);
   if (breach) {
     const { line, column } = position(breach.offset);
-    throw tooLarge(`${file}:${line}:${column} ${breachMessage(limits, breach.limit)}`, { file, line, column, limit: breach.limit });
+    throw tooLarge(`${file}:${line}:${column}`, breachMessage(limits, breach.limit), { file, line, column, limit: breach.limit });
   }
   const doc = composeOne(tokens, text.length);
   const keys = new Map<string, number>();
@@ -83,7 +83,7 @@ export function parseYamlTree(text: string, file: string, limits: ParseLimits = 
   const budget = { left: limits.maxNodes };
   const value = dropNulls(raw, [], nullKeys, budget);
   if (budget.left < 0) {
-    throw tooLarge(`${file} ${breachMessage(limits, "maxNodes")} once its aliases (*name) are expanded`, { file, limit: "maxNodes" });
+    throw tooLarge(file, `${breachMessage(limits, "maxNodes")} once its aliases (*name) are expanded`, { file, limit: "maxNodes" });
   }
 
   return {
@@ -100,9 +100,9 @@ export function parseYamlTree(text: string, file: string, limits: ParseLimits = 
   };
 }
 
-/** A limit of parse-limits.ts was passed: `message` starts with the file (and line:column). */
-function tooLarge(message: string, details: Record<string, unknown>): CredproxyError {
-  return new CredproxyError(ErrorCode.ConfigSyntax, `Cannot parse ${message}`, {
+/** A limit of parse-limits.ts was passed at `where` (the file, and line:column when known). */
+function tooLarge(where: string, breach: string, details: Record<string, unknown>): CredproxyError {
+  return new CredproxyError(ErrorCode.ConfigSyntax, `Cannot parse ${where} as it ${breach}`, {
     hint: "Nothing credproxy reads needs to be this large or this deeply nested; split the services over several files, or remove the bulk",
     details,
   });
