@@ -7,8 +7,8 @@
  * and without CAP_NET_ADMIN the broker falls back to 127.0.0.1 and prints the endpoint to use.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { scenarioReport } from "../helpers/netns.ts";
 import { join } from "node:path";
-import { REPO_ROOT } from "../helpers/binary.ts";
 import type { Raw, Run } from "./broker-imds-scenario.ts";
 
 const ns = `cp-imds-${process.pid}`;
@@ -78,15 +78,9 @@ describe.skipIf(!canNetns)("broker imds in a network namespace", () => {
   let report: Report;
 
   test("the scenario runs to the end inside the namespace", async () => {
-    const proc = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(REPO_ROOT, "test/e2e/broker-imds-scenario.ts")], {
-      cwd: REPO_ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined, CREDPROXY_IMDS_PEER_NS: peerNs },
-    });
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Report;
-    expect({ error: report.error, stderr: report.error ? err.slice(-2000) : "" }).toEqual({ error: undefined, stderr: "" });
+    const run = await scenarioReport<Report>(ns, "test/e2e/broker-imds-scenario.ts", { env: { CREDPROXY_IMDS_PEER_NS: peerNs } });
+    report = run.report;
+    expect({ error: report.error, stderr: run.stderr }).toEqual({ error: undefined, stderr: "" });
   }, 120_000);
 
   test("the broker adds 169.254.169.254 to lo and prints nothing to stdout (the SDK default finds it)", () => {

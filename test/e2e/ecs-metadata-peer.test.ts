@@ -5,8 +5,7 @@
  * from B's own address.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { REPO_ROOT } from "../helpers/binary.ts";
+import { scenarioReport } from "../helpers/netns.ts";
 import { ADDRESS_B, createNamespacePair } from "../helpers/netns-pair.ts";
 
 const pair = createNamespacePair("ecs");
@@ -28,14 +27,9 @@ describe.skipIf(!ok)("serve --ecs-metadata and peers from other network namespac
   let report: Report;
 
   test("the scenario runs to the end", async () => {
-    const proc = Bun.spawn(["ip", "netns", "exec", a, process.execPath, join(REPO_ROOT, "test/e2e/ecs-metadata-peer-scenario.ts"), b], {
-      cwd: REPO_ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Report;
-    expect({ error: report.error, stderr: report.error ? err.slice(-2000) : "" }).toEqual({ error: undefined, stderr: "" });
+    const run = await scenarioReport<Report>(a, "test/e2e/ecs-metadata-peer-scenario.ts", { args: [b] });
+    report = run.report;
+    expect({ error: report.error, stderr: run.stderr }).toEqual({ error: undefined, stderr: "" });
   }, 90_000);
 
   test("a client in the listener's own namespace gets credentials", () => {

@@ -5,9 +5,8 @@
  * the address is gone after SIGTERM, and without CAP_NET_ADMIN the error says what to do.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { scenarioReport } from "../helpers/netns.ts";
 import { CAP_NET_ADMIN, CAP_SETUID, capMask, parseProcStatus } from "../../native/linux/capability-sets.ts";
-import { REPO_ROOT } from "../helpers/binary.ts";
 
 const ns = `cp-ecs-${process.pid}`;
 const created = Bun.spawnSync(["ip", "netns", "add", ns]);
@@ -44,15 +43,9 @@ describe.skipIf(!canNetns)("serve --ecs-metadata in a network namespace", () => 
   let report: Report;
 
   test("the scenario runs to the end inside the namespace", async () => {
-    const proc = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(REPO_ROOT, "test/e2e/ecs-metadata-scenario.ts")], {
-      cwd: REPO_ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined },
-    });
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Report;
-    expect({ error: report.error, stderr: report.error ? err.slice(-2000) : "" }).toEqual({ error: undefined, stderr: "" });
+    const run = await scenarioReport<Report>(ns, "test/e2e/ecs-metadata-scenario.ts");
+    report = run.report;
+    expect({ error: report.error, stderr: run.stderr }).toEqual({ error: undefined, stderr: "" });
   }, 90_000);
 
   test("credproxy adds 169.254.170.2 to lo while it runs", () => {

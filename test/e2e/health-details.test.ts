@@ -4,8 +4,7 @@
  * Real peers: namespace A runs serve on 0.0.0.0; namespace B reaches it over a veth pair.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { REPO_ROOT } from "../helpers/binary.ts";
+import { scenarioReport } from "../helpers/netns.ts";
 import { createNamespacePair } from "../helpers/netns-pair.ts";
 
 const pair = createNamespacePair("hd");
@@ -31,14 +30,9 @@ describe.skipIf(!pair.ok)("/health detail by peer", () => {
   let report: Report;
 
   test("the scenario runs to the end", async () => {
-    const proc = Bun.spawn(["ip", "netns", "exec", pair.a, process.execPath, join(REPO_ROOT, "test/e2e/health-details-scenario.ts"), pair.b], {
-      cwd: REPO_ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Report;
-    expect({ error: report.error, stderr: report.error ? err.slice(-2000) : "" }).toEqual({ error: undefined, stderr: "" });
+    const run = await scenarioReport<Report>(pair.a, "test/e2e/health-details-scenario.ts", { args: [pair.b] });
+    report = run.report;
+    expect({ error: report.error, stderr: run.stderr }).toEqual({ error: undefined, stderr: "" });
   }, 90_000);
 
   test("loopback and the host's own address get the per-service detail", () => {

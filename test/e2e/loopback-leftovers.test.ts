@@ -6,8 +6,8 @@
  * it too, leaving alone addresses it did not add and those of runs still alive.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { scenarioReport } from "../helpers/netns.ts";
 import { join } from "node:path";
-import { REPO_ROOT } from "../helpers/binary.ts";
 import { ECS, IMDS, LEFTOVER_LOG, STOP_SIGNALS, UNRECORDED, type KillCase, type SignalCase } from "./loopback-leftovers-cases.ts";
 import type { RunResult, ExitStatus } from "../helpers/binary.ts";
 
@@ -53,15 +53,9 @@ describe.skipIf(!canNetns)("loopback addresses after credproxy exits, in a netwo
   let report: Report;
 
   test("the scenario runs to the end inside the namespace", async () => {
-    const proc = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(REPO_ROOT, "test/e2e/loopback-leftovers-scenario.ts")], {
-      cwd: REPO_ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined },
-    });
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as Report;
-    expect({ error: report.error, stderr: report.error ? err.slice(-2000) : "" }).toEqual({ error: undefined, stderr: "" });
+    const run = await scenarioReport<Report>(ns, "test/e2e/loopback-leftovers-scenario.ts");
+    report = run.report;
+    expect({ error: report.error, stderr: run.stderr }).toEqual({ error: undefined, stderr: "" });
   }, 120_000);
 
   for (const { kind, name, address } of COMMANDS) {

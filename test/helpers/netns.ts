@@ -1,3 +1,5 @@
+import { join } from "node:path";
+import { REPO_ROOT } from "./binary.ts";
 import { cleanupAll } from "./cleanup.ts";
 /**
  * For scenario scripts that run inside a network namespace a test created: what is on this
@@ -23,4 +25,24 @@ export async function runScenario(body: (report: Record<string, unknown>) => Pro
     await cleanupAll();
   }
   console.log(JSON.stringify(report));
+}
+
+/**
+ * The other half of runScenario(): runs `script` (a path under the repository) with Bun inside
+ * network namespace `ns`, and returns the report it printed, plus its stderr when it failed.
+ */
+export async function scenarioReport<R extends { error?: string | undefined }>(
+  ns: string,
+  script: string,
+  options: { args?: string[]; env?: Record<string, string | undefined> } = {},
+): Promise<{ report: R; stderr: string }> {
+  const proc = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, join(REPO_ROOT, script), ...(options.args ?? [])], {
+    cwd: REPO_ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: undefined, ...options.env },
+  });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as R;
+  return { report, stderr: report.error ? err.slice(-2000) : "" };
 }
