@@ -47,6 +47,14 @@ describe("dynamic_services directories", () => {
     expect(error.message).toContain("dynamic_services.directories[0].exclude_patterns[1]: is not a valid regular expression");
   });
 
+  test("Python syntax JavaScript lacks is translated, and what cannot be is refused with the reason", () => {
+    const config = dynamic("  directories:\n    - path: /a\n      include_patterns: ['(?i)(?P<env>dev|prod)-.*\\Z']\n");
+    expect(config.directories[0]?.include).toEqual(["(?i)(?P<env>dev|prod)-.*\\Z"]);
+    const error = thrown(() => dynamic("  directories:\n    - path: /a\n      include_patterns: ['a(?i)b', '(?>x)']\n"), ErrorCode.ConfigInvalid);
+    expect(error.message).toContain("include_patterns[0]: is a Python regular expression credproxy cannot translate to JavaScript: inline flags are translated only at the very start");
+    expect(error.message).toContain("include_patterns[1]: is a Python regular expression credproxy cannot translate to JavaScript: atomic groups");
+  });
+
   test("an empty directories list is rejected", () => {
     expect(thrown(() => dynamic("  directories: []\n")).message).toContain("dynamic_services.directories: must list at least 1 item(s)");
   });

@@ -4,12 +4,14 @@
  * - `directories: [{path, include_patterns, exclude_patterns}]` (the schema's form);
  * - `directories: ["/path", …]` with top-level include_patterns/exclude_patterns (older code);
  * - `directory: /path` + `file_pattern: "*.yaml"` (the README's form; upstream's schema rejects it).
- * Patterns are JavaScript regular expressions matched against the file name, not the full path,
- * so `^\..*` really skips hidden files (upstream matched full paths; compat doc §7).
+ * Patterns are Python regular expressions, as in CredProxy (python-regex.ts translates them),
+ * matched against the file name, not the full path, so `^\..*` really skips hidden files
+ * (upstream matched full paths; compat doc §7).
  */
 import type { DynamicDirectory, DynamicServicesConfig } from "./types.ts";
 import type { KeyPath } from "./key-path.ts";
 import type { Problem } from "./problems.ts";
+import { compilePythonMatch, translatePythonRegex } from "./python-regex.ts";
 
 export interface RawDynamicServices {
   readonly enabled: boolean;
@@ -68,8 +70,13 @@ export function resolveDynamicServices(raw: RawDynamicServices, problems: Proble
 
 function checkPatterns(patterns: readonly string[], at: KeyPath, problems: Problem[]): void {
   patterns.forEach((pattern, i) => {
+    const translated = translatePythonRegex(pattern);
+    if ("error" in translated) {
+      problems.push({ path: [...at, i], at: "value", message: `is a Python regular expression credproxy cannot translate to JavaScript: ${translated.error}` });
+      return;
+    }
     try {
-      new RegExp(pattern);
+      compilePythonMatch(pattern);
     } catch (error) {
       problems.push({ path: [...at, i], at: "value", message: `is not a valid regular expression (${(error as Error).message})` });
     }

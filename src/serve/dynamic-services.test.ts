@@ -202,6 +202,11 @@ describe("matches()", () => {
     expect(matches("dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(true);
     expect(matches("my-dev-a.yaml", dir(["dev-"], []), silentLogger)).toBe(false);
   });
+  test("patterns are read as Python reads them: \\Z ends the name, (?i) ignores case", () => {
+    expect(matches("app.yaml", dir(["app\\.yaml\\Z"], []), silentLogger)).toBe(true);
+    expect(matches("app.yamlZ.yaml", dir(["app\\.yaml\\Z"], []), silentLogger)).toBe(false);
+    expect(matches("DEV-a.yaml", dir(["(?i)dev-"], []), silentLogger)).toBe(true);
+  });
   test("exclude wins over include", () => {
     expect(matches("dev-a.yaml", dir(["dev-"], ["dev-a"]), silentLogger)).toBe(false);
   });

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readdir, realpath, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import { compilePythonMatch } from "../config/python-regex.ts";
 import { openDynamicFile } from "./open-dynamic-file.ts";
 import { pathFingerprint } from "./path-fingerprint.ts";
 import type { DynamicDirectory, DynamicServicesConfig, ServiceSpec } from "../config/types.ts";
@@ -266,8 +267,8 @@ function regex(pattern: string, log: Logger): RegExp | null {
   let re = compiled.get(pattern);
   if (re === undefined) {
     try {
-      // CredProxy uses Python's re.match, which anchors at the start; keep that meaning.
-      re = new RegExp(`^(?:${pattern})`);
+      // CredProxy's patterns are Python's, matched with re.match (anchored at the start).
+      re = compilePythonMatch(pattern);
     } catch (error) {
       log.warn("invalid dynamic services pattern ignored", { pattern, error });
       re = null;
