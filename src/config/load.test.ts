@@ -122,18 +122,18 @@ describe("values are typed by the schema, not by YAML", () => {
     expect(error.message).toContain("server.port: must be a whole number");
   });
 
-  test("YAML anchors and merge keys work, e.g. with x- keys holding shared parts", () => {
+  test("YAML anchors and merge keys work, with a top-level x- key holding the shared part", () => {
     const config = load(yaml`
       aws_defaults: {region: us-east-1}
+      x-base: &base
+        assumed_role: {RoleArn: "${ROLE_ARN}", DurationSeconds: 7200}
       services:
-        x-base: &base
-          assumed_role: {RoleArn: "${ROLE_ARN}", DurationSeconds: 7200}
         a:
           <<: *base
-          auth_token: token-a
+          auth_token: token-a-9Qm4Xr7Lz2Wk8Vn5B
         b:
           <<: *base
-          auth_token: token-b
+          auth_token: token-b-9Qm4Xr7Lz2Wk8Vn5B
     `);
     expect(config.services.map((s) => [s.name, s.assumeRole.DurationSeconds])).toEqual([["a", 7200], ["b", 7200]]);
   });

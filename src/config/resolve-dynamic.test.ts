@@ -133,9 +133,21 @@ describe("loadServicesFile", () => {
     expect(thrown(() => loadServicesFile(file, text, defaults, { env: {} })).message).toContain("services.b.auth_token: has the same value as services.a.auth_token");
   });
 
-  test("a service without a region anywhere is rejected (CredProxy skipped this check for dynamic files)", () => {
+  test("a service with no region in the file or aws_defaults takes AWS_REGION, then AWS_DEFAULT_REGION, as CredProxy (boto3) does", () => {
     const text = `services:\n  a: {auth_token: t-9Qm4Xr7Lz2Wk8Vn5B, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
-    expect(thrown(() => loadServicesFile(file, text, {}, { env: {} })).message).toContain("AWS region is required for service 'a'");
+    expect(loadServicesFile(file, text, {}, { env: { AWS_REGION: "eu-north-1", AWS_DEFAULT_REGION: "ap-east-1" } })[0]?.region).toBe("eu-north-1");
+    expect(loadServicesFile(file, text, {}, { env: { AWS_DEFAULT_REGION: "ap-east-1" } })[0]?.region).toBe("ap-east-1");
+    expect(loadServicesFile(file, text, { region: "us-west-1" }, { env: { AWS_REGION: "eu-north-1" } })[0]?.region).toBe("us-west-1");
+  });
+
+  test("a service without a region anywhere, the environment included, is rejected", () => {
+    const text = `services:\n  a: {auth_token: t-9Qm4Xr7Lz2Wk8Vn5B, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
+    expect(thrown(() => loadServicesFile(file, text, {}, { env: {} })).message).toContain("AWS region is required for service 'a'; set aws_defaults.region of the main config, AWS_REGION or");
+  });
+
+  test("static services still need a region in the config: the environment does not count there, as in CredProxy", () => {
+    const text = `services:\n  a: {auth_token: t-9Qm4Xr7Lz2Wk8Vn5B, assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
+    expect(thrown(() => load(text, { env: { AWS_REGION: "eu-north-1" } })).message).toContain("AWS region is required for service 'a'; set aws_defaults.region or");
   });
 
   test("errors name the dynamic file with line and column", () => {

@@ -104,10 +104,10 @@ describe("cross-field rules", () => {
     expect(thrown(() => load(text)).message).toContain("services.app.assumed_role.Policy: must be a JSON policy document");
   });
 
-  test("an x- entry in services that looks like a service is ignored with a warning", () => {
+  test("a service whose name starts with x- is a service, as in CredProxy", () => {
     const config = load(minimal("").replace("services:\n", `services:\n  x-old:\n    auth_token: t2-9Qm4Xr7Lz2Wk8Vn5B\n    assumed_role: {RoleArn: "${ROLE_ARN}"}\n`));
-    expect(config.services.map((s) => s.name)).toEqual(["app"]);
-    expect(config.warnings).toEqual([expect.stringContaining("services.x-old is ignored")]);
+    expect(config.services.map((s) => s.name)).toEqual(["x-old", "app"]);
+    expect(config.warnings).toEqual([]);
   });
 });
 

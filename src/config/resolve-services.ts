@@ -58,19 +58,15 @@ export function resolveServices(
 
   for (const [name, value] of Object.entries(rawServices ?? {})) {
     const at: KeyPath = ["services", name];
-    if (name.startsWith("x-")) {
-      if (value !== null && typeof value === "object" && "auth_token" in value) {
-        warnings.push(`${displayPath(at)} is ignored: keys starting with x- are extensions, not services; rename it if it is meant to be a service`);
-      }
-      continue;
-    }
     const raw = value as RawService;
     const own = raw.source_credentials ?? {};
     checkSingleCredentialKind(own, [...at, "source_credentials"], problems);
 
-    const region = own.region ?? awsDefaults.region;
+    // A dynamic file may leave the region to the environment, as CredProxy (boto3) does.
+    const region = own.region ?? awsDefaults.region ?? (origin.kind === "dynamic" ? env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined : undefined);
     if (region === undefined) {
-      problems.push({ path: at, message: `AWS region is required for service '${name}'; set aws_defaults.region or ${displayPath([...at, "source_credentials", "region"])}` });
+      const where = origin.kind === "dynamic" ? "aws_defaults.region of the main config, AWS_REGION" : "aws_defaults.region";
+      problems.push({ path: at, message: `AWS region is required for service '${name}'; set ${where} or ${displayPath([...at, "source_credentials", "region"])}` });
     }
 
     if (raw.auth_token === undefined && raw.relative_uri === undefined) {

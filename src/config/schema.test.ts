@@ -99,7 +99,8 @@ describe("services", () => {
   rejects("a service without assumed_role", (c) => delete app(c).assumed_role, "services.app.assumed_role: is required");
   rejects("an assumed_role without RoleArn", (c) => (app(c).assumed_role = { RoleSessionName: "s" }), "services.app.assumed_role.RoleArn: is required");
   accepts("a service without source_credentials (CredProxy required an empty one)", (c) => delete app(c).source_credentials);
-  accepts("x- keys in the services map and in a service", (c) => ((c.services["x-shared"] = { anything: 1 }), (app(c)["x-owner"] = "team")));
+  accepts("x- keys at the top level and in a service", (c) => ((c["x-shared"] = { anything: 1 }), (app(c)["x-owner"] = "team")));
+  rejects("an x- name in services that is no service: it is a service, as in CredProxy", (c) => (c.services["x-shared"] = { anything: 1 }), "services.x-shared.anything: unknown key");
   rejects("x- keys where CredProxy has none, e.g. in server", (c) => (c.server = { "x-note": "n" }), "server.x-note: unknown key");
   rejects("an unknown top-level key, suggesting the right one", (c) => ((c.service = c.services), delete c.services), 'service: unknown key; did you mean "services"?');
 });
@@ -113,7 +114,7 @@ describe("services or dynamic services", () => {
   accepts("an empty services map when dynamic services are on", (c) => ((c.services = {}), (c.dynamic_services = { enabled: true })));
   rejects("an empty services map without dynamic services", (c) => (c.services = {}), "services: no service is configured");
   rejects("no services key and dynamic services off", (c) => ((c.dynamic_services = { enabled: false }), delete c.services), "no service is configured");
-  rejects("a services map holding only x- entries", (c) => (c.services = { "x-a": {} }), "no service is configured");
+  rejects("a services map whose x- entry is not a full service", (c) => (c.services = { "x-a": {} }), "services.x-a.assumed_role: is required");
 });
 
 describe("ranges", () => {
@@ -167,7 +168,7 @@ describe("the schema document", () => {
   });
 
   test("documents the deliberate defaults: 3600 s sessions and metrics on 127.0.0.1", () => {
-    expect(configSchema.properties.services.patternProperties["^(?!x-)[a-zA-Z0-9_-]+$"].properties.assumed_role.properties.DurationSeconds.default).toBe(3600);
+    expect(configSchema.properties.services.patternProperties["^[a-zA-Z0-9_-]+$"].properties.assumed_role.properties.DurationSeconds.default).toBe(3600);
     expect(configSchema.properties.metrics.properties.prometheus.properties.host.default).toBe("127.0.0.1");
   });
 });

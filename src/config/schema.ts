@@ -12,15 +12,15 @@
  * - `DurationSeconds` defaults to 3600, not 900: 900 sits inside the SDKs' 15-minute refresh window;
  * - `metrics.prometheus.host` defaults to 127.0.0.1, not 0.0.0.0;
  * - unknown keys inside `assumed_role` are rejected (upstream drops them silently), except `x-*`;
- * - `x-*` entries of the `services` map are extensions, not services (upstream would have
- *   required them to be full services);
+ * - `x-*` keys are extensions at the top level (for YAML anchors), as upstream; inside
+ *   `services` an `x-` name is a service, as upstream;
  * - the legacy dynamic-services forms the docs promise (`directory`, string `directories`) work.
  *
  * `x-expected` is an annotation of ours (registered with ajv as a vocabulary): the phrase an error
  * message uses to say what a value should look like. IDEs ignore it.
  */
 
-import { servicesSchema, sourceCredentials } from "./services-schema.ts";
+import { extensionKeys, servicesSchema, sourceCredentials } from "./services-schema.ts";
 import { taskMetadataSchema } from "./task-metadata-schema.ts";
 
 const patternList = (description: string) =>
@@ -33,6 +33,7 @@ export const configSchema = {
     "Config of `credproxy serve`, compatible with CredProxy's. Any string may use ${fromEnv:NAME} and ${fromFile:/path}. Needs at least one service, or dynamic_services.enabled: true.",
   type: "object",
   additionalProperties: false,
+  patternProperties: extensionKeys,
   properties: {
     $schema: { type: "string", description: "URL or path of this schema, for editors. Ignored by credproxy." },
     server: {

@@ -216,10 +216,10 @@ const service = {
 /** The `services:` map, shared by the main config and dynamic service files. */
 export const servicesSchema = {
   type: "object",
-  description: "Services by name (letters, digits, _ and -). Names starting with x- are extension keys and are ignored.",
+  description: "Services by name (letters, digits, _ and -). As in CredProxy, a name starting with x- is a service too; extension keys belong at the top level.",
   "x-expected": "a services: map of name → {auth_token or relative_uri, source_credentials, assumed_role}, as in the main config",
   additionalProperties: false,
-  patternProperties: { ...extensionKeys, "^(?!x-)[a-zA-Z0-9_-]+$": service },
+  patternProperties: { "^[a-zA-Z0-9_-]+$": service },
 } as const;
 
 /** The top level of a dynamic service file: the same `services:` map, nothing else but `x-*`. */

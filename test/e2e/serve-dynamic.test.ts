@@ -145,6 +145,18 @@ describe("dynamic services", () => {
     expect(await roleOf(serve, "dyn-token-sol-123456")).toBe(moto.roleArn("role-b"));
   });
 
+  test("CredProxy's dynamic files load as CredProxy reads them: region from AWS_REGION, an x- name as a service", async () => {
+    const source = sourceYaml(moto.endpoint, "AKIAIOSFODNN7EXAMPLE", SOURCE_SECRET).replace("  region: us-east-1\n", "");
+    serve = await startServe(
+      ["server: { port: {{port}} }", source, "dynamic_services: { enabled: true, reload_interval: 1, directories: [{ path: '{{dir}}/dynamic' }] }"].join("\n"),
+      { dirs: ["dynamic"], env: { AWS_REGION: "us-east-1" } },
+    );
+    await writeFile(join(serve.dir, "dynamic", "x.yaml"), servicesFile([["x-legacy", "x-legacy-token-4b8e2c9f1a7d", "role-c"]]));
+    await waitFor(async () => (await roleOf(serve!, "x-legacy-token-4b8e2c9f1a7d")) === moto.roleArn("role-c") || undefined, { ...poll, what: "the x- service" });
+    const health = (await (await fetch(serve.url("/health"))).json()) as { checks: Record<string, unknown> };
+    expect(Object.keys(health.checks)).toEqual(["x-legacy"]);
+  });
+
   test("a Kubernetes-style mounted file with a ${fromFile:} secret from its secrets_directory loads", async () => {
     const { serve, dyn } = await start(["secrets_directory: {{dir}}/secrets"]);
     const secrets = join(serve.dir, "secrets");
