@@ -14,7 +14,8 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { ResolvedConfig } from "./types.ts";
 import { configSchema } from "./schema.ts";
 import { envNamespace, type Env, type ReadFile } from "./substitute.ts";
-import { deepFreeze, prepareDocument } from "./prepare-document.ts";
+import { deepFreeze, documentError, isWithin, prepareDocument } from "./prepare-document.ts";
+import type { KeyPath } from "./key-path.ts";
 import { problemsError, type Problem } from "./problems.ts";
 import { checkSingleCredentialKind, resolveServices, type RawSource } from "./resolve-services.ts";
 import { readRegularFile } from "./checked-file.ts";
@@ -59,8 +60,15 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
 /** The same as loadConfig for text already in hand; `file` names it in messages. */
 export function parseConfigText(text: string, file: string, opts: LoadOptions = {}): ResolvedConfig {
   const env = opts.env ?? process.env;
-  const { data, tree } = prepareDocument(text, file, validators().config, configSchema, { env, readFile: opts.readFile ?? defaultReadFile, emptyHint: CONFIG_EMPTY_HINT });
+  const doc = prepareDocument(text, file, validators().config, configSchema, {
+    env,
+    readFile: opts.readFile ?? defaultReadFile,
+    emptyHint: CONFIG_EMPTY_HINT,
+    deferProblems: true,
+  });
+  const { data, tree } = doc;
   const raw = data as RawConfig;
+  if (doc.problems.length > 0) throw withServiceProblems(file, doc, raw, env);
   const problems: Problem[] = [];
 
   checkSingleCredentialKind(raw.aws_defaults, ["aws_defaults"], problems);
@@ -106,6 +114,21 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     },
     warnings: resolved.warnings,
   });
+}
+
+/**
+ * The document's problems plus the cross-field ones (duplicate or weak tokens, a missing
+ * region) of every service the schema found nothing wrong with, so one run reports them all.
+ * Services with a problem of their own, or a broken aws_defaults, are left to their problems.
+ */
+function withServiceProblems(file: string, doc: ReturnType<typeof prepareDocument>, raw: RawConfig, env: Env): CredproxyError {
+  const touched = (path: KeyPath) => doc.problems.some((p) => isWithin(p.path, path) || (p.path.length > 0 && isWithin(path, p.path)));
+  const more: Problem[] = [];
+  if (!touched(["aws_defaults"]) && !touched(["credentials"]) && raw.services && typeof raw.services === "object") {
+    const clean = Object.fromEntries(Object.entries(raw.services).filter(([name]) => !touched(["services", name])));
+    more.push(...resolveServices(clean, raw.aws_defaults, { kind: "static" }, env, raw.credentials.refresh_buffer_seconds).problems);
+  }
+  return documentError(file, [...doc.problems, ...more], doc.tree, doc.substitutionErrors);
 }
 
 interface RawConfig {

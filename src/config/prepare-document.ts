@@ -27,6 +27,11 @@ export interface PrepareOptions {
   readonly pick?: readonly string[] | undefined;
   /** Size, depth and node caps; default CONFIG_LIMITS. */
   readonly limits?: ParseLimits | undefined;
+  /**
+   * Return the document's problems instead of throwing them, so the caller can add its own
+   * (semantic) ones and report everything at once. Default false.
+   */
+  readonly deferProblems?: boolean | undefined;
   /** Which ${…} references are expanded; default all. */
   readonly substitution?: SubstitutionPolicy | undefined;
   /**
@@ -43,14 +48,14 @@ export function prepareDocument(
   validate: ValidateFunction,
   schema: SchemaNode,
   options: PrepareOptions & { readonly allowEmpty?: boolean },
-): { data: unknown; tree: YamlTree } {
+): { data: unknown; tree: YamlTree; problems: readonly Problem[]; substitutionErrors: readonly CredproxyError[] } {
   const tree = parseYamlTree(text, file, options.limits ?? CONFIG_LIMITS);
   const empty = tree.value === null || tree.value === undefined;
   // An empty document is a mapping with no keys: the validator still fills in the defaults.
   if (empty && options.allowEmpty) {
     const data = {};
     if (!validate(data)) throw problemsError(file, problemsFromAjv(validate.errors ?? [], { tree, data, templates: new Map() }), tree, options.schemaCommand);
-    return { data, tree };
+    return { data, tree, problems: [], substitutionErrors: [] };
   }
   if (empty || typeof tree.value !== "object" || Array.isArray(tree.value)) {
     const what = empty ? "is empty" : "does not hold a mapping of keys at the top level";
@@ -67,10 +72,45 @@ export function prepareDocument(
   };
   const whole = tree.value as Record<string, unknown>;
   const value = options.pick ? Object.fromEntries(Object.entries(whole).filter(([key]) => options.pick!.includes(key))) : whole;
-  const { value: data, templates } = substituteTree(value, { env: options.env, readFile: options.readFile, where, allow: options.substitution });
+  // Every failed substitution and every schema problem are reported together; a value that
+  // could not be substituted keeps its template, and its schema problem is left out.
+  const failed: { path: KeyPath; error: CredproxyError }[] = [];
+  const substituteOptions = { env: options.env, readFile: options.readFile, where, allow: options.substitution };
+  const { value: data, templates } = substituteTree(value, substituteOptions, (path, error) => failed.push({ path, error }));
   normaliseBooleans(data, schema);
-  if (!validate(data)) throw problemsError(file, problemsFromAjv(validate.errors ?? [], { tree, data, templates }), tree, options.schemaCommand);
-  return { data, tree };
+  const schemaProblems = validate(data) ? [] : problemsFromAjv(validate.errors ?? [], { tree, data, templates });
+  const problems = [
+    ...failed.map(({ path, error }): Problem => ({ path, at: "value", message: `cannot be substituted: ${String(error.details?.problem ?? error.message)}` })),
+    ...schemaProblems.filter((p) => !failed.some((f) => isWithin(p.path, f.path))),
+  ];
+  const substitutionErrors = failed.map((f) => f.error);
+  if (problems.length > 0 && !options.deferProblems) throw documentError(file, problems, tree, substitutionErrors, options.schemaCommand);
+  return { data, tree, problems, substitutionErrors };
+}
+
+/**
+ * The one error for a document's problems. A lone failed substitution keeps its own sentence
+ * and hint; when every problem is a substitution the code is E_CONFIG_SUBSTITUTION.
+ */
+export function documentError(
+  file: string,
+  problems: readonly Problem[],
+  tree: YamlTree,
+  substitutionErrors: readonly CredproxyError[],
+  schemaCommand?: string,
+): CredproxyError {
+  if (problems.length === 1 && substitutionErrors.length === 1) return substitutionErrors[0]!;
+  const error = problemsError(file, problems, tree, schemaCommand);
+  if (substitutionErrors.length < problems.length) return error;
+  return new CredproxyError(ErrorCode.ConfigSubstitution, error.message, {
+    hint: "Set the environment variables and create the files named above (or change the references)",
+    details: error.details,
+  });
+}
+
+/** Whether `path` is `prefix` or lies below it. */
+export function isWithin(path: KeyPath, prefix: KeyPath): boolean {
+  return prefix.length <= path.length && prefix.every((part, i) => path[i] === part);
 }
 
 export interface SchemaNode {

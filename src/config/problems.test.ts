@@ -141,3 +141,38 @@ describe("helpers", () => {
     expect(displayPath([])).toBe("(top level)");
   });
 });
+
+describe("every mistake at once", () => {
+  test("missing ${fromEnv:}/${fromFile:}, schema errors and cross-field errors come in one report, in file order", () => {
+    const error = thrown(() =>
+      load(yaml`
+        aws_defaults: {region: us-east-1}
+        server: {port: seventy}
+        services:
+          a: {auth_token: "\${fromEnv:A_TOKEN}", assumed_role: {RoleArn: "${ROLE_ARN}"}}
+          b: {auth_token: "\${fromFile:/run/secrets/b}", assumed_role: {RoleArn: "${ROLE_ARN}"}}
+          c: {auth_token: same-token-4f9a2c7e1b8d, assumed_role: {RoleArn: "${ROLE_ARN}"}}
+          d: {auth_token: same-token-4f9a2c7e1b8d, assumed_role: {RoleArn: "${ROLE_ARN}"}}
+          e: {auth_token: aaaaaaaa, assumed_role: {RoleArn: "${ROLE_ARN}"}}
+          f: {auth_token: f-token-4f9a2c7e1b8d, assumed_role: {RoleArn: not-an-arn}}
+      `),
+      ErrorCode.ConfigInvalid,
+    );
+    const lines = error.message.split("\n").slice(1).map((l) => l.replace(/^\s*config\.yaml:\d+:\d+: /, ""));
+    expect(lines).toEqual([
+      expect.stringMatching(/^server\.port: must be a whole number/),
+      'services.a.auth_token: cannot be substituted: ${fromEnv:A_TOKEN}: environment variable "A_TOKEN" is not set',
+      'services.b.auth_token: cannot be substituted: ${fromFile:/run/secrets/b}: file "/run/secrets/b" does not exist',
+      expect.stringMatching(/^services\.d\.auth_token: has the same value as services\.c\.auth_token/),
+      expect.stringMatching(/^services\.e\.auth_token: is too easy to guess/),
+      expect.stringMatching(/^services\.f\.assumed_role\.RoleArn: must be an IAM role ARN/),
+    ]);
+    expect(error.message).toContain("(6 problems)");
+  });
+
+  test("when every problem is a missing value the code says substitution, and each is listed", () => {
+    const error = thrown(() => load(minimal("server:\n  port: ${fromEnv:PORT}\n  host: ${fromEnv:HOST}")), ErrorCode.ConfigSubstitution);
+    expect(error.message).toContain('server.port: cannot be substituted: ${fromEnv:PORT}: environment variable "PORT" is not set');
+    expect(error.message).toContain('server.host: cannot be substituted: ${fromEnv:HOST}: environment variable "HOST" is not set');
+  });
+});

@@ -162,7 +162,12 @@ describe("loadServicesFile", () => {
     expect(warnings).toEqual([expect.stringContaining(`${file}: services.a.assumed_role.DurationSeconds is 1000`)]);
   });
 
-  test("a missing ${fromEnv} variable is a substitution error", () => {
-    thrown(() => loadServicesFile(file, "services:\n  a: {auth_token: '${fromEnv:NOPE}'}\n", defaults, { env: {} }), ErrorCode.ConfigSubstitution);
+  test("a ${fromEnv} reference is a substitution error, reported with the file's other problems", () => {
+    const alone = `services:\n  a: {auth_token: '\${fromEnv:NOPE}', assumed_role: {RoleArn: "${ROLE_ARN}"}}\n`;
+    thrown(() => loadServicesFile(file, alone, defaults, { env: {} }), ErrorCode.ConfigSubstitution);
+    const error = thrown(() => loadServicesFile(file, "services:\n  a: {auth_token: '${fromEnv:NOPE}'}\n", defaults, { env: {} }), ErrorCode.ConfigInvalid);
+    expect(error.message).toContain("(2 problems)");
+    expect(error.message).toContain("services.a.auth_token: cannot be substituted: ${fromEnv:NOPE}");
+    expect(error.message).toContain("services.a.assumed_role: is required");
   });
 });

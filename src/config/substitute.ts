@@ -79,7 +79,10 @@ function expand(value: string, syntax: SubstitutionSyntax, pattern: RegExp, opts
       throw new CredproxyError(
         ErrorCode.ConfigSubstitution,
         `Cannot substitute ${at(path, opts)} as references nest more than ${MAX_SUBSTITUTION_DEPTH} levels deep: ${nextChain.slice(0, 4).join(" → ")} → …`,
-        { hint: "Look for a variable or file whose value refers back to itself, directly or through others", details: { path: displayPath(path) } },
+        {
+          hint: "Look for a variable or file whose value refers back to itself, directly or through others",
+          details: { path: displayPath(path), problem: `references nest more than ${MAX_SUBSTITUTION_DEPTH} levels deep (${nextChain[0]} → …)` },
+        },
       );
     }
     const isEnv = tag === syntax.fromEnvTag;
@@ -95,7 +98,7 @@ function refuseUnlessAllowed(isEnv: boolean, reference: string, opts: Substitute
   const what = kinds === "none" ? "substitution is off here" : "only ${fromFile:…} references are allowed here";
   throw new CredproxyError(ErrorCode.ConfigSubstitution, `Cannot substitute ${reference} in ${at(path, opts)} as ${what}`, {
     hint: opts.allow!.refusal,
-    details: { path: displayPath(path) },
+    details: { path: displayPath(path), problem: `${reference}: ${what}` },
   });
 }
 
@@ -105,7 +108,10 @@ function fromEnv(name: string, reference: string, opts: SubstituteOptions, path:
   throw new CredproxyError(
     ErrorCode.ConfigSubstitution,
     `Cannot substitute ${reference} in ${at(path, opts)} as environment variable "${name}" is not set`,
-    { hint: `Set ${name} in credproxy's environment (an empty value is allowed), or change the reference`, details: { path: displayPath(path), variable: name } },
+    {
+      hint: `Set ${name} in credproxy's environment (an empty value is allowed), or change the reference`,
+      details: { path: displayPath(path), variable: name, problem: `${reference}: environment variable "${name}" is not set` },
+    },
   );
 }
 
@@ -119,7 +125,7 @@ function fromFile(file: string, reference: string, opts: SubstituteOptions, path
     throw new CredproxyError(
       ErrorCode.ConfigSubstitution,
       `Cannot substitute ${reference} in ${at(path, opts)} as file "${file}" ${why}`,
-      { hint: `Create ${file} (or mount it into the container), or change the reference`, cause: error, details: { path: displayPath(path), file } },
+      { hint: `Create ${file} (or mount it into the container), or change the reference`, cause: error, details: { path: displayPath(path), file, problem: `${reference}: file "${file}" ${why}` } },
     );
   }
   // A one-line file loses its single trailing newline (echo > file); multi-line content is kept as is.
@@ -157,13 +163,25 @@ function at(path: KeyPath, opts: SubstituteOptions): string {
  * Returns a new tree plus, for each string that held a reference, its original text: error
  * messages show that template instead of the substituted value, which may be a secret.
  */
-export function substituteTree(tree: unknown, opts: SubstituteOptions): { value: unknown; templates: Map<string, string> } {
+export function substituteTree(
+  tree: unknown,
+  opts: SubstituteOptions,
+  /** Told about each string that cannot be substituted, which then keeps its template; without it the first failure throws. */
+  onError?: (path: KeyPath, error: CredproxyError) => void,
+): { value: unknown; templates: Map<string, string> } {
   const syntax = substitutionSyntax(opts.env);
   const pattern = referencePattern(syntax);
   const templates = new Map<string, string>();
   const walk = (node: unknown, path: KeyPath): unknown => {
     if (typeof node === "string") {
-      const out = expand(node, syntax, pattern, opts, path, []);
+      let out = node;
+      try {
+        out = expand(node, syntax, pattern, opts, path, []);
+      } catch (error) {
+        if (!onError || !(error instanceof CredproxyError)) throw error;
+        onError(path, error);
+        templates.set(displayPath(path), node);
+      }
       if (out !== node) templates.set(displayPath(path), node);
       return out;
     }
