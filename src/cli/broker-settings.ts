@@ -11,6 +11,7 @@ import { ROLE_ARN_PATTERN } from "../config/services-schema.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../errors.ts";
 import type { LogLevel } from "../log.ts";
 import { awsRegion, logLevelSetting } from "./env.ts";
+import { LOG_OUTPUT_FLAGS } from "./log-output.ts";
 
 export const DEFAULT_DURATION = 3600;
 
@@ -24,6 +25,7 @@ export const BROKER_SOURCE_FLAGS = {
   region: { type: "string" },
   duration: { type: "string" },
   "log-level": { type: "string" },
+  ...LOG_OUTPUT_FLAGS,
 } as const;
 
 /** --allow-role, for the commands that serve /role-arn/<ARN> (exec and serve). */
@@ -74,7 +76,7 @@ export interface BrokerSourceSettings {
 
 type SourceFlags = typeof BROKER_SOURCE_FLAGS & Partial<typeof ALLOW_ROLE_FLAG>;
 type SourceFlagValues = {
-  readonly [K in keyof SourceFlags]?: SourceFlags[K] extends { multiple: true } | undefined ? string[] : string;
+  readonly [K in keyof SourceFlags]?: SourceFlags[K] extends { multiple: true } | undefined ? string[] : SourceFlags[K] extends { type: "boolean" } ? boolean : string;
 };
 
 /** A usage error of `credproxy broker <command>` (exit 2), with the command's help as the default hint. */
@@ -136,7 +138,7 @@ export function brokerSourceSettings(
       throw fail(`invalid --allow-role "${pattern}"`, "give a role ARN pattern such as 'arn:aws:iam::123456789012:role/dev-*'");
     }
   }
-  const logLevel = logLevelSetting(values["log-level"], env, config.logLevel ?? options.defaultLogLevel, (message) => fail(message));
+  const logLevel = logLevelSetting(values["log-level"], env, values.dev ? "debug" : (config.logLevel ?? options.defaultLogLevel), (message) => fail(message));
   return {
     config,
     roleArn: roleArn ?? config.roleArn,

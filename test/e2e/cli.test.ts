@@ -80,6 +80,15 @@ describe("credproxy CLI (compiled binary)", () => {
     }
   });
 
+  test("every long-running command takes --log-format json|text and --dev, and says so in its help", async () => {
+    for (const command of [["serve"], ["broker", "serve"], ["broker", "imds"], ["broker", "exec"]]) {
+      const help = await runCredproxy([...command, "--help"]);
+      expect({ command, help: help.stdout.includes("--log-format FORMAT") && help.stdout.includes("--dev") }).toEqual({ command, help: true });
+      const bad = await runCredproxy([...command, "--log-format", "xml", ...(command[1] === "exec" ? ["--", "true"] : [])]);
+      expect({ command, code: bad.code, stderr: bad.stderr }).toEqual({ command, code: 2, stderr: expect.stringContaining('invalid --log-format "xml" (choose json or text)') });
+    }
+  });
+
   test("help help, bare credproxy and bare credproxy broker all show help and exit 0", async () => {
     const helpHelp = await runCredproxy(["help", "help"]);
     expect(helpHelp).toMatchObject({ code: 0, stdout: expect.stringContaining("Usage: credproxy help [command [subcommand]]") });

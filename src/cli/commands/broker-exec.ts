@@ -3,6 +3,7 @@ import { runExec } from "../../broker/exec.ts";
 import type { CredproxyError } from "../../errors.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { createLogger } from "../../log.ts";
+import { logOutput, logOutputHelp } from "../log-output.ts";
 import { parseCommandArgs } from "../args.ts";
 import {
   ALLOW_ROLE_FLAG,
@@ -56,7 +57,7 @@ ${brokerSourceFlagsHelp(22, true, {
                              (Linux: CAP_NET_ADMIN; macOS: root), else on 127.0.0.1 with
                              AWS_EC2_METADATA_SERVICE_ENDPOINT set for COMMAND
 ${brokerLogLevelHelp(22, "warn")}
-      --log-format FORMAT    text or json. Default: text
+${logOutputHelp(22, "text")}
   -h, --help                 Show this help
 
 ${STS_ENDPOINT_NOTE}
@@ -149,7 +150,6 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv, c
       ...ALLOW_ROLE_FLAG,
       "isolate-shared-files": { type: "boolean" },
       imds: { type: "boolean" },
-      "log-format": { type: "string" },
     },
     { min: 0, max: Number.MAX_SAFE_INTEGER },
     true,
@@ -161,8 +161,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv, c
     throw usage("missing the command to run", "put it after --, e.g. credproxy broker exec --role-arn ARN -- aws sts get-caller-identity");
   }
   const settings = brokerSourceSettings("exec", values, env, { defaultLogLevel: "warn", config });
-  const logFormat = values["log-format"] ?? "text";
-  if (logFormat !== "text" && logFormat !== "json") throw usage(`invalid --log-format "${logFormat}"`, "choose text or json");
+  const logFormat = logOutput("broker exec", values, "text").format === "json" ? "json" : "text";
 
   return {
     ...settings,

@@ -3,6 +3,7 @@ import { IMDS_ADDRESS, type ImdsCredentialSource } from "../../broker/imds-serve
 import { startImds, type RunningImds } from "../../broker/start-imds.ts";
 import type { RoleCredentials } from "../../credentials/types.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { logOutput, logOutputHelp } from "../log-output.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { formatAddress, parseAddress } from "../../net/loopback-address.ts";
 import { parseCommandArgs } from "../args.ts";
@@ -36,11 +37,13 @@ ${brokerSourceFlagsHelp(18, false, {
       --imds-v1          Also answer requests without a session token (IMDSv1);
                          --no-imds-v1 overrides imds.v1: true in the config
 ${brokerLogLevelHelp(18, "info")}
+${logOutputHelp(18, "json")}
   -h, --help             Show this help
 
 ${STS_ENDPOINT_NOTE}`;
 
 export interface BrokerImdsInput extends BrokerSourceSettings {
+  readonly logFormat: "json" | "dev";
   /** Canonical text. */
   readonly address: string;
   readonly port: number;
@@ -53,7 +56,7 @@ export const brokerImdsCommand: Command = {
   usage: USAGE,
   async run(argv) {
     const input = validateInput(argv);
-    const logger = createLogger({ level: input.logLevel });
+    const logger = createLogger({ level: input.logLevel, format: input.logFormat });
     const signal = firstSignal();
 
     // Late-bound: the credentials are created once we know where we listen (see selfLoopGuard).
@@ -136,7 +139,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
     "imds-v1": { type: "boolean" },
   }, { min: 0, max: 0 }, true);
   const settings = brokerSourceSettings("imds", values, env, { defaultLogLevel: "info", allowRoles: false, config });
-  return { ...settings, ...imdsListenSettings(values, settings.config) };
+  return { ...settings, ...imdsListenSettings(values, settings.config), logFormat: logOutput("broker imds", values, "json").format };
 }
 
 /** Where IMDS listens and whether it answers IMDSv1: each flag, else the config's imds block, else the default. */

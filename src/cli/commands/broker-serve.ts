@@ -5,6 +5,7 @@ import { PeerPolicy, canonicalExecutable, procProcessTable } from "../../broker/
 import { checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket-path.ts";
 import { startUnixServer } from "../../broker/unix-server.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
+import { logOutput, logOutputHelp } from "../log-output.ts";
 import { createLogger } from "../../log.ts";
 import { assertPeerCredentialsAvailable, peerCredentialsVerified } from "../../net/peer-credentials.ts";
 import { parseCommandArgs } from "../args.ts";
@@ -48,11 +49,13 @@ ${brokerSourceFlagsHelp(20, true, {
                            terminal's shell ($$) or a CI job's runner. Its children that
                            outlive it are re-parented and then refused
 ${brokerLogLevelHelp(20, "info")}
+${logOutputHelp(20, "json")}
   -h, --help               Show this help
 
 ${STS_ENDPOINT_NOTE}`;
 
 export interface BrokerServeInput extends BrokerSourceSettings {
+  readonly logFormat: "json" | "dev";
   /** Absolute. */
   readonly socket: string;
   readonly policy: PeerPolicy;
@@ -65,7 +68,7 @@ export const brokerServeCommand: Command = {
   async run(argv) {
     const input = validateInput(argv);
     assertPeerCredentialsAvailable();
-    const logger = createLogger({ level: input.logLevel });
+    const logger = createLogger({ level: input.logLevel, format: input.logFormat });
     if (!peerCredentialsVerified()) logger.warn("peer credentials on this platform are unverified", { platform: process.platform });
     // Handlers go in before anything starts, so a signal during start-up still stops cleanly.
     const signal = firstSignal();
@@ -143,7 +146,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = 
   // The ancestor's start time, so that its pid, once free and reused, admits nobody.
   const descendantStart = descendantOf === undefined ? undefined : procProcessTable().startTime(descendantOf);
   const policy = withOwnHint(() => PeerPolicy.create({ allowUids, allowExes, descendantOf, descendantStart }, ownUid()));
-  return { ...settings, socket, policy };
+  return { ...settings, socket, policy, logFormat: logOutput("broker serve", values, "json").format };
 }
 
 /** --allow-descendants-of: a running process, so a typo does not lock every client out. */

@@ -8,6 +8,7 @@ import { parseCommandArgs, usageError } from "../args.ts";
 import { configPath, envVar } from "../env.ts";
 import { describeConfig } from "./validate.ts";
 import type { Command } from "./index.ts";
+import { LOG_OUTPUT_FLAGS, logOutput } from "../log-output.ts";
 import { firstSignal } from "../signals.ts";
 
 const USAGE = `Usage: credproxy serve [options]
@@ -21,7 +22,9 @@ Options:
                          else /credproxy/config.yaml
       --validate-only    Check the config and exit (0 valid, 1 invalid)
       --log-level LEVEL  debug, info, warn or error (also $CREDPROXY_LOG_LEVEL). Default: info
-      --dev              Human-readable logs at debug level
+      --log-format FORMAT
+                         json or text. Default: json (text with server.debug)
+      --dev              Text logs at debug level (same as --log-format text --log-level debug)
       --ecs-metadata     Also serve on 169.254.170.2:80, adding that address to lo
                          (Linux: CAP_NET_ADMIN; macOS: root); same as server.ecs_metadata: true.
                          Started as root on Linux, serve then becomes server.user
@@ -42,7 +45,7 @@ export const serveCommand: Command = {
       config: { type: "string", short: "c" },
       "validate-only": { type: "boolean" },
       "log-level": { type: "string" },
-      dev: { type: "boolean" },
+      ...LOG_OUTPUT_FLAGS,
       "ecs-metadata": { type: "boolean" },
       "task-metadata": { type: "boolean" },
       version: { type: "boolean", short: "v" },
@@ -57,6 +60,7 @@ export const serveCommand: Command = {
       if (!flagLevel) throw usageError("serve", `invalid --log-level "${values["log-level"]}" (choose from ${LOG_LEVELS.join(", ")})`);
     }
 
+    const output = logOutput("serve", values, "json"); // checked before the config is read
     const loaded = await loadConfig(configPath(values.config));
     const config = withFlags(loaded, { ecsMetadata: values["ecs-metadata"] === true, taskMetadata: values["task-metadata"] === true });
     if (values["validate-only"]) {
@@ -64,10 +68,11 @@ export const serveCommand: Command = {
       return 0;
     }
 
-    const dev = values.dev === true || config.server.debug;
+    const dev = output.dev || config.server.debug;
     const envLevel = envVar("LOG_LEVEL");
     const level = flagLevel ?? (envLevel ? parseLogLevel(envLevel) : undefined) ?? (dev ? "debug" : "info");
-    const logger = createLogger({ level, format: dev ? "dev" : "json" });
+    // server.debug means text logs too, unless --log-format says otherwise.
+    const logger = createLogger({ level, format: values["log-format"] === undefined && dev ? "dev" : output.format });
     if (envLevel && !parseLogLevel(envLevel)) logger.warn("ignoring invalid CREDPROXY_LOG_LEVEL", { value: envLevel });
     for (const warning of config.warnings) logger.warn(warning);
 
