@@ -44,6 +44,8 @@ export interface BrokerCredentialsOptions {
   /** A 6-digit code for the first MFA session; later ones are asked for on the terminal. */
   readonly mfaToken?: string | undefined;
   readonly logger: Logger;
+  /** The caller ends the process when the first fetch fails and prints that error itself (broker exec). */
+  readonly firstFailureIsFatal?: boolean | undefined;
 }
 
 /** Replaceable parts, for tests. */
@@ -120,7 +122,7 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
   const nextCode = mfaSerial ? createMfaCodeSource({ serial: mfaSerial, token: options.mfaToken, terminal }) : undefined;
   const prompting = nextCode !== undefined && terminal.interactive;
 
-  const sourceOptions = { region: options.region, stsEndpoint: options.stsEndpoint, now: deps.now };
+  const sourceOptions = { region: options.region, stsEndpoint: options.stsEndpoint, now: deps.now, context: "broker" as const };
   const sourceSpec: SourceSpec = options.profile ? { kind: "profile", profile: options.profile } : { kind: "default-chain" };
   const raw: SourceProvider =
     deps.source ??
@@ -149,9 +151,11 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
     });
   }
 
-  const refreshing = (name: string, fetch: RoleCredentialProvider, logger: Logger): RefreshingCredentials => {
+  const refreshing = (name: string, fetch: RoleCredentialProvider, logger: Logger, subject: string): RefreshingCredentials => {
     const creds = createRefreshingCredentials({
       name,
+      subject,
+      quietUntilFirstSuccess: options.firstFailureIsFatal,
       fetch: withSourceInvalidation(fetch, source, logger),
       ...SETTINGS,
       // A fetch may wait for someone to type an MFA code.
@@ -168,7 +172,7 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
       createAssumeRoleProvider({ source: src, region: options.region, stsEndpoint: options.stsEndpoint, params, logger: options.logger }));
   const make = (roleArn: string, name: string, from: SourceProvider = source, extra: Partial<AssumeRoleSpec> = {}): RefreshingCredentials => {
     const params: AssumeRoleSpec = { RoleArn: roleArn, RoleSessionName: options.sessionName ?? "credproxy-broker", DurationSeconds: durationSeconds, ...extra };
-    return refreshing(name, assumeRole(from, params), options.logger.child({ role_arn: roleArn }));
+    return refreshing(name, assumeRole(from, params), options.logger.child({ role_arn: roleArn }), `role ${roleArn}`);
   };
 
   let base: RefreshingCredentials;
@@ -190,7 +194,7 @@ export function createBrokerCredentials(options: BrokerCredentialsOptions, deps:
   } else if (options.roleArn !== undefined) {
     base = make(options.roleArn, "broker");
   } else {
-    base = refreshing("broker", sessionProvider(source, durationSeconds, sts, { ...deps, getSessionToken: gst }), options.logger);
+    base = refreshing("broker", sessionProvider(source, durationSeconds, sts, { ...deps, getSessionToken: gst }), options.logger, `the broker's session (${source.description})`);
   }
   const allow = (options.allowRoles ?? []).map(globToRegExp);
   const byArn = new Map<string, RefreshingCredentials>();

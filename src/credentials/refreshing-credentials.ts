@@ -48,6 +48,13 @@ export interface RefreshDetail {
 export interface RefreshingCredentialsOptions {
   /** The service name, used in messages and logs. */
   readonly name: string;
+  /** What messages say the credentials are for; default `service '<name>'`. */
+  readonly subject?: string | undefined;
+  /**
+   * Failures before the first success are logged at debug only: for a caller that ends the
+   * process on that first failure and prints the error itself (broker exec), so it is said once.
+   */
+  readonly quietUntilFirstSuccess?: boolean | undefined;
   readonly fetch: RoleCredentialProvider;
   /** Served credentials keep at least this much life in normal operation. */
   readonly refreshBufferSeconds: number;
@@ -90,6 +97,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 export function createRefreshingCredentials(options: RefreshingCredentialsOptions): RefreshingCredentials {
   const { name, fetch, logger } = options;
+  const subject = options.subject ?? `service '${name}'`;
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const timers = options.timers ?? realTimers;
@@ -113,7 +121,7 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
   let warnedShortLifetime = false;
   const own = new WeakSet<CredproxyError>();
   const ownError = (code: ErrorCode, message: string, hint?: string): CredproxyError => {
-    const err = new CredproxyError(code, `Cannot get credentials for service '${name}' as ${message}`, { hint });
+    const err = new CredproxyError(code, `Cannot get credentials for ${subject} as ${message}`, { hint });
     own.add(err);
     return err;
   };
@@ -195,13 +203,13 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
   function wrap(error: unknown): CredproxyError {
     if (error instanceof CredproxyError && own.has(error)) return error;
     if (error instanceof CredproxyError) {
-      return new CredproxyError(error.code, `Cannot get credentials for service '${name}': ${error.message}`, {
+      return new CredproxyError(error.code, `Cannot get credentials for ${subject}: ${error.message}`, {
         hint: error.hint,
         cause: error,
         details: error.details,
       });
     }
-    return new CredproxyError(ErrorCode.AssumeRole, `Cannot get credentials for service '${name}': ${errorText(error)}`, {
+    return new CredproxyError(ErrorCode.AssumeRole, `Cannot get credentials for ${subject}: ${errorText(error)}`, {
       cause: error,
     });
   }
@@ -242,7 +250,8 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
     backoffUntil = at + retryDelayMs(consecutiveFailures, retryCapMs, random);
     schedule(backoffUntil);
     const stale = usable(current) ? current.expiration.toISOString() : undefined;
-    logger?.[stale ? "warn" : "error"](stale ? "credential refresh failed; serving cached credentials" : "credential refresh failed", {
+    const level = stale ? "warn" : options.quietUntilFirstSuccess && lastSuccessAt === undefined ? "debug" : "error";
+    logger?.[level](stale ? "credential refresh failed; serving cached credentials" : "credential refresh failed", {
       service: name,
       code: error.code,
       error: error.message,

@@ -18,6 +18,11 @@ export interface SourceProviderOptions {
   /** STS endpoint for those calls (the service's `sts_endpoint`); else the SDK's AWS_ENDPOINT_URL_STS handling. */
   readonly stsEndpoint?: string | undefined;
   readonly now?: (() => number) | undefined;
+  /**
+   * Who asks, for the hints of errors: serve (a container with a config file) or the broker
+   * (a developer's shell with flags and ~/.aws). Default "serve".
+   */
+  readonly context?: "serve" | "broker" | undefined;
 }
 
 /** A memoized source. `invalidate()` forgets the cached credentials (e.g. after STS rejected them). */
@@ -29,9 +34,12 @@ export type SourceProvider = CredentialProvider & {
 /** SDK-resolved credentials are re-resolved when less than this is left (the SDK default chain uses 5 min too). */
 export const SOURCE_EXPIRY_WINDOW_MS = 300_000;
 
-const CONFIG_HINT =
-  "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for credproxy, mount ~/.aws into its container, " +
-  "or set source_credentials.iam_profile or source_credentials.iam_keys in the config";
+const CHAIN_HINTS = {
+  serve:
+    "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for credproxy, mount ~/.aws into its container, " +
+    "or set source_credentials.iam_profile or source_credentials.iam_keys in the config",
+  broker: "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile with --profile (or AWS_PROFILE, or profile: in the broker config); for an SSO profile run aws sso login first",
+} as const;
 
 export function createSourceProvider(spec: SourceSpec, options: SourceProviderOptions): SourceProvider {
   const description = describeSource(spec);
@@ -64,7 +72,7 @@ export function createSourceProvider(spec: SourceSpec, options: SourceProviderOp
       const c = await sdkProvider();
       return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration };
     } catch (error) {
-      throw sourceError(spec, error);
+      throw sourceError(spec, error, options.context ?? "serve");
     }
   };
   const memo = memoizeSource(resolve, options.now ?? Date.now);
@@ -165,15 +173,17 @@ export function memoizeSource(
   };
 }
 
-function sourceError(spec: SourceSpec, error: unknown): CredproxyError {
+function sourceError(spec: SourceSpec, error: unknown, context: "serve" | "broker"): CredproxyError {
   const cause = errorText(error);
   if (spec.kind === "profile") {
     const files = [spec.configFile, spec.credentialsFile].filter((f): f is string => !!f);
     const where = files.length > 0 ? files.join(" and ") : "~/.aws/config and ~/.aws/credentials (or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE)";
     return new CredproxyError(ErrorCode.SourceCredentials, `Cannot load source credentials from profile '${spec.profile}': ${cause}`, {
       hint:
-        `Check that profile '${spec.profile}' is defined in ${where}, that those files are mounted into credproxy's container, ` +
-        "and that any source_profile, role_arn or credential_process it uses works; or use source_credentials.iam_keys instead",
+        context === "broker"
+          ? `Check that profile '${spec.profile}' is defined in ${where}, and that any source_profile, role_arn, sso_session or credential_process it uses works (aws sts get-caller-identity --profile ${spec.profile})`
+          : `Check that profile '${spec.profile}' is defined in ${where}, that those files are mounted into credproxy's container, ` +
+            "and that any source_profile, role_arn or credential_process it uses works; or use source_credentials.iam_keys instead",
       cause: error,
       details: { source: "profile", profile: spec.profile },
     });
@@ -183,7 +193,7 @@ function sourceError(spec: SourceSpec, error: unknown): CredproxyError {
     ? `Cannot load source credentials as the default credential chain found no credentials (${cause})`
     : `Cannot load source credentials from the default credential chain: ${cause}`;
   return new CredproxyError(ErrorCode.SourceCredentials, message, {
-    hint: CONFIG_HINT,
+    hint: CHAIN_HINTS[context],
     cause: error,
     details: { source: "default-chain" },
   });

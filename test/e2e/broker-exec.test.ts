@@ -180,6 +180,20 @@ describe("credproxy broker exec process handling", () => {
     expect(r.stderr).toContain("error[E_ASSUME_ROLE]");
     expect(r.stderr).toContain("AccessDenied");
     expect(existsSync(marker)).toBe(false);
+    // Said once, of the role (not of a "service 'broker'"), and with no retry time for a process that is exiting.
+    expect(r.stderr.match(/AccessDenied/g)).toHaveLength(1);
+    expect(r.stderr).toContain(`Cannot get credentials for role ${moto.roleArn("role-a")}`);
+    expect(r.stderr).not.toContain("service 'broker'");
+    expect(r.stderr).not.toContain("retryAt");
+  });
+
+  test("with no source credentials at all, the hint speaks of the broker's flags, not of a container or a config file", async () => {
+    const r = await runCredproxy(execArgs(["true"]), { env: { AWS_REGION: "us-east-1" } });
+    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.stderr).toContain("error[E_SOURCE_CREDENTIALS]");
+    expect(r.stderr).toContain("--profile");
+    expect(r.stderr).not.toContain("container");
+    expect(r.stderr).not.toContain("source_credentials");
   });
 
   test("usage errors exit 2 before anything starts; an unknown command exits 127", async () => {

@@ -100,6 +100,7 @@ export const brokerExecCommand: Command = {
     // source credentials: switch IMDS off for credproxy's process only.
     if (input.imds && process.env.AWS_EC2_METADATA_DISABLED === undefined) process.env.AWS_EC2_METADATA_DISABLED = "true";
     const credentials = createBrokerCredentials({
+      firstFailureIsFatal: true, // the command never starts then, and the error is printed once, below
       profile: input.profile,
       roleArn: input.roleArn,
       mfaSerial: input.mfaSerial,
