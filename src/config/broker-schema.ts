@@ -59,8 +59,8 @@ export const brokerConfigSchema = {
     },
     log_level: {
       type: "string",
-      enum: ["debug", "info", "warn", "error"],
-      description: "Log level (--log-level, $CREDPROXY_LOG_LEVEL). Default: warn for exec, info otherwise.",
+      enum: ["debug", "info", "warn", "warning", "error"],
+      description: "Log level (--log-level, $CREDPROXY_LOG_LEVEL); warning means warn, as for the flag. Default: warn for exec, info otherwise.",
     },
     socket: {
       type: "object",

@@ -120,7 +120,7 @@ export function parseBrokerConfigText(text: string, file: string, options: Broke
     durationSeconds: raw.duration_seconds,
     mfaSerial: raw.mfa_serial,
     allowRoles: raw.allow_roles,
-    logLevel: raw.log_level,
+    logLevel: raw.log_level === "warning" ? "warn" : raw.log_level,
     socket: {
       path: socketPath === undefined ? undefined : resolveSocketPath(socketPath, file, options.env ?? process.env),
       allowUids: raw.socket?.allow_uids,
@@ -171,7 +171,7 @@ interface RawBrokerConfig {
   readonly duration_seconds?: number;
   readonly mfa_serial?: string;
   readonly allow_roles?: string[];
-  readonly log_level?: LogLevel;
+  readonly log_level?: LogLevel | "warning";
   readonly socket?: { readonly path?: string; readonly allow_uids?: number[]; readonly allow_exes?: string[] };
   readonly imds?: { readonly address?: string; readonly port?: number; readonly v1?: boolean };
   readonly exec?: { readonly isolate_shared_files?: boolean };

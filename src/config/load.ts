@@ -81,6 +81,14 @@ export function parseConfigText(text: string, file: string, opts: LoadOptions = 
     problems.push({ path: ["services"], message: "no service is configured; add one under services, or set dynamic_services.enabled: true" });
   }
   const user = serverUser(raw.server.user, problems);
+  const metricsPort = raw.metrics.prometheus?.enabled ? raw.metrics.prometheus.port : undefined;
+  if (metricsPort === raw.server.port && sameListenHost(raw.metrics.prometheus!.host, raw.server.host)) {
+    problems.push({
+      path: ["metrics", "prometheus", "port"],
+      at: "value",
+      message: `is server.port too (${metricsPort}); the metrics listener needs a port of its own, or drop metrics.prometheus (/metrics is served on the main port as well)`,
+    });
+  }
   if (problems.length > 0) throw problemsError(file, problems, tree);
 
   const prometheus = raw.metrics.prometheus;
@@ -172,6 +180,12 @@ function serverUser(raw: string | undefined, problems: Problem[]): { uid: number
     problems.push({ path: ["server", "user"], message: `"${raw}" keeps uid 0 but not group 0: write root (or 0) to keep root, or a non-zero uid` });
   }
   return { uid, gid };
+}
+
+/** Whether two listen hosts would collide on one port (a wildcard collides with everything). */
+function sameListenHost(a: string, b: string): boolean {
+  const [x, y] = [loopbackName(a), loopbackName(b)];
+  return x === y || [x, y].some((h) => h === "0.0.0.0" || h === "::");
 }
 
 /** CredProxy's default host `localhost` means the IPv4 loopback; say so explicitly. */

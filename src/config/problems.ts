@@ -87,6 +87,11 @@ function fromAjvError(e: ErrorObject, ctx: FormatContext): Problem {
       return { path, at: "value", message: `must be ${range(parent)}${current()}` };
     case "pattern":
       return { path, at: "value", message: `must be ${parent["x-expected"] ?? `text matching ${String(params.pattern)}`}${current()}` };
+    case "enum": {
+      const allowed = (params.allowedValues as unknown[] | undefined) ?? [];
+      const near = closest(String(e.data), allowed.map(String));
+      return { path, at: "value", message: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}${current()}${near ? `; did you mean "${near}"?` : ""}` };
+    }
     case "minLength":
       return { path, at: "value", message: params.limit === 1 ? "must not be empty" : `must be at least ${String(params.limit)} characters long` };
     case "maxLength":

@@ -136,6 +136,25 @@ describe("auth_token strength", () => {
   });
 });
 
+describe("checks start-up would otherwise trip over later, made at load (so validate makes them too)", () => {
+  test("a token with a line break inside is refused: no client can send it", () => {
+    const error = thrown(() => load(minimal().replace(/auth_token: \S+/, "auth_token: ${fromEnv:T}"), { env: { T: "first-line-4f9a2c7e\nsecond-line-1b8d3a6f" } }));
+    expect(error.message).toContain("services.app.auth_token: holds a line break or another control character");
+    expect(error.message).not.toContain("first-line");
+  });
+
+  test("a profile config_file or credentials_file credproxy cannot read is a warning naming the file", () => {
+    const config = load(minimal("").replace("  region: us-east-1\n", "  region: us-east-1\n  iam_profile: {profile_name: dev, credentials_file: /nonexistent/credentials}\n"));
+    expect(config.warnings).toEqual(["services.app.source_credentials.iam_profile.credentials_file: /nonexistent/credentials does not exist; profile 'dev' cannot be loaded until it can be read"]);
+  });
+
+  test("a metrics listener on server.port is refused, since one of the two could never bind", () => {
+    const error = thrown(() => load(minimal("server: {port: 9090}\nmetrics: {prometheus: {enabled: true, port: 9090}}")));
+    expect(error.message).toContain("metrics.prometheus.port: is server.port too (9090)");
+    expect(load(minimal("server: {port: 9090, host: 127.0.0.2}\nmetrics: {prometheus: {enabled: true, port: 9090, host: 127.0.0.1}}")).metrics.listener?.port).toBe(9090);
+  });
+});
+
 describe("lifetime warnings", () => {
   const withDuration = (duration: number, buffer?: number) =>
     load(minimal(buffer === undefined ? "" : `credentials:\n  refresh_buffer_seconds: ${buffer}`).replace(`RoleArn: ${ROLE_ARN}`, `RoleArn: ${ROLE_ARN}\n      DurationSeconds: ${duration}`)).warnings;

@@ -13,6 +13,7 @@
  * - the region check applies to dynamic services too (upstream skipped it);
  * - Policy must be valid JSON, which STS would reject later anyway.
  */
+import { accessSync, constants } from "node:fs";
 import type { AssumeRoleSpec, ServiceOrigin, ServiceSpec, SourceSpec } from "./types.ts";
 import type { Env } from "./substitute.ts";
 import { displayPath, type KeyPath } from "./key-path.ts";
@@ -72,7 +73,10 @@ export function resolveServices(
     if (raw.auth_token === undefined && raw.relative_uri === undefined) {
       problems.push({ path: at, message: "needs auth_token (the Authorization header value that selects it) or relative_uri (a secret path), or both" });
     }
-    if (raw.auth_token !== undefined) {
+    if (raw.auth_token !== undefined && /[\x00-\x1f\x7f]/.test(raw.auth_token)) {
+      // A header value cannot hold a line break or another control character; botocore refuses such a token file.
+      problems.push({ path: [...at, "auth_token"], at: "value", message: "holds a line break or another control character, which no HTTP client can send; write the token (or its file) on one line" });
+    } else if (raw.auth_token !== undefined) {
       const strength = tokenStrength(raw.auth_token);
       if (strength.level === "refused") problems.push({ path: [...at, "auth_token"], at: "value", message: strength.message! });
       else if (strength.level === "weak") warnings.push(`${displayPath([...at, "auth_token"])} ${strength.message}`);
@@ -108,6 +112,7 @@ export function resolveServices(
       );
     }
 
+    warnings.push(...profileFileWarnings(own.iam_profile ?? (own.iam_keys ? undefined : awsDefaults.iam_profile), at));
     services.push({
       name,
       authToken: raw.auth_token,
@@ -120,6 +125,27 @@ export function resolveServices(
     });
   }
   return { services, problems, warnings };
+}
+
+/**
+ * A profile's config_file or credentials_file that credproxy cannot read is a warning at
+ * validate time (the SDK would fail on the first refresh, and a file may still be mounted
+ * later), naming the file.
+ */
+function profileFileWarnings(profile: RawSource["iam_profile"], at: KeyPath): string[] {
+  if (!profile) return [];
+  const out: string[] = [];
+  for (const [key, file] of [["config_file", profile.config_file], ["credentials_file", profile.credentials_file]] as const) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable by this user" : `cannot be read (${code ?? String(error)})`;
+      out.push(`${displayPath([...at, "source_credentials", "iam_profile", key])}: ${file} ${why}; profile '${profile.profile_name}' cannot be loaded until it can be read`);
+    }
+  }
+  return out;
 }
 
 export function checkSingleCredentialKind(source: RawSource, at: KeyPath, problems: Problem[]): void {

@@ -1,7 +1,10 @@
 import { brokerConfigSchema } from "../../config/broker-schema.ts";
 import { brokerConfigLocation, loadBrokerConfig, type BrokerConfig } from "../../config/load-broker-config.ts";
 import { loadConfig } from "../../config/load.ts";
-import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
+import { validateInput as validateExecInput } from "./broker-exec.ts";
+import { validateInput as validateImdsInput } from "./broker-imds.ts";
+import { validateInput as validateServeInput } from "./broker-serve.ts";
 import { configSchema } from "../../config/schema.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
@@ -54,6 +57,7 @@ export const validateCommand: Command = {
         });
       }
       const config = loadBrokerConfig({ ...location, explicit: true });
+      checkAsBrokerCommands(config);
       process.stdout.write(describeBrokerConfig(config) + "\n");
       return 0;
     }
@@ -62,6 +66,34 @@ export const validateCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * The checks each broker command makes of the file's values at start-up (one IMDS host, a
+ * socket path that fits, executables that exist, …), made here too, so that validate accepts
+ * exactly what the commands accept. Every problem is reported, once.
+ */
+function checkAsBrokerCommands(config: BrokerConfig): void {
+  const runs: (() => unknown)[] = [
+    () => validateServeInput([], process.env, config),
+    () => validateImdsInput([], process.env, config),
+    () => validateExecInput(["--", "true"], process.env, config),
+  ];
+  const messages = new Set<string>();
+  for (const run of runs) {
+    try {
+      run();
+    } catch (error) {
+      // Only what comes from the file: a flag the commands would also need is not the file's fault.
+      if (isCredproxyError(error, ErrorCode.ConfigInvalid)) messages.add(error.message);
+      else if (!isCredproxyError(error)) throw error;
+    }
+  }
+  if (messages.size === 0) return;
+  const prefix = `Invalid config ${config.file}: `;
+  const lines = [...messages].map((m) => "  " + (m.startsWith(prefix) ? m.slice(prefix.length) : m));
+  const head = lines.length === 1 ? `Invalid config ${config.file}:` : `Invalid config ${config.file} (${lines.length} problems):`;
+  throw new CredproxyError(ErrorCode.ConfigInvalid, [head, ...lines].join("\n"), { hint: "Fix the keys named above; the broker commands would refuse them at start-up" });
+}
 
 /** A short human-readable account of a valid config (no secrets). */
 export function describeConfig(config: ResolvedConfig): string {
