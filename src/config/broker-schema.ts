@@ -15,6 +15,7 @@ const roleArn = (description: string) =>
 
 export const brokerConfigSchema = {
   $schema: "http://json-schema.org/draft-07/schema#",
+  $id: "urn:credproxy:schema:broker",
   title: "credproxy broker config",
   description:
     "Defaults for every `credproxy broker` command (exec, serve, credential-process, imds). Every key is optional; command-line flags win. Any string may use ${fromEnv:NAME} and ${fromFile:/path}.",

@@ -28,6 +28,7 @@ const patternList = (description: string) =>
 
 export const configSchema = {
   $schema: "http://json-schema.org/draft-07/schema#",
+  $id: "urn:credproxy:schema:config",
   title: "credproxy config (CredProxy-compatible)",
   description:
     "Config of `credproxy serve`, compatible with CredProxy's. Any string may use ${fromEnv:NAME} and ${fromFile:/path}. Needs at least one service, or dynamic_services.enabled: true.",

@@ -225,6 +225,7 @@ export const servicesSchema = {
 /** The top level of a dynamic service file: the same `services:` map, nothing else but `x-*`. */
 export const servicesFileSchema = {
   $schema: "http://json-schema.org/draft-07/schema#",
+  $id: "urn:credproxy:schema:services-file",
   title: "credproxy dynamic service file",
   description: "A file of dynamic services: a services map shaped like the main config's.",
   type: "object",

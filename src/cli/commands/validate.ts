@@ -6,6 +6,7 @@ import { validateInput as validateExecInput } from "./broker-exec.ts";
 import { validateInput as validateImdsInput } from "./broker-imds.ts";
 import { validateInput as validateServeInput } from "./broker-serve.ts";
 import { configSchema } from "../../config/schema.ts";
+import { schemaText } from "../../config/schema-files.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
 import { taskMetadataPaths } from "../../serve/task-metadata.ts";
@@ -46,7 +47,7 @@ export const validateCommand: Command = {
     const path = values.config ?? positionals[0];
     if (values["print-schema"]) {
       if (path !== undefined) throw usageError("validate", `--print-schema prints the schema and reads no file, but "${path}" was given`);
-      process.stdout.write(JSON.stringify(values.broker ? brokerConfigSchema : configSchema, null, 2) + "\n");
+      process.stdout.write(schemaText(values.broker ? brokerConfigSchema : configSchema));
       return 0;
     }
     if (values.broker) {

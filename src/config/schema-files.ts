@@ -1,0 +1,24 @@
+/**
+ * The JSON Schemas committed under schema/ for editors (e.g. `# yaml-language-server:
+ * $schema=…/schema/config.schema.json`). They are the schemas the loader validates with, and a
+ * test keeps the files equal to them; `bun src/config/schema-files.ts` rewrites the files.
+ */
+import { brokerConfigSchema } from "./broker-schema.ts";
+import { configSchema } from "./schema.ts";
+import { servicesFileSchema } from "./services-schema.ts";
+
+export const SCHEMA_FILES: Readonly<Record<string, unknown>> = {
+  "config.schema.json": configSchema,
+  "broker.schema.json": brokerConfigSchema,
+  "services-file.schema.json": servicesFileSchema,
+};
+
+/** A file's text: the schema as `validate --print-schema` prints it. */
+export function schemaText(schema: unknown): string {
+  return JSON.stringify(schema, null, 2) + "\n";
+}
+
+if (import.meta.main) {
+  const dir = new URL("../../schema/", import.meta.url).pathname;
+  for (const [name, schema] of Object.entries(SCHEMA_FILES)) await Bun.write(dir + name, schemaText(schema));
+}
