@@ -1,8 +1,8 @@
 /**
  * Generates the config validators as plain JavaScript with ajv's standalone mode, so the
  * binary does not compile the JSON Schema at start-up (that took ~85 ms and ~30 MB).
- * build.ts writes the result to validators.generated.js; a test keeps the committed copy in
- * step with schema.ts.
+ * build.ts writes the result to dist/generated/config-validators.js (build output, not
+ * committed); validators.ts is the one module that imports it.
  */
 import Ajv from "ajv";
 import standaloneCode from "ajv/dist/standalone/index.js";
@@ -10,7 +10,7 @@ import { configSchema } from "./schema.ts";
 import { servicesFileSchema } from "./services-schema.ts";
 import { brokerConfigSchema } from "./broker-schema.ts";
 
-export const GENERATED_VALIDATORS = new URL("./validators.generated.js", import.meta.url).pathname;
+export const GENERATED_VALIDATORS = new URL("../../dist/generated/config-validators.js", import.meta.url).pathname;
 
 export function validatorSource(): string {
   // coerceTypes: values arrive as strings (failsafe YAML) and are typed here, by the schema.

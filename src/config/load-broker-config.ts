@@ -7,8 +7,7 @@
  */
 import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
 import type { ValidateFunction } from "ajv";
-// @ts-ignore: generated JavaScript without types
-import { validateBrokerConfig } from "./validators.generated.js";
+import { validateBrokerConfig } from "./validators.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { LogLevel } from "../log.ts";
 import { brokerConfigSchema } from "./broker-schema.ts";

@@ -12,8 +12,7 @@
 import { realpathSync } from "node:fs";
 import { resolve as resolvePath, sep } from "node:path";
 import type { ValidateFunction } from "ajv";
-// @ts-ignore: generated JavaScript without types
-import { validateServicesFile } from "./validators.generated.js";
+import { validateServicesFile } from "./validators.ts";
 import type { ServiceSpec } from "./types.ts";
 import { servicesFileSchema } from "./services-schema.ts";
 import type { Env, ReadFile, SubstitutionPolicy } from "./substitute.ts";

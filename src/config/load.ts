@@ -8,8 +8,7 @@
  */
 import { resolve as resolvePath } from "node:path";
 import type { ValidateFunction } from "ajv";
-// @ts-ignore: generated JavaScript without types
-import { validateConfig } from "./validators.generated.js";
+import { validateConfig } from "./validators.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { ResolvedConfig } from "./types.ts";
 import { configSchema } from "./schema.ts";
