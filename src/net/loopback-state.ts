@@ -17,7 +17,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseStatStartTime } from "../broker/peer-policy.ts";
+import { parseStatStartTime } from "./proc-stat.ts";
 
 /** One address a run added. */
 export interface RecordedAddress {

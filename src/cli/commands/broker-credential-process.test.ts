@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { tempDirSync } from "../../../test/helpers/cleanup.ts";
-import { startUnixServer, type UnixServer } from "../../broker/unix-server.ts";
+import { startUnixServer, type UnixServer } from "../../broker/socket/unix-server.ts";
 import { CredproxyError } from "../../errors.ts";
 import { silentLogger } from "../../log.ts";
 import { brokerCredentialProcessCommand, fetchCredentials } from "./broker-credential-process.ts";

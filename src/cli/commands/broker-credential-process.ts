@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { checkBrokerSocket, checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket-path.ts";
+import { checkBrokerSocket, checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket/socket-path.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { brokerConfigLocation, loadBrokerConfig } from "../../config/load-broker-config.ts";
 import { parseCommandArgs, usageError } from "../args.ts";

@@ -1,5 +1,5 @@
 import { createBrokerCredentials } from "../../broker/broker-credentials.ts";
-import { runExec } from "../../broker/exec.ts";
+import { runExec } from "../../broker/exec/exec.ts";
 import type { CredproxyError } from "../../errors.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { createLogger } from "../../log.ts";
@@ -15,7 +15,7 @@ import {
   brokerUsageError,
   type BrokerSourceSettings,
 } from "../broker-settings.ts";
-import { startImds, type RunningImds } from "../../broker/start-imds.ts";
+import { startImds, type RunningImds } from "../../broker/imds/start-imds.ts";
 import { imdsListenSettings } from "./broker-imds.ts";
 import type { Command } from "./index.ts";
 import { exitOnUnhandledStopSignal } from "../signals.ts";

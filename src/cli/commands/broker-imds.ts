@@ -1,6 +1,6 @@
 import { createBrokerCredentials, type BrokerCredentials } from "../../broker/broker-credentials.ts";
-import { IMDS_ADDRESS, type ImdsCredentialSource } from "../../broker/imds-server.ts";
-import { startImds, type RunningImds } from "../../broker/start-imds.ts";
+import { IMDS_ADDRESS, type ImdsCredentialSource } from "../../broker/imds/imds-server.ts";
+import { startImds, type RunningImds } from "../../broker/imds/start-imds.ts";
 import type { RoleCredentials } from "../../credentials/types.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { logOutput, logOutputHelp } from "../log-output.ts";

@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
 import { createBrokerCredentials } from "../../broker/broker-credentials.ts";
 import { credentialRoutes } from "../../broker/credential-routes.ts";
-import { PeerPolicy, canonicalExecutable, procProcessTable } from "../../broker/peer-policy.ts";
-import { checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket-path.ts";
-import { startUnixServer } from "../../broker/unix-server.ts";
+import { PeerPolicy, canonicalExecutable, procProcessTable } from "../../broker/socket/peer-policy.ts";
+import { checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket/socket-path.ts";
+import { startUnixServer } from "../../broker/socket/unix-server.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { logOutput, logOutputHelp } from "../log-output.ts";
 import { createLogger } from "../../log.ts";

@@ -11,12 +11,12 @@
 import { constants } from "node:os";
 import { readFileSync } from "node:fs";
 import { isatty } from "node:tty";
-import { STOP_SIGNALS } from "../cli/signals.ts";
-import { CredproxyError, ErrorCode, formatError } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import type { BrokerCredentials } from "./broker-credentials.ts";
+import { STOP_SIGNALS } from "../../cli/signals.ts";
+import { CredproxyError, ErrorCode, formatError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import type { BrokerCredentials } from "../broker-credentials.ts";
 import { childEnv, shadowingWarnings, type Env, type ReadTextFile } from "./child-env.ts";
-import { credentialRoutes } from "./credential-routes.ts";
+import { credentialRoutes } from "../credential-routes.ts";
 import { startEcsServer } from "./ecs-server.ts";
 
 export interface ExecOptions {

@@ -14,7 +14,7 @@
  * A connection serves nothing until it is admitted: every request on a refused (or not yet
  * judged) connection gets one 403 JSON answer and the connection is closed.
  */
-import { JSON_HEADERS } from "../http/json.ts";
+import { JSON_HEADERS } from "./json.ts";
 import type { Logger } from "../log.ts";
 import type { PeerCred } from "../net/peer-credentials.ts";
 import { HeadReader } from "./head-reader.ts";

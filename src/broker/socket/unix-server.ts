@@ -15,11 +15,11 @@ import { randomBytes } from "node:crypto";
 import { linkSync, lstatSync, renameSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { UnixSocketListener } from "bun";
-import { CredproxyError, ErrorCode } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import { peerCredentials, socketFd, type PeerCred } from "../net/peer-credentials.ts";
-import { withUmask } from "../net/umask.ts";
-import { HttpConnection } from "./http-connection.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import { peerCredentials, socketFd, type PeerCred } from "../../net/peer-credentials.ts";
+import { withUmask } from "../../net/umask.ts";
+import { HttpConnection } from "../../http/http-connection.ts";
 import type { PeerDecision } from "./peer-policy.ts";
 import { checkSocketPathShape, clearStaleSocket, ensurePrivateDir, maxSocketPathBytes, ownUid } from "./socket-path.ts";
 

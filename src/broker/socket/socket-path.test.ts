@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDirSync } from "../../test/helpers/cleanup.ts";
-import { CredproxyError, ErrorCode } from "../errors.ts";
+import { tempDirSync } from "../../../test/helpers/cleanup.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { checkBrokerSocket, checkSocketPathShape, clearStaleSocket, defaultSocketPath, ensurePrivateDir, ownUid } from "./socket-path.ts";
 
 const uid = ownUid();

@@ -5,11 +5,11 @@
  * Tokens and secrets are never logged.
  */
 import { createHash } from "node:crypto";
-import { formatExpiration } from "../credentials/ecs-response.ts";
-import type { RoleCredentials } from "../credentials/types.ts";
-import { CredproxyError } from "../errors.ts";
-import type { Handler } from "../http/listen.ts";
-import type { Logger } from "../log.ts";
+import { formatExpiration } from "../../credentials/ecs-response.ts";
+import type { RoleCredentials } from "../../credentials/types.ts";
+import { CredproxyError } from "../../errors.ts";
+import type { Handler } from "../../http/listen.ts";
+import type { Logger } from "../../log.ts";
 import { parseTokenTtl, type ImdsTokenStore } from "./imds-tokens.ts";
 
 const TOKEN_PATH = "/latest/api/token";

@@ -11,7 +11,7 @@ import { lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { CredproxyError, ErrorCode } from "../errors.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
 
 export const SOCKET_FILE_NAME = "broker.sock";
 

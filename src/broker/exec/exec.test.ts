@@ -6,11 +6,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RefreshingCredentials } from "../credentials/refreshing-credentials.ts";
-import type { RoleCredentials } from "../credentials/types.ts";
-import { CredproxyError, ErrorCode } from "../errors.ts";
-import { createLogger, silentLogger } from "../log.ts";
-import type { BrokerCredentials } from "./broker-credentials.ts";
+import type { RefreshingCredentials } from "../../credentials/refreshing-credentials.ts";
+import type { RoleCredentials } from "../../credentials/types.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { createLogger, silentLogger } from "../../log.ts";
+import type { BrokerCredentials } from "../broker-credentials.ts";
 import { exitStatus, procStat, runExec, type ExecOptions } from "./exec.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "credproxy-exec-test-"));

@@ -8,9 +8,9 @@
  * (STYLE.md §10): the peer must be this host (`withLocalPeer`) and the Host header an IMDS or
  * listen address (`withHostCheck`, against DNS rebinding). Tokens and secrets are never logged.
  */
-import { listen, type Handler } from "../http/listen.ts";
-import { canonicalAddress, fixedLocalPeers, isLocalPeer, withLocalPeer as localPeerGuard } from "../http/local-peer.ts";
-import type { Logger } from "../log.ts";
+import { listen, type Handler } from "../../http/listen.ts";
+import { canonicalAddress, fixedLocalPeers, isLocalPeer, withLocalPeer as localPeerGuard } from "../../http/local-peer.ts";
+import type { Logger } from "../../log.ts";
 import { forbidden, imdsRoutes, TEXT_HEADERS, type ImdsRoutesOptions } from "./imds-routes.ts";
 import { createImdsTokenStore, type ImdsTokenStore } from "./imds-tokens.ts";
 

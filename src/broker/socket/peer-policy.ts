@@ -11,9 +11,10 @@
  * then. Both fail closed when /proc cannot be read.
  */
 import { readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { parseStatParentPid, parseStatStartTime } from "../../net/proc-stat.ts";
 import { isAbsolute } from "node:path";
-import type { PeerCred } from "../net/peer-credentials.ts";
-import { CredproxyError, ErrorCode } from "../errors.ts";
+import type { PeerCred } from "../../net/peer-credentials.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
 
 export interface PeerPolicyOptions {
   /** Uids that may connect. Default: only the broker's own uid. */
@@ -133,28 +134,6 @@ function descendsFrom(pid: number, ancestor: number, processes: ProcessTable): b
 
 function refuse(reason: string): PeerDecision {
   return { allowed: false, reason };
-}
-
-/**
- * The parent pid from the text of /proc/<pid>/stat. The command name (field 2) is in
- * parentheses and may itself contain spaces and ")", so parsing starts after the last ")".
- */
-export function parseStatParentPid(stat: string): number | undefined {
-  const ppid = statFields(stat)?.[1]; // field 4
-  const value = Number(ppid);
-  return ppid !== undefined && Number.isInteger(value) && value >= 0 ? value : undefined;
-}
-
-/** Field 22 of /proc/<pid>/stat, the start time in clock ticks since boot, as text. */
-export function parseStatStartTime(stat: string): string | undefined {
-  const start = statFields(stat)?.[19];
-  return start !== undefined && /^\d+$/.test(start) ? start : undefined;
-}
-
-/** The fields after the command name: [0] is field 3 (state). */
-function statFields(stat: string): string[] | undefined {
-  const close = stat.lastIndexOf(")");
-  return close < 0 ? undefined : stat.slice(close + 1).trim().split(/\s+/);
 }
 
 /**

@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDirSync } from "../../test/helpers/cleanup.ts";
-import { CredproxyError } from "../errors.ts";
-import type { PeerCred } from "../net/peer-credentials.ts";
-import { PeerPolicy, canonicalExecutable, parseStatParentPid, parseStatStartTime, procProcessTable, type ProcessTable } from "./peer-policy.ts";
+import { tempDirSync } from "../../../test/helpers/cleanup.ts";
+import { CredproxyError } from "../../errors.ts";
+import type { PeerCred } from "../../net/peer-credentials.ts";
+import { parseStatParentPid, parseStatStartTime } from "../../net/proc-stat.ts";
+import { PeerPolicy, canonicalExecutable, procProcessTable, type ProcessTable } from "./peer-policy.ts";
 
 const ME = 1000;
 const peer = (pid: number, uid = ME, gid = ME): PeerCred => ({ pid, uid, gid });

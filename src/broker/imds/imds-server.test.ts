@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import type { RoleCredentials } from "../credentials/types.ts";
-import { CredproxyError, ErrorCode } from "../errors.ts";
-import { createLogger, silentLogger } from "../log.ts";
+import type { RoleCredentials } from "../../credentials/types.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { createLogger, silentLogger } from "../../log.ts";
 import { startImds } from "./start-imds.ts";
 import { allowedHosts, isLocalPeer, startImdsServer, type ImdsServer, type ImdsServerOptions } from "./imds-server.ts";
 import { createImdsTokenStore, parseTokenTtl } from "./imds-tokens.ts";

@@ -6,10 +6,10 @@
  * constant time on every path, a Host check against DNS rebinding, and GET only.
  */
 import type { Server } from "bun";
-import { json } from "../http/json.ts";
-import { listen } from "../http/listen.ts";
-import { TokenIndex } from "../http/token-index.ts";
-import type { Logger } from "../log.ts";
+import { json } from "../../http/json.ts";
+import { listen } from "../../http/listen.ts";
+import { TokenIndex } from "../../http/token-index.ts";
+import type { Logger } from "../../log.ts";
 
 export interface EcsServerOptions {
   /** What an authorised GET answers, by path (`credentialRoutes()`). */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createLogger } from "../log.ts";
+import { createLogger } from "../../log.ts";
 import { startEcsServer, TOKEN_BYTES, type EcsServer } from "./ecs-server.ts";
 
 const logLines: string[] = [];

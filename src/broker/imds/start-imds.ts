@@ -4,9 +4,9 @@
  * address to the loopback interface (src/net/loopback-address.ts), starts the IMDSv2 server
  * (imds-server.ts) and says what a child process needs in its environment to find it.
  */
-import { CredproxyError, ErrorCode, isCredproxyError } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import { addLoopbackAliases } from "../net/loopback-address.ts";
+import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import { addLoopbackAliases } from "../../net/loopback-address.ts";
 import { IMDS_ADDRESS, startImdsServer, type ImdsCredentialSource, type ImdsServer } from "./imds-server.ts";
 
 /** What the alias errors say when IMDS cannot own its address (the fallback is automatic). */
