@@ -5,6 +5,7 @@
  */
 import { brokerConfigSchema } from "./broker-schema.ts";
 import { configSchema } from "./schema.ts";
+import { schemaReference } from "./schema-docs.ts";
 import { servicesFileSchema } from "./services-schema.ts";
 
 export const SCHEMA_FILES: Readonly<Record<string, unknown>> = {
@@ -18,7 +19,11 @@ export function schemaText(schema: unknown): string {
   return JSON.stringify(schema, null, 2) + "\n";
 }
 
+/** Where the generated reference lives, from the repository root. */
+export const REFERENCE_FILE = "docs/configuration.md";
+
 if (import.meta.main) {
-  const dir = new URL("../../schema/", import.meta.url).pathname;
-  for (const [name, schema] of Object.entries(SCHEMA_FILES)) await Bun.write(dir + name, schemaText(schema));
+  const root = new URL("../../", import.meta.url).pathname;
+  for (const [name, schema] of Object.entries(SCHEMA_FILES)) await Bun.write(`${root}schema/${name}`, schemaText(schema));
+  await Bun.write(root + REFERENCE_FILE, schemaReference(SCHEMA_FILES));
 }
