@@ -35,7 +35,7 @@ export function schemaReference(schemas: Readonly<Record<string, unknown>>): str
     "",
     "Generated from the JSON Schemas in `schema/` (the ones credproxy validates with) by",
     "`bun src/config/schema-files.ts`; do not edit by hand. `${fromEnv:NAME}` and `${fromFile:/path}`",
-    "may stand in any string value of the serve and broker configs (see README). Keys starting with",
+    "may stand in any string value of the serve and broker configs (see [serve.md](serve.md)). Keys starting with",
     "`x-` are extensions, accepted and ignored, where the schema says so.",
     "",
   ];
