@@ -9,7 +9,9 @@
  */
 import { CredproxyError, ErrorCode } from "../errors";
 import type { Logger } from "../log";
-import { errorText } from "./_error-text";
+import { credentialStatus } from "./credential-status";
+import { refreshErrors } from "./refresh-errors";
+import { refreshTimer } from "./refresh-timer";
 import { callWithTimeout, realTimers, type Timers } from "./call-with-timeout";
 import { EXPIRY_SAFETY_MS, refreshLeadMs, retryDelayMs } from "./refresh-policy";
 import type { RoleCredentials, RoleCredentialProvider } from "./types";
@@ -92,8 +94,6 @@ export interface RefreshingCredentials {
 }
 
 const noop = (): void => {};
-/** setTimeout stores delays in an int32. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 export function createRefreshingCredentials(options: RefreshingCredentialsOptions): RefreshingCredentials {
   const { name, fetch, logger } = options;
@@ -113,42 +113,27 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
   let backoffUntil: number | undefined;
   let inflight: Promise<RoleCredentials> | undefined;
   let inflightController: AbortController | undefined;
-  let timer: { handle: unknown; at: number } | undefined;
   let started = false;
   let stopped = false;
   /** Bumped by invalidate() and stop(): results of fetches begun earlier are then discarded. */
   let generation = 0;
   let warnedShortLifetime = false;
-  const own = new WeakSet<CredproxyError>();
-  const ownError = (code: ErrorCode, message: string, hint?: string): CredproxyError => {
-    const err = new CredproxyError(code, `Cannot get credentials for ${subject} as ${message}`, { hint });
-    own.add(err);
-    return err;
-  };
+  const errors = refreshErrors(subject);
+  const ownError = errors.own;
+  const wrap = errors.wrap;
+  const timer = refreshTimer(timers, now, () => refresh().catch(noop));
 
   const usable = (creds: RoleCredentials | undefined): creds is RoleCredentials =>
     creds !== undefined && creds.expiration.getTime() - EXPIRY_SAFETY_MS > now();
 
-  function clearTimer(): void {
-    if (timer) timers.clear(timer.handle);
-    timer = undefined;
-  }
-
   function schedule(at: number): void {
-    clearTimer();
-    if (stopped) return;
-    const delay = Math.min(Math.max(0, at - now()), MAX_TIMER_MS);
-    timer = { at, handle: timers.set(onTimer, delay) };
-  }
-
-  function onTimer(): void {
-    timer = undefined;
-    refresh().catch(noop);
+    if (stopped) timer.clear();
+    else timer.set(at);
   }
 
   function refresh(): Promise<RoleCredentials> {
     if (inflight) return inflight;
-    clearTimer();
+    timer.clear();
     const gen = generation;
     const startedAt = now();
     const controller = new AbortController();
@@ -197,21 +182,6 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
     if (inflight !== promise) return;
     inflight = undefined;
     inflightController = undefined;
-  }
-
-  /** Errors from `fetch` get the service name in front; the ones made here already have it. */
-  function wrap(error: unknown): CredproxyError {
-    if (error instanceof CredproxyError && own.has(error)) return error;
-    if (error instanceof CredproxyError) {
-      return new CredproxyError(error.code, `Cannot get credentials for ${subject}: ${error.message}`, {
-        hint: error.hint,
-        cause: error,
-        details: error.details,
-      });
-    }
-    return new CredproxyError(ErrorCode.AssumeRole, `Cannot get credentials for ${subject}: ${errorText(error)}`, {
-      cause: error,
-    });
   }
 
   function succeeded(creds: RoleCredentials, startedAt: number): void {
@@ -289,29 +259,20 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
     peek,
 
     status(): CredentialStatus {
-      const serving = usable(current);
-      const state: CredentialState = lastError
-        ? "failing"
-        : inflight && serving
-          ? "refreshing"
-          : serving
-            ? "ready"
-            : "pending";
-      const nextAttempt = timer?.at ?? backoffUntil;
-      return {
-        state,
-        serving,
+      return credentialStatus({
+        serving: usable(current),
+        refreshing: inflight !== undefined,
+        lastError,
         consecutiveFailures,
-        ...(lastError ? { reason: lastError.message, code: lastError.code } : {}),
-        ...(current ? { expiresAt: current.expiration } : {}),
-        ...(lastSuccessAt !== undefined ? { lastSuccessAt: new Date(lastSuccessAt) } : {}),
-        ...(nextAttempt !== undefined ? { nextAttemptAt: new Date(nextAttempt) } : {}),
-      };
+        expiresAt: current?.expiration,
+        lastSuccessAt,
+        nextAttemptAt: timer.at ?? backoffUntil,
+      });
     },
 
     start(): void {
       stopped = false;
-      if (started && (inflight || timer)) return;
+      if (started && (inflight || timer.at !== undefined)) return;
       started = true;
       if (usable(current) && now() < refreshAt) schedule(refreshAt);
       else refresh().catch(noop);
@@ -321,13 +282,13 @@ export function createRefreshingCredentials(options: RefreshingCredentialsOption
       stopped = true;
       started = false;
       generation += 1;
-      clearTimer();
+      timer.clear();
       discardInflight(ownError(ErrorCode.AssumeRole, "credproxy is stopping"));
     },
 
     invalidate(): void {
       generation += 1;
-      clearTimer();
+      timer.clear();
       // Callers already waiting keep their answer; it is just not cached.
       discardInflight(undefined);
       current = undefined;
