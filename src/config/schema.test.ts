@@ -120,7 +120,7 @@ describe("services or dynamic services", () => {
 describe("ranges", () => {
   const cases: [string, (c: Json, v: number) => void, number[], number[]][] = [
     ["server.port", (c, v) => (c.server = { port: v }), [1, 65535], [0, 65536]],
-    ["metrics.prometheus.port", (c, v) => (c.metrics = { prometheus: { port: v } }), [1024, 65535], [1023, 65536]],
+    ["metrics.prometheus.port", (c, v) => (c.metrics = { prometheus: { port: v } }), [1, 65535], [0, 65536]],
     ["credentials.refresh_buffer_seconds", (c, v) => (c.credentials = { refresh_buffer_seconds: v }), [0, 3600], [-1, 3601]],
     ["credentials.retry_delay", (c, v) => (c.credentials = { retry_delay: v }), [1, 300], [0, 301]],
     ["credentials.request_timeout", (c, v) => (c.credentials = { request_timeout: v }), [1, 300], [0, 301]],

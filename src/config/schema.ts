@@ -168,7 +168,7 @@ export const configSchema = {
           properties: {
             enabled: { type: "boolean", default: true, description: "Serve metrics. When false, /metrics answers 404 and no metrics listener opens." },
             host: { type: "string", minLength: 1, default: "127.0.0.1", description: "Address of the separate metrics listener (upstream's default was 0.0.0.0)." },
-            port: { type: "integer", minimum: 1024, maximum: 65535, default: 9090, description: "Port of the separate metrics listener." },
+            port: { type: "integer", minimum: 1, maximum: 65535, default: 9090, description: "Port of the separate metrics listener; the same range as server.port (CredProxy allowed 1024 and up), and not server.port itself." },
           },
         },
       },
