@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { forwardHeaders } from "./forward-headers.ts";
+import { forwardHeaders, responseHeaders } from "./forward-headers.ts";
 
 const names = (list: readonly (readonly [string, string])[]) => list.map(([n]) => n);
 
@@ -23,5 +23,9 @@ describe("the headers an upstream receives", () => {
     const out = forwardHeaders([["Connection", "Upgrade, keep-alive"], ["Upgrade", "websocket"], ["Sec-WebSocket-Key", "k"]], [], { upgrade: true });
     expect(out).toEqual([["sec-websocket-key", "k"], ["connection", "upgrade"], ["upgrade", "websocket"]]);
     expect(names(forwardHeaders([["Connection", "Upgrade"], ["Upgrade", "websocket"]], []))).toEqual([]);
+  });
+  test("a response keeps its own headers and loses the upstream hop's", () => {
+    const out = responseHeaders([["Content-Type", "text/event-stream"], ["Connection", "keep-alive, X-Hop"], ["X-Hop", "1"], ["Keep-Alive", "timeout=5"], ["Transfer-Encoding", "chunked"], ["Set-Cookie", "a=1"], ["Set-Cookie", "b=2"]]);
+    expect(out).toEqual([["content-type", "text/event-stream"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]);
   });
 });

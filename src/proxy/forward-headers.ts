@@ -51,6 +51,15 @@ export function forwardHeaders(headers: HeaderList, injections: readonly Injecti
   return out;
 }
 
+/**
+ * The headers a client receives from an upstream's response: its hop-by-hop headers (and the
+ * ones its Connection names) are the upstream connection's business, not the client's.
+ * A relayed 101 Switching Protocols keeps Connection and Upgrade.
+ */
+export function responseHeaders(headers: HeaderList, options: ForwardOptions = {}): [string, string][] {
+  return forwardHeaders(headers, [], options);
+}
+
 /** Header names the client listed in Connection: they are hop-by-hop too. */
 function connectionTokens(headers: HeaderList): Set<string> {
   const tokens = new Set<string>();
