@@ -21,6 +21,8 @@ describe("parseAuthority() reduces every spelling to one canonical authority", (
     ["xn--nicode-2ya.example:443", "xn--nicode-2ya.example:443", "name"],
     ["😀:443", "xn--e28h:443", "name"],
     ["123.example:443", "123.example:443", "name"],
+    ["example\u3002com:443", "example.com:443", "name"],
+    ["\uff41\uff50\uff49.example:443", "api.example:443", "name"],
     ["a-b.example:65535", "a-b.example:65535", "name"],
     ["127.0.0.1:443", "127.0.0.1:443", "ipv4"],
     ["127.1:443", "127.0.0.1:443", "ipv4"],
@@ -92,6 +94,8 @@ describe("parseAuthority() refuses what it cannot read unambiguously", () => {
     ["a*b.example:443", "character other than"],
     ["a!b.example:443", "character other than"],
     ["xn--zz.example:443", "not a valid host name"],
+    ["a\uff0fb.example:443", "not a valid host name"],
+    ["a.b.c.d.1:443", "ends in a number"],
   ])("%j is a problem mentioning %j", (raw, words) => {
     const parsed = parseAuthority(raw);
     expect(parsed).toHaveProperty("problem");
