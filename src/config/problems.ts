@@ -19,7 +19,7 @@ export interface Problem {
 }
 
 /** Keys whose values must never appear in a message (or anything below them). */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(["auth_token", "relative_uri", "aws_secret_access_key", "session_token", "TokenCode", "iam_keys"]);
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["auth_token", "relative_uri", "aws_secret_access_key", "session_token", "TokenCode", "iam_keys", "token", "value", "command"]);
 
 interface SchemaNode {
   readonly type?: string | readonly string[];

@@ -27,6 +27,8 @@ const SECTIONS: readonly { title: string; file: string; intro: string }[] = [
   { title: "The serve config", file: "config", intro: "`credproxy serve --config FILE` (CredProxy's format, and credproxy's extensions); `credproxy validate FILE` checks it." },
   { title: "A dynamic service file", file: "services-file", intro: "A file in a `dynamic_services` directory: the `services:` map of the serve config, nothing else. Its trust model is in docs/security.md." },
   { title: "The broker config", file: "broker", intro: "`~/.config/credproxy/broker.yaml`, the defaults of every `credproxy broker` command; `credproxy validate --broker` checks it." },
+  { title: "The proxy config", file: "proxy", intro: "`proxy.yaml`, the config of `credproxy proxy`. `credproxy validate --proxy FILE` checks it; the proxy command itself is still being built (issue 10)." },
+  { title: "A proxy run file", file: "proxy-run", intro: "A file in the proxy's `runs_dir`: one run (tenant) with its own token, policy and credentials." },
 ];
 
 export function schemaReference(schemas: Readonly<Record<string, unknown>>): string {
@@ -35,7 +37,7 @@ export function schemaReference(schemas: Readonly<Record<string, unknown>>): str
     "",
     "Generated from the JSON Schemas in `schema/` (the ones credproxy validates with) by",
     "`bun src/config/schema-files.ts`; do not edit by hand. `${fromEnv:NAME}` and `${fromFile:/path}`",
-    "may stand in any string value of the serve and broker configs (see [serve.md](serve.md)). Keys starting with",
+    "may stand in any string value of the serve, broker and proxy configs (see [serve.md](serve.md)). Keys starting with",
     "`x-` are extensions, accepted and ignored, where the schema says so.",
     "",
   ];

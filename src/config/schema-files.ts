@@ -7,11 +7,14 @@ import { brokerConfigSchema } from "./broker-schema.ts";
 import { configSchema } from "./schema.ts";
 import { schemaReference } from "./schema-docs.ts";
 import { servicesFileSchema } from "./services-schema.ts";
+import { proxyConfigSchema, proxyRunSchema } from "../proxy/config/proxy-schema.ts";
 
 export const SCHEMA_FILES: Readonly<Record<string, unknown>> = {
   "config.schema.json": configSchema,
   "broker.schema.json": brokerConfigSchema,
   "services-file.schema.json": servicesFileSchema,
+  "proxy.schema.json": proxyConfigSchema,
+  "proxy-run.schema.json": proxyRunSchema,
 };
 
 /** A file's text: the schema as `validate --print-schema` prints it. */

@@ -6,6 +6,7 @@ import { validateInput as validateExecInput } from "./broker-exec.ts";
 import { validateInput as validateImdsInput } from "./broker-imds.ts";
 import { validateInput as validateServeInput } from "./broker-serve.ts";
 import { configSchema } from "../../config/schema.ts";
+import { proxyConfigSchema } from "../../proxy/config/proxy-schema.ts";
 import { schemaText } from "../../config/schema-files.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
@@ -14,7 +15,7 @@ import { parseCommandArgs, usageError } from "../args.ts";
 import { configPath } from "../env.ts";
 import type { Command } from "./index.ts";
 
-const USAGE = `Usage: credproxy validate [PATH | --config PATH] [--broker] [--print-schema]
+const USAGE = `Usage: credproxy validate [PATH | --config PATH] [--broker | --proxy] [--print-schema]
 
 Checks a config file the way serve would load it (substitutions included) and prints what it
 would serve. Exit 0 when valid, 1 when not, with every problem and its key path and line.
@@ -26,8 +27,10 @@ Arguments:
 Options:
   -c, --config PATH  The same as PATH (the flag serve takes)
   --broker           PATH is a broker config (the defaults of the credproxy broker commands)
+  --proxy            PATH is a proxy config (proxy.yaml; default $CREDPROXY_PROXY_CONFIG, else
+                     ~/.config/credproxy/proxy.yaml); the proxy command is still being built
   --print-schema     Print the JSON Schema of the config file (or with --broker, of the
-                     broker config) for editors, and exit
+                     broker or proxy config) for editors, and exit
   -h, --help         Show this help`;
 
 export const validateCommand: Command = {
@@ -38,7 +41,7 @@ export const validateCommand: Command = {
     const { values, positionals } = parseCommandArgs(
       "validate",
       argv,
-      { "print-schema": { type: "boolean" }, broker: { type: "boolean" }, config: { type: "string", short: "c" } },
+      { "print-schema": { type: "boolean" }, broker: { type: "boolean" }, proxy: { type: "boolean" }, config: { type: "string", short: "c" } },
       { min: 0, max: 1 },
     );
     if (values.config !== undefined && positionals.length > 0) {
@@ -47,9 +50,11 @@ export const validateCommand: Command = {
     const path = values.config ?? positionals[0];
     if (values["print-schema"]) {
       if (path !== undefined) throw usageError("validate", `--print-schema prints the schema and reads no file, but "${path}" was given`);
-      process.stdout.write(schemaText(values.broker ? brokerConfigSchema : configSchema));
+      process.stdout.write(schemaText(values.proxy ? proxyConfigSchema : values.broker ? brokerConfigSchema : configSchema));
       return 0;
     }
+    if (values.broker && values.proxy) throw usageError("validate", "--broker and --proxy name different kinds of file; give one");
+    if (values.proxy) return validateProxy(path);
     if (values.broker) {
       const location = brokerConfigLocation(path);
       if (location === undefined) {
@@ -67,6 +72,26 @@ export const validateCommand: Command = {
     return 0;
   },
 };
+
+async function validateProxy(path: string | undefined): Promise<number> {
+  const { proxyConfigLocation, loadProxyConfig } = await import("../../proxy/config/load-proxy-config.ts");
+  const location = proxyConfigLocation(path);
+  if (location === undefined) {
+    throw new CredproxyError(ErrorCode.Usage, "validate: no proxy config to check as neither HOME nor XDG_CONFIG_HOME is set", { hint: "name the file: credproxy validate --proxy PATH" });
+  }
+  const config = loadProxyConfig({ ...location, explicit: true });
+  const t = config.defaultTenant;
+  const lines = [
+    `${config.file}: valid (proxy config)`,
+    `  listen: http://${config.listen.host}:${config.listen.port}`,
+    `  policy: ${t.policy}; intercept: ${t.intercept}; allow: ${t.allow.length}, deny: ${t.deny.length}, grants: ${t.grants.join(", ") || "(none)"}`,
+    `  credentials: ${t.credentials.map((c) => `${c.name} (${c.header} to ${c.hosts.map((h) => h.text).join(", ")})`).join("; ") || "(none)"}`,
+    `  runs: ${config.runsDir ?? "(none)"}`,
+    ...config.warnings.map((w) => `  warning: ${w}`),
+  ];
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
 
 /**
  * The checks each broker command makes of the file's values at start-up (one IMDS host, a
