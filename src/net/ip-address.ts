@@ -154,8 +154,8 @@ export function parseIp(text: string): IpAddress | undefined {
   return quad ? ipv4FromBytes(quad) : undefined;
 }
 
-/** RFC 5952 text of 16 bytes. */
-function formatIpv6(bytes: Uint8Array): string {
+/** RFC 5952 text of 16 bytes, all hex (an IPv4-mapped address too, as WHATWG URLs write it). */
+export function formatIpv6(bytes: Uint8Array): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
   let bestStart = -1;

@@ -3,6 +3,7 @@
  * and the canonical form used to compare, log and pass addresses on.
  */
 import { CredproxyError, ErrorCode } from "../errors.ts";
+import { formatIpv6 } from "./ip-address.ts";
 
 export interface ParsedAddress {
   family: 4 | 6;
@@ -41,25 +42,9 @@ export function parseAddress(text: string): ParsedAddress {
 /** Canonical text of an address: dotted quad, or RFC 5952 IPv6 (lower case, longest zero run as "::"). */
 export function formatAddress(family: 4 | 6, bytes: Uint8Array): string {
   if (family === 4) return Array.from(bytes).join(".");
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
   // ::ffff:a.b.c.d keeps its embedded IPv4 address (RFC 5952 §5).
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${Array.from(bytes.subarray(12)).join(".")}`;
-  let bestStart = -1;
-  let bestLength = 1; // a single zero group is never shortened
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart === -1) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return `::ffff:${Array.from(bytes.subarray(12)).join(".")}`;
+  return formatIpv6(bytes);
 }
 
 function parseIpv4(text: string): Uint8Array | undefined {
