@@ -5,7 +5,7 @@
  * $CREDPROXY_BROKER_CONFIG. It decides who may get credentials (allow_uids, allow_exes,
  * allow_roles), so like ~/.ssh/config it is refused when another user could have written it.
  */
-import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import type { ValidateFunction } from "ajv";
 import { validateBrokerConfig } from "./validators.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
@@ -15,6 +15,7 @@ import { CONFIG_MAX_BYTES, FROM_FILE_MAX_BYTES } from "./parse-limits.ts";
 import { openCheckedFile, ownershipProblem, readRegularFile, type OpenedFile } from "./checked-file.ts";
 import { deepFreeze, prepareDocument } from "./prepare-document.ts";
 import { envNamespace, type Env, type ReadFile } from "./substitute.ts";
+import { configHome } from "./config-home.ts";
 
 export interface BrokerConfig {
   /** Absolute path of the file read; undefined when there was none. */
@@ -70,7 +71,7 @@ export function brokerConfigLocation(flag: string | undefined, env: Env = proces
   if (flag !== undefined) return { path: resolvePath(flag), explicit: true };
   const fromEnv = env[`${envNamespace(env)}BROKER_CONFIG`];
   if (fromEnv) return { path: resolvePath(fromEnv), explicit: true };
-  const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : env.HOME ? join(env.HOME, ".config") : undefined;
+  const base = configHome(env);
   return base === undefined ? undefined : { path: join(base, "credproxy", "broker.yaml"), explicit: false };
 }
 

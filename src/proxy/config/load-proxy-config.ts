@@ -10,7 +10,8 @@
  * here only proves they resolve, and the proxy expands them itself when it needs the value,
  * so a token rotated in a ${fromFile:} file is picked up without a reload.
  */
-import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
+import { dirname, join, resolve as resolvePath } from "node:path";
+import { configHome } from "../../config/config-home.ts";
 import type { ValidateFunction } from "ajv";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { CONFIG_MAX_BYTES, FROM_FILE_MAX_BYTES } from "../../config/parse-limits.ts";
@@ -42,14 +43,8 @@ export function proxyConfigLocation(flag: string | undefined, env: Env = process
   if (flag !== undefined) return { path: resolvePath(flag), explicit: true };
   const fromEnv = env[`${envNamespace(env)}PROXY_CONFIG`];
   if (fromEnv) return { path: resolvePath(fromEnv), explicit: true };
-  const base = configBase(env);
+  const base = configHome(env);
   return base === undefined ? undefined : { path: join(base, "credproxy", "proxy.yaml"), explicit: false };
-}
-
-/** $XDG_CONFIG_HOME, else ~/.config; undefined with neither HOME nor an absolute XDG_CONFIG_HOME. */
-export function configBase(env: Env): string | undefined {
-  if (env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME)) return env.XDG_CONFIG_HOME;
-  return env.HOME ? join(env.HOME, ".config") : undefined;
 }
 
 /** Reads and checks the file at `location`; an absent implicit file gives the defaults. */
@@ -77,7 +72,7 @@ export function loadProxyConfig(location: ProxyConfigLocation, options: ProxyCon
 /** The same for text in hand; `file` names it in messages and anchors relative paths. */
 export function parseProxyConfigText(text: string, file: string, options: ProxyConfigOptions = {}, exists = true): ProxyConfig {
   const env = options.env ?? process.env;
-  const readFile = options.readFile ?? ((p: string) => readRegularFile(p, FROM_FILE_MAX_BYTES));
+  const readFile = options.readFile ?? readSubstitutedFile;
   const { data, tree, problems, substitutionErrors } = prepareDocument(text, file, validateProxyConfig as ValidateFunction, proxyConfigSchema, {
     env,
     readFile,
@@ -94,7 +89,7 @@ export function parseProxyConfigText(text: string, file: string, options: ProxyC
   const tenant = problems.length === 0 ? tenantFrom(raw, templates, { name: "default", token: undefined, source, base, env }, all) : undefined;
   if (problems.length === 0) all.push(...topLevelProblems(raw), ...listenProblems(raw));
   if (all.length > 0) throw documentError(file, all, tree, substitutionErrors, "credproxy validate --proxy --print-schema");
-  const caBase = configBase(env);
+  const caBase = configHome(env);
   const at = (p: string | undefined) => (p === undefined ? undefined : resolvePath(base, p));
   return deepFreeze({
     file: exists ? resolvePath(file) : undefined,
@@ -128,7 +123,7 @@ export function parseProxyConfigText(text: string, file: string, options: ProxyC
 /** One run file: its own token, policy and credentials (the run is named after the file). */
 export function parseRunText(text: string, file: string, name: string, options: ProxyConfigOptions = {}): Tenant {
   const env = options.env ?? process.env;
-  const readFile = options.readFile ?? ((p: string) => readRegularFile(p, FROM_FILE_MAX_BYTES));
+  const readFile = options.readFile ?? readSubstitutedFile;
   const { data, tree, problems, substitutionErrors } = prepareDocument(text, file, validateProxyRun as ValidateFunction, proxyRunSchema, {
     env,
     readFile,
@@ -142,6 +137,11 @@ export function parseRunText(text: string, file: string, name: string, options: 
   if (problems.length === 0) all.push(...tokenProblems(raw.token, ["token"]));
   if (all.length > 0) throw documentError(file, all, tree, substitutionErrors, "credproxy validate --proxy --print-schema");
   return deepFreeze(tenant!);
+}
+
+/** ${fromFile:…} reads: a regular file, at most FROM_FILE_MAX_BYTES. */
+function readSubstitutedFile(path: string): string {
+  return readRegularFile(path, FROM_FILE_MAX_BYTES);
 }
 
 function tokenWarnings(token: string | undefined, key: string): string[] {
