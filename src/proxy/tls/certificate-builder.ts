@@ -126,6 +126,7 @@ export function basicConstraints(options: { ca: boolean; pathLength?: number }):
 
 /** keyUsage, critical; a named BIT STRING, so trailing zero bits are dropped as DER requires. */
 export function keyUsage(usages: readonly KeyUsage[]): Extension {
+  if (usages.length === 0) throw new Error("keyUsage needs at least one usage"); // a bug, not user input
   const bits = usages.map((usage) => KEY_USAGE_BITS[usage]);
   const last = Math.max(...bits);
   const bytes = Buffer.alloc(Math.floor(last / 8) + 1);

@@ -6,7 +6,8 @@ import { tempDirSync } from "../../../test/helpers/cleanup.ts";
 import { isCredproxyError, ErrorCode } from "../../errors.ts";
 import { parseCidr, type Cidr } from "../../net/cidr.ts";
 import { CA_CERT_FILE, CA_CONSTRAINTS_FILE, CA_KEY_FILE, loadOrCreateCa, type ProxyCaOptions } from "./proxy-ca.ts";
-import { opensslText, run } from "./test-support.ts";
+import { LeafCertificates } from "./leaf-certificates.ts";
+import { opensslText, opensslVerify, run } from "./test-support.ts";
 
 const DAY = 86_400_000;
 
@@ -209,18 +210,25 @@ describe("a CA the user brings", () => {
   const EC_KEY = ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "KEY"];
   const caExt = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"];
 
-  test("loads an RSA CA with a PKCS#1 key and an EC CA with a SEC1 key", async () => {
+  test("loads RSA (PKCS#1), EC (SEC1) and Ed25519 (PKCS#8) CAs, and signs leaves that verify", async () => {
     const dir = tempDirSync("credproxy-userca-");
     const rsa = await openssl(dir, ["genrsa", "-traditional", "-out", "KEY", "2048"], caExt);
     expect(readFileSync(rsa.key, "utf8")).toContain("BEGIN RSA PRIVATE KEY");
     const ec = await openssl(dir, EC_KEY, caExt);
     expect(readFileSync(ec.key, "utf8")).toContain("BEGIN EC PRIVATE KEY");
-    for (const files of [rsa, ec]) {
+    const ed25519 = await openssl(dir, ["genpkey", "-algorithm", "ed25519", "-out", "KEY"], caExt);
+    expect(readFileSync(ed25519.key, "utf8")).toContain("BEGIN PRIVATE KEY");
+    for (const files of [rsa, ec, ed25519]) {
       const ca = await loadOrCreateCa({ dir: caDir(), certPath: files.cert, keyPath: files.key });
       expect(ca.generated).toBe(false);
       expect(ca.certPath).toBe(files.cert);
       expect(new X509Certificate(ca.certPem).subject).toBe("CN=user CA");
       expect(ca.subjectKeyId.length).toBe(20);
+      // the leaf's issuer is the CA's subject sliced from openssl's DER, so the chain must verify
+      const leaf = new LeafCertificates(ca).certificateFor({ host: "user.test.invalid", kind: "name" });
+      const verified = await opensslVerify(ca.certPem, leaf);
+      expect(verified.stderr).toBe("");
+      expect(verified.code).toBe(0);
     }
   });
 
