@@ -15,9 +15,10 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from "node:http2";
 import type { Duplex } from "node:stream";
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { onCleanup } from "./cleanup.ts";
 import type { TestPki } from "./test-ca.ts";
+import { listenTracked, type Listening } from "./listen-tracked.ts";
 import { Condition, deferred } from "./wait.ts";
 import { acceptWebSocket } from "./websocket-echo.ts";
 
@@ -273,48 +274,12 @@ function echoCore(name: string) {
   return { api, onRequest, onUpgrade, shutdown: () => permits.close() };
 }
 
-type Listening = HttpServer | TlsServer | ReturnType<typeof createSecureServer>;
-
-/** Listens on 127.0.0.1:0, tracks every connection so close() never waits on a keep-alive. */
-async function listen(server: Listening): Promise<{ port: number; stop: () => Promise<void> }> {
-  const sockets = new Set<Duplex>();
-  const sessions = new Set<Http2Session>();
-  const track = (s: Duplex): void => {
-    sockets.add(s);
-    s.once("close", () => sockets.delete(s));
-  };
-  server.on("connection", track);
-  server.on("secureConnection", track);
-  server.on("session", (s: Http2Session) => {
-    sessions.add(s);
-    s.once("close", () => sessions.delete(s));
-  });
-  // A client that resets mid-handshake is its own problem, not the test process's.
-  server.on("tlsClientError", () => undefined);
-  const ready = deferred<void>();
-  server.once("error", (err: Error) => ready.reject(err));
-  server.listen({ host: "127.0.0.1", port: 0 }, () => ready.resolve());
-  await ready.promise;
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error(`unexpected listen address ${String(address)}`);
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sessions) s.destroy();
-      for (const s of sockets) s.destroy();
-    });
-    return stopped;
-  };
-  return { port: address.port, stop };
-}
-
 /** `http` handles requests and upgrades; `listener` is what listens (itself, or a TLS server feeding it). */
 async function startOrigin(http: HttpServer | ReturnType<typeof createSecureServer>, listener: Listening, scheme: "http" | "https", name: string): Promise<EchoOrigin> {
   const core = echoCore(name);
   http.on("request", core.onRequest);
   http.on("upgrade", core.onUpgrade);
-  const { port, stop } = await listen(listener);
+  const { port, stop } = await listenTracked(listener);
   let unregister = (): void => undefined;
   const close = async (): Promise<void> => {
     unregister();
