@@ -67,6 +67,10 @@ export interface EchoOrigin {
   readonly openStreams: number;
   readonly aborts: number;
   waitForAborts(n: number, timeoutMs?: number): Promise<void>;
+  /** /sse responses open right now. */
+  readonly openSse: number;
+  /** Resolves once `check()` holds; re-checked whenever the origin's state changes (request, event, abort, message). */
+  until(check: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
   /** Text messages received over /ws, in order (all connections). */
   readonly wsMessages: string[];
   close(): Promise<void>;
@@ -83,7 +87,11 @@ type AnyRequest = IncomingMessage | Http2ServerRequest;
 /** The h2 compatibility response has the same surface the handlers use, so they see one type. */
 type AnyResponse = ServerResponse;
 
-/** Hands out SSE permits: `release()` banks one, `take()` waits for one (false once closed). */
+/**
+ * Hands out SSE permits: `release()` banks one or wakes the oldest waiter; `take(res)` waits
+ * for one. A stream whose client went away stops waiting (false) without using up a permit,
+ * so a release always reaches a live stream. Everything resolves false once closed.
+ */
 class Permits {
   private banked = 0;
   private waiters: Array<(ok: boolean) => void> = [];
@@ -95,13 +103,24 @@ class Permits {
     else this.banked++;
   }
 
-  take(): Promise<boolean> {
+  take(res: ServerResponse): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
     if (this.banked > 0) {
       this.banked--;
       return Promise.resolve(true);
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => {
+      const waiter = (ok: boolean): void => {
+        res.off("close", gone);
+        resolve(ok);
+      };
+      const gone = (): void => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(false);
+      };
+      res.once("close", gone);
+      this.waiters.push(waiter);
+    });
   }
 
   close(): void {
@@ -158,6 +177,7 @@ function echoCore(name: string) {
   const firstAbort = deferred<RecordedRequest>();
   let sseSent = 0;
   let openStreams = 0;
+  let openSse = 0;
   let aborts = 0;
 
   const record = (req: AnyRequest, body: string, upgrade: boolean): RecordedRequest => {
@@ -191,8 +211,13 @@ function echoCore(name: string) {
 
   const sse = async (res: AnyResponse, n: number): Promise<void> => {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
+    openSse++;
+    res.once("close", () => {
+      openSse--;
+      changed.notify();
+    });
     for (let k = 1; k <= n; k++) {
-      if (k > 1 && !(await permits.take())) return;
+      if (k > 1 && !(await permits.take(res))) return;
       if (res.destroyed) return;
       await writeAsync(res, `id: ${k}\nevent: tick\ndata: ${JSON.stringify({ k, of: n })}\n\n`);
       sseSent++;
@@ -264,11 +289,15 @@ function echoCore(name: string) {
     get openStreams() {
       return openStreams;
     },
+    get openSse() {
+      return openSse;
+    },
     get aborts() {
       return aborts;
     },
     waitForRequests: (n: number, timeoutMs = 5000) => changed.until(() => requests.length >= n, timeoutMs, `${n} request(s) at ${name} (saw ${requests.length})`),
     waitForSseSent: (n: number, timeoutMs = 5000) => changed.until(() => sseSent >= n, timeoutMs, `${n} SSE event(s) sent by ${name} (sent ${sseSent})`),
+    until: (check: () => boolean, timeoutMs = 5000, what = `condition at ${name}`) => changed.until(check, timeoutMs, what),
     waitForAborts: (n: number, timeoutMs = 5000) => changed.until(() => aborts >= n, timeoutMs, `${n} client abort(s) seen by ${name} (saw ${aborts})`),
   };
   return { api, onRequest, onUpgrade, shutdown: () => permits.close() };

@@ -90,6 +90,15 @@ describe("git origin", () => {
     expect(origin.requests.slice(before).some((q) => q.status === 200)).toBe(false);
   });
 
+  test("the required header sent twice is not an exact match and gets 401", async () => {
+    const url = `${origin.url()}/info/refs?service=git-upload-pack`;
+    const once = await curl(["--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}", "-H", `Authorization: ${TOKEN}`, url]);
+    expect(once.stdout).toBe("200");
+    const twice = await curl(["--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}", "-H", `Authorization: ${TOKEN}`, "-H", `Authorization: ${TOKEN}`, url]);
+    expect(twice.stdout).toBe("401");
+    expect(origin.requests.at(-1)?.headers.authorization).toEqual([TOKEN, TOKEN]);
+  });
+
   test("Basic credentials in the URL are sent after the challenge and accepted", async () => {
     const basic = await startGitOrigin({ pki, requireAuth: `Basic ${Buffer.from("alice:s3cret").toString("base64")}` });
     const dir = join(await tempDir("credproxy-git-basic-"), "repo");

@@ -142,6 +142,23 @@ describe("/sse", () => {
     expect(r.stdout).toContain("id: 2");
     expect(h1.sseSent).toBe(base + 2);
   });
+
+  test("a stream whose client left does not swallow the release meant for the next stream", async () => {
+    const origin = await startHttpsOrigin({ pki, name: "sse-left" });
+    const gone = streamingCurl(["--cacert", pki.caFile, `${origin.url()}/sse?n=2`]);
+    await gone.until("id: 1");
+    expect(origin.openSse).toBe(1);
+    await gone.kill();
+    await origin.until(() => origin.openSse === 0);
+    const live = streamingCurl(["--cacert", pki.caFile, `${origin.url()}/sse?n=2`]);
+    await live.until("id: 1");
+    await origin.waitForSseSent(2);
+    origin.releaseNext();
+    await live.until('data: {"k":2,"of":2}');
+    expect(await live.exited).toBe(0);
+    expect(origin.sseSent).toBe(3);
+    await origin.close();
+  });
 });
 
 describe("/stream-until-abort", () => {
