@@ -137,7 +137,8 @@ function normaliseBooleans(data: unknown, schema: SchemaNode): void {
 
 /** Freezes a resolved config and everything in it, so no subcommand can change what it was given. */
 export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+  // Typed arrays (an address's bytes) cannot be frozen; they are never handed out to be changed.
+  if (value !== null && typeof value === "object" && !ArrayBuffer.isView(value) && !Object.isFrozen(value)) {
     for (const child of Object.values(value)) deepFreeze(child);
     Object.freeze(value);
   }
