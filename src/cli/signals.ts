@@ -40,7 +40,7 @@ export const STOP_SIGNALS = [
  * handlers are what makes it stop. A second signal while stopping exits at once (process
  * "exit" hooks, which remove loopback addresses, still run).
  */
-export function firstSignal(): Promise<NodeJS.Signals> {
+export function firstSignal(options: { except?: readonly NodeJS.Signals[] } = {}): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let received = false;
     const handler = (signal: NodeJS.Signals): void => {
@@ -48,7 +48,7 @@ export function firstSignal(): Promise<NodeJS.Signals> {
       received = true;
       resolve(signal);
     };
-    for (const signal of STOP_SIGNALS) process.on(signal, handler);
+    for (const signal of STOP_SIGNALS) if (!options.except?.includes(signal)) process.on(signal, handler);
   });
 }
 

@@ -38,6 +38,13 @@ export class HeadReader {
     this.#end += chunk.length;
   }
 
+  /** Takes every unread byte off (a copy) and forgets them: what follows a head that ends the parsing. */
+  takeRest(): Buffer {
+    const rest = Buffer.from(this.#buffer.subarray(this.#start, this.#end));
+    this.clear();
+    return rest;
+  }
+
   /** Forgets everything held. */
   clear(): void {
     this.#buffer = EMPTY;

@@ -55,7 +55,7 @@ export function listen(options: {
   };
 }
 
-function bindError(options: { name: string; hostname: string; port: number; configKey: string }, error: unknown): CredproxyError {
+export function bindError(options: { name: string; hostname: string; port: number; configKey: string }, error: unknown): CredproxyError {
   const code = (error as { code?: string } | null)?.code;
   const address = `${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}:${options.port}`;
   if (code === "EADDRINUSE") {

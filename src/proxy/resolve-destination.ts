@@ -23,7 +23,7 @@ export type ResolveResult =
   | { ok: false; code: "address-refused" | "resolve-failed" | "resolve-timeout"; reason: string };
 
 export interface ResolveOptions {
-  lookup?: Lookup;
+  lookup?: Lookup | undefined;
   allow: readonly Cidr[];
   self: readonly SelfAddress[];
   timeoutMs?: number;
