@@ -1,0 +1,149 @@
+/**
+ * A request the proxy can read (inside an intercepted tunnel, or plain http://) on its way
+ * upstream: checked against the tunnel's target (421), given the credentials bound to that
+ * target (every client value of their headers removed first), sent to the checked address,
+ * and its response streamed back as it arrives: no read-ahead, so an SSE event reaches the
+ * client before the next is written. A client that goes away cancels the upstream request;
+ * an upstream 401/403 makes the next use of those credentials read their sources again.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { CredentialSpec } from "../config/proxy-config.ts";
+import { forwardHeaders, responseHeaders, type HeaderList, type Injection } from "../forward-headers.ts";
+import { upstreamFailed, type Refusal } from "../refusal.ts";
+import { selectCredentials } from "../select-credentials.ts";
+import type { Admitted } from "./admit.ts";
+import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
+import type { ProxyRuntime } from "./proxy-runtime.ts";
+import { logRequest } from "./request-log.ts";
+import { upstreamRequest, type UpstreamFailure } from "./upstream-request.ts";
+
+export interface Exchange {
+  readonly admitted: Admitted;
+  /** TLS between client and proxy (so upstream too); false for plain HTTP. */
+  readonly tls: boolean;
+  readonly servername: string | undefined;
+  readonly mode: "intercept" | "plain";
+  /** The path to ask the upstream for (origin-form). */
+  readonly path: string;
+}
+
+export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, exchange: Exchange): Promise<void> {
+  const started = performance.now();
+  const { admitted } = exchange;
+  const log = (status: number, extra: { bytes?: number; credentials?: readonly string[]; reason?: string } = {}) =>
+    logRequest(runtime.logger, {
+      run: admitted.tenant.name,
+      mode: exchange.mode,
+      method: req.method ?? "GET",
+      host: admitted.target.authority,
+      path: exchange.path,
+      status,
+      durationMs: performance.now() - started,
+      decision: decisionName(admitted),
+      ...extra,
+    });
+  const misdirected = innerTargetRefusal(req, admitted.target, exchange);
+  if (misdirected) {
+    runtime.metrics.request("refused", []);
+    sendRefusal(res, misdirected);
+    return log(misdirected.status, { reason: misdirected.code });
+  }
+  const credentials = selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !exchange.tls });
+  const injections = await credentialValues(runtime, credentials);
+  const names = credentials.map((c) => c.name);
+  if ("refusal" in injections) {
+    runtime.metrics.upstreamError("credential");
+    sendRefusal(res, injections.refusal);
+    return log(502, { credentials: names, reason: "credential-unavailable" });
+  }
+  const headers = upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls));
+  const call = upstreamRequest(runtime, admitted, { tls: exchange.tls, method: req.method ?? "GET", path: exchange.path, headers });
+  res.once("close", () => {
+    if (!res.writableFinished) call.request.destroy();
+  });
+  req.pipe(call.request);
+  const upstream = await call.response;
+  if ("kind" in upstream) {
+    runtime.metrics.upstreamError(upstream.kind);
+    runtime.metrics.request("allowed", names);
+    runtime.logger.debug("upstream failed", { host: admitted.target.authority, kind: upstream.kind, error: upstream.error.message });
+    if (!res.headersSent && !res.destroyed) sendRefusal(res, failureRefusal(admitted, upstream));
+    else res.destroy();
+    return log(upstream.kind === "timeout" ? 504 : 502, { credentials: names, reason: `upstream-${upstream.kind}` });
+  }
+  runtime.metrics.request(admitted.decision.wouldDeny ? "would_deny" : "allowed", names);
+  const status = upstream.statusCode ?? 502;
+  if ((status === 401 || status === 403) && credentials.length > 0) for (const c of credentials) runtime.values.refresh(c);
+  res.writeHead(status, upstream.statusMessage, headerObject(responseHeaders(pairs(upstream.rawHeaders))));
+  res.flushHeaders();
+  let bytes = 0;
+  upstream.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  upstream.pipe(res);
+  await new Promise<void>((resolve) => {
+    res.once("close", resolve);
+    upstream.once("error", () => res.destroy());
+  });
+  log(status, { bytes, credentials: names });
+}
+
+async function credentialValues(runtime: ProxyRuntime, credentials: readonly CredentialSpec[]): Promise<Injection[] | { refusal: Refusal }> {
+  try {
+    return await Promise.all(credentials.map(async (c) => ({ header: c.header, value: await runtime.values.value(c) })));
+  } catch (error) {
+    runtime.logger.error("credential unavailable", { error });
+    return { refusal: { status: 502, code: "credential-unavailable", message: "credproxy could not get the credential for this host; its log says why." } };
+  }
+}
+
+/** The client's headers as the upstream gets them; Host is the canonical target. */
+export function upstreamHeaders(raw: readonly string[], injections: readonly Injection[], host: string, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
+  const list = forwardHeaders(pairs(raw), injections, options).filter(([name]) => name !== "host");
+  return { host, ...headerObject(list) };
+}
+
+export function pairs(raw: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+/** Repeated names become arrays, which node:http writes as repeated lines. */
+export function headerObject(list: HeaderList): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of list) {
+    const key = name.toLowerCase();
+    const current = out[key];
+    if (current === undefined) out[key] = value;
+    else if (Array.isArray(current)) current.push(value);
+    else out[key] = [current, value];
+  }
+  return out;
+}
+
+export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+  if (res.headersSent || res.destroyed) return void res.destroy();
+  const body = refusal.message + "\n";
+  res.writeHead(refusal.status, {
+    ...refusal.headers,
+    "x-credproxy-deny-reason": refusal.code,
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  });
+  res.end(body);
+}
+
+export function failureRefusal(admitted: Admitted, failure: UpstreamFailure): Refusal {
+  if (failure.kind === "tls") {
+    return {
+      status: 502,
+      code: "upstream-certificate",
+      message: `credproxy did not trust the certificate of ${admitted.target.authority}. If it is an internal host, add its CA to tls.upstream_ca_bundle.`,
+    };
+  }
+  return upstreamFailed(admitted.target.authority, failure.kind === "timeout");
+}
+
+export function decisionName(admitted: Admitted): string {
+  return admitted.decision.wouldDeny ? `would-deny:${admitted.decision.wouldDeny.code}` : admitted.decision.by;
+}

@@ -1,0 +1,42 @@
+/**
+ * The check that makes interception safe: a request inside a tunnel must name the host and
+ * port the CONNECT named, in its Host header and (over TLS) its server name, else it is
+ * answered 421 and gets no credential. The CONNECT target, already canonical and checked,
+ * stays the one description of the destination; the Host header only has to agree with it.
+ */
+import type { IncomingMessage } from "node:http";
+import { parseAuthority, parseSni, sameTarget, type CanonicalTarget } from "../canonical-host.ts";
+import { misdirected, type Refusal } from "../refusal.ts";
+
+export function innerTargetRefusal(req: IncomingMessage, target: CanonicalTarget, tunnel: { tls: boolean; servername: string | undefined }): Refusal | undefined {
+  const hosts = hostValues(req.rawHeaders);
+  if (hosts.length > 1) return { status: 400, code: "bad-host", message: "credproxy refused the request: it has more than one Host header." };
+  const host = hosts[0];
+  if (host !== undefined) {
+    const named = parseAuthority(host, { defaultPort: tunnel.tls ? 443 : 80 });
+    if ("problem" in named) return misdirected("Host header", printable(host), target.authority);
+    if (!sameTarget(named, target)) return misdirected("Host header", named.authority, target.authority);
+  }
+  if (tunnel.tls && tunnel.servername !== undefined) {
+    const sni = parseSni(tunnel.servername);
+    if (sni !== target.host) return misdirected("TLS server name", printable(tunnel.servername), target.authority);
+  }
+  return undefined;
+}
+
+/** The Host header the upstream gets: the canonical target, its port left out when it is the scheme's. */
+export function canonicalHostHeader(target: CanonicalTarget, tls: boolean): string {
+  const bare = target.kind === "ipv6" ? `[${target.host}]` : target.host;
+  return target.port === (tls ? 443 : 80) ? bare : target.authority;
+}
+
+function hostValues(raw: readonly string[]): string[] {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === "host") values.push(raw[i + 1]!);
+  return values;
+}
+
+/** A client's text in a message: JSON-quoted, at most 100 characters. */
+function printable(text: string): string {
+  return JSON.stringify(text.length > 100 ? text.slice(0, 100) + "…" : text);
+}

@@ -1,0 +1,85 @@
+/**
+ * An intercepted CONNECT tunnel: the first bytes the client sends decide what it speaks.
+ * 0x16 (a TLS handshake record) is terminated with a leaf certificate for the CONNECT target;
+ * an ASCII letter is plain HTTP inside the tunnel; anything else is refused, since the proxy
+ * could not apply credentials or checks to it. Either way the decrypted requests go to one
+ * shared node:http server, which finds the tunnel's checked target through `tunnels`.
+ *
+ * The leaf is chosen by the CONNECT target, not by the client's SNI, so a client that sends
+ * no SNI (an IP literal) still gets the right certificate; a differing SNI is remembered and
+ * answered 421 by the inner request handler.
+ */
+import type { Server } from "node:http";
+import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
+import type { Admitted } from "./admit.ts";
+import type { ProxyRuntime } from "./proxy-runtime.ts";
+
+export interface TunnelInfo {
+  readonly admitted: Admitted;
+  readonly tls: boolean;
+  servername: string | undefined;
+}
+
+/** Inner sockets (TLS or plain) to the tunnel they came through. */
+export const tunnels = new WeakMap<object, TunnelInfo>();
+
+const TLS_HANDSHAKE = 0x16;
+
+export async function interceptTunnel(runtime: ProxyRuntime, socket: Socket, admitted: Admitted, rest: Buffer, inner: Server): Promise<void> {
+  const first = rest.length > 0 ? rest : await firstBytes(socket);
+  if (first === undefined) return void socket.destroy();
+  if (first[0] === TLS_HANDSHAKE) return terminateTls(runtime, socket, admitted, first, inner);
+  if (isHttpStart(first[0]!)) {
+    socket.unshift(first);
+    tunnels.set(socket, { admitted, tls: false, servername: undefined });
+    inner.emit("connection", socket);
+    return;
+  }
+  runtime.logger.info("tunnel refused", { run: admitted.tenant.name, host: admitted.target.authority, reason: "neither TLS nor HTTP" });
+  socket.destroy();
+}
+
+function terminateTls(runtime: ProxyRuntime, socket: Socket, admitted: Admitted, first: Buffer, inner: Server): void {
+  const before = runtime.leaves.size;
+  const secureContext = runtime.leaves.contextFor(admitted.target);
+  runtime.metrics.leafLookup(runtime.leaves.size === before);
+  socket.unshift(first);
+  const info: TunnelInfo = { admitted, tls: true, servername: undefined };
+  const tls = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] });
+  const handshakeTimer = setTimeout(() => tls.destroy(), runtime.state.config.limits.tlsHandshakeTimeoutMs);
+  tls.once("secure", () => {
+    clearTimeout(handshakeTimer);
+    const name = (tls as TLSSocket & { servername?: string | false }).servername;
+    info.servername = typeof name === "string" && name !== "" ? name : undefined;
+  });
+  tls.once("close", () => clearTimeout(handshakeTimer));
+  tls.on("error", (error) => {
+    runtime.logger.debug("client TLS failed", { host: admitted.target.authority, error: error.message });
+    socket.destroy();
+  });
+  tunnels.set(tls, info);
+  inner.emit("connection", tls);
+}
+
+/** The first chunk after the 200, read without losing it (pause, then one read of what is buffered). */
+function firstBytes(socket: Socket): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const done = (value: Buffer | undefined) => {
+      socket.off("readable", onReadable).off("close", onClose).off("end", onClose);
+      resolve(value);
+    };
+    const onReadable = () => {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk !== null) done(chunk);
+    };
+    const onClose = () => done(undefined);
+    socket.on("readable", onReadable).once("close", onClose).once("end", onClose);
+    onReadable();
+  });
+}
+
+/** An HTTP request line starts with a method: an upper-case letter. */
+function isHttpStart(byte: number): boolean {
+  return byte >= 0x41 && byte <= 0x5a;
+}

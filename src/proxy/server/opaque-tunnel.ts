@@ -1,0 +1,84 @@
+/**
+ * A CONNECT tunnel the proxy does not open: a host with no credential (intercept:
+ * credentialed). The policy and address checks have run; the bytes are relayed untouched to
+ * the checked address, tried in order until one connects within connect_timeout. The 200 is
+ * written only once the upstream is connected, so a failure is still a 502/504 the client sees.
+ */
+import { connect, type Socket } from "node:net";
+import type { IpAddress } from "../../net/ip-address.ts";
+import { refusalBytes, upstreamFailed } from "../refusal.ts";
+import type { Admitted } from "./admit.ts";
+import type { ProxyRuntime } from "./proxy-runtime.ts";
+import { decisionName } from "./forward-request.ts";
+import { logRequest } from "./request-log.ts";
+
+export async function opaqueTunnel(runtime: ProxyRuntime, client: Socket, admitted: Admitted, rest: Buffer): Promise<void> {
+  const started = performance.now();
+  const limits = runtime.state.config.limits;
+  const upstream = await dialFirst(admitted.addresses, admitted.target.port, limits.connectTimeoutMs);
+  const log = (status: number, bytes?: number, reason?: string) =>
+    logRequest(runtime.logger, {
+      run: admitted.tenant.name,
+      mode: "tunnel",
+      method: "CONNECT",
+      host: admitted.target.authority,
+      status,
+      bytes,
+      durationMs: performance.now() - started,
+      decision: decisionName(admitted),
+      reason,
+    });
+  if (typeof upstream === "string") {
+    runtime.metrics.upstreamError(upstream === "timeout" ? "timeout" : "connect");
+    const refusal = upstreamFailed(admitted.target.authority, upstream === "timeout");
+    client.end(refusalBytes(refusal));
+    return log(refusal.status, undefined, refusal.code);
+  }
+  runtime.metrics.request(admitted.decision.wouldDeny ? "would_deny" : "allowed", []);
+  client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+  if (rest.length > 0) upstream.write(rest);
+  for (const socket of [client, upstream]) {
+    socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
+    socket.on("error", () => {});
+  }
+  let bytes = 0;
+  upstream.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  client.pipe(upstream).on("close", () => client.destroy());
+  upstream.pipe(client).on("close", () => upstream.destroy());
+  client.resume();
+  await new Promise<void>((resolve) => {
+    let open = 2;
+    const closed = () => (--open === 0 ? resolve() : undefined);
+    client.once("close", () => (upstream.destroy(), closed()));
+    upstream.once("close", () => (client.destroy(), closed()));
+  });
+  log(200, bytes);
+}
+
+async function dialFirst(addresses: readonly IpAddress[], port: number, timeoutMs: number): Promise<Socket | "timeout" | "failed"> {
+  let last: "timeout" | "failed" = "failed";
+  for (const address of addresses) {
+    const result = await dial(address, port, timeoutMs);
+    if (typeof result !== "string") return result;
+    last = result;
+  }
+  return last;
+}
+
+function dial(address: IpAddress, port: number, timeoutMs: number): Promise<Socket | "timeout" | "failed"> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address.text, port, family: address.family });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve("timeout");
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once("error", () => {
+      clearTimeout(timer);
+      resolve("failed");
+    });
+  });
+}

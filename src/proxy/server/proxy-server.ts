@@ -1,0 +1,141 @@
+/**
+ * The proxy's listener: a raw TCP server (Bun's http.Server 'connect' event cannot take a
+ * per-connection certificate; bun-platform.md §6) that reads each connection's first request
+ * head itself, refuses what it must (too many connections 503, head too large 431, malformed
+ * 400, TRACE 405), and hands the connection on:
+ *
+ * - CONNECT → admission (token, canonical target, policy, addresses) → an intercepted tunnel
+ *   when the tenant has a credential for the target (or intercept: all), else an opaque one;
+ * - anything else → the plain server (absolute-form http:// and the proxy's own paths).
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { createServer, type Server, type Socket } from "node:net";
+import { bindError } from "../../http/listen.ts";
+import { parseIp } from "../../net/ip-address.ts";
+import { parseProxyRequestHead, headerValue, type ProxyRequestHead } from "../proxy-request-head.ts";
+import { refusalBytes, type Refusal } from "../refusal.ts";
+import { hasCredentialFor } from "../select-credentials.ts";
+import { admit, type Admitted } from "./admit.ts";
+import { forwardRequest, sendRefusal } from "./forward-request.ts";
+import { forwardUpgrade } from "./forward-upgrade.ts";
+import { interceptTunnel, tunnels } from "./intercept-tunnel.ts";
+import { opaqueTunnel } from "./opaque-tunnel.ts";
+import { plainRequest } from "./plain-requests.ts";
+import type { ProxyRuntime } from "./proxy-runtime.ts";
+import { readFirstHead } from "./read-first-head.ts";
+import { reportRefusal } from "./report-refusal.ts";
+
+export interface ProxyServer {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startProxyServer(runtime: ProxyRuntime): Promise<ProxyServer> {
+  const inner = innerServer(runtime);
+  const plain = createHttpServer({ maxHeaderSize: runtime.state.config.limits.maxHeaderBytes }, (req, res) => void plainRequest(runtime, req, res).catch((e) => internalError(runtime, res, e)));
+  const sockets = new Set<Socket>();
+  const server = createServer({ pauseOnConnect: false }, (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    void onConnection(runtime, socket, inner, plain).catch((error) => {
+      runtime.logger.error("connection failed", { error });
+      socket.destroy();
+    });
+  });
+  const { host, port } = runtime.state.config.listen;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(bindError({ name: "proxy", hostname: host, port, configKey: "listen in proxy.yaml or --listen" }, error)));
+    server.listen({ host, port }, () => resolve());
+  });
+  const bound = server.address() as { address: string; port: number };
+  const self = parseIp(bound.address);
+  if (self) runtime.self.push({ address: self, port: bound.port });
+  return { host: bound.address, port: bound.port, close: () => closeAll(server, sockets, [inner, plain]) };
+}
+
+async function onConnection(runtime: ProxyRuntime, socket: Socket, inner: HttpServer, plain: HttpServer): Promise<void> {
+  const limits = runtime.state.config.limits;
+  socket.on("error", () => {});
+  if (runtime.connections >= limits.maxConnections) return refuseRaw(socket, { status: 503, code: "too-many-connections", message: `credproxy has ${limits.maxConnections} connections open (limits.max_connections); try again shortly.` });
+  runtime.connections++;
+  socket.once("close", () => runtime.connections--);
+  const first = await readFirstHead(socket, { maxBytes: limits.maxHeaderBytes, timeoutMs: limits.tlsHandshakeTimeoutMs });
+  if ("error" in first) {
+    if (first.error === "too large") refuseRaw(socket, { status: 431, code: "head-too-large", message: `credproxy refused the request: its head is larger than ${limits.maxHeaderBytes} bytes (limits.max_header_bytes).` });
+    else if (first.error === "bare LF") refuseRaw(socket, { status: 400, code: "bad-head", message: "credproxy refused the request: a line ends in a bare LF." });
+    else socket.destroy();
+    return;
+  }
+  const head = parseProxyRequestHead(first.head);
+  if ("reason" in head) return refuseRaw(socket, { status: head.status, code: head.code, message: `credproxy refused the request: ${head.reason}.` });
+  if (head.form !== "authority") {
+    socket.unshift(Buffer.concat([Buffer.from(first.head + "\r\n\r\n", "latin1"), first.rest]));
+    plain.emit("connection", socket);
+    return;
+  }
+  await onConnect(runtime, socket, head, first.rest, inner);
+}
+
+async function onConnect(runtime: ProxyRuntime, socket: Socket, head: ProxyRequestHead, rest: Buffer, inner: HttpServer): Promise<void> {
+  const started = performance.now();
+  const admitted = await admit(
+    { authority: head.target, proxyAuthorization: headerValue(head, "proxy-authorization") },
+    { config: runtime.state.config, runs: runtime.state.runs, self: runtime.self, lookup: runtime.lookup },
+  );
+  if ("status" in admitted) {
+    refuseRaw(socket, admitted);
+    return reportRefusal(runtime, admitted, { method: "CONNECT", started });
+  }
+  if (admitted.decision.wouldDeny) runtime.logger.warn("policy would deny (report mode)", { run: admitted.tenant.name, host: admitted.target.authority, reason: admitted.decision.wouldDeny.code });
+  if (!intercepts(admitted)) return opaqueTunnel(runtime, socket, admitted, rest);
+  socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+  const close = runtime.metrics.opened("intercept");
+  socket.once("close", close);
+  socket.setTimeout(runtime.state.config.limits.idleTimeoutMs, () => socket.destroy());
+  await interceptTunnel(runtime, socket, admitted, rest, inner);
+}
+
+function intercepts(admitted: Admitted): boolean {
+  return admitted.tenant.intercept === "all" || hasCredentialFor(admitted.tenant.credentials, admitted.target);
+}
+
+/** The node:http server every intercepted tunnel's decrypted requests go to. */
+function innerServer(runtime: ProxyRuntime): HttpServer {
+  const server = createHttpServer({ maxHeaderSize: runtime.state.config.limits.maxHeaderBytes }, (req, res) => {
+    const info = tunnels.get(req.socket);
+    if (!info) return void res.destroy();
+    const path = req.url ?? "/";
+    if (!path.startsWith("/")) {
+      return sendRefusal(res, { status: 400, code: "bad-target", message: "credproxy refused the request: inside a tunnel, requests take a /path." });
+    }
+    void forwardRequest(runtime, req, res, { admitted: info.admitted, tls: info.tls, servername: info.servername, mode: "intercept", path }).catch((e) => internalError(runtime, res, e));
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const info = tunnels.get(req.socket) ?? tunnels.get(socket);
+    if (!info) return void socket.destroy();
+    void forwardUpgrade(runtime, req, socket, head, info).catch((error) => {
+      runtime.logger.error("upgrade failed", { error });
+      socket.destroy();
+    });
+  });
+  server.on("clientError", (_error, socket: Socket) => socket.destroy());
+  return server;
+}
+
+function refuseRaw(socket: Socket, refusal: Refusal): void {
+  socket.end(refusalBytes(refusal));
+  socket.once("finish", () => socket.destroySoon?.());
+}
+
+function internalError(runtime: ProxyRuntime, res: ServerResponse, error: unknown): void {
+  runtime.logger.error("request failed", { error });
+  sendRefusal(res, { status: 502, code: "internal-error", message: "credproxy failed on this request; its log says why." });
+}
+
+async function closeAll(server: Server, sockets: Set<Socket>, servers: HttpServer[]): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const socket of sockets) socket.destroy();
+  for (const s of servers) s.closeAllConnections?.();
+  await closed;
+}

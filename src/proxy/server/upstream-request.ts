@@ -1,0 +1,75 @@
+/**
+ * One request to an upstream, dialled at exactly a checked address: the canonical host goes
+ * in the TLS server name (certificate checked against it) and the Host header, the address
+ * that passed the destination checks is what the socket connects to, so no second lookup
+ * happens. Connect and response-head deadlines end in a typed failure for a 502/504.
+ */
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { IpAddress } from "../../net/ip-address.ts";
+import type { Admitted } from "./admit.ts";
+import type { ProxyRuntime } from "./proxy-runtime.ts";
+
+export type UpstreamFailure = { kind: "connect" | "timeout" | "tls" | "reset"; error: Error };
+
+export interface UpstreamCall {
+  readonly request: ClientRequest;
+  /** The response head, or why there is none. */
+  readonly response: Promise<IncomingMessage | UpstreamFailure>;
+}
+
+export function upstreamRequest(
+  runtime: ProxyRuntime,
+  admitted: Admitted,
+  options: { tls: boolean; method: string; path: string; headers: OutgoingHttpHeaders; upgrade?: boolean },
+): UpstreamCall {
+  const { target, tenant } = admitted;
+  const limits = runtime.state.config.limits;
+  const address = preferredAddress(admitted.addresses);
+  const common = { host: address.text, family: address.family, port: target.port, method: options.method, path: options.path, headers: options.headers, setHost: false };
+  const request = options.tls
+    ? httpsRequest({
+        ...common,
+        agent: options.upgrade ? false : runtime.agents.https(tenant.name),
+        ca: [...runtime.agents.ca],
+        ...(target.kind === "name" ? { servername: target.host } : {}),
+      })
+    : httpRequest({ ...common, agent: options.upgrade ? false : runtime.agents.http(tenant.name) });
+  const response = new Promise<IncomingMessage | UpstreamFailure>((resolve) => {
+    let settled = false;
+    const settle = (value: IncomingMessage | UpstreamFailure) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(headTimer);
+      resolve(value);
+    };
+    const fail = (kind: UpstreamFailure["kind"], error: Error) => {
+      settle({ kind, error });
+      request.destroy();
+    };
+    const headTimer = setTimeout(() => fail("timeout", new Error("no response head in time")), limits.responseHeadTimeoutMs);
+    request.once("socket", (socket) => {
+      if (!socket.connecting) return;
+      const connectTimer = setTimeout(() => fail("timeout", new Error("connect timed out")), limits.connectTimeoutMs);
+      socket.once(options.tls ? "secureConnect" : "connect", () => clearTimeout(connectTimer));
+      socket.once("close", () => clearTimeout(connectTimer));
+    });
+    request.once("response", settle);
+    request.once("upgrade", (res: IncomingMessage) => settle(res));
+    request.once("error", (error: Error & { code?: string }) => settle({ kind: failureKind(error), error }));
+  });
+  return { request, response };
+}
+
+/** IPv4 first, then the resolver's order: an IPv6 answer often has no route from a container. */
+export function preferredAddress(addresses: readonly IpAddress[]): IpAddress {
+  return addresses.find((a) => a.family === 4) ?? addresses[0]!;
+}
+
+function failureKind(error: Error & { code?: string }): UpstreamFailure["kind"] {
+  const code = error.code ?? "";
+  if (/CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ALTNAME|UNABLE_TO/i.test(code + " " + error.message)) return "tls";
+  if (code === "ECONNRESET" || code === "EPIPE") return "reset";
+  if (code === "ETIMEDOUT") return "timeout";
+  return "connect";
+}
