@@ -1,6 +1,7 @@
 import { brokerCommand } from "./broker.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
+import { proxyCommand } from "./proxy.ts";
 import { serveCommand } from "./serve.ts";
 import { validateCommand } from "./validate.ts";
 
@@ -14,4 +15,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, brokerCommand, validateCommand, healthcheckCommand, cleanupCommand];
+export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, validateCommand, healthcheckCommand, cleanupCommand];

@@ -1,0 +1,48 @@
+import { parseCommandArgs, usageError } from "../args.ts";
+import type { Command } from "./index.ts";
+import { parseListen, proxyLocation } from "./proxy-flags.ts";
+
+const USAGE = `Usage: credproxy proxy env [--config PATH] [--run NAME] [--proxy-address HOST:PORT] [--bundle-path PATH]
+
+Prints the shell lines a sandbox needs to use the proxy: HTTPS_PROXY and HTTP_PROXY (with the
+run's token in the URL), NO_PROXY, and every CA-file variable (SSL_CERT_FILE,
+REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS, GIT_SSL_CAINFO, AWS_CA_BUNDLE, PIP_CERT, ...) pointing
+at the trust bundle: the proxy's CA plus the public roots, since several of those variables
+replace a tool's own store. Use:  eval "$(credproxy proxy env --run ci-42)"
+
+Options:
+  -c, --config PATH           proxy.yaml (as for credproxy proxy)
+      --run NAME              The run (a file in runs_dir) whose token goes in the URL
+      --proxy-address HOST:PORT
+                              Where the sandbox reaches the proxy (e.g. host.docker.internal:3128).
+                              Default: listen from the config
+      --bundle-path PATH      The trust bundle's path as the sandbox sees it (a mount).
+                              Default: where the proxy writes it, beside its CA
+  -h, --help                  Show this help
+
+The lines carry the token: print them into the sandbox, not into a log.`;
+
+export const proxyEnvCommand: Command = {
+  name: "env",
+  summary: "Print the environment a sandbox needs (proxy URL with token, CA bundle variables)",
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseCommandArgs("proxy env", argv, {
+      config: { type: "string", short: "c" },
+      run: { type: "string" },
+      "proxy-address": { type: "string" },
+      "bundle-path": { type: "string" },
+    });
+    const address = values["proxy-address"] === undefined ? undefined : parseListen("proxy env", values["proxy-address"]);
+    const { sandboxEnvFor } = await import("../../proxy/sandbox-env-for.ts");
+    const lines = await sandboxEnvFor({
+      location: proxyLocation("proxy env", values.config),
+      run: values.run,
+      address,
+      bundlePath: values["bundle-path"],
+      usage: (message) => usageError("proxy env", message),
+    });
+    process.stdout.write(lines);
+    return 0;
+  },
+};

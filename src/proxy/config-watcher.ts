@@ -1,0 +1,80 @@
+/**
+ * Notices edits of proxy.yaml and of runs_dir: fs.watch for a prompt answer, and a stat of
+ * the file and the directory every `intervalMs` for file systems whose events do not arrive
+ * (bind mounts, network file systems, editors that replace files). Only a real change of
+ * what would be read (inode, size, mtime of the file; names and stats of the run files)
+ * calls `onChange`, and never twice at once.
+ */
+import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+export interface ConfigWatcher {
+  close(): void;
+}
+
+export function watchConfig(options: { file: string | undefined; runsDir: string | undefined; intervalMs?: number; onChange: () => Promise<void> | void }): ConfigWatcher {
+  let last = signature(options.file, options.runsDir);
+  let running = false;
+  let again = false;
+  const check = async (): Promise<void> => {
+    if (running) return void (again = true);
+    running = true;
+    try {
+      do {
+        again = false;
+        const now = signature(options.file, options.runsDir);
+        if (now === last) continue;
+        last = now;
+        await options.onChange();
+      } while (again);
+    } finally {
+      running = false;
+    }
+  };
+  const watchers: FSWatcher[] = [];
+  const watchDir = (dir: string, only?: string) => {
+    try {
+      const w = watch(dir, { persistent: false }, (_event, name) => {
+        if (only === undefined || name === null || name === only) void check();
+      });
+      w.on("error", () => w.close());
+      watchers.push(w);
+    } catch {
+      // the directory may not exist yet: the interval notices it appearing
+    }
+  };
+  if (options.file) watchDir(dirname(options.file), basename(options.file));
+  if (options.runsDir) watchDir(options.runsDir);
+  const timer = setInterval(() => void check(), options.intervalMs ?? 2_000);
+  timer.unref?.();
+  return {
+    close() {
+      clearInterval(timer);
+      for (const w of watchers) w.close();
+    },
+  };
+}
+
+function signature(file: string | undefined, runsDir: string | undefined): string {
+  const parts: string[] = [];
+  if (file) parts.push(stamp(file));
+  if (runsDir) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(runsDir).sort();
+    } catch {
+      parts.push("no runs_dir");
+    }
+    for (const name of names) parts.push(`${name}=${stamp(join(runsDir, name))}`);
+  }
+  return parts.join("\n");
+}
+
+function stamp(path: string): string {
+  try {
+    const s = statSync(path);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return "missing";
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * What `credproxy proxy env` and `credproxy proxy ca` print, from the config a proxy runs
+ * with: the proxy URL (with the run's or the proxy's token), NO_PROXY, and the trust bundle
+ * (written beside the CA, generating the CA when it does not exist yet, exactly as the proxy
+ * itself would), or the CA certificate and how to trust it.
+ */
+import { join } from "node:path";
+import { CredproxyError, ErrorCode } from "../errors.ts";
+import { loadProxyConfig, type ProxyConfigLocation } from "./config/load-proxy-config.ts";
+import type { ProxyConfig } from "./config/proxy-config.ts";
+import { loadRuns } from "./load-runs.ts";
+import { sandboxEnv, shellLines } from "./sandbox-env.ts";
+import { TRUST_BUNDLE_FILE } from "./start-proxy.ts";
+import type { ProxyCa } from "./tls/proxy-ca.ts";
+import { writeTrustBundle } from "./tls/trust-bundle.ts";
+import { loadCaFor } from "./ca-constraints.ts";
+
+/** Hosts a sandbox reaches without the proxy: its own loopback. */
+export const SANDBOX_NO_PROXY = ["localhost", "127.0.0.1", "::1"];
+
+export interface SandboxEnvRequest {
+  readonly location: ProxyConfigLocation;
+  readonly run: string | undefined;
+  readonly address: { readonly host: string; readonly port: number } | undefined;
+  readonly bundlePath: string | undefined;
+  readonly usage: (message: string) => Error;
+}
+
+export async function sandboxEnvFor(request: SandboxEnvRequest): Promise<string> {
+  const config = loadProxyConfig(request.location);
+  const token = tokenFor(config, request);
+  const address = request.address ?? config.listen;
+  if (address.port === 0) throw request.usage("listen.port is 0 (a random port): give the port the proxy printed with --proxy-address HOST:PORT");
+  const host = address.host === "0.0.0.0" || address.host === "::" ? "127.0.0.1" : address.host;
+  const ca = await loadCaFor(config);
+  const bundle = writeTrustBundle(join(ca.certPath, "..", TRUST_BUNDLE_FILE), ca.certPem);
+  return shellLines(
+    sandboxEnv({
+      proxyAuthority: `${host.includes(":") ? `[${host}]` : host}:${address.port}`,
+      token,
+      user: request.run,
+      bundlePath: request.bundlePath ?? bundle,
+      noProxy: SANDBOX_NO_PROXY,
+    }),
+  );
+}
+
+function tokenFor(config: ProxyConfig, request: SandboxEnvRequest): string | undefined {
+  if (config.runsDir === undefined) {
+    if (request.run !== undefined) throw request.usage(`--run ${request.run}: this proxy has no runs_dir, so it has no runs`);
+    return config.token;
+  }
+  if (request.run === undefined) throw request.usage("this proxy takes a run token: name the run with --run NAME (a file in runs_dir)");
+  const loaded = loadRuns(config.runsDir);
+  const run = loaded.runs.find((r) => r.name === request.run);
+  if (run) return run.token;
+  const problem = [...loaded.problems].find(([file]) => file.includes(`/${request.run}.`));
+  throw new CredproxyError(ErrorCode.ConfigInvalid, `no run "${request.run}" in ${config.runsDir}${problem ? `: ${problem[1]}` : ""}`, {
+    hint: `write ${join(config.runsDir, `${request.run}.yaml`)} with at least token:, or pick one of: ${loaded.runs.map((r) => r.name).join(", ") || "(none)"}`,
+  });
+}
+
+export async function proxyCaFor(location: ProxyConfigLocation): Promise<ProxyCa> {
+  return loadCaFor(loadProxyConfig(location));
+}
+
+export function trustInstructions(certPath: string): string {
+  return `
+To trust this CA system-wide (the PEM above is ${certPath}):
+  Debian/Ubuntu:  cp ca.pem /usr/local/share/ca-certificates/credproxy.crt && update-ca-certificates
+  Alpine:         apk add ca-certificates && cp ca.pem /usr/local/share/ca-certificates/credproxy.crt && update-ca-certificates
+  RHEL/Fedora:    cp ca.pem /etc/pki/ca-trust/source/anchors/credproxy.pem && update-ca-trust
+  macOS:          sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ca.pem
+Node.js ignores the system store: set NODE_EXTRA_CA_CERTS=ca.pem (credproxy proxy env sets it).
+`;
+}
