@@ -1,0 +1,159 @@
+/**
+ * `credproxy proxy` end to end: the compiled binary between curl and loopback origins that
+ * echo what they receive. The sandbox side trusts only the bundle `proxy env` points at.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cleanupAll, tempDir } from "../helpers/cleanup.ts";
+import { curl } from "../helpers/curl.ts";
+import { startHttpOrigin, startHttpsOrigin, type EchoOrigin } from "../helpers/https-origin.ts";
+import { makeTestPki, type TestPki } from "../helpers/test-ca.ts";
+import { runCredproxy } from "../helpers/binary.ts";
+import { rawConnect, startProxy, type RunningProxy } from "./proxy-fixture.ts";
+
+const SECRET = "ghp_e2e-secret-9Qm4Xr7Lz2Wk8Vn5B";
+const PLAIN_SECRET = "plain-secret-7Hc2Jd9Kf4Lm6Np";
+
+let pki: TestPki;
+let origin: EchoOrigin;
+let other: EchoOrigin;
+let plain: EchoOrigin;
+let proxy: RunningProxy;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  pki = await makeTestPki(await tempDir(), { names: ["localhost"], ips: ["127.0.0.1", "::1"] });
+  origin = await startHttpsOrigin({ pki, name: "credentialed" });
+  other = await startHttpsOrigin({ pki, name: "other" });
+  plain = await startHttpOrigin({ name: "plain" });
+  proxy = await startProxy(
+    `
+tls: {upstream_ca_bundle: ${pki.caFile}}
+allow: ["localhost:${origin.port}", "127.0.0.1:${other.port}", "[::1]:${other.port}", "localhost:${plain.port}"]
+deny: ["gist.example.invalid"]
+allow_addresses: ["127.0.0.1/32"]
+credentials:
+  - name: echo-token
+    host: localhost:${origin.port}
+    value: "Bearer ${SECRET}"
+  - name: plain-key
+    host: localhost:${plain.port}
+    header: X-Api-Key
+    value: ${PLAIN_SECRET}
+    allow_plaintext: true
+`,
+  );
+  env = await proxy.sandboxEnv();
+});
+afterAll(cleanupAll);
+
+/** curl as a sandbox runs it: the proxy and CA bundle from `proxy env`, nothing else. */
+function viaProxy(args: string[]) {
+  return curl(["--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, ...args]);
+}
+
+describe("credproxy proxy: interception and injection", () => {
+  test("prints the sandbox environment: proxy URL, NO_PROXY and every CA variable at one bundle", () => {
+    expect(env.HTTPS_PROXY).toBe(proxy.proxyUrl());
+    expect(env.http_proxy).toBe(proxy.proxyUrl());
+    expect(env.NO_PROXY).toBe("localhost,127.0.0.1,::1");
+    for (const name of ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE", "PIP_CERT"]) expect(env[name]).toBe(proxy.bundle);
+  });
+
+  test("a credentialed host gets the credential, and the client's own Authorization never arrives", async () => {
+    const r = await viaProxy(["-H", "Authorization: Bearer sandbox-chosen", "-H", "authorization: again", `https://localhost:${origin.port}/repos?token=abc`]);
+    expect(r.stderr).toBe("");
+    const echo = JSON.parse(r.stdout);
+    expect(echo.headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect(echo.path).toBe("/repos?token=abc");
+    expect(echo.headers["proxy-authorization"]).toBeUndefined();
+  });
+
+  test("the request log names the credential, never its value, and drops query values", async () => {
+    const record = await proxy.proc.waitForLog((r) => r.msg === "request" && r.path === "/repos?token=…");
+    expect(record).toMatchObject({ run: "default", mode: "intercept", method: "GET", host: `localhost:${origin.port}`, status: 200, credentials: ["echo-token"] });
+    const all = proxy.proc.stderrLines.join("\n") + proxy.proc.stdoutLines.join("\n");
+    expect(all).not.toContain(SECRET.slice(4));
+    expect(all).not.toContain("token=abc");
+  });
+
+  test("requests on one kept-alive tunnel are each injected", async () => {
+    const r = await viaProxy(["-v", `https://localhost:${origin.port}/one`, `https://localhost:${origin.port}/two`]);
+    const bodies = r.stdout.split(/(?<=\})(?=\{)/).map((b) => JSON.parse(b));
+    expect(bodies.map((b) => [b.path, b.headers.authorization])).toEqual([
+      ["/one", `Bearer ${SECRET}`],
+      ["/two", `Bearer ${SECRET}`],
+    ]);
+    expect(r.stderr).toContain("Re-using existing connection");
+  });
+
+  test("a host without a credential is tunnelled untouched: the origin's own certificate, no credential", async () => {
+    const r = await curl(["--proxy", proxy.proxyUrl(), "--cacert", pki.caFile, `https://127.0.0.1:${other.port}/opaque`]);
+    const echo = JSON.parse(r.stdout);
+    expect(echo.origin).toBe("other");
+    expect(echo.headers.authorization).toBeUndefined();
+    expect(echo.alpn).toBe("http/1.1"); // negotiated with curl itself: the proxy did not terminate TLS
+  });
+
+  test("a Host header naming another host than the CONNECT is 421 and reaches no origin", async () => {
+    const before = origin.requests.length;
+    const r = await viaProxy(["-i", "-H", "Host: gist.localhost", `https://localhost:${origin.port}/x`]);
+    expect(r.stdout.replace("HTTP/1.1 200 Connection Established\r\n\r\n", "")).toStartWith("HTTP/1.1 421");
+    expect(r.stdout.toLowerCase()).toContain("x-credproxy-deny-reason: misdirected");
+    expect(r.stdout).toContain(`tunnel was opened (CONNECT) to localhost:${origin.port}`);
+    expect(origin.requests.length).toBe(before);
+  });
+
+  test("a host outside the allow list is refused with 407, its reason and the key that would allow it", async () => {
+    const curled = await curl(["-i", "--proxy", proxy.proxyUrl(), "https://api.example.invalid/"]);
+    expect(curled.stdout).toStartWith("HTTP/1.1 407");
+    const answer = await rawConnect(proxy.port, "API.Example.invalid.:443");
+    expect(answer).toStartWith("HTTP/1.1 407");
+    expect(answer).toContain('Proxy-Authenticate: Credproxy-Policy realm="credproxy"');
+    expect(answer).toContain("X-Credproxy-Deny-Reason: host-not-allowed");
+    expect(answer).toContain('credproxy refused api.example.invalid:443: the host is not in the allow list of');
+    expect(answer).toContain('add "api.example.invalid" to allow');
+  });
+
+  test("a denied host is refused even on a port allow would not cover", async () => {
+    const answer = await rawConnect(proxy.port, "gist.example.invalid:8443");
+    expect(answer).toContain("X-Credproxy-Deny-Reason: host-denied");
+    expect(answer).toContain("remove or narrow that entry in deny");
+  });
+
+  test("an allowed host whose address is loopback outside allow_addresses is refused with 403", async () => {
+    const r = await curl(["-i", "--proxy", proxy.proxyUrl(), "--cacert", pki.caFile, `https://[::1]:${other.port}/`]);
+    expect(r.stdout).toStartWith("HTTP/1.1 403");
+    const answer = await rawConnect(proxy.port, `[0:0:0:0:0:0:0:1]:${other.port}`);
+    expect(answer).toContain("X-Credproxy-Deny-Reason: address-refused");
+    expect(answer).toContain("::1 is a loopback address");
+    expect(answer).toContain("allow_addresses");
+    expect(other.requests.some((q) => q.path === "/" && q.authority?.startsWith("[::1]"))).toBe(false);
+  });
+
+  test("plain http:// gets only a credential that allows plaintext, with the client's value removed", async () => {
+    const r = await curl(["--proxy", proxy.proxyUrl(), "-H", "X-Api-Key: mine", `http://localhost:${plain.port}/p`]);
+    const echo = JSON.parse(r.stdout);
+    expect(echo.headers["x-api-key"]).toBe(PLAIN_SECRET);
+    expect(echo.headers.authorization).toBeUndefined();
+  });
+
+  test("TRACE is refused with 405 before anything is dialled", async () => {
+    const before = plain.requests.length;
+    const r = await curl(["-i", "--proxy", proxy.proxyUrl(), "-X", "TRACE", `http://localhost:${plain.port}/t`]);
+    expect(r.stdout).toStartWith("HTTP/1.1 405");
+    expect(plain.requests.length).toBe(before);
+  });
+
+  test("a request head over limits.max_header_bytes is 431", async () => {
+    const r = await curl(["-i", "--proxy", proxy.proxyUrl(), "-H", `X-Big: ${"a".repeat(70_000)}`, `http://localhost:${plain.port}/big`]);
+    expect(r.stdout).toStartWith("HTTP/1.1 431");
+  });
+
+  test("/_credproxy/health answers on the proxy port, and credproxy healthcheck accepts it", async () => {
+    const health = await (await fetch(`http://127.0.0.1:${proxy.port}/_credproxy/health`)).json();
+    expect(health).toMatchObject({ status: "healthy", tenants: 1 });
+    expect(JSON.stringify(health)).not.toContain(SECRET);
+    const r = await runCredproxy(["healthcheck", `127.0.0.1:${proxy.port}/_credproxy/health`]);
+    expect(r.code).toBe(0);
+  });
+});
