@@ -17,6 +17,7 @@ import { ProxyMetrics } from "./server/proxy-metrics.ts";
 import type { ProxyRuntime } from "./server/proxy-runtime.ts";
 import { startProxyServer } from "./server/proxy-server.ts";
 import { UpstreamAgents } from "./server/upstream-agents.ts";
+import { upstreamProxyChooser } from "./server/upstream-proxy.ts";
 import { LeafCertificates } from "./tls/leaf-certificates.ts";
 import type { ProxyCa } from "./tls/proxy-ca.ts";
 import { writeTrustBundle } from "./tls/trust-bundle.ts";
@@ -57,6 +58,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     logger,
     metrics: new ProxyMetrics(versionLine(), () => leaves.size),
     lookup: options.lookup,
+    chooseProxy: upstreamProxyChooser(config.upstreamProxy, options.env ?? process.env),
     connections: 0,
   };
   const server = await startProxyServer(runtime);
@@ -69,6 +71,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       checkCaCovers(ca, next, nextRuns);
       if (next.tls.upstreamCaBundle !== config.tls.upstreamCaBundle) logger.warn("tls.upstream_ca_bundle changes take effect on restart");
       runtime.state = { config: { ...next, listen: config.listen, limits: next.limits }, runs: nextRuns };
+      runtime.chooseProxy = upstreamProxyChooser(next.upstreamProxy, options.env ?? process.env);
       runtime.agents.retain(new Set([next.defaultTenant.name, ...nextRuns.map((r) => r.name)]));
     },
     stop: () => server.close(),

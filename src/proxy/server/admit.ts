@@ -20,6 +20,7 @@ export interface Admitted {
   readonly tenant: Tenant;
   readonly target: CanonicalTarget;
   readonly decision: Allowed;
+  /** The checked addresses; empty only when an upstream proxy takes a name this host cannot resolve. */
   readonly addresses: readonly IpAddress[];
 }
 
@@ -36,6 +37,8 @@ export interface AdmitContext {
   readonly runs: readonly Tenant[];
   readonly self: readonly SelfAddress[];
   readonly lookup?: Lookup | undefined;
+  /** True when the target is reached through an upstream proxy, which resolves names itself. */
+  readonly viaProxy?: ((target: CanonicalTarget) => boolean) | undefined;
 }
 
 /** The refusal carries the tenant when one was found, for the request log. */
@@ -52,7 +55,12 @@ export async function admit(request: AdmitRequest, context: AdmitContext): Promi
     return { status: 407, code: decision.code, message: decision.message, headers: { "Proxy-Authenticate": headers["Proxy-Authenticate"]! }, tenant, target };
   }
   const resolved = await resolveDestination(target, { lookup: context.lookup, allow: tenant.allowAddresses, self: context.self });
-  if (!resolved.ok) return destinationRefusal(resolved, tenant, target);
+  if (!resolved.ok) {
+    // Behind a corporate proxy the local resolver often knows no outside names: a name that
+    // does not resolve here goes to the upstream proxy by name. Refused answers stay refused.
+    if (resolved.code !== "address-refused" && context.viaProxy?.(target)) return { tenant, target, decision, addresses: [] };
+    return destinationRefusal(resolved, tenant, target);
+  }
   return { tenant, target, decision, addresses: resolved.addresses };
 }
 

@@ -11,11 +11,13 @@ import type { Admitted } from "./admit.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { decisionName } from "./forward-request.ts";
 import { logRequest } from "./request-log.ts";
+import { tunnelThrough, type UpstreamProxyRoute } from "./upstream-proxy.ts";
 
 export async function opaqueTunnel(runtime: ProxyRuntime, client: Socket, admitted: Admitted, rest: Buffer): Promise<void> {
   const started = performance.now();
   const limits = runtime.state.config.limits;
-  const upstream = await dialFirst(admitted.addresses, admitted.target.port, limits.connectTimeoutMs);
+  const route = runtime.chooseProxy(admitted.target, true);
+  const upstream = route ? await throughProxy(route, admitted, limits.connectTimeoutMs) : await dialFirst(admitted.addresses, admitted.target.port, limits.connectTimeoutMs);
   const log = (status: number, bytes?: number, reason?: string) =>
     logRequest(runtime.logger, {
       run: admitted.tenant.name,
@@ -53,6 +55,13 @@ export async function opaqueTunnel(runtime: ProxyRuntime, client: Socket, admitt
     upstream.once("close", () => (client.destroy(), closed()));
   });
   log(200, bytes);
+}
+
+/** Through the upstream proxy: CONNECT by canonical name (the proxy resolves it; our checks already ran). */
+async function throughProxy(route: UpstreamProxyRoute, admitted: Admitted, timeoutMs: number): Promise<Socket | "timeout" | "failed"> {
+  const result = await tunnelThrough(route, admitted.target.authority, timeoutMs);
+  if ("socket" in result) return result.socket;
+  return result.failure === "timeout" ? "timeout" : "failed";
 }
 
 async function dialFirst(addresses: readonly IpAddress[], port: number, timeoutMs: number): Promise<Socket | "timeout" | "failed"> {

@@ -20,7 +20,7 @@ export async function plainRequest(runtime: ProxyRuntime, req: IncomingMessage, 
   const started = performance.now();
   const admitted = await admit(
     { authority: split.authority, proxyAuthorization: header(req, "proxy-authorization"), defaultPort: 80 },
-    { config: runtime.state.config, runs: runtime.state.runs, self: runtime.self, lookup: runtime.lookup },
+    { config: runtime.state.config, runs: runtime.state.runs, self: runtime.self, lookup: runtime.lookup, viaProxy: (t) => runtime.chooseProxy(t, false) !== undefined },
   );
   if ("status" in admitted) {
     sendRefusal(res, admitted);

@@ -12,6 +12,7 @@ import type { CredentialValues } from "../credential-values.ts";
 import type { Lookup } from "../resolve-destination.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
 import type { UpstreamAgents } from "./upstream-agents.ts";
+import type { ProxyChooser } from "./upstream-proxy.ts";
 
 /** Mints (or finds) the certificate the proxy shows a client for a canonical host. */
 export interface LeafSource {
@@ -34,6 +35,8 @@ export interface ProxyRuntime {
   readonly logger: Logger;
   readonly metrics: ProxyMetrics;
   readonly lookup?: Lookup | undefined;
+  /** The corporate proxy a target is reached through, if any (upstream_proxy or the environment). */
+  chooseProxy: ProxyChooser;
   /** Open client connections (tunnels and plain), for the max_connections limit and /health. */
   connections: number;
 }

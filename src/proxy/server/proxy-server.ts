@@ -81,7 +81,7 @@ async function onConnect(runtime: ProxyRuntime, socket: Socket, head: ProxyReque
   const started = performance.now();
   const admitted = await admit(
     { authority: head.target, proxyAuthorization: headerValue(head, "proxy-authorization") },
-    { config: runtime.state.config, runs: runtime.state.runs, self: runtime.self, lookup: runtime.lookup },
+    { config: runtime.state.config, runs: runtime.state.runs, self: runtime.self, lookup: runtime.lookup, viaProxy: (t) => runtime.chooseProxy(t, true) !== undefined },
   );
   if ("status" in admitted) {
     refuseRaw(socket, admitted);

@@ -7,7 +7,11 @@
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { rootCertificates } from "node:tls";
+import type { RequestOptions } from "node:https";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { connect as tlsConnect, rootCertificates } from "node:tls";
+import { tunnelThrough, type UpstreamProxyRoute } from "./upstream-proxy.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 
 export class UpstreamAgents {
@@ -22,6 +26,14 @@ export class UpstreamAgents {
   https(tenant: string): HttpsAgent {
     let agent = this.#https.get(tenant);
     if (!agent) this.#https.set(tenant, (agent = new HttpsAgent({ keepAlive: true, maxFreeSockets: 64, ca: [...this.ca] })));
+    return agent;
+  }
+
+  /** HTTPS to upstreams through a corporate proxy: each new connection is a CONNECT there, then TLS inside. */
+  chained(tenant: string, route: UpstreamProxyRoute, connectTimeoutMs: number): HttpsAgent {
+    const key = `${tenant}\0${route.host}:${route.port}\0${route.authorization ?? ""}`;
+    let agent = this.#https.get(key);
+    if (!agent) this.#https.set(key, (agent = new ChainedAgent(route, connectTimeoutMs, { keepAlive: true, maxFreeSockets: 64, ca: [...this.ca] })));
     return agent;
   }
 
@@ -40,6 +52,34 @@ export class UpstreamAgents {
         pools.delete(name);
       }
     }
+  }
+}
+
+type ConnectOptions = { host?: string; port?: number; servername?: string; ca?: string[] };
+
+class ChainedAgent extends HttpsAgent {
+  readonly #route: UpstreamProxyRoute;
+  readonly #timeoutMs: number;
+
+  constructor(route: UpstreamProxyRoute, timeoutMs: number, options: ConstructorParameters<typeof HttpsAgent>[0]) {
+    super(options);
+    this.#route = route;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  override createConnection(requestOptions: RequestOptions, done?: (error: Error | null, stream: Duplex) => void): undefined {
+    const options = requestOptions as ConnectOptions;
+    const callback = done as (error: Error | null, stream?: Socket) => void;
+    const host = options.host ?? "";
+    const authority = `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 443}`;
+    void tunnelThrough(this.#route, authority, this.#timeoutMs).then((result) => {
+      if (!("socket" in result)) {
+        const why = result.status ? `answered ${result.status}` : result.failure;
+        return callback(Object.assign(new Error(`upstream proxy ${this.#route.authority} ${why}`), { code: result.failure === "timeout" ? "ETIMEDOUT" : "ECONNREFUSED" }));
+      }
+      callback(null, tlsConnect({ socket: result.socket, servername: options.servername ?? host, ca: options.ca }));
+    });
+    return undefined;
   }
 }
 

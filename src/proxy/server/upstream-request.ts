@@ -9,6 +9,7 @@ import { request as httpsRequest } from "node:https";
 import type { IpAddress } from "../../net/ip-address.ts";
 import type { Admitted } from "./admit.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
+import type { UpstreamProxyRoute } from "./upstream-proxy.ts";
 
 export type UpstreamFailure = { kind: "connect" | "timeout" | "tls" | "reset"; error: Error };
 
@@ -23,18 +24,10 @@ export function upstreamRequest(
   admitted: Admitted,
   options: { tls: boolean; method: string; path: string; headers: OutgoingHttpHeaders; upgrade?: boolean },
 ): UpstreamCall {
-  const { target, tenant } = admitted;
+  const { target } = admitted;
   const limits = runtime.state.config.limits;
-  const address = preferredAddress(admitted.addresses);
-  const common = { host: address.text, family: address.family, port: target.port, method: options.method, path: options.path, headers: options.headers, setHost: false };
-  const request = options.tls
-    ? httpsRequest({
-        ...common,
-        agent: options.upgrade ? false : runtime.agents.https(tenant.name),
-        ca: [...runtime.agents.ca],
-        ...(target.kind === "name" ? { servername: target.host } : {}),
-      })
-    : httpRequest({ ...common, agent: options.upgrade ? false : runtime.agents.http(tenant.name) });
+  const route = runtime.chooseProxy(target, options.tls);
+  const request = route ? viaUpstreamProxy(runtime, admitted, route, options) : direct(runtime, admitted, options);
   const response = new Promise<IncomingMessage | UpstreamFailure>((resolve) => {
     let settled = false;
     const settle = (value: IncomingMessage | UpstreamFailure) => {
@@ -59,6 +52,46 @@ export function upstreamRequest(
     request.once("error", (error: Error & { code?: string }) => settle({ kind: failureKind(error), error }));
   });
   return { request, response };
+}
+
+type Options = { tls: boolean; method: string; path: string; headers: OutgoingHttpHeaders; upgrade?: boolean };
+
+/** To the checked address; the certificate is checked against the canonical name. */
+function direct(runtime: ProxyRuntime, admitted: Admitted, options: Options): ClientRequest {
+  const { target, tenant } = admitted;
+  const address = preferredAddress(admitted.addresses);
+  const common = { host: address.text, family: address.family, port: target.port, method: options.method, path: options.path, headers: options.headers, setHost: false };
+  if (!options.tls) return httpRequest({ ...common, agent: options.upgrade ? false : runtime.agents.http(tenant.name) });
+  return httpsRequest({
+    ...common,
+    agent: options.upgrade ? false : runtime.agents.https(tenant.name),
+    ca: [...runtime.agents.ca],
+    ...(target.kind === "name" ? { servername: target.host } : {}),
+  });
+}
+
+/**
+ * Through the corporate proxy: HTTPS as TLS inside a CONNECT by canonical name, plain HTTP as
+ * an absolute-form request to the proxy with its Proxy-Authorization.
+ */
+function viaUpstreamProxy(runtime: ProxyRuntime, admitted: Admitted, route: UpstreamProxyRoute, options: Options): ClientRequest {
+  const { target, tenant } = admitted;
+  const limits = runtime.state.config.limits;
+  const common = { method: options.method, headers: options.headers, setHost: false };
+  if (options.tls) {
+    return httpsRequest({
+      ...common,
+      host: target.host,
+      port: target.port,
+      path: options.path,
+      agent: runtime.agents.chained(tenant.name, route, limits.connectTimeoutMs),
+      ca: [...runtime.agents.ca],
+      ...(target.kind === "name" ? { servername: target.host } : {}),
+    });
+  }
+  const headers = route.authorization ? { ...options.headers, "proxy-authorization": route.authorization } : options.headers;
+  const bare = target.kind === "ipv6" ? `[${target.host}]` : target.host;
+  return httpRequest({ ...common, headers, host: route.host, port: route.port, path: `http://${target.port === 80 ? bare : target.authority}${options.path}`, agent: false });
 }
 
 /** IPv4 first, then the resolver's order: an IPv6 answer often has no route from a container. */
