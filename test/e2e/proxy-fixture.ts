@@ -71,7 +71,7 @@ export function parseExports(text: string): Record<string, string> {
  * `until` appears): curl hides the body of a refused CONNECT, and hostile inputs are
  * bytes no client library would send.
  */
-export async function rawExchange(port: number, bytes: string, options: { until?: string; timeoutMs?: number } = {}): Promise<string> {
+export async function rawExchange(port: number, bytes: string, options: { until?: (text: string) => boolean; timeoutMs?: number } = {}): Promise<string> {
   const { connect } = await import("node:net");
   return new Promise((resolve, reject) => {
     let text = "";
@@ -87,7 +87,7 @@ export async function rawExchange(port: number, bytes: string, options: { until?
     };
     socket.on("data", (chunk) => {
       text += chunk.toString("latin1");
-      if (options.until !== undefined && text.includes(options.until)) done();
+      if (options.until?.(text)) done();
     });
     socket.on("close", done);
     socket.on("error", done);
@@ -96,5 +96,7 @@ export async function rawExchange(port: number, bytes: string, options: { until?
 
 /** A CONNECT as a client sends it, and the proxy's whole answer. */
 export function rawConnect(port: number, authority: string, headers: string[] = []): Promise<string> {
-  return rawExchange(port, [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`, ...headers, "", ""].join("\r\n"), { until: "\r\n\r\nHTTP/1.1 200" });
+  // A 200 opens the tunnel and nothing more comes; any other answer ends with the connection.
+  const opened = (text: string) => text.startsWith("HTTP/1.1 200") && text.includes("\r\n\r\n");
+  return rawExchange(port, [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`, ...headers, "", ""].join("\r\n"), { until: opened });
 }
