@@ -76,8 +76,8 @@ describe("credproxy proxy: interception and injection", () => {
     expect(all).not.toContain("token=abc");
   });
 
-  test("requests on one kept-alive tunnel are each injected", async () => {
-    const r = await viaProxy(["-v", `https://localhost:${origin.port}/one`, `https://localhost:${origin.port}/two`]);
+  test("requests on one kept-alive HTTP/1.1 tunnel are each injected", async () => {
+    const r = await viaProxy(["--http1.1", "-v", `https://localhost:${origin.port}/one`, `https://localhost:${origin.port}/two`]);
     const bodies = r.stdout.split(/(?<=\})(?=\{)/).map((b) => JSON.parse(b));
     expect(bodies.map((b) => [b.path, b.headers.authorization])).toEqual([
       ["/one", `Bearer ${SECRET}`],
@@ -96,7 +96,7 @@ describe("credproxy proxy: interception and injection", () => {
 
   test("a Host header naming another host than the CONNECT is 421 and reaches no origin", async () => {
     const before = origin.requests.length;
-    const r = await viaProxy(["-i", "-H", "Host: gist.localhost", `https://localhost:${origin.port}/x`]);
+    const r = await viaProxy(["--http1.1", "-i", "-H", "Host: gist.localhost", `https://localhost:${origin.port}/x`]);
     expect(r.stdout.replace("HTTP/1.1 200 Connection Established\r\n\r\n", "")).toStartWith("HTTP/1.1 421");
     expect(r.stdout.toLowerCase()).toContain("x-credproxy-deny-reason: misdirected");
     expect(r.stdout).toContain(`tunnel was opened (CONNECT) to localhost:${origin.port}`);
@@ -155,5 +155,23 @@ describe("credproxy proxy: interception and injection", () => {
     expect(JSON.stringify(health)).not.toContain(SECRET);
     const r = await runCredproxy(["healthcheck", `127.0.0.1:${proxy.port}/_credproxy/health`]);
     expect(r.code).toBe(0);
+  });
+});
+
+describe("credproxy proxy: HTTP/2 from the client", () => {
+  test("curl --http2 agrees h2 with the proxy by ALPN, and each stream is injected", async () => {
+    const r = await viaProxy(["--http2", "-v", `https://localhost:${origin.port}/h2-one`, `https://localhost:${origin.port}/h2-two`]);
+    expect(r.stderr).toContain("ALPN: server accepted h2");
+    const bodies = r.stdout.split(/(?<=\})(?=\{)/).map((b) => JSON.parse(b));
+    expect(bodies.map((b) => [b.path, b.headers.authorization, b.headers[":authority"]])).toEqual([
+      ["/h2-one", `Bearer ${SECRET}`, undefined],
+      ["/h2-two", `Bearer ${SECRET}`, undefined],
+    ]);
+    expect(bodies[0].headers.host).toBe(`localhost:${origin.port}`);
+  });
+
+  test("an h2 :authority naming another host than the CONNECT is 421", async () => {
+    const r = await viaProxy(["--http2", "-i", "-H", "Host: gist.localhost", `https://localhost:${origin.port}/h2-mis`]);
+    expect(r.stdout).toContain("HTTP/2 421");
   });
 });

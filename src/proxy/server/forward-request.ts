@@ -75,7 +75,7 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   const status = upstream.statusCode ?? 502;
   if ((status === 401 || status === 403) && credentials.length > 0) for (const c of credentials) runtime.values.refresh(c);
   res.writeHead(status, upstream.statusMessage, headerObject(responseHeaders(pairs(upstream.rawHeaders))));
-  res.flushHeaders();
+  (res as { flushHeaders?: () => void }).flushHeaders?.();
   let bytes = 0;
   upstream.on("data", (chunk: Buffer) => (bytes += chunk.length));
   upstream.pipe(res);
@@ -97,7 +97,8 @@ async function credentialValues(runtime: ProxyRuntime, credentials: readonly Cre
 
 /** The client's headers as the upstream gets them; Host is the canonical target. */
 export function upstreamHeaders(raw: readonly string[], injections: readonly Injection[], host: string, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
-  const list = forwardHeaders(pairs(raw), injections, options).filter(([name]) => name !== "host");
+  // HTTP/2 pseudo-headers (:method, :authority…) are the request line, not headers.
+  const list = forwardHeaders(pairs(raw).filter(([name]) => !name.startsWith(":")), injections, options).filter(([name]) => name !== "host");
   return { host, ...headerObject(list) };
 }
 

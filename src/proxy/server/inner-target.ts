@@ -32,7 +32,13 @@ export function canonicalHostHeader(target: CanonicalTarget, tls: boolean): stri
 
 function hostValues(raw: readonly string[]): string[] {
   const values: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === "host") values.push(raw[i + 1]!);
+  let authority: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i] === ":authority") authority = raw[i + 1]!;
+    else if (raw[i]!.toLowerCase() === "host") values.push(raw[i + 1]!);
+  }
+  // HTTP/2 names the host in :authority, and may repeat it in Host: the same value counts once.
+  if (authority !== undefined && !(values.length === 1 && values[0] === authority)) values.unshift(authority);
   return values;
 }
 

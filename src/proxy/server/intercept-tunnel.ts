@@ -3,13 +3,15 @@
  * 0x16 (a TLS handshake record) is terminated with a leaf certificate for the CONNECT target;
  * an ASCII letter is plain HTTP inside the tunnel; anything else is refused, since the proxy
  * could not apply credentials or checks to it. Either way the decrypted requests go to one
- * shared node:http server, which finds the tunnel's checked target through `tunnels`.
+ * shared node:http server, which finds the tunnel's checked target through `tunnels`, or,
+ * when the client chose h2 by ALPN, to an HTTP/2 server made for that one tunnel.
  *
  * The leaf is chosen by the CONNECT target, not by the client's SNI, so a client that sends
  * no SNI (an IP literal) still gets the right certificate; a differing SNI is remembered and
  * answered 421 by the inner request handler.
  */
 import type { Server } from "node:http";
+import type { Http2Server } from "node:http2";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import type { Admitted } from "./admit.ts";
@@ -26,32 +28,40 @@ export const tunnels = new WeakMap<object, TunnelInfo>();
 
 const TLS_HANDSHAKE = 0x16;
 
-export async function interceptTunnel(runtime: ProxyRuntime, socket: Socket, admitted: Admitted, rest: Buffer, inner: Server): Promise<void> {
+/** Where decrypted connections go: the shared HTTP/1.1 server, or an HTTP/2 server for one tunnel. */
+export interface InnerServers {
+  readonly h1: Server;
+  h2(info: TunnelInfo): Http2Server;
+}
+
+export async function interceptTunnel(runtime: ProxyRuntime, socket: Socket, admitted: Admitted, rest: Buffer, servers: InnerServers): Promise<void> {
   const first = rest.length > 0 ? rest : await firstBytes(socket);
   if (first === undefined) return void socket.destroy();
-  if (first[0] === TLS_HANDSHAKE) return terminateTls(runtime, socket, admitted, first, inner);
+  if (first[0] === TLS_HANDSHAKE) return terminateTls(runtime, socket, admitted, first, servers);
   if (isHttpStart(first[0]!)) {
     socket.unshift(first);
     tunnels.set(socket, { admitted, tls: false, servername: undefined });
-    inner.emit("connection", socket);
+    servers.h1.emit("connection", socket);
     return;
   }
   runtime.logger.info("tunnel refused", { run: admitted.tenant.name, host: admitted.target.authority, reason: "neither TLS nor HTTP" });
   socket.destroy();
 }
 
-function terminateTls(runtime: ProxyRuntime, socket: Socket, admitted: Admitted, first: Buffer, inner: Server): void {
+function terminateTls(runtime: ProxyRuntime, socket: Socket, admitted: Admitted, first: Buffer, servers: InnerServers): void {
   const before = runtime.leaves.size;
   const secureContext = runtime.leaves.contextFor(admitted.target);
   runtime.metrics.leafLookup(runtime.leaves.size === before);
   socket.unshift(first);
   const info: TunnelInfo = { admitted, tls: true, servername: undefined };
-  const tls = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] });
+  const tls = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ["h2", "http/1.1"] });
   const handshakeTimer = setTimeout(() => tls.destroy(), runtime.state.config.limits.tlsHandshakeTimeoutMs);
   tls.once("secure", () => {
     clearTimeout(handshakeTimer);
     const name = (tls as TLSSocket & { servername?: string | false }).servername;
     info.servername = typeof name === "string" && name !== "" ? name : undefined;
+    if (tls.alpnProtocol === "h2") servers.h2(info).emit("connection", tls);
+    else servers.h1.emit("connection", tls);
   });
   tls.once("close", () => clearTimeout(handshakeTimer));
   tls.on("error", (error) => {
@@ -59,7 +69,6 @@ function terminateTls(runtime: ProxyRuntime, socket: Socket, admitted: Admitted,
     socket.destroy();
   });
   tunnels.set(tls, info);
-  inner.emit("connection", tls);
 }
 
 /** The first chunk after the 200, read without losing it (pause, then one read of what is buffered). */

@@ -9,6 +9,7 @@
  * - anything else → the plain server (absolute-form http:// and the proxy's own paths).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { createServer, type Server, type Socket } from "node:net";
 import { bindError } from "../../http/listen.ts";
 import { parseIp } from "../../net/ip-address.ts";
@@ -18,7 +19,7 @@ import { hasCredentialFor } from "../select-credentials.ts";
 import { admit, type Admitted } from "./admit.ts";
 import { forwardRequest, sendRefusal } from "./forward-request.ts";
 import { forwardUpgrade } from "./forward-upgrade.ts";
-import { interceptTunnel, tunnels } from "./intercept-tunnel.ts";
+import { interceptTunnel, tunnels, type TunnelInfo } from "./intercept-tunnel.ts";
 import { opaqueTunnel } from "./opaque-tunnel.ts";
 import { plainRequest } from "./plain-requests.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
@@ -93,7 +94,7 @@ async function onConnect(runtime: ProxyRuntime, socket: Socket, head: ProxyReque
   const close = runtime.metrics.opened("intercept");
   socket.once("close", close);
   socket.setTimeout(runtime.state.config.limits.idleTimeoutMs, () => socket.destroy());
-  await interceptTunnel(runtime, socket, admitted, rest, inner);
+  await interceptTunnel(runtime, socket, admitted, rest, { h1: inner, h2: (info) => h2Server(runtime, info) });
 }
 
 function intercepts(admitted: Admitted): boolean {
@@ -120,6 +121,20 @@ function innerServer(runtime: ProxyRuntime): HttpServer {
     });
   });
   server.on("clientError", (_error, socket: Socket) => socket.destroy());
+  return server;
+}
+
+/** HTTP/2 inside one intercepted tunnel: each stream is a request like any other (upstream over HTTP/1.1). */
+function h2Server(runtime: ProxyRuntime, info: TunnelInfo): Http2Server {
+  const server = createHttp2Server({ maxSendHeaderBlockLength: runtime.state.config.limits.maxHeaderBytes });
+  server.on("request", (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    const path = req.url ?? "/";
+    const request = req as unknown as IncomingMessage;
+    const response = res as unknown as ServerResponse;
+    if (!path.startsWith("/") || req.method === "CONNECT") return sendRefusal(response, { status: 400, code: "bad-target", message: "credproxy refused the request: inside a tunnel, requests take a /path." });
+    void forwardRequest(runtime, request, response, { admitted: info.admitted, tls: true, servername: info.servername, mode: "intercept", path }).catch((e) => internalError(runtime, response, e));
+  });
+  server.on("sessionError", () => {});
   return server;
 }
 
