@@ -175,3 +175,39 @@ describe("credproxy proxy: HTTP/2 from the client", () => {
     expect(r.stdout).toContain("HTTP/2 421");
   });
 });
+
+describe("credproxy proxy: HTTP/2 to upstreams", () => {
+  let h2: EchoOrigin;
+  let h2proxy: RunningProxy;
+  beforeAll(async () => {
+    h2 = await startHttpsOrigin({ pki, alpn: ["h2", "http/1.1"], name: "h2-origin" });
+    h2proxy = await startProxy(`
+tls: {upstream_ca_bundle: ${pki.caFile}}
+allow: ["localhost:${h2.port}", "localhost:${origin.port}"]
+allow_addresses: ["127.0.0.1/32"]
+credentials:
+  - name: h2-api
+    host: ["localhost:${h2.port}", "localhost:${origin.port}"]
+    value: "Bearer ${SECRET}"
+`);
+  });
+
+  test("an origin that offers h2 gets HTTP/2 from the proxy, with the credential, for h2 and HTTP/1.1 clients alike", async () => {
+    for (const flag of ["--http2", "--http1.1"]) {
+      const r = await curl(["--proxy", h2proxy.proxyUrl(), "--cacert", h2proxy.bundle, flag, "-H", "Authorization: mine", `https://localhost:${h2.port}/v2${flag}`]);
+      const echo = JSON.parse(r.stdout);
+      expect([echo.httpVersion, echo.alpn, echo.headers.authorization, echo.authority]).toEqual(["2.0", "h2", `Bearer ${SECRET}`, `localhost:${h2.port}`]);
+    }
+  });
+
+  test("an HTTP/1.1-only origin is still reached over HTTP/1.1 by an h2 client", async () => {
+    const r = await curl(["--proxy", h2proxy.proxyUrl(), "--cacert", h2proxy.bundle, "--http2", `https://localhost:${origin.port}/h1-only`]);
+    const echo = JSON.parse(r.stdout);
+    expect([echo.httpVersion, echo.headers.authorization]).toEqual(["1.1", `Bearer ${SECRET}`]);
+  });
+
+  test("an upstream status and body come back unchanged over h2", async () => {
+    const r = await curl(["--proxy", h2proxy.proxyUrl(), "--cacert", h2proxy.bundle, "--http2", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", `https://localhost:${h2.port}/status/418`]);
+    expect(r.stdout).toBe("418 2");
+  });
+});

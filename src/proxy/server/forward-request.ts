@@ -15,7 +15,8 @@ import type { Admitted } from "./admit.ts";
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { logRequest } from "./request-log.ts";
-import { upstreamRequest, type UpstreamFailure } from "./upstream-request.ts";
+import { openUpstream } from "./upstream-exchange.ts";
+import type { UpstreamFailure } from "./upstream-request.ts";
 
 export interface Exchange {
   readonly admitted: Admitted;
@@ -57,11 +58,11 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
   const headers = upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls));
-  const call = upstreamRequest(runtime, admitted, { tls: exchange.tls, method: req.method ?? "GET", path: exchange.path, headers });
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: req.method ?? "GET", path: exchange.path, headers });
   res.once("close", () => {
-    if (!res.writableFinished) call.request.destroy();
+    if (!res.writableFinished) call.abort();
   });
-  req.pipe(call.request);
+  req.pipe(call.body);
   const upstream = await call.response;
   if ("kind" in upstream) {
     runtime.metrics.upstreamError(upstream.kind);
@@ -72,16 +73,18 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
     return log(upstream.kind === "timeout" ? 504 : 502, { credentials: names, reason: `upstream-${upstream.kind}` });
   }
   runtime.metrics.request(admitted.decision.wouldDeny ? "would_deny" : "allowed", names);
-  const status = upstream.statusCode ?? 502;
+  const status = upstream.status;
   if ((status === 401 || status === 403) && credentials.length > 0) for (const c of credentials) runtime.values.refresh(c);
-  res.writeHead(status, upstream.statusMessage, headerObject(responseHeaders(pairs(upstream.rawHeaders))));
+  const head = headerObject(responseHeaders(upstream.headers));
+  if (upstream.statusMessage !== undefined && req.httpVersionMajor === 1) res.writeHead(status, upstream.statusMessage, head);
+  else res.writeHead(status, head);
   (res as { flushHeaders?: () => void }).flushHeaders?.();
   let bytes = 0;
-  upstream.on("data", (chunk: Buffer) => (bytes += chunk.length));
-  upstream.pipe(res);
+  upstream.body.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  upstream.body.pipe(res);
   await new Promise<void>((resolve) => {
     res.once("close", resolve);
-    upstream.once("error", () => res.destroy());
+    upstream.body.once("error", () => res.destroy());
   });
   log(status, { bytes, credentials: names });
 }

@@ -12,12 +12,14 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect as tlsConnect, rootCertificates } from "node:tls";
 import { tunnelThrough, type UpstreamProxyRoute } from "./upstream-proxy.ts";
+import { UpstreamH2 } from "./upstream-h2.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 
 export class UpstreamAgents {
   readonly #https = new Map<string, HttpsAgent>();
   readonly #http = new Map<string, HttpAgent>();
   readonly ca: readonly string[];
+  readonly h2 = new UpstreamH2();
 
   constructor(upstreamCaBundle: string | undefined) {
     this.ca = [...rootCertificates, ...(upstreamCaBundle ? readBundle(upstreamCaBundle) : [])];
@@ -45,6 +47,7 @@ export class UpstreamAgents {
 
   /** Closes the pools of tenants that are gone (or all), so no connection outlives its checks. */
   retain(tenants: ReadonlySet<string> | undefined): void {
+    this.h2.retain(tenants);
     for (const pools of [this.#https, this.#http] as Map<string, HttpAgent>[]) {
       for (const [name, agent] of pools) {
         if (tenants?.has(name)) continue;
