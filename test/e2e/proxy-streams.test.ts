@@ -38,7 +38,7 @@ afterAll(cleanupAll);
 const url = (path: string) => `https://localhost:${origin.port}${path}`;
 
 /** curl -N as a sandbox runs it: proxy and CA bundle from `proxy env`. */
-const stream = (path: string) => streamingCurl(["--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, url(path)]);
+const stream = (protocol: string, path: string) => streamingCurl([protocol, "--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, url(path)]);
 
 /** Bun's WebSocket client with its `proxy` option; trust from NODE_EXTRA_CA_CERTS. Sends two texts, prints the echoes. */
 const BUN_WEBSOCKET = `
@@ -64,24 +64,29 @@ describe("streams through credproxy proxy", () => {
     expect(origin.wsMessages).toEqual(["first frame", "second frame"]);
   });
 
-  test("Server-Sent Events reach the client one by one, each before the origin writes the next", async () => {
-    const sse = stream("/sse?n=3");
-    for (let k = 1; k <= 3; k++) {
-      await sse.until(`id: ${k}\n`);
-      expect(origin.sseSent).toBe(k); // event k arrived while event k+1 did not exist yet
-      if (k < 3) origin.releaseNext();
-    }
-    expect(await withTimeout(sse.exited, 5000, "curl to finish the SSE stream")).toBe(0);
-    expect(origin.requests.find((q) => q.path === "/sse?n=3")?.headers.authorization).toBe(`Bearer ${SECRET}`);
-  });
+  // curl offers h2 by ALPN and the proxy now takes it; --http1.1 keeps the HTTP/1.1 tunnel covered.
+  for (const protocol of ["--http1.1", "--http2"]) {
+    test(`Server-Sent Events reach the client one by one, each before the origin writes the next (curl ${protocol})`, async () => {
+      const base = origin.sseSent;
+      const sse = stream(protocol, `/sse?n=3&p=${protocol}`);
+      for (let k = 1; k <= 3; k++) {
+        await sse.until(`id: ${k}\n`);
+        expect(origin.sseSent - base).toBe(k); // event k arrived while event k+1 did not exist yet
+        if (k < 3) origin.releaseNext();
+      }
+      expect(await withTimeout(sse.exited, 5000, "curl to finish the SSE stream")).toBe(0);
+      expect(origin.requests.find((q) => q.path === `/sse?n=3&p=${protocol}`)?.headers.authorization).toBe(`Bearer ${SECRET}`);
+    });
 
-  test("a client killed mid-stream makes the proxy cancel the upstream request", async () => {
-    const client = stream("/stream-until-abort");
-    await client.until("started\n");
-    expect(origin.openStreams).toBe(1);
-    await client.kill();
-    const gone = await withTimeout(origin.aborted, 5000, "the origin to see its client go away");
-    expect(gone.headers.authorization).toBe(`Bearer ${SECRET}`);
-    expect(origin.openStreams).toBe(0);
-  });
+    test(`a client killed mid-stream makes the proxy cancel the upstream request (curl ${protocol})`, async () => {
+      const aborts = origin.aborts;
+      const client = stream(protocol, `/stream-until-abort?p=${protocol}`);
+      await client.until("started\n");
+      expect(origin.openStreams).toBe(1);
+      await client.kill();
+      await origin.waitForAborts(aborts + 1);
+      expect(origin.openStreams).toBe(0);
+      expect(origin.requests.find((q) => q.path === `/stream-until-abort?p=${protocol}`)?.headers.authorization).toBe(`Bearer ${SECRET}`);
+    });
+  }
 });
