@@ -84,11 +84,11 @@ describe("real clients through credproxy proxy", () => {
     expect(JSON.parse(jsonOf(r).body).headers["user-agent"]).toStartWith("Bun/");
   });
 
-  test("curl --http2 through the proxy speaks HTTP/2 inside the tunnel, and the origin gets HTTP/1.1 with the credential", async () => {
+  test("curl --http2 through the proxy speaks HTTP/2 inside the tunnel, and an HTTP/1.1-only origin gets HTTP/1.1 with the credential", async () => {
     const r = await curl(["-v", "--http2", "--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, "-H", "Authorization: Bearer sandbox-chosen", url("/h2")]);
     expectInjected({ status: 200, body: r.stdout }, "/h2");
     expect(r.stderr).toContain("ALPN: server accepted h2");
     expect(r.stderr).toContain("< HTTP/2 200");
-    expect(JSON.parse(r.stdout).httpVersion).toBe("1.1"); // the proxy's upstream leg is HTTP/1.1 for now
+    expect(JSON.parse(r.stdout).httpVersion).toBe("1.1"); // this origin offers only HTTP/1.1 by ALPN
   });
 });
