@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { versionLine } from "../version.ts";
+import { VERSION } from "../version.ts";
 import { hostsOutsideCa, loadCaFor } from "./ca-constraints.ts";
 import type { ProxyConfig, Tenant } from "./config/proxy-config.ts";
 import { CredentialValues } from "./credential-values.ts";
@@ -56,7 +56,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     values: new CredentialValues({ env: options.env ?? process.env }),
     agents: new UpstreamAgents(config.tls.upstreamCaBundle),
     logger,
-    metrics: new ProxyMetrics(versionLine(), () => leaves.size),
+    metrics: new ProxyMetrics(VERSION, () => leaves.size),
     lookup: options.lookup,
     chooseProxy: upstreamProxyChooser(config.upstreamProxy, options.env ?? process.env),
     connections: 0,
