@@ -10,7 +10,6 @@ import { loadProxyConfig, type ProxyConfigLocation } from "./config/load-proxy-c
 import type { ProxyConfig } from "./config/proxy-config.ts";
 import { loadRuns } from "./load-runs.ts";
 import { sandboxEnv, shellLines } from "./sandbox-env.ts";
-import { TRUST_BUNDLE_FILE } from "./start-proxy.ts";
 import type { ProxyCa } from "./tls/proxy-ca.ts";
 import { writeTrustBundle } from "./tls/trust-bundle.ts";
 import { loadCaFor } from "./ca-constraints.ts";
@@ -33,7 +32,7 @@ export async function sandboxEnvFor(request: SandboxEnvRequest): Promise<string>
   if (address.port === 0) throw request.usage("listen.port is 0 (a random port): give the port the proxy printed with --proxy-address HOST:PORT");
   const host = address.host === "0.0.0.0" || address.host === "::" ? "127.0.0.1" : address.host;
   const ca = await loadCaFor(config);
-  const bundle = writeTrustBundle(join(ca.certPath, "..", TRUST_BUNDLE_FILE), ca.certPem);
+  const bundle = writeTrustBundle(config.tls.trustBundle, ca.certPem);
   return shellLines(
     sandboxEnv({
       proxyAuthority: `${host.includes(":") ? `[${host}]` : host}:${address.port}`,

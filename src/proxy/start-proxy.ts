@@ -22,8 +22,6 @@ import { LeafCertificates } from "./tls/leaf-certificates.ts";
 import type { ProxyCa } from "./tls/proxy-ca.ts";
 import { writeTrustBundle } from "./tls/trust-bundle.ts";
 
-export const TRUST_BUNDLE_FILE = "trust-bundle.pem";
-
 export interface RunningProxy {
   readonly host: string;
   readonly port: number;
@@ -47,7 +45,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
   const ca = await proxyCa(config, logger);
   const runs = options.runs ?? [];
   checkCaCovers(ca, config, runs);
-  const trustBundle = writeTrustBundle(join(ca.certPath, "..", TRUST_BUNDLE_FILE), ca.certPem);
+  const trustBundle = writeTrustBundle(config.tls.trustBundle, ca.certPem);
   const leaves = new LeafCertificates(ca, { validityDays: config.tls.leafValidityDays });
   const runtime: ProxyRuntime = {
     state: { config, runs },

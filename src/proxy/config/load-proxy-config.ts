@@ -91,13 +91,15 @@ export function parseProxyConfigText(text: string, file: string, options: ProxyC
   if (all.length > 0) throw documentError(file, all, tree, substitutionErrors, "credproxy validate --proxy --print-schema");
   const caBase = configHome(env);
   const at = (p: string | undefined) => (p === undefined ? undefined : resolvePath(base, p));
+  const caDir = at(raw.tls.ca_dir) ?? (caBase ? join(caBase, "credproxy", "proxy-ca") : resolvePath(base, "proxy-ca"));
   return deepFreeze({
     file: exists ? resolvePath(file) : undefined,
     listen: { host: raw.listen.host, port: raw.listen.port },
     tls: {
       caCert: at(raw.tls.ca_cert),
       caKey: at(raw.tls.ca_key),
-      caDir: at(raw.tls.ca_dir) ?? (caBase ? join(caBase, "credproxy", "proxy-ca") : resolvePath(base, "proxy-ca")),
+      caDir,
+      trustBundle: at(raw.tls.trust_bundle) ?? join(caDir, "trust-bundle.pem"),
       upstreamCaBundle: at(raw.tls.upstream_ca_bundle),
       nameConstraints: raw.tls.name_constraints,
       leafValidityDays: raw.tls.leaf_validity_days,
@@ -155,6 +157,7 @@ export interface RawProxyConfig extends RawTenant {
     readonly ca_cert?: string;
     readonly ca_key?: string;
     readonly ca_dir?: string;
+    readonly trust_bundle?: string;
     readonly upstream_ca_bundle?: string;
     readonly name_constraints: "auto" | "off";
     readonly leaf_validity_days: number;

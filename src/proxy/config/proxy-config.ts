@@ -39,6 +39,8 @@ export interface ProxyTlsConfig {
   readonly caKey: string | undefined;
   /** Absolute: $XDG_CONFIG_HOME/credproxy/proxy-ca (else ~/.config/credproxy/proxy-ca) unless tls.ca_dir says. */
   readonly caDir: string;
+  /** Absolute path the sandbox trust bundle is written to. */
+  readonly trustBundle: string;
   /** Absolute path of extra PEM roots for upstreams, used beside the system roots. */
   readonly upstreamCaBundle: string | undefined;
   /** auto: a generated CA is limited (X.509 NameConstraints) to the hosts it may intercept. */

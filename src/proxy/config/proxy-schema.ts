@@ -102,6 +102,10 @@ export const proxyConfigSchema = {
         ca_cert: { type: "string", description: "PEM CA certificate (with ca_key). Both absent: a CA is generated once in ca_dir." },
         ca_key: { type: "string", description: "PEM private key of ca_cert (PKCS#8, PKCS#1 or SEC1)." },
         ca_dir: { type: "string", description: "Where a generated CA is kept. Default $XDG_CONFIG_HOME/credproxy/proxy-ca (else ~/.config/credproxy/proxy-ca)." },
+        trust_bundle: {
+          type: "string",
+          description: "Where to write the sandbox trust bundle (the CA + the public roots, no key). Default trust-bundle.pem in ca_dir; set it to share the bundle without sharing the CA's directory.",
+        },
         upstream_ca_bundle: { type: "string", description: "Extra PEM roots for upstreams, used beside the system roots." },
         name_constraints: {
           type: "string",
@@ -109,7 +113,7 @@ export const proxyConfigSchema = {
           default: "off",
           description: "auto: a generated CA may only sign for the hosts credentials are bound to (X.509 NameConstraints), so a leaked CA key is worth little.",
         },
-        leaf_validity_days: { type: "integer", minimum: 1, maximum: 99, default: 99, description: "Days a minted leaf certificate is valid (backdated one day)." },
+        leaf_validity_days: { type: "integer", minimum: 3, maximum: 99, default: 99, description: "Days a minted leaf certificate is valid (backdated one day)." },
       },
     },
     ...tenantProperties,

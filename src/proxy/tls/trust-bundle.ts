@@ -4,7 +4,8 @@
  * replace a client's trust store rather than add to it, and traffic the proxy does not
  * intercept must still verify. Each certificate appears once.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { rootCertificates } from "node:tls";
 import { writeFileAtomic } from "./atomic-file.ts";
 
@@ -33,6 +34,7 @@ export function trustBundleText(caPem: string, options: TrustBundleOptions = {})
 
 /** Writes the bundle atomically, mode 0644 (it holds no secret); returns `path`. */
 export function writeTrustBundle(path: string, caPem: string, options: TrustBundleOptions = {}): string {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   writeFileAtomic(path, trustBundleText(caPem, options), 0o644);
   return path;
 }
