@@ -227,6 +227,10 @@ interface InnerCase {
   readonly outcome: Outcome;
 }
 
+/** A WebSocket handshake request (the proxy relays upgrades after the same checks). */
+const upgrade = (path: string, hostHeader: string) =>
+  head([`GET ${path} HTTP/1.1`, `Host: ${hostHeader}`, `Authorization: ${CLIENT_AUTH}`, "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]);
+
 const sni = (bytes: string, servername: string | undefined = "localhost"): TunnelRequest => ({ bytes, servername });
 
 /** Requests inside an intercepted tunnel to the credentialed host. */
@@ -234,6 +238,10 @@ const INNER_CASES: readonly InnerCase[] = [
   { name: "a request naming the CONNECT target", requests: (p, path) => [sni(probe(path, `localhost:${p.O}`, ["Proxy-Authorization: Basic cnVuOnRva2Vu"]))], outcome: credential },
   { name: "Host LOCALHOST.:O (same canonical target)", requests: (p, path) => [sni(probe(path, `LOCALHOST.:${p.O}`))], outcome: credential },
   { name: "no SNI at all (the CONNECT target decides)", requests: (p, path) => [sni(probe(path, `localhost:${p.O}`), undefined)], outcome: credential },
+  { name: "HTTP/1.0 with no Host header (the CONNECT target decides)", requests: (_p, path) => [sni(head([`GET ${path} HTTP/1.0`, `Authorization: ${CLIENT_AUTH}`]))], outcome: credential },
+  { name: "a WebSocket upgrade naming another host", requests: (_p, path) => [sni(upgrade(path, "evil.invalid"))], outcome: refused(421, "misdirected") },
+  { name: "a WebSocket upgrade with SNI evil.invalid", requests: (p, path) => [sni(upgrade(path, `localhost:${p.O}`), "evil.invalid")], outcome: refused(421, "misdirected") },
+  { name: "a TRACE asking for an upgrade", requests: (p, path) => [sni(upgrade(path, `localhost:${p.O}`).replace(/^GET/, "TRACE"))], outcome: refused(405, "method-not-allowed") },
   { name: "Host localhost (port 443 implied, not the CONNECT's)", requests: (_p, path) => [sni(probe(path, "localhost"))], outcome: refused(421, "misdirected") },
   { name: "Host localhost:T (another port)", requests: (p, path) => [sni(probe(path, `localhost:${p.T}`))], outcome: refused(421, "misdirected") },
   { name: "Host 127.0.0.1:O (same address, another name)", requests: (p, path) => [sni(probe(path, `127.0.0.1:${p.O}`))], outcome: refused(421, "misdirected") },
@@ -287,6 +295,14 @@ describe("credproxy proxy: requests inside an intercepted tunnel", () => {
       expectOutcome(c.outcome, result.inner.at(-1)!, path);
     });
   }
+
+  test("a WebSocket upgrade naming the CONNECT target gets the credential (positive control)", async () => {
+    const path = "/positive/inner-upgrade"; // not /ws: the origin records it and answers 404 with the echo
+    const result = await tunnel(ports.X, `localhost:${ports.O}`, [sni(upgrade(path, `localhost:${ports.O}`))]);
+    expect(result.inner[0]!.status).toBe(404);
+    const seen = recorded(path);
+    expect(seen.map((r) => [r.upgrade, r.headers.authorization])).toEqual([[true, `Bearer ${SECRET}`]]);
+  });
 
   test("plain HTTP inside a tunnel gets no credential that is only for TLS", async () => {
     const path = "/hostile/inner-plaintext";
