@@ -72,6 +72,8 @@ type Outcome =
   | { kind: "refused"; status: number; code?: string };
 
 const credential: Outcome = { kind: "credential" };
+/** The proxy closes the connection without an answer (and without opening anything). */
+const closed: Outcome = { kind: "refused", status: 0 };
 const noCredential = (o: "credentialed" | "other" | "plain" = "credentialed"): Outcome => ({ kind: "no-credential", origin: o });
 const refused = (status: number, code?: string): Outcome => ({ kind: "refused", status, ...(code === undefined ? {} : { code }) });
 
@@ -336,6 +338,8 @@ const PLAIN_CASES: readonly PlainCase[] = [
   { name: "GET http://user@localhost:H/ (userinfo)", requests: (p, path) => [get(`http://user@localhost:${p.H}${path}`, `localhost:${p.H}`)], outcome: refused(400) },
   { name: "GET http://localhost:H@evil.invalid/", requests: (p, path) => [get(`http://localhost:${p.H}@evil.invalid${path}`, "evil.invalid")], outcome: refused(400) },
   { name: "GET http://%6cocalhost:H/", requests: (p, path) => [get(`http://%6cocalhost:${p.H}${path}`, `localhost:${p.H}`)], outcome: refused(400) },
+  { name: "GET http://localhost:H\\@evil.invalid/ (backslash before userinfo)", requests: (p, path) => [get(`http://localhost:${p.H}\\@evil.invalid${path}`, "evil.invalid")], outcome: refused(400) },
+  { name: "GET http://evil.invalid#@localhost:H/ (a fragment in the target)", requests: (p, path) => [get(`http://evil.invalid#@localhost:${p.H}${path}`, `localhost:${p.H}`)], outcome: refused(400) },
   { name: "GET https://localhost:O/ in absolute form", requests: (p, path) => [get(`https://localhost:${p.O}${path}`, `localhost:${p.O}`)], outcome: refused(400, "use-connect") },
   { name: "GET http://127.0.0.1:X/ (the proxy itself, in absolute form)", requests: (p) => [get(`http://127.0.0.1:${p.X}/_credproxy/health`, `127.0.0.1:${p.X}`)], outcome: refused(403, "address-refused") },
   { name: "GET http://169.254.169.254/latest/meta-data/", requests: () => [get("http://169.254.169.254/latest/meta-data/", "169.254.169.254")], outcome: refused(403, "address-refused") },
@@ -365,6 +369,11 @@ const PLAIN_CASES: readonly PlainCase[] = [
     outcome: refused(400),
   },
   {
+    name: "a CONNECT after a good request on the same connection",
+    requests: (p) => [get(`http://localhost:${p.H}/positive/plain-keepalive-connect`, `localhost:${p.H}`), head([`CONNECT localhost:${p.O} HTTP/1.1`, `Host: localhost:${p.O}`])],
+    outcome: closed,
+  },
+  {
     name: "a Host mismatch after a good request on the same connection",
     requests: (p, path) => [get(`http://localhost:${p.H}/positive/plain-keepalive-host`, `localhost:${p.H}`), get(`http://localhost:${p.H}${path}`, "evil.invalid")],
     outcome: refused(421, "misdirected"),
@@ -373,7 +382,7 @@ const PLAIN_CASES: readonly PlainCase[] = [
 
 describe("credproxy proxy: plain http:// requests", () => {
   for (const c of PLAIN_CASES) {
-    const what = c.outcome.kind === "refused" ? `is refused with ${c.outcome.status}` : c.outcome.kind === "credential" ? "gets the credential (positive control)" : "is forwarded without the credential";
+    const what = c.outcome.kind === "refused" ? (c.outcome.status === 0 ? "is closed unanswered" : `is refused with ${c.outcome.status}`) : c.outcome.kind === "credential" ? "gets the credential (positive control)" : "is forwarded without the credential";
     test(`${c.name} ${what}`, async () => {
       const path = `/${c.outcome.kind === "credential" ? "positive" : "hostile"}/plain-${slug(c.name)}`;
       const requests = c.requests(ports, path);
