@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { headerValue, parseProxyRequestHead, type ProxyRequestHead } from "./proxy-request-head.ts";
+import { echoMethodRefusal, headerValue, parseProxyRequestHead, type ProxyRequestHead } from "./proxy-request-head.ts";
 
 const ok = (head: string): ProxyRequestHead => {
   const parsed = parseProxyRequestHead(head);
@@ -55,5 +55,9 @@ describe("the first request head on the proxy port", () => {
   });
   test("the same Content-Length twice is one length", () => {
     expect(ok("POST http://a.invalid/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5").form).toBe("absolute");
+  });
+  test("TRACE and TRACK are echo methods in any case; other methods are not", () => {
+    for (const method of ["TRACE", "trace", "TRACK", "Track"]) expect(echoMethodRefusal(method)).toMatchObject({ status: 405, code: "method-not-allowed" });
+    for (const method of ["GET", "POST", "OPTIONS", "TRACES"]) expect(echoMethodRefusal(method)).toBeUndefined();
   });
 });

@@ -39,7 +39,8 @@ export function parseProxyRequestHead(head: string): ProxyRequestHead | HeadRefu
   if (!line) return refuse(400, "bad-request-line", "the request line is not METHOD SP TARGET SP HTTP/1.x");
   const [, method, target, major, minor] = line as unknown as [string, string, string, string, string];
   if (major !== "1" || (minor !== "0" && minor !== "1")) return refuse(505, "bad-version", `HTTP/${major}.${minor} is not spoken here; use HTTP/1.1`);
-  if (ECHO_METHODS.has(method.toUpperCase())) return refuse(405, "method-not-allowed", `${method} echoes the request, and any credential in it, back to the sender`);
+  const echo = echoMethodRefusal(method);
+  if (echo) return echo;
   const headers = parseFields(lines.slice(1));
   if ("reason" in headers) return headers;
   const framing = checkFraming(headers);
@@ -47,6 +48,11 @@ export function parseProxyRequestHead(head: string): ProxyRequestHead | HeadRefu
   const form = targetForm(method, target);
   if (typeof form !== "string") return form;
   return { method, target, form, version: `${major}.${minor}`, headers };
+}
+
+/** 405 for TRACE and TRACK: on every request, not only a connection's first (the upstream would echo the injected credential). */
+export function echoMethodRefusal(method: string): HeadRefusal | undefined {
+  return ECHO_METHODS.has(method.toUpperCase()) ? refuse(405, "method-not-allowed", `${method} echoes the request, and any credential in it, back to the sender`) : undefined;
 }
 
 /** The value of a field that may occur once; undefined when absent. */

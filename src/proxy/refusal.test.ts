@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { authRequired, misdirected, refusalBytes, upstreamFailed } from "./refusal.ts";
+import { authRequired, misdirected, refusalBytes, unparsableRequest, upstreamFailed } from "./refusal.ts";
 
 function parse(raw: string) {
   const [head, body] = raw.split("\r\n\r\n") as [string, string];
@@ -33,5 +33,11 @@ describe("the answers the proxy gives in place of an upstream's", () => {
     expect(Number(r.headers.get("content-length"))).toBe(Buffer.byteLength(r.body));
     expect(r.headers.get("connection")).toBe("close");
     expect(parse(refusalBytes(refusal, { head: true })).body).toBe("");
+  });
+  test("a head node:http cannot parse is 431 when too large and 400 otherwise", () => {
+    expect(unparsableRequest("HPE_HEADER_OVERFLOW")).toMatchObject({ status: 431, code: "head-too-large" });
+    for (const code of ["HPE_INVALID_TRANSFER_ENCODING", "HPE_INVALID_HEADER_TOKEN", "HPE_INVALID_METHOD", undefined]) {
+      expect(unparsableRequest(code)).toMatchObject({ status: 400, code: "bad-head" });
+    }
   });
 });

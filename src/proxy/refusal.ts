@@ -55,6 +55,14 @@ export function upstreamFailed(authority: string, timedOut: boolean): Refusal {
     : { status: 502, code: "upstream-failed", message: `credproxy could not get an answer from ${authority}.` };
 }
 
+/** A request head node:http refused to parse (its `clientError` code): 431 when too large, else 400. */
+export function unparsableRequest(parserCode: string | undefined): Refusal {
+  if (parserCode === "HPE_HEADER_OVERFLOW") {
+    return { status: 431, code: "head-too-large", message: "credproxy refused the request: its head is larger than limits.max_header_bytes." };
+  }
+  return { status: 400, code: "bad-head", message: "credproxy refused the request: its head is not well-formed HTTP/1.1 (or frames its body ambiguously)." };
+}
+
 /** A raw HTTP/1.1 response that closes the connection, for the listener and the tunnels. */
 export function refusalBytes(refusal: Refusal, options: { head?: boolean } = {}): string {
   const body = refusal.message + "\n";

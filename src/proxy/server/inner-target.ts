@@ -3,12 +3,17 @@
  * port the CONNECT named, in its Host header and (over TLS) its server name, else it is
  * answered 421 and gets no credential. The CONNECT target, already canonical and checked,
  * stays the one description of the destination; the Host header only has to agree with it.
+ * TRACE and TRACK are refused here too: the listener checks only a connection's first head,
+ * and an upstream echoing a later one would hand the injected credential to the client.
  */
 import type { IncomingMessage } from "node:http";
 import { parseAuthority, parseSni, sameTarget, type CanonicalTarget } from "../canonical-host.ts";
+import { echoMethodRefusal } from "../proxy-request-head.ts";
 import { misdirected, type Refusal } from "../refusal.ts";
 
-export function innerTargetRefusal(req: IncomingMessage, target: CanonicalTarget, tunnel: { tls: boolean; servername: string | undefined }): Refusal | undefined {
+export function innerTargetRefusal(req: Pick<IncomingMessage, "rawHeaders" | "method">, target: CanonicalTarget, tunnel: { tls: boolean; servername: string | undefined }): Refusal | undefined {
+  const echo = echoMethodRefusal(req.method ?? "GET");
+  if (echo) return { status: echo.status, code: echo.code, message: `credproxy refused the request: ${echo.reason}.` };
   const hosts = hostValues(req.rawHeaders);
   if (hosts.length > 1) return { status: 400, code: "bad-host", message: "credproxy refused the request: it has more than one Host header." };
   const host = hosts[0];

@@ -56,10 +56,13 @@ function terminateTls(runtime: ProxyRuntime, socket: Socket, admitted: Admitted,
   const info: TunnelInfo = { admitted, tls: true, servername: undefined };
   const tls = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ["h2", "http/1.1"] });
   const handshakeTimer = setTimeout(() => tls.destroy(), runtime.state.config.limits.tlsHandshakeTimeoutMs);
+  // The inner server gets the socket only once the handshake is done: in Bun, a TLSSocket
+  // handed to node:http never emits "secure", so a handler attached for the SNI check would
+  // never run (every SNI passed) and the handshake timer would end every tunnel.
   tls.once("secure", () => {
     clearTimeout(handshakeTimer);
-    const name = (tls as TLSSocket & { servername?: string | false }).servername;
-    info.servername = typeof name === "string" && name !== "" ? name : undefined;
+    info.servername = serverNameOf(tls);
+    tunnels.set(tls, info);
     if (tls.alpnProtocol === "h2") servers.h2(info).emit("connection", tls);
     else servers.h1.emit("connection", tls);
   });
@@ -68,7 +71,12 @@ function terminateTls(runtime: ProxyRuntime, socket: Socket, admitted: Admitted,
     runtime.logger.debug("client TLS failed", { host: admitted.target.authority, error: error.message });
     socket.destroy();
   });
-  tunnels.set(tls, info);
+}
+
+/** The server name the client sent (SNI), undefined for none. */
+export function serverNameOf(tls: TLSSocket): string | undefined {
+  const name = (tls as TLSSocket & { servername?: string | false }).servername;
+  return typeof name === "string" && name !== "" ? name : undefined;
 }
 
 /** The first chunk after the 200, read without losing it (pause, then one read of what is buffered). */

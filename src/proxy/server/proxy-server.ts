@@ -11,15 +11,16 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { createServer, type Server, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { bindError } from "../../http/listen.ts";
 import { parseIp } from "../../net/ip-address.ts";
 import { parseProxyRequestHead, headerValue, type ProxyRequestHead } from "../proxy-request-head.ts";
-import { refusalBytes, type Refusal } from "../refusal.ts";
+import { refusalBytes, unparsableRequest, type Refusal } from "../refusal.ts";
 import { hasCredentialFor } from "../select-credentials.ts";
 import { admit, type Admitted } from "./admit.ts";
 import { forwardRequest, sendRefusal } from "./forward-request.ts";
 import { forwardUpgrade } from "./forward-upgrade.ts";
-import { interceptTunnel, tunnels, type TunnelInfo } from "./intercept-tunnel.ts";
+import { interceptTunnel, serverNameOf, tunnels, type TunnelInfo } from "./intercept-tunnel.ts";
 import { opaqueTunnel } from "./opaque-tunnel.ts";
 import { plainRequest } from "./plain-requests.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
@@ -110,7 +111,7 @@ function innerServer(runtime: ProxyRuntime): HttpServer {
     if (!path.startsWith("/")) {
       return sendRefusal(res, { status: 400, code: "bad-target", message: "credproxy refused the request: inside a tunnel, requests take a /path." });
     }
-    void forwardRequest(runtime, req, res, { admitted: info.admitted, tls: info.tls, servername: info.servername, mode: "intercept", path }).catch((e) => internalError(runtime, res, e));
+    void forwardRequest(runtime, req, res, { admitted: info.admitted, tls: info.tls, servername: info.servername ?? (info.tls ? serverNameOf(req.socket as TLSSocket) : undefined), mode: "intercept", path }).catch((e) => internalError(runtime, res, e));
   });
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const info = tunnels.get(req.socket) ?? tunnels.get(socket);
@@ -120,7 +121,11 @@ function innerServer(runtime: ProxyRuntime): HttpServer {
       socket.destroy();
     });
   });
-  server.on("clientError", (_error, socket: Socket) => socket.destroy());
+  // A head node:http cannot parse (CL beside TE, obs-fold, bare LF, too large) gets an answer, not a bare close.
+  server.on("clientError", (error: Error & { code?: string }, socket: Socket) => {
+    if (socket.writable) socket.end(refusalBytes(unparsableRequest(error.code)));
+    socket.destroySoon?.();
+  });
   return server;
 }
 
