@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { parse } from "yaml";
 import { brokerConfigSchema } from "../../src/config/broker-schema.ts";
 import { configSchema } from "../../src/config/schema.ts";
+import { proxyConfigSchema } from "../../src/proxy/config/proxy-schema.ts";
 import { REPO_ROOT, runCredproxy, tempDir } from "../helpers/binary.ts";
 
 interface Block {
@@ -42,16 +43,20 @@ function blocks(file: string, markdown: string): Block[] {
 
 const CONFIG_KEYS = new Set(Object.keys(configSchema.properties));
 const BROKER_KEYS = new Set(Object.keys(brokerConfigSchema.properties));
+const PROXY_KEYS = new Set(Object.keys(proxyConfigSchema.properties));
 const TOKEN = "5e8b2d7f1a9c4e6b3d0f8a2c7e1b9d4f";
 const BASE_SERVICE = `services:\n  doc-base: {auth_token: ${TOKEN}x, source_credentials: {region: us-east-1}, assumed_role: {RoleArn: "arn:aws:iam::123456789012:role/doc"}}\n`;
 
-type Kind = "config" | "config-fragment" | "broker" | "other";
+type Kind = "config" | "config-fragment" | "broker" | "proxy" | "other";
 
 function kindOf(data: unknown): Kind {
   if (data === null || typeof data !== "object" || Array.isArray(data)) return "other";
   const keys = Object.keys(data);
   if (keys.length === 0) return "other";
   if (keys.every((k) => BROKER_KEYS.has(k)) && keys.some((k) => !CONFIG_KEYS.has(k))) return "broker";
+  // serve's credentials is a mapping, the proxy's a list
+  const proxyShaped = keys.some((k) => !CONFIG_KEYS.has(k)) || Array.isArray((data as Record<string, unknown>).credentials);
+  if (keys.every((k) => PROXY_KEYS.has(k)) && proxyShaped) return "proxy";
   if (!keys.every((k) => CONFIG_KEYS.has(k) || k.startsWith("x-"))) return "other";
   const services = (data as Record<string, unknown>).services;
   // A compose file's services have an image or a build, never an assumed_role.
@@ -95,7 +100,8 @@ describe("code blocks in README, docs/ and examples/", () => {
       if (kind === "other") continue;
       const text = kind === "config-fragment" ? `${block.text}\n${BASE_SERVICE}` : block.text;
       const { path, env } = await asFile(dir, block, index++, text);
-      const r = await runCredproxy(["validate", ...(kind === "broker" ? ["--broker"] : []), path], { env: { AWS_REGION: "us-east-1", ...env } });
+      const flag = kind === "broker" ? ["--broker"] : kind === "proxy" ? ["--proxy"] : [];
+      const r = await runCredproxy(["validate", ...flag, path], { env: { AWS_REGION: "us-east-1", XDG_CONFIG_HOME: dir, ...env } });
       expect({ where, kind, code: r.code, stderr: r.stderr }).toEqual({ where, kind, code: 0, stderr: "" });
     }
     expect(index).toBeGreaterThanOrEqual(4); // the README's full config, broker.yaml and two fragments
@@ -109,7 +115,8 @@ describe("code blocks in README, docs/ and examples/", () => {
         const line = raw.replace(/^\s*(sudo\s+|\$\s+)?/, "").replace(/\s+#.*$/, "");
         const words = /^(?:\S+\/)?credproxy\s+(.*)$/.exec(line)?.[1]?.split(/\s+/);
         if (!words || words[0]?.startsWith("-")) continue; // `credproxy --version`, the CredProxy form
-        const path = (words[0] === "broker" || words[0] === "help" ? words.slice(0, 2) : words.slice(0, 1)).filter((w) => /^[a-z][a-z-]*$/.test(w));
+        const sub = words[0] === "broker" || words[0] === "help" || (words[0] === "proxy" && /^(env|ca)$/.test(words[1] ?? ""));
+        const path = (sub ? words.slice(0, 2) : words.slice(0, 1)).filter((w) => /^[a-z][a-z-]*$/.test(w));
         const key = path.join(" ");
         if (!helps.has(key)) {
           const r = await runCredproxy([...path.filter((w) => w !== "help"), "--help"]);
