@@ -19,7 +19,7 @@ export const proxyCaCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs("proxy ca", argv, { config: { type: "string", short: "c" } });
     const { proxyCaFor, trustInstructions } = await import("../../proxy/sandbox-env-for.ts");
-    const ca = await proxyCaFor(proxyLocation("proxy ca", values.config));
+    const ca = await proxyCaFor(await proxyLocation("proxy ca", values.config));
     process.stdout.write(ca.certPem.endsWith("\n") ? ca.certPem : ca.certPem + "\n");
     process.stderr.write(trustInstructions(ca.certPath));
     return 0;

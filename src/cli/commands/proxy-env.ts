@@ -36,7 +36,7 @@ export const proxyEnvCommand: Command = {
     const address = values["proxy-address"] === undefined ? undefined : parseListen("proxy env", values["proxy-address"]);
     const { sandboxEnvFor } = await import("../../proxy/sandbox-env-for.ts");
     const lines = await sandboxEnvFor({
-      location: proxyLocation("proxy env", values.config),
+      location: await proxyLocation("proxy env", values.config),
       run: values.run,
       address,
       bundlePath: values["bundle-path"],

@@ -1,9 +1,13 @@
-/** Flags the proxy commands share: where the config is, and --listen HOST:PORT. */
-import { proxyConfigLocation, type ProxyConfigLocation } from "../../proxy/config/load-proxy-config.ts";
+/**
+ * Flags the proxy commands share: where the config is, and --listen HOST:PORT. The proxy's
+ * modules are imported only when a proxy command runs, so serve's start-up never loads them.
+ */
+import type { ProxyConfigLocation } from "../../proxy/config/load-proxy-config.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { usageError } from "../args.ts";
 
-export function proxyLocation(command: string, flag: string | undefined): ProxyConfigLocation {
+export async function proxyLocation(command: string, flag: string | undefined): Promise<ProxyConfigLocation> {
+  const { proxyConfigLocation } = await import("../../proxy/config/load-proxy-config.ts");
   const location = proxyConfigLocation(flag);
   if (!location) {
     throw new CredproxyError(ErrorCode.Usage, `${command}: no proxy config to read as neither HOME nor XDG_CONFIG_HOME is set`, { hint: `name the file: credproxy ${command} --config PATH` });

@@ -40,7 +40,7 @@ export const proxyRunCommand: Command = {
     if (values["log-level"] !== undefined && !level) throw usageError("proxy", `invalid --log-level "${values["log-level"]}" (choose from ${LOG_LEVELS.join(", ")})`);
     const output = logOutput("proxy", values, "json");
     const listen = values.listen === undefined ? undefined : parseListen("proxy", values.listen);
-    const location = proxyLocation("proxy", values.config);
+    const location = await proxyLocation("proxy", values.config);
     const signal = firstSignal({ except: ["SIGHUP"] });
     const { loadWithFlags, startProxyService } = await import("../../proxy/proxy-service.ts");
     const config = loadWithFlags({ location, listen, logger: createLogger({ level: "error" }) });

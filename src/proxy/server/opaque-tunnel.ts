@@ -38,6 +38,7 @@ export async function opaqueTunnel(runtime: ProxyRuntime, client: Socket, admitt
   }
   runtime.metrics.request(admitted.decision.wouldDeny ? "would_deny" : "allowed", []);
   client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+  client.once("close", runtime.metrics.opened("tunnel"));
   if (rest.length > 0) upstream.write(rest);
   for (const socket of [client, upstream]) {
     socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());

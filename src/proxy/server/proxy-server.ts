@@ -12,7 +12,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { createServer, type Server, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { networkInterfaces } from "node:os";
 import { bindError } from "../../http/listen.ts";
+import { classifyAddress, type SelfAddress } from "../address-class.ts";
 import { parseIp } from "../../net/ip-address.ts";
 import { parseProxyRequestHead, headerValue, type ProxyRequestHead } from "../proxy-request-head.ts";
 import { refusalBytes, unparsableRequest, type Refusal } from "../refusal.ts";
@@ -51,8 +53,7 @@ export async function startProxyServer(runtime: ProxyRuntime): Promise<ProxyServ
     server.listen({ host, port }, () => resolve());
   });
   const bound = server.address() as { address: string; port: number };
-  const self = parseIp(bound.address);
-  if (self) runtime.self.push({ address: self, port: bound.port });
+  runtime.self.push(...selfAddresses(bound));
   return { host: bound.address, port: bound.port, close: () => closeAll(server, sockets, [inner, plain]) };
 }
 
@@ -73,6 +74,7 @@ async function onConnection(runtime: ProxyRuntime, socket: Socket, inner: HttpSe
   if ("reason" in head) return refuseRaw(socket, { status: head.status, code: head.code, message: `credproxy refused the request: ${head.reason}.` });
   if (head.form !== "authority") {
     socket.unshift(Buffer.concat([Buffer.from(first.head + "\r\n\r\n", "latin1"), first.rest]));
+    socket.once("close", runtime.metrics.opened("plain"));
     plain.emit("connection", socket);
     return;
   }
@@ -141,6 +143,24 @@ function h2Server(runtime: ProxyRuntime, info: TunnelInfo): Http2Server {
   });
   server.on("sessionError", () => {});
   return server;
+}
+
+/**
+ * Where dialling would reach this proxy: its bound address, and on 0.0.0.0 or :: every address
+ * of this host's interfaces too (an allowed public address of this host is still the proxy).
+ */
+function selfAddresses(bound: { address: string; port: number }): SelfAddress[] {
+  const own = parseIp(bound.address);
+  if (!own) return [];
+  const out: SelfAddress[] = [{ address: own, port: bound.port }];
+  if (classifyAddress(own).class !== "unspecified") return out;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const iface of list ?? []) {
+      const address = parseIp(iface.address.split("%", 1)[0]!);
+      if (address) out.push({ address, port: bound.port });
+    }
+  }
+  return out;
 }
 
 function refuseRaw(socket: Socket, refusal: Refusal): void {
