@@ -7,6 +7,7 @@
  * an upstream 401/403 makes the next use of those credentials read their sources again.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { finished } from "node:stream/promises";
 import type { CredentialSpec } from "../config/proxy-config.ts";
 import { forwardHeaders, responseHeaders, type HeaderList, type Injection } from "../forward-headers.ts";
 import { upstreamFailed, type Refusal } from "../refusal.ts";
@@ -59,6 +60,10 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   }
   const headers = upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls));
   const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: req.method ?? "GET", path: exchange.path, headers });
+  if (res.destroyed) {
+    call.abort(); // the client left while the upstream connection was being opened
+    return log(499, { credentials: names, reason: "client-closed" });
+  }
   res.once("close", () => {
     if (!res.writableFinished) call.abort();
   });
@@ -81,11 +86,9 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   (res as { flushHeaders?: () => void }).flushHeaders?.();
   let bytes = 0;
   upstream.body.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  upstream.body.once("error", () => res.destroy());
   upstream.body.pipe(res);
-  await new Promise<void>((resolve) => {
-    res.once("close", resolve);
-    upstream.body.once("error", () => res.destroy());
-  });
+  await finished(res).catch(() => {}); // resolves at once if the client has already gone
   log(status, { bytes, credentials: names });
 }
 
