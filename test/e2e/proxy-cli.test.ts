@@ -11,6 +11,7 @@ import { cleanupAll, tempDir } from "../helpers/cleanup.ts";
 import { curl } from "../helpers/curl.ts";
 import { startHttpsOrigin, type EchoOrigin } from "../helpers/https-origin.ts";
 import { makeTestPki, type TestPki } from "../helpers/test-ca.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { rawConnect, startProxy } from "./proxy-fixture.ts";
 
 const SECRET = "cli-secret-9Qm4Xr7Lz2Wk8Vn5B";
@@ -121,5 +122,21 @@ credentials:
     const proc = Bun.spawn(["promtool", "check", "metrics"], { stdin: new Blob([text]), stderr: "pipe", stdout: "pipe" });
     expect(await new Response(proc.stderr).text()).toBe("");
     expect(await proc.exited).toBe(0);
+  });
+});
+
+describe("proxy limits", () => {
+  test("one connection past limits.max_connections is answered 503 at once", async () => {
+    const proxy = await startProxy(`limits: {max_connections: 1}\nallow: [a.invalid]\n`);
+    const { connect } = await import("node:net");
+    const held = connect({ host: "127.0.0.1", port: proxy.port });
+    await new Promise((resolve) => held.once("connect", resolve));
+    // The held connection counts once the proxy has accepted it: ask until it has.
+    const answer = await waitFor(async () => {
+      const text = await rawConnect(proxy.port, "a.invalid:443");
+      return text.startsWith("HTTP/1.1 503") ? text : undefined;
+    }, { timeoutMs: 3000, what: "a 503" });
+    expect(answer).toContain("limits.max_connections");
+    held.destroy();
   });
 });

@@ -211,3 +211,34 @@ credentials:
     expect(r.stdout).toBe("418 2");
   });
 });
+
+describe("credproxy proxy: forwarding", () => {
+  test("every method reaches the origin with its body, and the injected credential", async () => {
+    for (const method of ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"]) {
+      const r = await viaProxy(["-X", method, "--data-binary", `body-of-${method}`, `https://localhost:${origin.port}/m?x=1`]);
+      const echo = JSON.parse(r.stdout);
+      expect([echo.method, echo.path, echo.body, echo.headers.authorization]).toEqual([method, "/m?x=1", `body-of-${method}`, `Bearer ${SECRET}`]);
+    }
+    const head = await viaProxy(["-I", `https://localhost:${origin.port}/head`]);
+    expect(head.stdout).toMatch(/^HTTP\/\S+ 200/);
+  });
+
+  test("large bodies pass in full both ways", async () => {
+    const dir = await tempDir();
+    const file = `${dir}/big.bin`;
+    await Bun.write(file, "x".repeat(3 * 1024 * 1024));
+    const r = await curl(["--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, "--data-binary", `@${file}`, "-w", "\n%{size_download}", `https://localhost:${origin.port}/big`], 20_000);
+    const [body, size] = [r.stdout.slice(0, r.stdout.lastIndexOf("\n")), r.stdout.slice(r.stdout.lastIndexOf("\n") + 1)];
+    expect(JSON.parse(body).body.length).toBe(3 * 1024 * 1024);
+    expect(Number(size)).toBeGreaterThan(3 * 1024 * 1024);
+  });
+
+  test("X-Request-Id is kept when sent, made when not, and goes upstream, back to the client and into the log", async () => {
+    const kept = await viaProxy(["-i", "--http1.1", "-H", "X-Request-Id: trace-abc-123", `https://localhost:${origin.port}/rid`]);
+    expect(kept.stdout.toLowerCase()).toContain("x-request-id: trace-abc-123");
+    expect(JSON.parse(kept.stdout.slice(kept.stdout.indexOf("{"))).headers["x-request-id"]).toBe("trace-abc-123");
+    await proxy.proc.waitForLog((r) => r.msg === "request" && r.request_id === "trace-abc-123");
+    const made = await viaProxy([`https://localhost:${origin.port}/rid2`]);
+    expect(JSON.parse(made.stdout).headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});

@@ -7,6 +7,7 @@
  * an upstream 401/403 makes the next use of those credentials read their sources again.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { randomUUID } from "node:crypto";
 import { finished } from "node:stream/promises";
 import type { CredentialSpec } from "../config/proxy-config.ts";
 import { forwardHeaders, responseHeaders, type HeaderList, type Injection } from "../forward-headers.ts";
@@ -32,8 +33,11 @@ export interface Exchange {
 export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, exchange: Exchange): Promise<void> {
   const started = performance.now();
   const { admitted } = exchange;
+  const requestId = requestIdOf(req);
+  res.setHeader("x-request-id", requestId);
   const log = (status: number, extra: { bytes?: number; credentials?: readonly string[]; reason?: string } = {}) =>
     logRequest(runtime.logger, {
+      requestId,
       run: admitted.tenant.name,
       mode: exchange.mode,
       method: req.method ?? "GET",
@@ -58,7 +62,7 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
     sendRefusal(res, injections.refusal);
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
-  const headers = upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls));
+  const headers = { ...upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), "x-request-id": requestId };
   const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: req.method ?? "GET", path: exchange.path, headers });
   if (res.destroyed) {
     call.abort(); // the client left while the upstream connection was being opened
@@ -90,6 +94,13 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   upstream.body.pipe(res);
   await finished(res).catch(() => {}); // resolves at once if the client has already gone
   log(status, { bytes, credentials: names });
+}
+
+/** The client's X-Request-Id when it is a sane token, else a new one; sent upstream, returned, logged. */
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  const value = Array.isArray(given) ? given[0] : given;
+  return value !== undefined && /^[A-Za-z0-9._:@\/+=-]{1,128}$/.test(value) ? value : randomUUID();
 }
 
 async function credentialValues(runtime: ProxyRuntime, credentials: readonly CredentialSpec[]): Promise<Injection[] | { refusal: Refusal }> {

@@ -7,6 +7,7 @@
 import type { Logger } from "../../log.ts";
 
 export interface RequestRecord {
+  readonly requestId?: string | undefined;
   readonly run: string | undefined;
   readonly mode: "intercept" | "tunnel" | "plain" | "refused";
   readonly method: string;
@@ -22,6 +23,7 @@ export interface RequestRecord {
 
 export function logRequest(logger: Logger, record: RequestRecord): void {
   const fields = {
+    request_id: record.requestId,
     run: record.run,
     mode: record.mode,
     method: record.method,
