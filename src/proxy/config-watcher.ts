@@ -2,11 +2,13 @@
  * Notices edits of proxy.yaml and of runs_dir: fs.watch for a prompt answer, and a stat of
  * the file and the directory every `intervalMs` for file systems whose events do not arrive
  * (bind mounts, network file systems, editors that replace files). Only a real change of
- * what would be read (inode, size, mtime of the file; names and stats of the run files)
+ * what would be read (inode, size, mtime of the file; names and stats of the run files; the
+ * files their ${fromFile:} references name, so a token rotated on disk is reloaded too)
  * calls `onChange`, and never twice at once.
  */
-import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { substitutionSyntax } from "../config/substitute.ts";
 
 export interface ConfigWatcher {
   close(): void;
@@ -57,7 +59,7 @@ export function watchConfig(options: { file: string | undefined; runsDir: string
 
 function signature(file: string | undefined, runsDir: string | undefined): string {
   const parts: string[] = [];
-  if (file) parts.push(stamp(file));
+  if (file) parts.push(stamp(file), ...referencedStamps(file));
   if (runsDir) {
     let names: string[] = [];
     try {
@@ -65,9 +67,26 @@ function signature(file: string | undefined, runsDir: string | undefined): strin
     } catch {
       parts.push("no runs_dir");
     }
-    for (const name of names) parts.push(`${name}=${stamp(join(runsDir, name))}`);
+    for (const name of names) parts.push(`${name}=${stamp(join(runsDir, name))}`, ...referencedStamps(join(runsDir, name)));
   }
   return parts.join("\n");
+}
+
+/** The stats of the files a config's ${fromFile:} references name (relative ones from the working directory, as the loader reads them). */
+function referencedStamps(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8").slice(0, 1 << 20);
+  } catch {
+    return [];
+  }
+  const { fromFileTag, separator } = substitutionSyntax(process.env);
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(`\\$\\{${escape(fromFileTag)}${escape(separator)}([^}]+)\\}`, "g");
+  return [...text.matchAll(pattern)].map((m) => {
+    const path = resolve(m[1]!);
+    return `${path}=${stamp(path)}`;
+  });
 }
 
 function stamp(path: string): string {

@@ -197,3 +197,17 @@ credentials:
     expect(JSON.parse(r.stdout).path).toBe("/after-hup");
   });
 });
+
+describe("a proxy token kept in a file", () => {
+  test("rotating the file is a reload: the new token works and the old one no longer does", async () => {
+    const OLD = "file-token-old-9Qm4Xr7Lz2Wk8Vn5B";
+    const NEW = "file-token-new-3Hc8Jd2Kf6Lm9Np4Q";
+    const proxy = await startProxy(`token: "\${fromFile:./proxy-token}"\nallow: ["localhost:${origin.port}"]\nallow_addresses: ["127.0.0.1/32"]\n`, { files: { "proxy-token": OLD } });
+    expect(await rawConnect(proxy.port, `localhost:${origin.port}`, [`Proxy-Authorization: Bearer ${OLD}`])).toStartWith("HTTP/1.1 200");
+    const reloaded = nextLog(proxy, "reloaded");
+    writeFileSync(join(proxy.dir, "proxy-token"), NEW);
+    await reloaded;
+    expect(await rawConnect(proxy.port, `localhost:${origin.port}`, [`Proxy-Authorization: Bearer ${NEW}`])).toStartWith("HTTP/1.1 200");
+    expect(await rawConnect(proxy.port, `localhost:${origin.port}`, [`Proxy-Authorization: Bearer ${OLD}`])).toContain("bad-proxy-token");
+  });
+});
