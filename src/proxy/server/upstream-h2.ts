@@ -11,6 +11,8 @@ import type { IpAddress } from "../../net/ip-address.ts";
 import type { CanonicalTarget } from "../canonical-host.ts";
 
 const H1_MEMORY_MS = 10 * 60_000;
+/** Past this many remembered HTTP/1.1 origins the memory starts again (a permissive proxy meets many). */
+const H1_MEMORY_MAX = 10_000;
 
 export type SessionResult = { session: ClientHttp2Session } | { h1: true } | { failure: "connect" | "timeout" | "tls"; error: Error };
 
@@ -40,7 +42,10 @@ export class UpstreamH2 {
           result.session.once("close", forget).once("goaway", forget).once("error", forget);
         } else {
           this.#sessions.delete(key);
-          if ("h1" in result) this.#h1Until.set(key, Date.now() + H1_MEMORY_MS);
+          if ("h1" in result) {
+            if (this.#h1Until.size >= H1_MEMORY_MAX) this.#h1Until.clear();
+            this.#h1Until.set(key, Date.now() + H1_MEMORY_MS);
+          }
         }
         return result;
       });
