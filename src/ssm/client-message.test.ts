@@ -149,7 +149,7 @@ describe("decodeClientMessage()", () => {
     ["a control byte in MessageType", 10, 0x01, "message-type"],
     ["CreatedDate 0", -2, 0, "created-date"],
   ])("refuses %s", (_name, offset, value, reason) => {
-    let frame = Uint8Array.from(VECTOR);
+    let frame: Uint8Array = Uint8Array.from(VECTOR);
     if (offset === -1) frame.fill(0x20, 4, 36);
     else if (offset === -2) frame.fill(0, 40, 48);
     else frame = withByte(frame, offset, value);
