@@ -25,13 +25,6 @@ export function jsonBytes(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
 
-/** A string field, or throws naming the field. */
-export function requireString(what: string, object: Record<string, unknown>, field: string): string {
-  const value = object[field];
-  if (typeof value !== "string") throw protocolError("json-field", `${what} has no string ${field}`);
-  return value;
-}
-
 /** An optional string field: undefined when absent or null, an error when of another type. */
 export function optionalString(what: string, object: Record<string, unknown>, field: string): string | undefined {
   const value = object[field];
