@@ -26,6 +26,12 @@ export const ErrorCode = {
   Listen: "E_LISTEN",
   /** A platform feature is unavailable (missing capability, unsupported OS). */
   Platform: "E_PLATFORM",
+  /** A Session Manager data channel frame could not be decoded or built (short, garbled, bad digest). */
+  SsmProtocol: "E_SSM_PROTOCOL",
+  /** The session asked for something credproxy refuses (a non-Port session, KMS encryption). */
+  SsmHandshake: "E_SSM_HANDSHAKE",
+  /** A data channel setting is unusable (ClientVersion too old, empty token). */
+  SsmSetting: "E_SSM_SETTING",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
