@@ -15,8 +15,6 @@ export interface FrameDecoderOptions {
   readonly ours?: ProtocolVersion;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * Turns the SSM byte stream, split anywhere, back into frames.
  *
@@ -32,7 +30,9 @@ const EMPTY = new Uint8Array(0);
  * earlier in the same chunk are dropped with it: the connection is ending anyway).
  */
 export class FrameDecoder {
-  private pending: Uint8Array = EMPTY;
+  /** The partial frame being collected; never more than 3 + 65535 bytes. */
+  private buffer = new Uint8Array(2048);
+  private buffered = 0;
   private failure: FramingError | undefined;
   private peer: ProtocolVersion | undefined;
   private state: "awaiting_hello" | "open" | "closed" = "awaiting_hello";
@@ -62,7 +62,7 @@ export class FrameDecoder {
 
   /** Bytes held back waiting for the rest of a frame. */
   get bufferedBytes(): number {
-    return this.pending.length;
+    return this.buffered;
   }
 
   /** Feeds the next chunk of the stream; returns the frames it completes, in order. */
@@ -71,30 +71,68 @@ export class FrameDecoder {
     try {
       return this.drain(chunk);
     } catch (error) {
-      this.pending = EMPTY;
+      this.buffered = 0;
       this.failure = error instanceof FramingError ? error : new FramingError("bad_body", `undecodable frame: ${String(error)}`);
       throw this.failure;
     }
   }
 
   private drain(chunk: Uint8Array): Frame[] {
-    if (this.closed) return [];
-    const data = this.pending.length === 0 ? chunk : concat(this.pending, chunk);
     const frames: Frame[] = [];
     let at = 0;
-    while (!this.closed && data.length - at >= FRAME_HEADER_BYTES) {
-      const length = (data[at]! << 8) | data[at + 1]!;
-      const typeCode = data[at + 2]!;
-      this.checkHeader(typeCode, length);
-      if (data.length - at - FRAME_HEADER_BYTES < length) break;
-      const body = data.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length);
-      at += FRAME_HEADER_BYTES + length;
-      const frame = this.accept(typeCode, body);
-      if (frame) frames.push(frame);
+    while (at < chunk.length && !this.closed) {
+      const whole = this.buffered === 0 ? this.frameAt(chunk, at, frames) : 0;
+      at += whole > 0 ? whole : this.fill(chunk, at, frames);
     }
-    // A copy: the caller may reuse its chunk.
-    this.pending = this.closed || at === data.length ? EMPTY : data.slice(at);
     return frames;
+  }
+
+  /** Fast path: decodes a frame lying wholly in `data` at `at`; returns its size, or 0 if incomplete. */
+  private frameAt(data: Uint8Array, at: number, frames: Frame[]): number {
+    if (data.length - at < FRAME_HEADER_BYTES) return 0;
+    const length = (data[at]! << 8) | data[at + 1]!;
+    this.checkHeader(data[at + 2]!, length);
+    const end = at + FRAME_HEADER_BYTES + length;
+    if (end > data.length) return 0;
+    this.accept(data[at + 2]!, data.subarray(at + FRAME_HEADER_BYTES, end), frames);
+    return end - at;
+  }
+
+  /**
+   * Slow path for a frame split across chunks: copies only what the frame still needs into our
+   * own buffer (so feeding byte by byte stays linear) and decodes it once complete. Returns the
+   * bytes of `chunk` consumed.
+   */
+  private fill(chunk: Uint8Array, at: number, frames: Frame[]): number {
+    const start = at;
+    if (this.buffered < FRAME_HEADER_BYTES) {
+      at += this.copyIn(chunk, at, FRAME_HEADER_BYTES);
+      if (this.buffered < FRAME_HEADER_BYTES) return at - start;
+      this.checkHeader(this.buffer[2]!, this.bodyLength());
+    }
+    const total = FRAME_HEADER_BYTES + this.bodyLength();
+    at += this.copyIn(chunk, at, total);
+    if (this.buffered < total) return at - start;
+    this.buffered = 0;
+    this.accept(this.buffer[2]!, this.buffer.subarray(FRAME_HEADER_BYTES, total), frames);
+    return at - start;
+  }
+
+  /** Appends up to `target - buffered` bytes of `chunk`; returns how many. */
+  private copyIn(chunk: Uint8Array, at: number, target: number): number {
+    if (this.buffer.length < target) {
+      const grown = new Uint8Array(Math.min(Math.max(target, this.buffer.length * 2), FRAME_HEADER_BYTES + MAX_FRAME_BODY));
+      grown.set(this.buffer.subarray(0, this.buffered));
+      this.buffer = grown;
+    }
+    const n = Math.min(target - this.buffered, chunk.length - at);
+    this.buffer.set(chunk.subarray(at, at + n), this.buffered);
+    this.buffered += n;
+    return n;
+  }
+
+  private bodyLength(): number {
+    return (this.buffer[0]! << 8) | this.buffer[1]!;
   }
 
   /** Everything that can be judged from the three header bytes alone. */
@@ -118,11 +156,11 @@ export class FrameDecoder {
     }
   }
 
-  private accept(typeCode: number, body: Uint8Array): Frame | undefined {
+  private accept(typeCode: number, body: Uint8Array, frames: Frame[]): void {
     const frame = decodeBody(typeCode, body, { ours: this.ours, peerRole: this.options.from, peer: this.peer, maxPacket: this.maxPacket });
     if (frame === undefined) {
       this.skippedFrames++;
-      return undefined;
+      return;
     }
     if (frame.type === "hello" || frame.type === "hello_ack") {
       this.peer = frame.version;
@@ -130,7 +168,7 @@ export class FrameDecoder {
     } else if (frame.type === "close") {
       this.state = "closed";
     }
-    return frame;
+    frames.push(frame);
   }
 
   private peerIsNewer(): boolean {
@@ -157,11 +195,4 @@ function typeName(typeCode: number): string {
 
 function hex(byte: number): string {
   return byte.toString(16).padStart(2, "0");
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a);
-  joined.set(b, a.length);
-  return joined;
 }

@@ -90,3 +90,8 @@ export interface CloseFrame {
 }
 
 export type Frame = HelloFrame | HelloAckFrame | PacketFrame | PingFrame | PongFrame | CloseFrame;
+
+/** How often the caller sends a PING (it also keeps the SSM session from going idle). */
+export const PING_INTERVAL_MS = 15_000;
+/** The client gives up on a connection whose HELLO has not arrived by then. */
+export const HELLO_TIMEOUT_MS = 10_000;

@@ -159,6 +159,17 @@ describe("splits of the byte stream", () => {
     }
   });
 
+  test("a maximal packet fed one byte at a time comes back whole", () => {
+    const decoder = new FrameDecoder({ from: "agent" });
+    decoder.push(encodeHello(hello));
+    const big = ipv4Packet(65535, 0x3c);
+    const framed = encodePacket(big);
+    const frames: Frame[] = [];
+    for (let at = 0; at < framed.length; at++) frames.push(...decoder.push(framed.subarray(at, at + 1)));
+    expect(frames).toEqual([{ type: "packet", packet: big }]);
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
   test("a partial frame stays buffered until its last byte arrives", () => {
     const decoder = new FrameDecoder({ from: "agent" });
     const framed = concat(encodeHello(hello), encodePacket(ipv4Packet(500)));
