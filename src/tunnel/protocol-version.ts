@@ -1,0 +1,66 @@
+import { FramingError } from "./framing-error.ts";
+
+/**
+ * The tunnel protocol version. The frame header (len, type) and the first fields of HELLO and
+ * HELLO_ACK (magic, major, minor) never change, so any two versions can at least tell each
+ * other apart. A newer *minor* may add frame types and append fields to existing frame bodies;
+ * an older reader skips both. A different *major* may change anything else and is refused.
+ */
+export interface ProtocolVersion {
+  readonly major: number;
+  readonly minor: number;
+}
+
+export const PROTOCOL_VERSION: ProtocolVersion = { major: 1, minor: 0 };
+
+/** Capability bits offered in HELLO and accepted in HELLO_ACK. None are defined in 1.0. */
+export const NO_CAPABILITIES = 0;
+
+export type TunnelRole = "agent" | "client";
+
+export function formatVersion(version: ProtocolVersion): string {
+  return `${version.major}.${version.minor}`;
+}
+
+/**
+ * Refuses a peer whose major version differs from ours, saying which side to upgrade.
+ * `peerRole` is who sent the version ("agent" when we are the client).
+ */
+export function checkPeerMajor(peer: ProtocolVersion, peerRole: TunnelRole, ours: ProtocolVersion = PROTOCOL_VERSION): void {
+  if (peer.major === ours.major) return;
+  const here = peerRole === "agent" ? "this machine" : "the instance";
+  const there = peerRole === "agent" ? "the instance" : "the client machine";
+  const peerNewer = peer.major > ours.major;
+  throw new FramingError(
+    "version_unsupported",
+    `the ${peerRole} speaks tunnel protocol ${formatVersion(peer)}, ` +
+      `${peerNewer ? "newer" : "older"} than this credproxy's ${formatVersion(ours)}`,
+    {
+      hint: peerNewer ? `upgrade credproxy on ${here}` : `upgrade credproxy on ${there}`,
+      details: { peerVersion: formatVersion(peer), ourVersion: formatVersion(ours) },
+    },
+  );
+}
+
+export interface Negotiated {
+  readonly version: ProtocolVersion;
+  readonly capabilities: number;
+}
+
+/**
+ * What both sides will speak: the shared major, the lower minor, and the capabilities both
+ * offer. Throws FramingError("version_unsupported") if the majors differ.
+ */
+export function negotiate(
+  peer: ProtocolVersion,
+  peerCapabilities: number,
+  peerRole: TunnelRole,
+  ours: ProtocolVersion = PROTOCOL_VERSION,
+  ourCapabilities: number = NO_CAPABILITIES,
+): Negotiated {
+  checkPeerMajor(peer, peerRole, ours);
+  return {
+    version: { major: ours.major, minor: Math.min(ours.minor, peer.minor) },
+    capabilities: (peerCapabilities & ourCapabilities) >>> 0,
+  };
+}
