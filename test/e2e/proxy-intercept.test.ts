@@ -178,16 +178,20 @@ describe("credproxy proxy: HTTP/2 from the client", () => {
 
 describe("credproxy proxy: HTTP/2 to upstreams", () => {
   let h2: EchoOrigin;
+  let strangers: EchoOrigin[];
   let h2proxy: RunningProxy;
   beforeAll(async () => {
     h2 = await startHttpsOrigin({ pki, alpn: ["h2", "http/1.1"], name: "h2-origin" });
+    // Origins whose CA the proxy was not given: their certificates must not be accepted.
+    const strangerPki = await makeTestPki(await tempDir(), { names: ["localhost"], ips: ["127.0.0.1"] });
+    strangers = [await startHttpsOrigin({ pki: strangerPki, name: "stranger-h1" }), await startHttpsOrigin({ pki: strangerPki, alpn: ["h2", "http/1.1"], name: "stranger-h2" })];
     h2proxy = await startProxy(`
 tls: {upstream_ca_bundle: ${pki.caFile}}
-allow: ["localhost:${h2.port}", "localhost:${origin.port}"]
+allow: ["localhost:${h2.port}", "localhost:${origin.port}", "localhost:${strangers[0]!.port}", "localhost:${strangers[1]!.port}"]
 allow_addresses: ["127.0.0.1/32"]
 credentials:
   - name: h2-api
-    host: ["localhost:${h2.port}", "localhost:${origin.port}"]
+    host: ["localhost:${h2.port}", "localhost:${origin.port}", "localhost:${strangers[0]!.port}", "localhost:${strangers[1]!.port}"]
     value: "Bearer ${SECRET}"
 `);
   });
@@ -204,6 +208,15 @@ credentials:
     const r = await curl(["--proxy", h2proxy.proxyUrl(), "--cacert", h2proxy.bundle, "--http2", `https://localhost:${origin.port}/h1-only`]);
     const echo = JSON.parse(r.stdout);
     expect([echo.httpVersion, echo.headers.authorization]).toEqual(["1.1", `Bearer ${SECRET}`]);
+  });
+
+  test("an upstream whose certificate the proxy does not trust gets no request: 502 upstream-certificate, over h1 and h2", async () => {
+    for (const stranger of strangers) {
+      const r = await curl(["--proxy", h2proxy.proxyUrl(), "--cacert", h2proxy.bundle, "-i", `https://localhost:${stranger.port}/untrusted`]);
+      expect(r.stdout).toMatch(/^HTTP\/\S+ 502/m);
+      expect(r.stdout.toLowerCase()).toContain("x-credproxy-deny-reason: upstream-certificate");
+      expect(stranger.requests).toHaveLength(0);
+    }
   });
 
   test("an upstream status and body come back unchanged over h2", async () => {

@@ -41,7 +41,7 @@ export async function openUpstream(runtime: ProxyRuntime, admitted: Admitted, op
       tenant: admitted.tenant.name,
       target: admitted.target,
       address: preferredAddress(admitted.addresses),
-      ca: runtime.agents.ca,
+      secureContext: runtime.agents.secureContext,
       connectTimeoutMs: limits.connectTimeoutMs,
       idleTimeoutMs: limits.idleTimeoutMs,
     });

@@ -6,7 +6,7 @@
  * an h2 client. Sessions are per tenant and per checked address, like the HTTP/1.1 pools.
  */
 import { connect as h2Connect, type ClientHttp2Session } from "node:http2";
-import { connect as tlsConnect } from "node:tls";
+import { connect as tlsConnect, type SecureContext } from "node:tls";
 import type { IpAddress } from "../../net/ip-address.ts";
 import type { CanonicalTarget } from "../canonical-host.ts";
 
@@ -20,7 +20,7 @@ export interface SessionRequest {
   readonly tenant: string;
   readonly target: CanonicalTarget;
   readonly address: IpAddress;
-  readonly ca: readonly string[];
+  readonly secureContext: SecureContext;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
 }
@@ -70,7 +70,7 @@ function open(request: SessionRequest): Promise<SessionResult> {
     const socket = tlsConnect({
       host: address.text,
       port: target.port,
-      ca: [...request.ca],
+      secureContext: request.secureContext,
       ALPNProtocols: ["h2", "http/1.1"],
       ...(target.kind === "name" ? { servername: target.host } : {}),
     });

@@ -5,7 +5,7 @@
  * happens. Connect and response-head deadlines end in a typed failure for a 502/504.
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from "node:https";
 import type { IpAddress } from "../../net/ip-address.ts";
 import type { Admitted } from "./admit.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
@@ -65,8 +65,7 @@ function direct(runtime: ProxyRuntime, admitted: Admitted, options: Options): Cl
   return httpsRequest({
     ...common,
     agent: options.upgrade ? false : runtime.agents.https(tenant.name),
-    ca: [...runtime.agents.ca],
-    ...(target.kind === "name" ? { servername: target.host } : {}),
+    ...upstreamTls(runtime, admitted),
   });
 }
 
@@ -85,13 +84,22 @@ function viaUpstreamProxy(runtime: ProxyRuntime, admitted: Admitted, route: Upst
       port: target.port,
       path: options.path,
       agent: runtime.agents.chained(tenant.name, route, limits.connectTimeoutMs),
-      ca: [...runtime.agents.ca],
-      ...(target.kind === "name" ? { servername: target.host } : {}),
+      ...upstreamTls(runtime, admitted),
     });
   }
   const headers = route.authorization ? { ...options.headers, "proxy-authorization": route.authorization } : options.headers;
   const bare = target.kind === "ipv6" ? `[${target.host}]` : target.host;
   return httpRequest({ ...common, headers, host: route.host, port: route.port, path: `http://${target.port === 80 ? bare : target.authority}${options.path}`, agent: false });
+}
+
+/**
+ * The TLS side of an upstream request: the one shared secure context (node's RequestOptions
+ * type lacks `secureContext`, which https.request passes on to tls.connect) and the canonical
+ * name as the server name, for SNI and the certificate check.
+ */
+function upstreamTls(runtime: ProxyRuntime, admitted: Admitted): HttpsRequestOptions {
+  const options = { secureContext: runtime.agents.secureContext, ...(admitted.target.kind === "name" ? { servername: admitted.target.host } : {}) };
+  return options as HttpsRequestOptions;
 }
 
 /** IPv4 first, then the resolver's order: an IPv6 answer often has no route from a container. */
