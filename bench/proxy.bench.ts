@@ -26,7 +26,8 @@
  *   literals (127.0.0.1 … 127.0.3.232): the proxy mints the leaf when it terminates the
  *   client's TLS, before it dials upstream, so no origin needs to listen there.
  *
- * BENCH_ONLY=load|first|memory runs one part. BENCH_EXTRA_BIN=path adds a second credproxy
+ * BENCH_ONLY=load|first|memory runs one part. BENCH_BIN=path measures another build than
+ * dist/credproxy; BENCH_EXTRA_BIN=path adds a second credproxy
  * build (e.g. an experiment) as its own row, started the same way.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -39,7 +40,7 @@ import { makeTestPki } from "../test/helpers/test-ca.ts";
 import { freePort } from "../test/helpers/ports.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const CREDPROXY = join(ROOT, "dist", "credproxy");
+const CREDPROXY = process.env.BENCH_BIN ?? join(ROOT, "dist", "credproxy");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION = process.env.BENCH_DURATION ?? "5s";
 const FIRST_SAMPLES = Number(process.env.BENCH_FIRST_SAMPLES ?? 20);
