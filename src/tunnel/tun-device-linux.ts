@@ -154,7 +154,9 @@ async function startReader(fd: number, mtu: number): Promise<Reader> {
     worker.terminate();
     throw new CredproxyError(ErrorCode.Platform, `Cannot read from the TUN device: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,
-      hint: "Workers and bun:ffi must be available (Bun 1.4 on Linux with glibc)",
+      hint: import.meta.url.includes("/$bunfs/")
+        ? "this binary was built without its TUN reader: build.ts must list src/tunnel/tun-device-reader.ts as an entry point"
+        : "Workers and bun:ffi must be available (Bun 1.4 on Linux with glibc)",
     });
   } finally {
     clearTimeout(timer);

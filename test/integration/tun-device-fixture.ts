@@ -4,6 +4,9 @@ export const PEER = "100.64.0.2";
 export const ROUTE = "10.99.0.0/24";
 export const TARGET = "10.99.0.5";
 export const TARGET_PORT = 9999;
+/** Routed through lo before a second open, which also asks for FIRST_ROUTE: that one must be rolled back. */
+export const CONFLICT = "10.98.0.0/24";
+export const FIRST_ROUTE = "10.97.0.0/24";
 export const BURST = { rounds: 10, perRound: 100, size: 1200 };
 
 export interface Report {
@@ -19,6 +22,7 @@ export interface Report {
   stats: Record<string, number>;
   after: { links: string[]; routes: string[]; addresses: string[] };
   secondClose: string;
+  conflict: { code: string | undefined; message: string; links: string[]; routes: string[] };
   error?: string;
 }
 

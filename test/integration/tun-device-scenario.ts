@@ -8,7 +8,7 @@
 import { runScenario } from "../helpers/netns.ts";
 import { IPPROTO_UDP, parseIpv4, parseUdp, udpPacket } from "../helpers/ip-packets.ts";
 import { openTun, type TunDevice } from "../../src/tunnel/tun-device.ts";
-import { ADDRESS, BURST, PEER, ROUTE, TARGET, TARGET_PORT } from "./tun-device-fixture.ts";
+import { ADDRESS, BURST, CONFLICT, FIRST_ROUTE, PEER, ROUTE, TARGET, TARGET_PORT } from "./tun-device-fixture.ts";
 
 
 const text = new TextEncoder();
@@ -89,4 +89,15 @@ await runScenario(async (report) => {
   };
   await tun.close();
   report.secondClose = "resolved";
+
+  // A CIDR that is routed already fails the open, and what was set up is taken down again.
+  await Bun.$`ip route add ${CONFLICT} dev lo`;
+  const conflict = await openTun({ name: "cpxconflict", mtu: 1400, address: ADDRESS, peer: PEER, routes: [FIRST_ROUTE, CONFLICT] }).catch((e: unknown) => e);
+  report.conflict = {
+    code: (conflict as { code?: string }).code,
+    message: (conflict as Error).message,
+    links: (await ipJson<{ ifname: string }[]>(["link", "show"])).map((l) => l.ifname),
+    routes: (await ipJson<{ dst: string; dev: string }[]>(["route", "show"])).map((r) => `${r.dst} dev ${r.dev}`),
+  };
+  await Bun.$`ip route del ${CONFLICT} dev lo`;
 });

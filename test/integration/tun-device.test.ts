@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/binary.ts";
 import { scenarioReport } from "../helpers/netns.ts";
 import { runIn } from "../helpers/netns-pair.ts";
-import { ADDRESS, BURST, PEER, TARGET, TARGET_PORT, type Report } from "./tun-device-fixture.ts";
+import { ADDRESS, BURST, CONFLICT, PEER, TARGET, TARGET_PORT, type Report } from "./tun-device-fixture.ts";
 
 const ns = `cp-tun-${process.pid}`;
 
@@ -83,6 +83,15 @@ describe.skipIf(failure !== undefined)("a TUN device in a network namespace", ()
   test("close() removes the device, its address and every route, and a second close() is harmless", () => {
     expect(report.after).toEqual({ links: ["lo"], routes: [], addresses: ["127.0.0.1", "::1"] });
     expect(report.secondClose).toBe("resolved");
+  });
+
+  test("a CIDR that is routed already fails the open with a clear error, and the device and earlier routes are rolled back", () => {
+    expect(report.conflict).toEqual({
+      code: "E_PLATFORM",
+      message: `Cannot route ${CONFLICT} through the TUN device: a route for it exists already`,
+      links: ["lo"],
+      routes: [`${CONFLICT} dev lo`],
+    });
   });
 
   test("nothing is left in the namespace once the scenario has exited", async () => {
