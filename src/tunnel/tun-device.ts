@@ -30,7 +30,7 @@ export interface TunStats {
   bytesOut: number;
   /** Writes refused because the device's queue was full (EAGAIN). */
   writeDrops: number;
-  /** Writes the kernel rejected otherwise (not an IP packet, longer than the MTU…). */
+  /** Writes the kernel rejected otherwise (something that is not an IPv4 or IPv6 packet, say). */
   writeErrors: number;
   /** Packets read before any onPacket callback existed and dropped once the small backlog was full. */
   readDrops: number;

@@ -8,7 +8,7 @@
 import { runScenario } from "../helpers/netns.ts";
 import { IPPROTO_UDP, parseIpv4, parseUdp, udpPacket } from "../helpers/ip-packets.ts";
 import { openTun, type TunDevice } from "../../src/tunnel/tun-device.ts";
-import { ADDRESS, BURST, CONFLICT, FIRST_ROUTE, PEER, ROUTE, TARGET, TARGET_PORT } from "./tun-device-fixture.ts";
+import { ADDRESS, BURST, CONFLICT, FIRST_ROUTE, PEER, ROUTE, ROUTE6, TARGET, TARGET_PORT } from "./tun-device-fixture.ts";
 
 
 const text = new TextEncoder();
@@ -37,13 +37,14 @@ function nextUdpToTarget(tun: TunDevice, onOther: (packet: Uint8Array) => void =
 }
 
 await runScenario(async (report) => {
-  const tun = await openTun({ mtu: 1400, address: ADDRESS, peer: PEER, routes: [ROUTE] });
+  const tun = await openTun({ mtu: 1400, address: ADDRESS, peer: PEER, routes: [ROUTE, ROUTE6] });
   report.name = tun.name;
   const [link] = await ipJson<{ mtu: number; flags: string[]; operstate: string }[]>(["link", "show", "dev", tun.name]);
   report.link = { mtu: link!.mtu, flags: link!.flags, operstate: link!.operstate };
   const [addr] = await ipJson<{ addr_info: { family: string; local: string; address?: string; prefixlen: number }[] }[]>(["addr", "show", "dev", tun.name]);
   report.addresses = addr!.addr_info.filter((a) => a.family === "inet").map((a) => ({ local: a.local, address: a.address, prefixlen: a.prefixlen }));
   report.routes = (await ipJson<{ dst: string }[]>(["route", "show", "dev", tun.name])).map((r) => r.dst);
+  report.routes6 = (await ipJson<{ dst: string }[]>(["-6", "route", "show", "dev", tun.name])).map((r) => r.dst);
 
   // One datagram out through the device, one crafted reply back in.
   const replies = Promise.withResolvers<{ data: string; address: string; port: number }>();
@@ -85,6 +86,7 @@ await runScenario(async (report) => {
   report.after = {
     links: (await ipJson<{ ifname: string }[]>(["link", "show"])).map((l) => l.ifname),
     routes: (await ipJson<{ dst: string; dev: string }[]>(["route", "show"])).map((r) => `${r.dst} dev ${r.dev}`),
+    routes6: (await ipJson<{ dst: string; dev: string }[]>(["-6", "route", "show"])).map((r) => `${r.dst} dev ${r.dev}`),
     addresses: (await ipJson<{ addr_info: { local: string }[] }[]>(["addr", "show"])).flatMap((l) => l.addr_info.map((a) => a.local)),
   };
   await tun.close();

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/binary.ts";
 import { scenarioReport } from "../helpers/netns.ts";
 import { runIn } from "../helpers/netns-pair.ts";
-import { ADDRESS, BURST, CONFLICT, PEER, TARGET, TARGET_PORT, type Report } from "./tun-device-fixture.ts";
+import { ADDRESS, BURST, CONFLICT, PEER, ROUTE6, TARGET, TARGET_PORT, type Report } from "./tun-device-fixture.ts";
 
 const ns = `cp-tun-${process.pid}`;
 
@@ -52,9 +52,10 @@ describe.skipIf(failure !== undefined)("a TUN device in a network namespace", ()
     expect(report.link.flags).toEqual(expect.arrayContaining(["POINTOPOINT", "UP", "LOWER_UP"]));
   });
 
-  test("the device has 100.64.0.1/32 with peer 100.64.0.2, and routes 10.99.0.0/24 and the peer", () => {
+  test("the device has 100.64.0.1/32 with peer 100.64.0.2, and routes 10.99.0.0/24, fd99::/64 and the peer", () => {
     expect(report.addresses).toEqual([{ local: ADDRESS, address: PEER, prefixlen: 32 }]);
     expect(report.routes.sort()).toEqual(["10.99.0.0/24", PEER]);
+    expect(report.routes6).toContain(ROUTE6);
   });
 
   test("a datagram sent to 10.99.0.5 is read from the device as one bare IPv4 packet", () => {
@@ -81,7 +82,7 @@ describe.skipIf(failure !== undefined)("a TUN device in a network namespace", ()
   });
 
   test("close() removes the device, its address and every route, and a second close() is harmless", () => {
-    expect(report.after).toEqual({ links: ["lo"], routes: [], addresses: ["127.0.0.1", "::1"] });
+    expect(report.after).toEqual({ links: ["lo"], routes: [], routes6: [], addresses: ["127.0.0.1", "::1"] });
     expect(report.secondClose).toBe("resolved");
   });
 
