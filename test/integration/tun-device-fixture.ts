@@ -23,6 +23,7 @@ export interface Report {
   burst: { packets: number; bytes: number; ms: number };
   stats: Record<string, number>;
   after: { links: string[]; routes: string[]; routes6: string[]; addresses: string[] };
+  closeMs: number;
   secondClose: string;
   conflict: { code: string | undefined; message: string; links: string[]; routes: string[] };
   error?: string;

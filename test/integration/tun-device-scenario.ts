@@ -82,7 +82,9 @@ await runScenario(async (report) => {
   socket.close();
 
   report.stats = { ...tun.stats() };
+  const closing = performance.now();
   await tun.close();
+  report.closeMs = Math.round(performance.now() - closing);
   report.after = {
     links: (await ipJson<{ ifname: string }[]>(["link", "show"])).map((l) => l.ifname),
     routes: (await ipJson<{ dst: string; dev: string }[]>(["route", "show"])).map((r) => `${r.dst} dev ${r.dev}`),

@@ -86,6 +86,11 @@ describe.skipIf(failure !== undefined)("a TUN device in a network namespace", ()
     expect(report.secondClose).toBe("resolved");
   });
 
+  test("close() waits for the reader for about one poll period (100 ms), not for its safety timeout (2 s)", () => {
+    expect(report.closeMs).toBeLessThan(1000);
+    console.log(`TUN close(): ${report.closeMs} ms`);
+  });
+
   test("a CIDR that is routed already fails the open with a clear error, and the device and earlier routes are rolled back", () => {
     expect(report.conflict).toEqual({
       code: "E_PLATFORM",
