@@ -23,8 +23,9 @@ async function gitCommit(): Promise<string> {
 export async function compile(options: { outfile: string; target?: string; bytecode?: boolean; minify?: boolean }): Promise<void> {
   const started = performance.now();
   const result = await Bun.build({
-    // The worker that parses dynamic service files (src/serve/services-file-worker.ts) is a second entry point.
-    entrypoints: ["./src/main.ts", "./src/serve/parse-worker.ts"],
+    // Workers are further entry points: the parser of dynamic service files
+    // (src/serve/services-file-worker.ts) and the TUN packet reader (src/tunnel/tun-device-linux.ts).
+    entrypoints: ["./src/main.ts", "./src/serve/parse-worker.ts", "./src/tunnel/tun-device-reader.ts"],
     compile: {
       outfile: options.outfile,
       ...(options.target ? { target: options.target as Bun.Build.CompileTarget } : {}),

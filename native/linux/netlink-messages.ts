@@ -18,6 +18,28 @@ export interface AddressRequest {
   prefixLength: number;
   /** ifa_scope (IPv4 only; the kernel derives IPv6 scope from the address). Default RT_SCOPE_UNIVERSE. */
   scope?: number;
+  /**
+   * The far end of a point-to-point link (`ip addr add A peer P`): sent as IFA_ADDRESS, with
+   * `address` as IFA_LOCAL; the kernel then routes P through the interface. Same width as `address`.
+   */
+  peer?: Uint8Array;
+}
+
+/** What RTM_NEWLINK changes on an existing interface (`ip link set dev X mtu N up`). */
+export interface LinkRequest {
+  ifindex: number;
+  mtu?: number;
+  /** true: set IFF_UP; false: clear it; undefined: leave it. */
+  up?: boolean;
+}
+
+/** A route to `destination/prefixLength` out of interface `ifindex`, no gateway (`ip route add D dev X`). */
+export interface RouteRequest {
+  ifindex: number;
+  family: AddressFamily;
+  /** 4 or 16 bytes, network order, host bits zero. */
+  destination: Uint8Array;
+  prefixLength: number;
 }
 
 /** One address the kernel reported in an RTM_GETADDR dump. */
@@ -44,10 +66,13 @@ export interface NetlinkMessage {
 // include/uapi/linux/netlink.h, rtnetlink.h, if_addr.h, socket.h (same values on x86-64 and arm64)
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
+export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_ACK = 0x4;
@@ -65,6 +90,15 @@ export const IFA_F_NODAD = 0x02;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_HOST = 254;
 export const RTA_DST = 1;
+export const RTA_OIF = 4;
+export const IFLA_MTU = 4;
+export const IFF_UP = 0x1;
+export const RT_TABLE_MAIN = 254;
+/** iproute2's default protocol for `ip route add`: a route an administrator (here, credproxy) added. */
+export const RTPROT_BOOT = 3;
+export const RT_SCOPE_LINK = 253;
+export const RT_SCOPE_NOWHERE = 255;
+export const RTN_UNICAST = 1;
 export const RTN_LOCAL = 2;
 const NLMSGERR_ATTR_MSG = 1;
 const AF_INET = 2;
@@ -74,6 +108,7 @@ const EPROTO = 71;
 
 const HEADER = 16; // struct nlmsghdr
 const IFADDRMSG = 8; // struct ifaddrmsg
+const IFINFOMSG = 16; // struct ifinfomsg
 export const RTMSG = 12; // struct rtmsg
 /** Netlink is host byte order; addresses inside attributes are network order (raw bytes). */
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -98,10 +133,72 @@ export function encodeAddressMessage(type: number, flags: number, seq: number, r
   view.setUint8(2, request.family === 6 ? IFA_F_NODAD : 0);
   view.setUint8(3, request.family === 4 ? (request.scope ?? RT_SCOPE_UNIVERSE) : RT_SCOPE_UNIVERSE);
   view.setInt32(4, request.ifindex, LE);
+  const peer = request.peer ?? request.address;
+  if (peer.byteLength !== width) throw new RangeError(`IPv${request.family} peer must be ${width} bytes, got ${peer.byteLength}`);
   return encodeMessage(type, flags, seq, body, [
     [IFA_LOCAL, request.address],
-    [IFA_ADDRESS, request.address],
+    [IFA_ADDRESS, peer],
   ]);
+}
+
+/**
+ * An RTM_NEWLINK request that changes an existing interface: ifinfomsg with IFF_UP in
+ * ifi_change (and in ifi_flags when `up`), then IFLA_MTU when an MTU is given.
+ */
+export function encodeLinkMessage(seq: number, request: LinkRequest): Uint8Array {
+  if (request.mtu !== undefined && (!Number.isInteger(request.mtu) || request.mtu < 68 || request.mtu > 65535)) {
+    throw new RangeError(`MTU ${request.mtu} is out of range (68 to 65535)`);
+  }
+  const body = new Uint8Array(IFINFOMSG);
+  const view = new DataView(body.buffer);
+  // ifi_family AF_UNSPEC, ifi_type 0
+  view.setInt32(4, request.ifindex, LE);
+  view.setUint32(8, request.up ? IFF_UP : 0, LE); // ifi_flags
+  view.setUint32(12, request.up === undefined ? 0 : IFF_UP, LE); // ifi_change: only the bits we mean to set
+  const attributes: [number, Uint8Array][] = [];
+  if (request.mtu !== undefined) attributes.push([IFLA_MTU, u32(request.mtu)]);
+  return encodeMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, body, attributes);
+}
+
+/** An RTM_DELLINK request for interface `ifindex` (`ip link del`). */
+export function encodeDeleteLinkMessage(seq: number, ifindex: number): Uint8Array {
+  const body = new Uint8Array(IFINFOMSG);
+  new DataView(body.buffer).setInt32(4, ifindex, LE);
+  return encodeMessage(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq, body, []);
+}
+
+/**
+ * An RTM_NEWROUTE or RTM_DELROUTE request for a device route in the main table, byte for byte
+ * what iproute2 sends for `ip route add|del D dev X`: on add, protocol boot, link scope,
+ * unicast; on delete, protocol, scope and type left open (unspec, "nowhere", unspec) so the
+ * kernel matches the route whatever added it. Then RTA_DST and RTA_OIF.
+ */
+export function encodeRouteMessage(type: number, flags: number, seq: number, request: RouteRequest): Uint8Array {
+  const width = request.family === 4 ? 4 : 16;
+  if (request.destination.byteLength !== width) {
+    throw new RangeError(`IPv${request.family} destination must be ${width} bytes, got ${request.destination.byteLength}`);
+  }
+  if (!Number.isInteger(request.prefixLength) || request.prefixLength < 0 || request.prefixLength > width * 8) {
+    throw new RangeError(`prefix length ${request.prefixLength} is out of range for IPv${request.family}`);
+  }
+  const adding = type !== RTM_DELROUTE;
+  const body = new Uint8Array(RTMSG);
+  body[0] = request.family === 4 ? AF_INET : AF_INET6;
+  body[1] = request.prefixLength;
+  body[4] = RT_TABLE_MAIN;
+  body[5] = adding ? RTPROT_BOOT : 0;
+  body[6] = adding ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
+  body[7] = adding ? RTN_UNICAST : 0;
+  return encodeMessage(type, flags, seq, body, [
+    [RTA_DST, request.destination],
+    [RTA_OIF, u32(request.ifindex)],
+  ]);
+}
+
+function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value, LE);
+  return out;
 }
 
 /** An RTM_GETADDR dump request for all families (ifaddrmsg family AF_UNSPEC). */

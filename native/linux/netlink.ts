@@ -1,6 +1,6 @@
 /**
- * Interface addresses over rtnetlink (a NETLINK_ROUTE socket): what `ip addr add|del|show`
- * and `ip route get` do, without an `ip` binary. The messages are built and parsed in
+ * Interfaces, addresses and routes over rtnetlink (a NETLINK_ROUTE socket): what `ip addr
+ * add|del|show`, `ip link set|del`, `ip route add|del` and `ip route get` do, without an `ip` binary. The messages are built and parsed in
  * netlink-messages.ts; the socket calls go through native/libc.ts.
  *
  * Every call is synchronous: rtnetlink handles a request inside the sender's sendto(), so the
@@ -20,10 +20,14 @@ import {
   NLM_F_EXCL,
   NLM_F_REQUEST,
   RTM_DELADDR,
+  RTM_DELROUTE,
   RTM_NEWADDR,
   RTM_NEWROUTE,
   RTMSG,
   encodeAddressMessage,
+  encodeDeleteLinkMessage,
+  encodeLinkMessage,
+  encodeRouteMessage,
   encodeGetAddressDump,
   encodeRouteGet,
   encodeSockaddrNl,
@@ -33,11 +37,13 @@ import {
   type AddressFamily,
   type AddressRequest,
   type InterfaceAddress,
+  type LinkRequest,
   type NetlinkMessage,
+  type RouteRequest,
 } from "./netlink-messages.ts";
 
 export { RTN_LOCAL, RT_SCOPE_HOST, RT_SCOPE_UNIVERSE } from "./netlink-messages.ts";
-export type { AddressFamily, AddressRequest, InterfaceAddress } from "./netlink-messages.ts";
+export type { AddressFamily, AddressRequest, InterfaceAddress, LinkRequest, RouteRequest } from "./netlink-messages.ts";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -68,6 +74,27 @@ export function addAddress(request: AddressRequest): void {
 /** Removes an address (RTM_DELADDR). Throws ErrnoError: EADDRNOTAVAIL when it is not there, EPERM… */
 export function deleteAddress(request: AddressRequest): void {
   transact("RTM_DELADDR", (seq) => encodeAddressMessage(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, seq, request));
+}
+
+/** Changes an interface's MTU and/or up state (RTM_NEWLINK, like `ip link set dev X mtu N up`). Throws ErrnoError: EPERM, ENODEV, EINVAL… */
+export function setLink(request: LinkRequest): void {
+  transact("RTM_NEWLINK", (seq) => encodeLinkMessage(seq, request));
+}
+
+/** Deletes an interface (RTM_DELLINK). Throws ErrnoError: ENODEV when it is gone already, EPERM, EOPNOTSUPP… */
+export function deleteLink(ifindex: number): void {
+  transact("RTM_DELLINK", (seq) => encodeDeleteLinkMessage(seq, ifindex));
+}
+
+/** Adds a device route in the main table (RTM_NEWROUTE, create-exclusive). Throws ErrnoError: EEXIST, ENETDOWN, EPERM… */
+export function addRoute(request: RouteRequest): void {
+  const flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  transact("RTM_NEWROUTE", (seq) => encodeRouteMessage(RTM_NEWROUTE, flags, seq, request));
+}
+
+/** Deletes a device route from the main table (RTM_DELROUTE). Throws ErrnoError: ESRCH when it is not there, EPERM… */
+export function deleteRoute(request: RouteRequest): void {
+  transact("RTM_DELROUTE", (seq) => encodeRouteMessage(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, seq, request));
 }
 
 /** Every address in this network namespace (RTM_GETADDR dump), or only those on `ifindex`. Needs no privilege. */

@@ -1,0 +1,158 @@
+/**
+ * Linux TUN devices through /dev/net/tun: open one (TUNSETIFF with IFF_TUN | IFF_NO_PI, so
+ * each read and write is one bare IP packet), then read, write and poll its descriptor.
+ * Interface settings (MTU, addresses, routes, up) are rtnetlink's job: netlink.ts.
+ *
+ * The device is not persistent: it disappears, with its addresses and routes, when the last
+ * descriptor on it is closed (including by the kernel when the process dies). The descriptor
+ * is non-blocking and close-on-exec, so a write never stalls the event loop and child
+ * processes do not keep the device alive.
+ *
+ * These calls work from any thread: a Worker imports this module and gets its own dlopen
+ * handle (and its own errno address, which is per thread anyway). References: tun(4) (the
+ * kernel's Documentation/networking/tuntap.rst), include/uapi/linux/if_tun.h, poll(2).
+ */
+import { FFIType, dlopen } from "bun:ffi";
+import { ErrnoError, NativeUnavailableError, cString, errno } from "../libc.ts";
+
+// asm-generic values, the same on x86-64 and arm64.
+const O_RDWR = 0o2;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+/** _IOW('T', 202, int): the int is the historical size; the kernel reads a struct ifreq. */
+const TUNSETIFF = 0x400454ca;
+const IFF_TUN = 0x0001;
+const IFF_NO_PI = 0x1000;
+const IFNAMSIZ = 16;
+const IFREQ_SIZE = 40;
+const POLLIN = 0x1;
+const POLLERR = 0x8;
+const POLLHUP = 0x10;
+const POLLNVAL = 0x20;
+const EINTR = 4;
+const EAGAIN = 11;
+
+export const TUN_PATH = "/dev/net/tun";
+
+const SYMBOLS = {
+  // open and ioctl are variadic; on x86-64 and arm64 Linux the extra argument travels in the
+  // same register as a fixed one, so declaring it fixed is sound (macOS arm64 differs).
+  open: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64_fast },
+  write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64_fast },
+  // struct pollfd *, nfds_t (unsigned long), timeout in ms
+  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
+} as const;
+
+type TunLibc = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
+let opened: TunLibc | undefined;
+
+function lib(): TunLibc {
+  if (opened) return opened;
+  if (process.platform !== "linux") {
+    throw new NativeUnavailableError(`native/linux/tun.ts supports Linux only: current platform is "${process.platform}"`);
+  }
+  try {
+    opened = dlopen("libc.so.6", SYMBOLS).symbols;
+  } catch (error) {
+    throw new NativeUnavailableError(`Cannot open libc.so.6 with bun:ffi: ${String(error)}`, { cause: error });
+  }
+  return opened;
+}
+
+/** An open TUN device: its descriptor and the name the kernel gave it. */
+export interface TunHandle {
+  readonly fd: number;
+  readonly name: string;
+}
+
+/**
+ * Opens /dev/net/tun and attaches a new TUN device named `requestedName` (a `%d` in it lets
+ * the kernel pick the number: `cpx%d` → `cpx0`). Throws ErrnoError with syscall "open" or
+ * "ioctl(TUNSETIFF)": ENOENT (no device node), EACCES/EPERM (no CAP_NET_ADMIN), EBUSY (name
+ * taken), EINVAL (bad name).
+ */
+export function openTun(requestedName: string): TunHandle {
+  const nameBytes = new TextEncoder().encode(requestedName);
+  if (nameBytes.byteLength === 0 || nameBytes.byteLength >= IFNAMSIZ || nameBytes.includes(0) || /[\s/:]/.test(requestedName)) {
+    throw new RangeError(`interface name "${requestedName}" must be 1 to ${IFNAMSIZ - 1} bytes with no spaces, "/" or ":"`);
+  }
+  const c = lib();
+  const fd = c.open(cString(TUN_PATH), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw new ErrnoError(`open(${TUN_PATH})`, errno());
+  const ifreq = new Uint8Array(IFREQ_SIZE);
+  ifreq.set(nameBytes, 0);
+  new DataView(ifreq.buffer).setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI, true); // ifr_flags, host order (little-endian targets)
+  if (c.ioctl(fd, TUNSETIFF, ifreq) < 0) {
+    const code = errno();
+    c.close(fd);
+    throw new ErrnoError("ioctl(TUNSETIFF)", code);
+  }
+  const end = ifreq.indexOf(0);
+  return { fd, name: new TextDecoder().decode(ifreq.subarray(0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end)) };
+}
+
+/** Closes the descriptor; for the last one on the device, the kernel removes the device. */
+export function closeTun(fd: number): void {
+  lib().close(fd);
+}
+
+/**
+ * Writes one IP packet. Returns the byte count, or the negated errno on failure (-EAGAIN when
+ * the device's queue is full, -EINVAL for something that is not an IP packet): no exception on
+ * the per-packet path.
+ */
+export function writePacket(fd: number, packet: Uint8Array): number {
+  const c = lib();
+  for (;;) {
+    const written = Number(c.write(fd, packet, packet.byteLength));
+    if (written >= 0) return written;
+    const code = errno();
+    if (code !== EINTR) return -code;
+  }
+}
+
+/**
+ * Reads one packet into `buffer`. Returns its length, 0 when none is waiting (EAGAIN), or the
+ * negated errno on failure. A packet longer than the buffer is cut short by the kernel.
+ */
+export function readPacket(fd: number, buffer: Uint8Array): number {
+  const c = lib();
+  for (;;) {
+    const got = Number(c.read(fd, buffer, buffer.byteLength));
+    if (got >= 0) return got;
+    const code = errno();
+    if (code === EAGAIN) return 0;
+    if (code !== EINTR) return -code;
+  }
+}
+
+export type PollResult = "readable" | "timeout" | "closed";
+
+/** One reused struct pollfd per thread (calls never nest): int fd, short events, short revents. */
+let pollfd: Int32Array | undefined;
+
+/**
+ * Waits up to `timeoutMs` for a packet (poll(2) with POLLIN). "closed" means the descriptor
+ * is invalid or hung up: stop reading. Blocks the calling thread, so call it from a Worker.
+ */
+export function waitReadable(fd: number, timeoutMs: number): PollResult {
+  const c = lib();
+  pollfd ??= new Int32Array(2);
+  const events = new Uint16Array(pollfd.buffer);
+  pollfd[0] = fd;
+  events[2] = POLLIN;
+  events[3] = 0;
+  const ready = c.poll(pollfd, 1, timeoutMs);
+  if (ready < 0) {
+    const code = errno();
+    if (code === EINTR) return "timeout";
+    throw new ErrnoError("poll", code);
+  }
+  if (ready === 0) return "timeout";
+  const revents = events[3]!;
+  if (revents & (POLLNVAL | POLLERR | POLLHUP)) return "closed";
+  return revents & POLLIN ? "readable" : "timeout";
+}
