@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
+import { ErrorCode } from "../../src/errors.ts";
 import { signStreamUpgrade } from "../../src/ssm/sign-upgrade.ts";
 import { callSsmApi, DUMMY_CREDENTIALS, FAKE_REGION } from "../helpers/fake-ssm/call-ssm-api.ts";
 import { DEFAULT_INSTANCE_ID, startFakeSsm, type FakeSsm } from "../helpers/fake-ssm/fake-ssm.ts";
@@ -162,6 +163,26 @@ describe("the ssmmessages WebSocket", () => {
   });
 });
 
+describe("how sessions end", () => {
+  test("a HandshakeRequest for Standard_Stream is refused by the client, and the agent closes the session with its reason", async () => {
+    fake.faults.sessionType = "Standard_Stream";
+    const client = await TinySsmClient.start(fake.apiUrl);
+    clients.push(client);
+    await expect(client.ready.promise).rejects.toMatchObject({ code: ErrorCode.SsmHandshake });
+    const closed = await withTimeout(client.ended.promise, 3000, "the session to end");
+    expect(closed?.output).toBe("the client refused the session: credproxy accepts only Port sessions, not Standard_Stream");
+    expect(fake.session(client.sessionId).terminated).toBe(true);
+  });
+
+  test("the client's TerminateSession flag ends the session with channel_closed", async () => {
+    const client = await startClient();
+    client.sendTerminateFlag();
+    const closed = await withTimeout(client.ended.promise, 3000, "the session to end");
+    expect(closed?.output).toBe("the client ended the session");
+    expect(fake.session(client.sessionId).terminated).toBe(true);
+  });
+});
+
 describe("a Port session to a TCP echo server", () => {
   test("1 MB comes back intact with no faults, paced like the real agent", async () => {
     const client = await startClient();
@@ -169,7 +190,7 @@ describe("a Port session to a TCP echo server", () => {
     const started = performance.now();
     const back = await echoThrough(client, data);
     const seconds = (performance.now() - started) / 1000;
-    console.log(`1 MB echo, no faults: ${seconds.toFixed(2)} s (${(1 / seconds).toFixed(2)} MB/s)`);
+    console.log(`1 MB echo, no faults: ${seconds.toFixed(2)} s (${(1 / seconds).toFixed(2)} MB/s), client resends ${client.stats.resends}, agent resends ${fake.session(client.sessionId).agent.stats.resends}, not-ready drops ${fake.session(client.sessionId).agent.stats.notReadyDrops}`);
     expect(back.length).toBe(MB);
     expect(sha256(back)).toBe(sha256(data));
     const agent = fake.session(client.sessionId).agent;
