@@ -174,6 +174,15 @@ describe("how sessions end", () => {
     expect(fake.session(client.sessionId).terminated).toBe(true);
   });
 
+  test("when ResumeSession is refused after a 1000 Bye, the session is over for the client", async () => {
+    const client = await startClient();
+    fake.faults.rejectResume = true;
+    fake.sendBye(client.sessionId);
+    expect(await withTimeout(client.ended.promise, 3000, "the client to give up")).toBeUndefined();
+    expect(client.stats.resumes).toBe(1);
+    expect(fake.session(client.sessionId).resumeCalls).toBe(1);
+  });
+
   test("the client's TerminateSession flag ends the session with channel_closed", async () => {
     const client = await startClient();
     client.sendTerminateFlag();
@@ -230,6 +239,16 @@ describe("a Port session to a TCP echo server", () => {
     expect(client.streamUrls[1]).not.toBe(client.streamUrls[0]);
     // The same ClientId on both opens, as the plugin does.
     expect(fake.session(client.sessionId).clientIds).toEqual([client.clientId, client.clientId]);
+  });
+
+  test("Output sent before the agent's port connection is up goes unacked and is resent", async () => {
+    fake.faults.dialDelayMs = 150;
+    const client = await startClient();
+    const data = randomBytes(16 * 1024);
+    const back = await echoThrough(client, data);
+    expect(sha256(back)).toBe(sha256(data));
+    expect(fake.session(client.sessionId).agent.stats.notReadyDrops).toBeGreaterThan(0);
+    expect(client.stats.resends).toBeGreaterThan(0);
   });
 
   test("acks withheld for 300 ms make the client resend, and the data still arrives once", async () => {

@@ -85,6 +85,7 @@ export class FakeAgent {
   private heldAcks: Uint8Array[] = [];
   private heldAckTimer: ReturnType<typeof setTimeout> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private dialTimer: ReturnType<typeof setTimeout> | undefined;
   private publicationPaused = false;
   private readonly startedAt = performance.now();
 
@@ -224,11 +225,14 @@ export class FakeAgent {
     const nanoseconds = Math.round((performance.now() - this.startedAt) * 1e6);
     this.pushControl(PayloadType.HandshakeComplete, jsonBytes({ HandshakeTimeToComplete: nanoseconds, CustomerMessage: "" }));
     this.state = "live";
-    this.dialTarget();
+    const delay = this.options.faults.dialDelayMs;
+    if (delay > 0) this.dialTimer = setTimeout(() => this.dialTarget(), delay);
+    else this.dialTarget();
   }
 
   /** The Port plugin's one connection, dialled after HandshakeComplete. */
   private dialTarget(): void {
+    if (this.ended) return;
     const tcp = connect({ host: this.options.target.host, port: this.options.target.port });
     this.tcp = tcp;
     tcp.on("connect", () => {
@@ -399,7 +403,7 @@ export class FakeAgent {
 
   /** Releases timers and the TCP connection (also used when the fake shuts down). */
   stop(): void {
-    for (const timer of [this.resendTimer, this.heldAckTimer, this.handshakeTimer]) clearTimeout(timer);
+    for (const timer of [this.resendTimer, this.heldAckTimer, this.handshakeTimer, this.dialTimer]) clearTimeout(timer);
     this.toClient.discard();
     this.fromClient.discard();
     this.windowSpace?.();

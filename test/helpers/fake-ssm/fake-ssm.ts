@@ -123,6 +123,7 @@ function ssmBackend(context: BackendContext): SsmApiBackend {
     resumeSession(body) {
       const session = known(body);
       session.resumeCalls++;
+      if (context.faults.rejectResume) throw new SsmApiError("DoesNotExistException", `Session ${session.id} does not exist.`);
       // The plugin reads an empty token as "the session timed out or was terminated".
       if (session.terminated) return { SessionId: session.id, TokenValue: "", StreamUrl: "" };
       const grant = session.issue(context.wsBase());

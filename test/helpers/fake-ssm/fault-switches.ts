@@ -22,6 +22,13 @@ export interface FaultSwitches {
   withholdAcksUntil: number;
   /** The SessionType the handshake asks for; "Port" unless a test wants a refusal. */
   sessionType: string;
+  /**
+   * How long after HandshakeComplete the agent's Port plugin takes to connect to the target.
+   * Until then the next client Output gets no ack (the agent's "not ready"), so the client must resend.
+   */
+  dialDelayMs: number;
+  /** ResumeSession answers DoesNotExistException, so the client has to start a new session. */
+  rejectResume: boolean;
 }
 
 /** Everything off. */
@@ -31,5 +38,7 @@ export function noFaults(): FaultSwitches {
     fromClient: { drop: 0, duplicate: 0, reorder: 0 },
     withholdAcksUntil: 0,
     sessionType: "Port",
+    dialDelayMs: 0,
+    rejectResume: false,
   };
 }
