@@ -183,6 +183,25 @@ describe("how sessions end", () => {
     expect(fake.session(client.sessionId).resumeCalls).toBe(1);
   });
 
+  test("when the target closes its connection, the client gets all its bytes, then channel_closed", async () => {
+    const greeter = createServer((socket) => socket.end("SSH-2.0-fake\r\n"));
+    await new Promise<void>((resolve) => greeter.listen({ host: "127.0.0.1", port: 0 }, resolve));
+    const port = (greeter.address() as { port: number }).port;
+    const other = startFakeSsm({ target: { host: "127.0.0.1", port } });
+    try {
+      const client = await TinySsmClient.start(other.apiUrl);
+      clients.push(client);
+      const received: Uint8Array[] = [];
+      client.onData = (bytes) => received.push(bytes);
+      const closed = await withTimeout(client.ended.promise, 3000, "the session to end");
+      expect(Buffer.concat(received).toString()).toBe("SSH-2.0-fake\r\n");
+      expect(closed?.output).toBe("the port session ended: the target closed the connection");
+    } finally {
+      await other.stop();
+      await new Promise<void>((resolve) => greeter.close(() => resolve()));
+    }
+  });
+
   test("the client's TerminateSession flag ends the session with channel_closed", async () => {
     const client = await startClient();
     client.sendTerminateFlag();
