@@ -14,7 +14,10 @@ export interface ConfigWatcher {
   close(): void;
 }
 
-export function watchConfig(options: { file: string | undefined; runsDir: string | undefined; intervalMs?: number; onChange: () => Promise<void> | void }): ConfigWatcher {
+/** A change is loaded once the files have stopped changing for this long: a file written in two steps (create, then fill) is not read half-written. */
+const SETTLE_MS = 150;
+
+export function watchConfig(options: { file: string | undefined; runsDir: string | undefined; intervalMs?: number; settleMs?: number; onChange: () => Promise<void> | void }): ConfigWatcher {
   let last = signature(options.file, options.runsDir);
   let running = false;
   let again = false;
@@ -24,8 +27,14 @@ export function watchConfig(options: { file: string | undefined; runsDir: string
     try {
       do {
         again = false;
-        const now = signature(options.file, options.runsDir);
+        let now = signature(options.file, options.runsDir);
         if (now === last) continue;
+        for (let settled = false; !settled; ) {
+          await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? SETTLE_MS));
+          const later = signature(options.file, options.runsDir);
+          settled = later === now;
+          now = later;
+        }
         last = now;
         await options.onChange();
       } while (again);

@@ -107,7 +107,10 @@ describe("runs in runs_dir", () => {
   });
 
   test("a broken run file is left out and reported; the other runs keep working", async () => {
-    const left = waitFor(() => proxy.proc.logRecords().find((r) => r.msg === "run file left out" && String(r.file).endsWith("broken.yaml")), { timeoutMs: 10_000, what: "broken run reported" });
+    const left = waitFor(() => proxy.proc.logRecords().find((r) => r.msg === "run file left out" && String(r.file).endsWith("broken.yaml") && String(r.error).includes("as YAML")), {
+      timeoutMs: 10_000,
+      what: "broken run reported",
+    });
     writeFileSync(join(runs, "broken.yaml"), "token: [unclosed\n");
     expect(String((await left).error)).toMatch(/broken\.yaml:\d+:\d+ as YAML/);
     const r = await asRun(proxy, T1, `https://localhost:${origin.port}/d`);
