@@ -225,8 +225,7 @@ class SsmDataChannel implements DataChannel {
     const deadline = this.outageSince + (this.options.resumeBudgetMs ?? DEFAULT_RESUME_BUDGET_MS);
     while (!this.ended && !this.closing) {
       try {
-        await this.resumeOnce();
-        this.counters.reconnects++;
+        if (await this.resumeOnce()) this.counters.reconnects++;
         return;
       } catch (err) {
         if (err instanceof CredproxyError && err.code === SsmErrorCode.Setting) return this.end(err.message, err);
@@ -238,19 +237,21 @@ class SsmDataChannel implements DataChannel {
     }
   }
 
-  private async resumeOnce(): Promise<void> {
+  /** One ResumeSession and dial; true when a new socket is up. */
+  private async resumeOnce(): Promise<boolean> {
     const resumed = await this.options.resume(this.sessionId!);
-    if (this.ended || this.closing) return;
+    if (this.ended || this.closing) return false;
     if (resumed === undefined || resumed.tokenValue === "") {
       throw ssmError(SsmErrorCode.Setting, "the session has timed out or been terminated: ResumeSession returned no token", { hint: "Start a new session." });
     }
     // The plugin keeps the old URL when ResumeSession returns none.
     await this.connect(resumed.streamUrl === "" ? this.streamUrl : resumed.streamUrl, resumed.tokenValue);
+    return this.ws !== undefined;
   }
 
   private giveUpResuming(err: unknown): void {
     const budget = this.options.resumeBudgetMs ?? DEFAULT_RESUME_BUDGET_MS;
-    const error = ssmError(SsmErrorCode.Setting, `could not resume the session within ${Math.round(budget / 1000)} s: ${messageOf(err)}`, {
+    const error = ssmError(SsmErrorCode.Setting, `could not resume the session within ${formatMs(budget)}: ${messageOf(err)}`, {
       hint: "Check the network path to ssmmessages and that the credentials still allow ssm:ResumeSession.",
       cause: err,
     });
@@ -266,8 +267,8 @@ class SsmDataChannel implements DataChannel {
 
   private handshakeTimedOut(): void {
     if (this.handshakeDone) return;
-    const seconds = Math.round((this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS) / 1000);
-    const error = ssmError(SsmErrorCode.Handshake, `no data channel handshake within ${seconds} s`, {
+    const timeout = formatMs(this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    const error = ssmError(SsmErrorCode.Handshake, `no data channel handshake within ${timeout}`, {
       hint: "Check that the instance's SSM agent is online and that the document starts a Port session.",
     });
     void this.callTerminate();
@@ -458,6 +459,13 @@ class SsmDataChannel implements DataChannel {
       this.armResend();
     }, Math.max(0, at - this.now()));
   }
+}
+
+/** "400 ms", "20 s" or "5 min" for messages. */
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
 }
 
 function messageOf(err: unknown): string {

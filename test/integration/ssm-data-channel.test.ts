@@ -12,6 +12,8 @@ import { callSsmApi, DUMMY_CREDENTIALS, FAKE_REGION } from "../helpers/fake-ssm/
 import { DEFAULT_INSTANCE_ID, startFakeSsm, type FakeSsm } from "../helpers/fake-ssm/fake-ssm.ts";
 import { noFaults } from "../helpers/fake-ssm/fault-switches.ts";
 import { deferred, waitFor, withTimeout } from "../helpers/wait.ts";
+import { encodeClientMessage } from "../../src/ssm/client-message.ts";
+import { MessageType, PayloadType } from "../../src/ssm/message-types.ts";
 
 const MB = 1024 * 1024;
 const START = { Target: DEFAULT_INSTANCE_ID, DocumentName: "AWS-StartSSHSession", Parameters: { portNumber: ["22"] } };
@@ -50,30 +52,30 @@ interface Opened {
 }
 
 /** The client wired to the fake's API with plain signed fetches, as the SDK would be. */
-function open(overrides: Partial<DataChannelOptions> = {}): Opened {
+function open(overrides: Partial<DataChannelOptions> = {}, { insecure = true, on = fake } = {}): Opened {
   const calls = { credentials: 0, resume: 0, terminate: 0 };
   const channel = openDataChannel({
     start: async () => {
-      const answer = await callSsmApi(fake.apiUrl, "StartSession", START);
+      const answer = await callSsmApi(on.apiUrl, "StartSession", START);
       if (answer.status !== 200) throw new Error(`StartSession ${answer.status}`);
       return { sessionId: String(answer.body["SessionId"]), streamUrl: String(answer.body["StreamUrl"]), tokenValue: String(answer.body["TokenValue"]) };
     },
     resume: async (sessionId) => {
       calls.resume++;
-      const answer = await callSsmApi(fake.apiUrl, "ResumeSession", { SessionId: sessionId });
+      const answer = await callSsmApi(on.apiUrl, "ResumeSession", { SessionId: sessionId });
       if (answer.status !== 200) throw new Error(`ResumeSession ${answer.status}`);
       return { streamUrl: String(answer.body["StreamUrl"]), tokenValue: String(answer.body["TokenValue"]) };
     },
     terminate: async (sessionId) => {
       calls.terminate++;
-      await callSsmApi(fake.apiUrl, "TerminateSession", { SessionId: sessionId });
+      await callSsmApi(on.apiUrl, "TerminateSession", { SessionId: sessionId });
     },
     credentials: async () => {
       calls.credentials++;
       return DUMMY_CREDENTIALS;
     },
     region: FAKE_REGION,
-    allowInsecureStreamUrl: true,
+    ...(insecure ? { allowInsecureStreamUrl: true } : {}),
     ...overrides,
   });
   channels.push(channel);
@@ -82,8 +84,8 @@ function open(overrides: Partial<DataChannelOptions> = {}): Opened {
   return { channel, states, calls };
 }
 
-async function openReady(): Promise<Opened> {
-  const opened = open();
+async function openReady(overrides: Partial<DataChannelOptions> = {}, on = fake): Promise<Opened> {
+  const opened = open(overrides, { on });
   await withTimeout(opened.channel.ready, 5000, "HandshakeComplete");
   return opened;
 }
@@ -131,6 +133,22 @@ describe("a Port session through the data channel client", () => {
     expect(stats).toMatchObject({ state: "up", bytesOut: MB, bytesIn: MB, messagesOut: 1024, parseErrors: 0, reconnects: 0 });
     expect(states).toEqual(["up"]);
     expect(fake.session(stats.sessionId!).agent.stats.bytesToTarget).toBe(MB);
+  });
+
+  test("2 MiB comes back intact through an unpaced agent, and that throughput is logged", async () => {
+    const unpaced = startFakeSsm({ target: { host: "127.0.0.1", port: (echo.address() as { port: number }).port }, readPauseMs: 0 });
+    try {
+      const { channel } = await openReady({}, unpaced);
+      const data = randomBytes(2 * MB);
+      const started = performance.now();
+      const back = await echoThrough(channel, data);
+      const seconds = (performance.now() - started) / 1000;
+      expect(sha256(back)).toBe(sha256(data));
+      console.log(`data channel, 2 MiB echo, unpaced: ${seconds.toFixed(2)} s = ${(2 / seconds).toFixed(2)} MiB/s each way; resends ${channel.stats().resends}`);
+      await channel.close();
+    } finally {
+      await unpaced.stop();
+    }
   });
 
   test("1 MB comes back intact with drop, duplicate and reorder on in both directions", async () => {
@@ -199,6 +217,54 @@ describe("a Port session through the data channel client", () => {
   });
 });
 
+describe("outages and bad frames", () => {
+  test("data written while the socket is down is queued, then sent on the resumed socket, once", async () => {
+    const { channel } = await openReady();
+    const sessionId = channel.stats().sessionId!;
+    const data = randomBytes(4 * 1024);
+    const received: Uint8Array[] = [];
+    const done = deferred<void>();
+    channel.onData((chunk) => {
+      received.push(chunk);
+      if (Buffer.concat(received).length >= data.length) done.resolve();
+    });
+    const accepted: boolean[] = [];
+    channel.onState((state) => state === "resuming" && accepted.push(channel.write(data)));
+    fake.sendBye(sessionId);
+    await withTimeout(done.promise, 5000, "the echo after the resume");
+    expect(accepted).toEqual([true]);
+    expect(sha256(Buffer.concat(received))).toBe(sha256(data));
+    expect(fake.session(sessionId).agent.stats.bytesToTarget).toBe(data.length);
+  });
+
+  test("frames that do not decode are counted and skipped, and the session carries on", async () => {
+    const { channel } = await openReady();
+    const socket = fake.session(channel.stats().sessionId!).socket!;
+    const good = encodeClientMessage({
+      messageType: MessageType.OutputStreamData, schemaVersion: 1, createdDate: Date.now(), sequenceNumber: 999, flags: 0n,
+      messageId: crypto.randomUUID(), payloadType: PayloadType.Output, payload: new Uint8Array([1, 2, 3]),
+    });
+    const badDigest = Uint8Array.from(good);
+    badDigest[badDigest.length - 1] = 9;
+    socket.send(new Uint8Array(50));
+    socket.send(badDigest);
+    const data = randomBytes(4 * 1024);
+    expect(sha256(await echoThrough(channel, data))).toBe(sha256(data));
+    expect(channel.stats().parseErrors).toBe(2);
+  });
+
+  test("when ResumeSession keeps failing, the channel gives up at the end of its budget with a clear error", async () => {
+    const { channel, calls } = await openReady({ resumeBudgetMs: 400 });
+    fake.faults.rejectResume = true;
+    fake.sendBye(channel.stats().sessionId!);
+    const closed = await withTimeout(channel.closed, 3000, "the channel to give up");
+    expect(closed.error?.code).toBe(ErrorCode.SsmSetting);
+    expect(closed.reason).toContain("could not resume the session within 400 ms");
+    expect(calls.resume).toBeGreaterThanOrEqual(2);
+    expect(channel.stats().state).toBe("down");
+  });
+});
+
 describe("how the channel ends", () => {
   test("close() sends TerminateSession and the channel ends down with the client's reason", async () => {
     const { channel, states, calls } = await openReady();
@@ -220,11 +286,37 @@ describe("how the channel ends", () => {
     expect(calls.resume).toBe(0);
   });
 
+  test("without a HandshakeRequest in time the channel ends with E_SSM_HANDSHAKE and terminates the session", async () => {
+    const silent = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (request, server) => (server.upgrade(request, { data: undefined }) ? undefined : new Response("no", { status: 400 })),
+      websocket: { message() {} },
+    });
+    try {
+      const terminated: string[] = [];
+      const channel = openDataChannel({
+        start: async () => ({ sessionId: "s-silent", streamUrl: `ws://127.0.0.1:${silent.port}/v1/data-channel/s-silent`, tokenValue: "token" }),
+        resume: async () => undefined,
+        terminate: async (id) => void terminated.push(id),
+        credentials: async () => DUMMY_CREDENTIALS,
+        region: FAKE_REGION,
+        allowInsecureStreamUrl: true,
+        handshakeTimeoutMs: 200,
+      });
+      await expect(channel.ready).rejects.toMatchObject({ code: ErrorCode.SsmHandshake, message: "no data channel handshake within 200 ms" });
+      expect((await channel.closed).error?.code).toBe(ErrorCode.SsmHandshake);
+      expect(terminated).toEqual(["s-silent"]);
+    } finally {
+      await silent.stop(true);
+    }
+  });
+
   test("a ws:// StreamUrl is refused without the test switch, before any upgrade", async () => {
     const saved = process.env["CREDPROXY_INSECURE_STREAM_URL"];
     delete process.env["CREDPROXY_INSECURE_STREAM_URL"];
     try {
-      const { channel } = open({ allowInsecureStreamUrl: undefined as unknown as boolean });
+      const { channel } = open({}, { insecure: false });
       await expect(channel.ready).rejects.toMatchObject({ code: ErrorCode.SsmSetting });
       const closed = await channel.closed;
       expect(closed.error?.code).toBe(ErrorCode.SsmSetting);
