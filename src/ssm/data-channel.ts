@@ -16,21 +16,21 @@ import { CredproxyError } from "../errors.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { parseAcknowledge } from "./acknowledge.ts";
 import { parseChannelClosed, type ChannelClosed } from "./channel-closed.ts";
+import { ChannelSender } from "./channel-sender.ts";
 import { decodeClientMessage, encodeClientMessage, type ClientMessage } from "./client-message.ts";
 import { checkClientVersion, DEFAULT_CLIENT_VERSION } from "./client-version.ts";
 import type { DataChannel, DataChannelClosed, DataChannelOptions, DataChannelState, DataChannelStats } from "./data-channel-types.ts";
+import { deferred } from "./deferred.ts";
 import { DialError, dialStream } from "./dial-stream.ts";
 import { buildFlagPayload } from "./flag-payload.ts";
 import { answerHandshake, parseHandshakeComplete, parseHandshakeRequest } from "./handshake.ts";
 import { IncomingWindow } from "./incoming-window.ts";
 import { MessageType, PayloadType, StreamFlag } from "./message-types.ts";
 import { buildOpenDataChannelFrame } from "./open-data-channel.ts";
-import { OutgoingWindow, type OutgoingMessage } from "./outgoing-window.ts";
-import { nextAttemptDelayMs } from "./reconnect-backoff.ts";
+import { retryWithinBudget, type Outage } from "./retry-within-budget.ts";
 import { afterSocketClose } from "./socket-close.ts";
 import { SsmErrorCode, ssmError } from "./ssm-error.ts";
 import { checkStreamUrl, insecureStreamUrlFromEnv } from "./stream-url.ts";
-import { framedBytes, splitPayloads } from "./split-payloads.ts";
 
 export type * from "./data-channel-types.ts";
 
@@ -45,37 +45,19 @@ export function openDataChannel(options: DataChannelOptions): DataChannel {
   return channel;
 }
 
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 class SsmDataChannel implements DataChannel {
   private readonly options: DataChannelOptions;
   private readonly now: () => number;
   private readonly logger: Logger;
   private readonly clientId: string;
   private readonly clientVersion: string;
-  private readonly maxInFlight: number;
   private readonly allowInsecure: boolean;
-  private readonly outgoing: OutgoingWindow;
+  private readonly sender: ChannelSender;
   private readonly incoming = new IncomingWindow();
   private readonly readyDeferred = deferred<void>();
   private readonly closedDeferred = deferred<DataChannelClosed>();
   private readonly dataListeners: ((bytes: Uint8Array) => void)[] = [];
   private readonly stateListeners: ((state: DataChannelState) => void)[] = [];
-  private readonly writableListeners: (() => void)[] = [];
   private state: DataChannelState = "connecting";
   private sessionId: string | undefined;
   private streamUrl = "";
@@ -84,19 +66,12 @@ class SsmDataChannel implements DataChannel {
   private channelClosed: ChannelClosed | undefined;
   private ended = false;
   private closing = false;
-  private writeRefused = false;
-  /** Output written before HandshakeComplete: held here, since the agent would discard it. */
-  private early: Uint8Array[] = [];
-  private earlyBytes = 0;
-  /** When the current outage began; cleared by the first frame on a new socket. */
-  private outageSince: number | undefined;
-  /** Failed attempts in the current outage, for the backoff (kept across sockets that open and drop at once). */
-  private outageAttempts = 0;
-  private resendTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The current outage; cleared by the first frame on a new socket, so one that opens and drops at once stays inside the budget. */
+  private outage: Outage | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   private backoffTimer: ReturnType<typeof setTimeout> | undefined;
   private wakeBackoff: (() => void) | undefined;
-  private counters = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, parseErrors: 0, reconnects: 0 };
+  private counters = { bytesIn: 0, messagesIn: 0, parseErrors: 0, reconnects: 0 };
 
   readonly ready: Promise<void>;
   readonly closed: Promise<DataChannelClosed>;
@@ -107,10 +82,13 @@ class SsmDataChannel implements DataChannel {
     this.logger = options.logger ?? silentLogger;
     this.clientId = options.clientId ?? crypto.randomUUID();
     this.clientVersion = checkClientVersion(options.clientVersion ?? DEFAULT_CLIENT_VERSION);
-    this.maxInFlight = options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
     this.allowInsecure = options.allowInsecureStreamUrl ?? insecureStreamUrlFromEnv();
-    this.outgoing = new OutgoingWindow({ maxUnackedBytes: this.maxInFlight });
-    this.outgoing.pause("socket");
+    this.sender = new ChannelSender({
+      maxInFlightBytes: options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES,
+      now: this.now,
+      send: (frame) => this.sendFrame(frame),
+      bufferedAmount: () => this.ws?.bufferedAmount ?? 0,
+    });
     this.ready = this.readyDeferred.promise;
     this.closed = this.closedDeferred.promise;
     // A caller that only awaits `closed` must not see an unhandled rejection of `ready`.
@@ -120,15 +98,7 @@ class SsmDataChannel implements DataChannel {
   // ——— public API ———
 
   write(bytes: Uint8Array): boolean {
-    if (this.ended || this.closing) return false;
-    if (bytes.length === 0) return true;
-    const size = framedBytes(bytes);
-    if (!this.handshakeDone) return this.holdEarly(bytes, size);
-    const buffered = this.ws?.bufferedAmount ?? 0;
-    if (this.outgoing.stats().unackedBytes + size > this.maxInFlight || buffered > this.maxInFlight) return this.refuse();
-    for (const payload of splitPayloads(bytes)) this.pushAndWrite(PayloadType.Output, Uint8Array.from(payload));
-    this.counters.bytesOut += bytes.length;
-    return true;
+    return !this.ended && !this.closing && this.sender.write(bytes);
   }
 
   onData(callback: (bytes: Uint8Array) => void): void {
@@ -140,20 +110,22 @@ class SsmDataChannel implements DataChannel {
   }
 
   onWritable(callback: () => void): void {
-    this.writableListeners.push(callback);
+    this.sender.onWritable(callback);
   }
 
   stats(): DataChannelStats {
-    const out = this.outgoing.stats();
+    const out = this.sender.stats();
     return {
       state: this.state,
       sessionId: this.sessionId,
       ...this.counters,
+      bytesOut: this.sender.bytesOut,
+      messagesOut: this.sender.messagesOut,
       resends: out.resends,
       duplicates: this.incoming.stats().duplicates,
       srttMs: out.srttMs,
       rtoMs: out.rtoMs,
-      unackedBytes: out.unackedBytes + this.earlyBytes,
+      unackedBytes: out.unackedBytes + out.queuedBytes,
     };
   }
 
@@ -161,7 +133,7 @@ class SsmDataChannel implements DataChannel {
     if (this.ended || this.closing) return this.closed;
     this.closing = true;
     if (this.handshakeDone && this.ws?.readyState === WebSocket.OPEN) {
-      this.pushAndWrite(PayloadType.Flag, buildFlagPayload(StreamFlag.TerminateSession), true);
+      this.sender.pushControl(PayloadType.Flag, buildFlagPayload(StreamFlag.TerminateSession));
     }
     await this.callTerminate();
     this.end("closed by the client");
@@ -198,16 +170,14 @@ class SsmDataChannel implements DataChannel {
     ws.onclose = (event) => this.socketClosed(ws, event.code, event.reason);
     ws.send(openFrame);
     this.logger.debug("data channel open", { sessionId: this.sessionId, host: new URL(url).host });
-    this.writeFrames(this.outgoing.resume("socket", this.now()));
-    this.armResend();
+    this.sender.socketUp();
     if (this.handshakeDone) this.setState("up");
   }
 
   private socketClosed(ws: WebSocket, code: number, reason: string): void {
     if (this.ws !== ws) return;
     this.ws = undefined;
-    this.outgoing.pause("socket");
-    clearTimeout(this.resendTimer);
+    this.sender.socketDown();
     const next = afterSocketClose({ code, reason }, this.channelClosed);
     if (this.ended || this.closing) return;
     if (next.action === "end") return this.end(next.why);
@@ -218,23 +188,20 @@ class SsmDataChannel implements DataChannel {
   /** ResumeSession and reconnect until it works, the session is gone, or the outage outlasts the budget. */
   private async resumeLoop(): Promise<void> {
     this.setState("resuming");
-    if (this.outageSince === undefined) {
-      this.outageSince = this.now();
-      this.outageAttempts = 0;
-    }
-    const deadline = this.outageSince + (this.options.resumeBudgetMs ?? DEFAULT_RESUME_BUDGET_MS);
-    while (!this.ended && !this.closing) {
-      try {
-        if (await this.resumeOnce()) this.counters.reconnects++;
-        return;
-      } catch (err) {
-        if (err instanceof CredproxyError && err.code === SsmErrorCode.Setting) return this.end(err.message, err);
-        const delay = nextAttemptDelayMs(this.outageAttempts++, this.now(), deadline);
-        if (delay === undefined) return this.giveUpResuming(err);
-        this.logger.warn("resuming the data channel failed; retrying", { sessionId: this.sessionId, attempt: this.outageAttempts, delayMs: delay, error: messageOf(err) });
-        await this.sleep(delay);
-      }
-    }
+    this.outage ??= { since: this.now(), attempts: 0 };
+    const outcome = await retryWithinBudget({
+      attempt: () => this.resumeOnce(),
+      isFatal: (err) => err instanceof CredproxyError && err.code === SsmErrorCode.Setting,
+      stopped: () => this.ended || this.closing,
+      now: this.now,
+      outage: this.outage,
+      budgetMs: this.options.resumeBudgetMs ?? DEFAULT_RESUME_BUDGET_MS,
+      sleep: (ms) => this.sleep(ms),
+      onRetry: (attempt, delayMs, err) => this.logger.warn("resuming the data channel failed; retrying", { sessionId: this.sessionId, attempt, delayMs, error: messageOf(err) }),
+    });
+    if (outcome.kind === "up") this.counters.reconnects++;
+    else if (outcome.kind === "fatal") this.end(messageOf(outcome.error), asCredproxyError(outcome.error, "could not resume the session"));
+    else if (outcome.kind === "exhausted") this.giveUpResuming(outcome.error);
   }
 
   /** One ResumeSession and dial; true when a new socket is up. */
@@ -279,7 +246,8 @@ class SsmDataChannel implements DataChannel {
   private end(reason: string, error?: CredproxyError): void {
     if (this.ended) return;
     this.ended = true;
-    for (const timer of [this.resendTimer, this.handshakeTimer, this.backoffTimer]) clearTimeout(timer);
+    for (const timer of [this.handshakeTimer, this.backoffTimer]) clearTimeout(timer);
+    this.sender.stop();
     this.wakeBackoff?.();
     const finalReason = this.closing ? "closed by the client" : reason;
     this.readyDeferred.reject(error ?? ssmError(SsmErrorCode.Handshake, `the data channel ended before the handshake: ${finalReason}`));
@@ -320,7 +288,7 @@ class SsmDataChannel implements DataChannel {
       this.logger.debug("skipped an undecodable data channel frame", { error: messageOf(err) });
       return;
     }
-    this.outageSince = undefined;
+    this.outage = undefined;
     try {
       this.dispatch(message);
     } catch (err) {
@@ -333,28 +301,17 @@ class SsmDataChannel implements DataChannel {
   private dispatch(message: ClientMessage): void {
     switch (message.messageType) {
       case MessageType.Acknowledge:
-        return this.acknowledged(parseAcknowledge(message.payload).acknowledgedMessageSequenceNumber);
+        return this.sender.acknowledged(parseAcknowledge(message.payload).acknowledgedMessageSequenceNumber);
       case MessageType.OutputStreamData:
         return this.streamMessage(message);
       case MessageType.ChannelClosed:
         return this.serviceClosed(message);
       case MessageType.PausePublication:
-        this.outgoing.pause("publication");
-        return clearTimeout(this.resendTimer);
+        return this.sender.pausePublication();
       case MessageType.StartPublication:
-        this.writeFrames(this.outgoing.resume("publication", this.now()));
-        return this.armResend();
+        return this.sender.startPublication();
       default:
         return;
-    }
-  }
-
-  private acknowledged(sequenceNumber: number): void {
-    if (!this.outgoing.acknowledge(sequenceNumber, this.now())) return;
-    this.armResend();
-    if (this.writeRefused && this.outgoing.stats().unackedBytes <= this.maxInFlight / 2) {
-      this.writeRefused = false;
-      for (const listener of this.writableListeners) listener();
     }
   }
 
@@ -383,7 +340,7 @@ class SsmDataChannel implements DataChannel {
   /** Answers in every case; a refusal (not Port, KMS) ends the channel with the user-facing error. */
   private answerHandshakeRequest(payload: Uint8Array): void {
     const answer = answerHandshake(parseHandshakeRequest(payload), this.clientVersion);
-    this.pushAndWrite(PayloadType.HandshakeResponse, answer.response, true);
+    this.sender.pushControl(PayloadType.HandshakeResponse, answer.response);
     if (answer.refusal === undefined) return;
     void this.callTerminate();
     this.end(answer.refusal.message, answer.refusal);
@@ -397,7 +354,7 @@ class SsmDataChannel implements DataChannel {
     clearTimeout(this.handshakeTimer);
     this.setState("up");
     this.readyDeferred.resolve();
-    this.flushEarly();
+    this.sender.handshakeComplete();
   }
 
   private serviceClosed(message: ClientMessage): void {
@@ -407,57 +364,9 @@ class SsmDataChannel implements DataChannel {
 
   // ——— outgoing ———
 
-  private holdEarly(bytes: Uint8Array, size: number): boolean {
-    if (this.earlyBytes + size > this.maxInFlight) return this.refuse();
-    this.early.push(Uint8Array.from(bytes));
-    this.earlyBytes += size;
-    return true;
-  }
-
-  private flushEarly(): void {
-    const early = this.early;
-    this.early = [];
-    this.earlyBytes = 0;
-    for (const bytes of early) {
-      for (const payload of splitPayloads(bytes)) this.pushAndWrite(PayloadType.Output, payload, true);
-      this.counters.bytesOut += bytes.length;
-    }
-  }
-
-  private refuse(): false {
-    this.writeRefused = true;
-    return false;
-  }
-
-  /** Numbers and stores one message (over the bound only when the caller checked, or for control messages). */
-  private pushAndWrite(payloadType: number, payload: Uint8Array, evenIfFull = true): void {
-    const result = this.outgoing.push(payloadType, payload, this.now(), { evenIfFull });
-    if (!result.accepted) return;
-    if (payloadType === PayloadType.Output) this.counters.messagesOut++;
-    this.writeFrames(result.write);
-    if (this.resendTimer === undefined) this.armResend();
-  }
-
-  private writeFrames(messages: readonly OutgoingMessage[]): void {
-    for (const { frame } of messages) this.sendFrame(frame);
-  }
-
   /** Writes only into an open socket; a closing one is covered by the resend on reconnect. */
   private sendFrame(frame: Uint8Array): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(frame);
-  }
-
-  /** The one resend timer, set for the window's next due message; none while paused or ended. */
-  private armResend(): void {
-    clearTimeout(this.resendTimer);
-    this.resendTimer = undefined;
-    const at = this.outgoing.nextDueAt();
-    if (at === undefined || this.ended) return;
-    this.resendTimer = setTimeout(() => {
-      this.resendTimer = undefined;
-      this.writeFrames(this.outgoing.due(this.now()));
-      this.armResend();
-    }, Math.max(0, at - this.now()));
   }
 }
 
