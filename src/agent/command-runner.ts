@@ -13,11 +13,19 @@ export type CommandRunner = (argv: readonly string[], stdin?: string) => Promise
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
-/** A runner that spawns the real binaries; a command past `timeoutMs` is killed and reports code -1. */
+/**
+ * A runner that spawns the real binaries; a command past `timeoutMs` is killed and reports
+ * code -1, and one that cannot be started at all (no such binary) reports code 127 like a shell.
+ */
 export function spawnRunner(timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): CommandRunner {
   return async (argv, stdin) => {
-    const proc = Bun.spawn([...argv], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe" });
-    if (stdin !== undefined && proc.stdin) {
+    let proc: Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+    try {
+      proc = Bun.spawn([...argv], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe" });
+    } catch (error) {
+      return { code: 127, stdout: "", stderr: `cannot run ${argv[0]}: ${(error as Error).message}` };
+    }
+    if (stdin !== undefined && proc.stdin && typeof proc.stdin !== "number") {
       proc.stdin.write(stdin);
       await proc.stdin.end();
     }
