@@ -103,9 +103,10 @@ async function clearLeftovers(plan: NatPlan, runner: CommandRunner, log: Logger)
   }
 }
 
+/** Best effort, newest first: one undo failing (or a runner throwing) must not stop the rest. */
 async function undoSteps(done: readonly NatStep[], runner: CommandRunner): Promise<void> {
   for (const step of [...done].reverse()) {
-    for (const argv of step.undo) await runner(argv);
+    for (const argv of step.undo) await runner(argv).catch(() => undefined);
   }
 }
 
