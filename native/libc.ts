@@ -47,6 +47,14 @@ const SYMBOLS = {
   sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64_fast },
   recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64_fast },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
+  // open and ioctl are variadic; on x86-64 and arm64 Linux the extra argument travels in the
+  // same register as a fixed one, so declaring it fixed is sound (macOS arm64 differs).
+  open: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64_fast },
+  write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64_fast },
+  // struct pollfd *, nfds_t (unsigned long), timeout in ms
+  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   getuid: { args: [], returns: FFIType.u32 },
   // mode_t is an unsigned int on Linux; umask cannot fail and returns the previous mask.
   umask: { args: [FFIType.u32], returns: FFIType.u32 },

@@ -8,12 +8,11 @@
  * is non-blocking and close-on-exec, so a write never stalls the event loop and child
  * processes do not keep the device alive.
  *
- * These calls work from any thread: a Worker imports this module and gets its own dlopen
- * handle (and its own errno address, which is per thread anyway). References: tun(4) (the
+ * These calls work from any thread: a Worker imports this module and libc.ts with it, so it
+ * gets its own dlopen handle (and its own errno address, which is per thread anyway). References: tun(4) (the
  * kernel's Documentation/networking/tuntap.rst), include/uapi/linux/if_tun.h, poll(2).
  */
-import { FFIType, dlopen } from "bun:ffi";
-import { ErrnoError, NativeUnavailableError, cString, errno } from "../libc.ts";
+import { ErrnoError, cString, errno, libc } from "../libc.ts";
 
 // asm-generic values, the same on x86-64 and arm64.
 const O_RDWR = 0o2;
@@ -34,34 +33,6 @@ const EAGAIN = 11;
 
 export const TUN_PATH = "/dev/net/tun";
 
-const SYMBOLS = {
-  // open and ioctl are variadic; on x86-64 and arm64 Linux the extra argument travels in the
-  // same register as a fixed one, so declaring it fixed is sound (macOS arm64 differs).
-  open: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-  ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-  read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64_fast },
-  write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64_fast },
-  // struct pollfd *, nfds_t (unsigned long), timeout in ms
-  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
-  close: { args: [FFIType.i32], returns: FFIType.i32 },
-} as const;
-
-type TunLibc = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
-let opened: TunLibc | undefined;
-
-function lib(): TunLibc {
-  if (opened) return opened;
-  if (process.platform !== "linux") {
-    throw new NativeUnavailableError(`native/linux/tun.ts supports Linux only: current platform is "${process.platform}"`);
-  }
-  try {
-    opened = dlopen("libc.so.6", SYMBOLS).symbols;
-  } catch (error) {
-    throw new NativeUnavailableError(`Cannot open libc.so.6 with bun:ffi: ${String(error)}`, { cause: error });
-  }
-  return opened;
-}
-
 /** An open TUN device: its descriptor and the name the kernel gave it. */
 export interface TunHandle {
   readonly fd: number;
@@ -79,7 +50,7 @@ export function openTun(requestedName: string): TunHandle {
   if (nameBytes.byteLength === 0 || nameBytes.byteLength >= IFNAMSIZ || nameBytes.includes(0) || /[\s/:]/.test(requestedName)) {
     throw new RangeError(`interface name "${requestedName}" must be 1 to ${IFNAMSIZ - 1} bytes with no spaces, "/" or ":"`);
   }
-  const c = lib();
+  const c = libc();
   const fd = c.open(cString(TUN_PATH), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw new ErrnoError(`open(${TUN_PATH})`, errno());
   const ifreq = new Uint8Array(IFREQ_SIZE);
@@ -96,7 +67,7 @@ export function openTun(requestedName: string): TunHandle {
 
 /** Closes the descriptor; for the last one on the device, the kernel removes the device. */
 export function closeTun(fd: number): void {
-  lib().close(fd);
+  libc().close(fd);
 }
 
 /**
@@ -105,7 +76,7 @@ export function closeTun(fd: number): void {
  * the per-packet path.
  */
 export function writePacket(fd: number, packet: Uint8Array): number {
-  const c = lib();
+  const c = libc();
   for (;;) {
     const written = Number(c.write(fd, packet, packet.byteLength));
     if (written >= 0) return written;
@@ -119,7 +90,7 @@ export function writePacket(fd: number, packet: Uint8Array): number {
  * negated errno on failure. A packet longer than the buffer is cut short by the kernel.
  */
 export function readPacket(fd: number, buffer: Uint8Array): number {
-  const c = lib();
+  const c = libc();
   for (;;) {
     const got = Number(c.read(fd, buffer, buffer.byteLength));
     if (got >= 0) return got;
@@ -139,7 +110,7 @@ let pollfd: Int32Array | undefined;
  * is invalid or hung up: stop reading. Blocks the calling thread, so call it from a Worker.
  */
 export function waitReadable(fd: number, timeoutMs: number): PollResult {
-  const c = lib();
+  const c = libc();
   pollfd ??= new Int32Array(2);
   const events = new Uint16Array(pollfd.buffer);
   pollfd[0] = fd;
