@@ -10,9 +10,9 @@
 import { connect, type Socket } from "node:net";
 import { parseCidr, cidrContains, type Cidr } from "../../net/cidr.ts";
 import { parseIp } from "../../net/ip-address.ts";
-import { HeadReader } from "../../http/head-reader.ts";
 import type { CanonicalTarget } from "../canonical-host.ts";
 import type { UpstreamProxySetting } from "../config/proxy-config.ts";
+import { readFirstHead } from "./read-first-head.ts";
 
 export interface UpstreamProxyRoute {
   readonly host: string;
@@ -94,34 +94,26 @@ export type TunnelResult = { socket: Socket } | { failure: "connect" | "timeout"
 export function tunnelThrough(route: UpstreamProxyRoute, authority: string, timeoutMs: number): Promise<TunnelResult> {
   return new Promise((resolve) => {
     const socket = connect({ host: route.host, port: route.port });
-    const reader = new HeadReader();
-    const finish = (result: TunnelResult) => {
+    const timer = setTimeout(() => fail("timeout"), timeoutMs);
+    const fail = (failure: "connect" | "timeout" | "refused", status?: number) => {
       clearTimeout(timer);
-      socket.off("readable", onReadable).off("error", onError).off("close", onError);
-      if (!("socket" in result)) socket.destroy();
-      resolve(result);
+      socket.destroy();
+      resolve(status === undefined ? { failure } : { failure, status });
     };
-    const onError = () => finish({ failure: "connect" });
-    const timer = setTimeout(() => finish({ failure: "timeout" }), timeoutMs);
-    const onReadable = () => {
-      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
-        reader.push(chunk);
-        const next = reader.next(16 * 1024);
-        if (next === undefined) continue;
-        if ("error" in next) return finish({ failure: "refused" });
-        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(next.head)?.[1] ?? 0);
-        if (status < 200 || status > 299) return finish({ failure: "refused", status });
-        const rest = reader.takeRest();
-        if (rest.length > 0) socket.unshift(rest);
-        return finish({ socket });
-      }
-    };
-    socket.once("connect", () => {
+    const onError = () => fail("connect");
+    socket.once("error", onError);
+    socket.once("connect", async () => {
       const lines = [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`];
       if (route.authorization) lines.push(`Proxy-Authorization: ${route.authorization}`);
       socket.write(lines.join("\r\n") + "\r\n\r\n");
-      socket.on("readable", onReadable);
+      const answer = await readFirstHead(socket, { maxBytes: 16 * 1024, timeoutMs });
+      if ("error" in answer) return fail(answer.error === "timeout" ? "timeout" : answer.error === "closed" ? "connect" : "refused");
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer.head)?.[1] ?? 0);
+      if (status < 200 || status > 299) return fail("refused", status);
+      clearTimeout(timer);
+      socket.off("error", onError);
+      if (answer.rest.length > 0) socket.unshift(answer.rest);
+      resolve({ socket });
     });
-    socket.on("error", onError).on("close", onError);
   });
 }
