@@ -103,7 +103,8 @@ function requestIdOf(req: IncomingMessage): string {
   return value !== undefined && /^[A-Za-z0-9._:@\/+=-]{1,128}$/.test(value) ? value : randomUUID();
 }
 
-async function credentialValues(runtime: ProxyRuntime, credentials: readonly CredentialSpec[]): Promise<Injection[] | { refusal: Refusal }> {
+/** The values of the credentials chosen for a request, or the 502 to send when one cannot be had (logged, never shown). */
+export async function credentialValues(runtime: ProxyRuntime, credentials: readonly CredentialSpec[]): Promise<Injection[] | { refusal: Refusal }> {
   try {
     return await Promise.all(credentials.map(async (c) => ({ header: c.header, value: await runtime.values.value(c) })));
   } catch (error) {

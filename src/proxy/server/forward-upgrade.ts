@@ -9,7 +9,7 @@ import type { Socket } from "node:net";
 import { responseHeaders } from "../forward-headers.ts";
 import { refusalBytes, type Refusal } from "../refusal.ts";
 import { selectCredentials } from "../select-credentials.ts";
-import { decisionName, failureRefusal, pairs, upstreamHeaders } from "./forward-request.ts";
+import { credentialValues, decisionName, failureRefusal, pairs, upstreamHeaders } from "./forward-request.ts";
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { TunnelInfo } from "./intercept-tunnel.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
@@ -41,12 +41,9 @@ export async function forwardUpgrade(runtime: ProxyRuntime, req: IncomingMessage
   }
   const credentials = selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !info.tls });
   const names = credentials.map((c) => c.name);
-  let injections;
-  try {
-    injections = await Promise.all(credentials.map(async (c) => ({ header: c.header, value: await runtime.values.value(c) })));
-  } catch (error) {
-    runtime.logger.error("credential unavailable", { error });
-    client.end(refusalBytes({ status: 502, code: "credential-unavailable", message: "credproxy could not get the credential for this host; its log says why." }));
+  const injections = await credentialValues(runtime, credentials);
+  if ("refusal" in injections) {
+    client.end(refusalBytes(injections.refusal));
     return log(502, names, "credential-unavailable");
   }
   const headers = upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, info.tls), { upgrade: true });
