@@ -32,6 +32,8 @@ export const ErrorCode = {
   SsmHandshake: "E_SSM_HANDSHAKE",
   /** A data channel setting is unusable (ClientVersion too old, empty token). */
   SsmSetting: "E_SSM_SETTING",
+  /** The byte stream between credproxy tunnel and credproxy agent broke the framing. */
+  TunnelProtocol: "E_TUNNEL_PROTOCOL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,3 +1,5 @@
+import { CredproxyError, ErrorCode, type CredproxyErrorOptions } from "../errors.ts";
+
 /**
  * Why a tunnel connection is being closed. Sent in a CLOSE frame and carried by every
  * FramingError, so whoever catches a decoder error knows which CLOSE to send before hanging up.
@@ -28,30 +30,20 @@ export type FramingErrorKind =
   | "unknown_type"
   | "version_unsupported";
 
-export interface FramingErrorOptions {
-  hint?: string | undefined;
-  details?: Record<string, unknown> | undefined;
-}
+export type FramingErrorOptions = Pick<CredproxyErrorOptions, "hint" | "details">;
 
 /**
  * The only error the framing code throws. A decoder that throws one has stopped for good:
  * the stream is out of step and cannot be resynchronised, so the caller sends
- * CLOSE(`closeReason`, message) and ends the connection.
- *
- * (Standalone rather than a CredproxyError because src/errors.ts has no tunnel code yet;
- * it has the same code/hint/details shape so it can be rebased on one later.)
+ * CLOSE(`closeReason`, message) and ends the connection. A CredproxyError with code
+ * E_TUNNEL_PROTOCOL, so the CLI formats and counts it like every other expected failure.
  */
-export class FramingError extends Error {
-  override readonly name = "FramingError";
+export class FramingError extends CredproxyError {
   readonly kind: FramingErrorKind;
-  readonly hint: string | undefined;
-  readonly details: Record<string, unknown> | undefined;
 
   constructor(kind: FramingErrorKind, message: string, options: FramingErrorOptions = {}) {
-    super(message);
+    super(ErrorCode.TunnelProtocol, message, options);
     this.kind = kind;
-    this.hint = options.hint;
-    this.details = options.details;
   }
 
   /** The CLOSE reason to send to the peer for this error. */
