@@ -33,7 +33,7 @@ export interface ProxyService {
 export function loadWithFlags(options: ProxyServiceOptions): ProxyConfig {
   const loaded = loadProxyConfig(options.location, { env: options.env });
   if (!options.listen) return loaded;
-  const problems = listenProblems({ listen: options.listen, token: loaded.token, runs_dir: loaded.runsDir } as never, true);
+  const problems = listenProblems({ listen: options.listen, ...(loaded.token ? { token: loaded.token } : {}), ...(loaded.runsDir ? { runs_dir: loaded.runsDir } : {}) }, true);
   if (problems.length > 0) {
     throw new CredproxyError(ErrorCode.ConfigInvalid, `--listen ${options.listen.host}: ${problems[0]!.message}`, { hint: "give the proxy a token (or runs_dir) in proxy.yaml, or listen on 127.0.0.1" });
   }

@@ -68,7 +68,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     reload(next, nextRuns) {
       checkCaCovers(ca, next, nextRuns);
       if (next.tls.upstreamCaBundle !== config.tls.upstreamCaBundle) logger.warn("tls.upstream_ca_bundle changes take effect on restart");
-      runtime.state = { config: { ...next, listen: config.listen, limits: next.limits }, runs: nextRuns };
+      runtime.state = { config: { ...next, listen: config.listen }, runs: nextRuns };
       runtime.chooseProxy = upstreamProxyChooser(next.upstreamProxy, options.env ?? process.env);
       runtime.agents.retain(new Set([next.defaultTenant.name, ...nextRuns.map((r) => r.name)]));
     },

@@ -20,13 +20,11 @@ import { CredproxyError, ErrorCode } from "../../errors.ts";
 export class UpstreamAgents {
   readonly #https = new Map<string, HttpsAgent>();
   readonly #http = new Map<string, HttpAgent>();
-  readonly ca: readonly string[];
   readonly secureContext: SecureContext;
   readonly h2 = new UpstreamH2();
 
   constructor(upstreamCaBundle: string | undefined) {
-    this.ca = [...rootCertificates, ...(upstreamCaBundle ? readBundle(upstreamCaBundle) : [])];
-    this.secureContext = createSecureContext({ ca: [...this.ca] });
+    this.secureContext = createSecureContext({ ca: [...rootCertificates, ...(upstreamCaBundle ? readBundle(upstreamCaBundle) : [])] });
   }
 
   https(tenant: string): HttpsAgent {
