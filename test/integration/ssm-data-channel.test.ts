@@ -5,35 +5,26 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { createServer, type Server, type Socket } from "node:net";
 import { CredproxyError, ErrorCode } from "../../src/errors.ts";
 import { openDataChannel, type DataChannel, type DataChannelOptions, type DataChannelState } from "../../src/ssm/data-channel.ts";
 import { callSsmApi, DUMMY_CREDENTIALS, FAKE_REGION } from "../helpers/fake-ssm/call-ssm-api.ts";
-import { DEFAULT_INSTANCE_ID, startFakeSsm, type FakeSsm } from "../helpers/fake-ssm/fake-ssm.ts";
+import { startFakeSsm, type FakeSsm } from "../helpers/fake-ssm/fake-ssm.ts";
 import { noFaults } from "../helpers/fake-ssm/fault-switches.ts";
+import { START_PORT_SESSION, startTcpEcho, type TcpEcho } from "../helpers/fake-ssm/tcp-echo.ts";
 import { deferred, waitFor, withTimeout } from "../helpers/wait.ts";
 import { encodeClientMessage } from "../../src/ssm/client-message.ts";
 import { MessageType, PayloadType } from "../../src/ssm/message-types.ts";
 
 const MB = 1024 * 1024;
-const START = { Target: DEFAULT_INSTANCE_ID, DocumentName: "AWS-StartSSHSession", Parameters: { portNumber: ["22"] } };
+const START = START_PORT_SESSION;
 
-let echo: Server;
+let echo: TcpEcho;
 let fake: FakeSsm;
 const channels: DataChannel[] = [];
-const echoSockets = new Set<Socket>();
 
 beforeAll(async () => {
-  echo = createServer((socket) => {
-    echoSockets.add(socket);
-    socket.on("close", () => echoSockets.delete(socket));
-    socket.on("error", () => undefined);
-    socket.pipe(socket);
-  });
-  await new Promise<void>((resolve) => echo.listen({ host: "127.0.0.1", port: 0 }, resolve));
-  const address = echo.address();
-  if (address === null || typeof address === "string") throw new Error("echo server has no port");
-  fake = startFakeSsm({ target: { host: "127.0.0.1", port: address.port }, seed: 11 });
+  echo = await startTcpEcho();
+  fake = startFakeSsm({ target: { host: "127.0.0.1", port: echo.port }, seed: 11 });
 });
 
 beforeEach(() => Object.assign(fake.faults, noFaults()));
@@ -41,8 +32,7 @@ beforeEach(() => Object.assign(fake.faults, noFaults()));
 afterAll(async () => {
   for (const channel of channels) await channel.close();
   await fake.stop();
-  for (const socket of echoSockets) socket.destroy();
-  await new Promise<void>((resolve) => echo.close(() => resolve()));
+  await echo.close();
 });
 
 interface Opened {
@@ -136,7 +126,7 @@ describe("a Port session through the data channel client", () => {
   });
 
   test("2 MiB comes back intact through an unpaced agent, and that throughput is logged", async () => {
-    const unpaced = startFakeSsm({ target: { host: "127.0.0.1", port: (echo.address() as { port: number }).port }, readPauseMs: 0 });
+    const unpaced = startFakeSsm({ target: { host: "127.0.0.1", port: echo.port }, readPauseMs: 0 });
     try {
       const { channel } = await openReady({}, unpaced);
       const data = randomBytes(2 * MB);
