@@ -20,7 +20,6 @@ import { ChannelSender } from "./channel-sender.ts";
 import { decodeClientMessage, encodeClientMessage, type ClientMessage } from "./client-message.ts";
 import { checkClientVersion, DEFAULT_CLIENT_VERSION } from "./client-version.ts";
 import type { DataChannel, DataChannelClosed, DataChannelOptions, DataChannelState, DataChannelStats } from "./data-channel-types.ts";
-import { deferred } from "./deferred.ts";
 import { DialError, dialStream } from "./dial-stream.ts";
 import { buildFlagPayload } from "./flag-payload.ts";
 import { answerHandshake, parseHandshakeComplete, parseHandshakeRequest } from "./handshake.ts";
@@ -54,8 +53,8 @@ class SsmDataChannel implements DataChannel {
   private readonly allowInsecure: boolean;
   private readonly sender: ChannelSender;
   private readonly incoming = new IncomingWindow();
-  private readonly readyDeferred = deferred<void>();
-  private readonly closedDeferred = deferred<DataChannelClosed>();
+  private readonly readyDeferred = Promise.withResolvers<void>();
+  private readonly closedDeferred = Promise.withResolvers<DataChannelClosed>();
   private readonly dataListeners: ((bytes: Uint8Array) => void)[] = [];
   private readonly stateListeners: ((state: DataChannelState) => void)[] = [];
   private state: DataChannelState = "connecting";
