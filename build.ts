@@ -4,8 +4,9 @@
  * dist/release/ with a SHA256SUMS file, and on Linux lays out dist/scratch/, the root file
  * system Dockerfile.scratch copies (binary + the shared libraries ldd finds, nothing else).
  *
- * The version comes from package.json and the git commit from `git rev-parse`; both are
- * embedded with `define` so `credproxy --version` needs no files at run time.
+ * The version comes from package.json, the git commit from `git rev-parse` and the build date
+ * from SOURCE_DATE_EPOCH (else now); all are embedded with `define` so `credproxy --version`
+ * needs no files at run time.
  * `--minify --bytecode --format=esm` gives the fastest start-up (see docs/BENCHMARKS.md).
  */
 import { $ } from "bun";
@@ -14,6 +15,7 @@ import { prepareScratchContext } from "./release/scratch-context.ts";
 import { silenceDebugEnv } from "./release/silence-debug-env.ts";
 import pkg from "./package.json" with { type: "json" };
 import { GENERATED_VALIDATORS, validatorSource } from "./src/config/compile-validators.ts";
+import { buildDate } from "./src/version.ts";
 
 async function gitCommit(): Promise<string> {
   const out = await $`git rev-parse --short=12 HEAD`.quiet().nothrow();
@@ -43,6 +45,7 @@ export async function compile(options: { outfile: string; target?: string; bytec
     define: {
       CREDPROXY_VERSION: JSON.stringify(pkg.version),
       CREDPROXY_COMMIT: JSON.stringify(await gitCommit()),
+      CREDPROXY_BUILD_DATE: JSON.stringify(buildDate()),
     },
   });
   if (!result.success) {

@@ -1,6 +1,6 @@
 import { closest } from "../config/problems.ts";
 import { CredproxyError, ErrorCode, exitCodeFor, formatError } from "../errors.ts";
-import { VERSION, versionLine } from "../version.ts";
+import { VERSION } from "../version.ts";
 import { usageError } from "./args.ts";
 import { commands, type Command } from "./commands/index.ts";
 
@@ -13,7 +13,7 @@ ${"{{commands}}"}
 
 Options:
   -h, --help      Show help (also: credproxy help <command>)
-  -v, --version   Print the version and git commit
+  -v, --version   Print the version and git commit (--json: also build date, platform, Bun)
 
 Run "credproxy help <command>" for the options of a command.`;
 
@@ -42,13 +42,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   if (first === undefined || first === "help" || first === "-h" || first === "--help") {
     return await help(first === "help" ? rest : []);
   }
-  if (first === "--version" || first === "-v" || first === "version") {
-    process.stdout.write(versionLine() + "\n");
-    return 0;
-  }
   // The Python CredProxy has no subcommands (`credproxy --config x --validate-only`):
-  // a leading flag means `serve`, so existing command lines keep working.
-  const [command, args] = first.startsWith("-") ? [find("serve"), argv] : [find(first), rest];
+  // a leading flag means `serve`, so existing command lines keep working; `--version [--json]`
+  // is the version command.
+  const [command, args] =
+    first === "--version" || first === "-v" ? [find("version"), rest] : first.startsWith("-") ? [find("serve"), argv] : [find(first), rest];
   if (!command) throw unknownCommand(first);
   // Only flags before a "--" are ours (broker exec passes the rest to a child), and commands
   // with subcommands answer --help themselves.
