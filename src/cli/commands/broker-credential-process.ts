@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { checkBrokerSocket, checkSocketPathShape, defaultSocketPath, ownUid } from "../../broker/socket/socket-path.ts";
 import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { brokerConfigLocation, loadBrokerConfig } from "../../config/load-broker-config.ts";
-import { parseCommandArgs, usageError } from "../args.ts";
+import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import type { Command } from "./index.ts";
 
 const USAGE = `Usage: credproxy broker credential-process [--socket PATH] [--role-arn ARN] [--config PATH]
@@ -37,17 +37,20 @@ export interface CredentialProcessOutput {
 /** The broker fetches from STS with a 30 s timeout on a cold cache; allow for that and a little. */
 const TIMEOUT_MS = 35_000;
 
+const FLAGS = {
+  socket: { type: "string" },
+  "role-arn": { type: "string" },
+  config: { type: "string" },
+} as const satisfies OptionSpec;
+
 export const brokerCredentialProcessCommand: Command = {
   name: "credential-process",
   summary: "Print credentials from broker serve's socket for credential_process",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
     // Usage errors keep the usual exit 2 and hint; everything later is one stderr line, exit 1.
-    const { values } = parseCommandArgs("broker credential-process", argv, {
-      socket: { type: "string" },
-      "role-arn": { type: "string" },
-      config: { type: "string" },
-    });
+    const { values } = parseCommandArgs("broker credential-process", argv, FLAGS);
     for (const flag of ["socket", "config", "role-arn"] as const) {
       if (values[flag] === "") throw usageError("broker credential-process", `--${flag} is empty (give a value, or leave the flag out)`);
     }

@@ -4,7 +4,7 @@ import type { CredproxyError } from "../../errors.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { createLogger } from "../../log.ts";
 import { logOutput, logOutputHelp } from "../log-output.ts";
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, type OptionSpec } from "../args.ts";
 import {
   ALLOW_ROLE_FLAG,
   BROKER_SOURCE_FLAGS,
@@ -82,10 +82,18 @@ export interface BrokerExecInput extends BrokerSourceSettings {
   readonly command: readonly string[];
 }
 
+const FLAGS = {
+  ...BROKER_SOURCE_FLAGS,
+  ...ALLOW_ROLE_FLAG,
+  "isolate-shared-files": { type: "boolean" },
+  imds: { type: "boolean" },
+} as const satisfies OptionSpec;
+
 export const brokerExecCommand: Command = {
   name: "exec",
   summary: "Run a command with role credentials from a private loopback endpoint",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
     const input = validateInput(argv, process.env);
     const logger = createLogger({
@@ -143,18 +151,7 @@ export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv, c
   const split = argv.indexOf("--");
   const own = split === -1 ? argv : argv.slice(0, split);
   const command = split === -1 ? [] : argv.slice(split + 1);
-  const { values, positionals } = parseCommandArgs(
-    "broker exec",
-    own,
-    {
-      ...BROKER_SOURCE_FLAGS,
-      ...ALLOW_ROLE_FLAG,
-      "isolate-shared-files": { type: "boolean" },
-      imds: { type: "boolean" },
-    },
-    { min: 0, max: Number.MAX_SAFE_INTEGER },
-    true,
-  );
+  const { values, positionals } = parseCommandArgs("broker exec", own, FLAGS, { min: 0, max: Number.MAX_SAFE_INTEGER }, true);
   if (positionals.length > 0) {
     throw usage(`unexpected argument "${positionals[0]}" before "--"`, `put the command after --: credproxy broker exec --role-arn ARN -- ${positionals.join(" ")}`);
   }

@@ -6,7 +6,7 @@ import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { logOutput, logOutputHelp } from "../log-output.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { formatAddress, parseAddress } from "../../net/loopback-address.ts";
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, type OptionSpec } from "../args.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { BROKER_SOURCE_FLAGS, brokerLogLevelHelp, brokerSourceFlagsHelp, STS_ENDPOINT_NOTE, brokerSourceSettings, brokerUsageError, inConfig, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
@@ -50,10 +50,18 @@ export interface BrokerImdsInput extends BrokerSourceSettings {
   readonly imdsV1: boolean;
 }
 
+const FLAGS = {
+  ...BROKER_SOURCE_FLAGS,
+  address: { type: "string" },
+  port: { type: "string" },
+  "imds-v1": { type: "boolean" },
+} as const satisfies OptionSpec;
+
 export const brokerImdsCommand: Command = {
   name: "imds",
   summary: "Serve one role on the EC2 metadata address (IMDSv2) for SDK default chains",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
     const input = validateInput(argv);
     const logger = createLogger({ level: input.logLevel, format: input.logFormat });
@@ -132,12 +140,7 @@ export const brokerImdsCommand: Command = {
 
 /** Parses and checks every flag before anything is opened or added. */
 export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: BrokerConfig): BrokerImdsInput {
-  const { values } = parseCommandArgs("broker imds", argv, {
-    ...BROKER_SOURCE_FLAGS,
-    address: { type: "string" },
-    port: { type: "string" },
-    "imds-v1": { type: "boolean" },
-  }, { min: 0, max: 0 }, true);
+  const { values } = parseCommandArgs("broker imds", argv, FLAGS, { min: 0, max: 0 }, true);
   const settings = brokerSourceSettings("imds", values, env, { defaultLogLevel: "info", allowRoles: false, config });
   return { ...settings, ...imdsListenSettings(values, settings.config), logFormat: logOutput("broker imds", values, "json").format };
 }

@@ -8,7 +8,7 @@ import { CredproxyError, ErrorCode, isCredproxyError } from "../../errors.ts";
 import { logOutput, logOutputHelp } from "../log-output.ts";
 import { createLogger } from "../../log.ts";
 import { assertPeerCredentialsAvailable, peerCredentialsVerified } from "../../net/peer-credentials.ts";
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, type OptionSpec } from "../args.ts";
 import type { BrokerConfig } from "../../config/load-broker-config.ts";
 import { ALLOW_ROLE_FLAG, BROKER_SOURCE_FLAGS, inConfig, brokerLogLevelHelp, brokerSourceFlagsHelp, STS_ENDPOINT_NOTE, brokerSourceSettings, type BrokerSourceSettings } from "../broker-settings.ts";
 import type { Command } from "./index.ts";
@@ -61,10 +61,20 @@ export interface BrokerServeInput extends BrokerSourceSettings {
   readonly policy: PeerPolicy;
 }
 
+const FLAGS = {
+  ...BROKER_SOURCE_FLAGS,
+  ...ALLOW_ROLE_FLAG,
+  socket: { type: "string" },
+  "allow-uid": { type: "string", multiple: true },
+  "allow-exe": { type: "string", multiple: true },
+  "allow-descendants-of": { type: "string" },
+} as const satisfies OptionSpec;
+
 export const brokerServeCommand: Command = {
   name: "serve",
   summary: "Serve one role on a unix socket to this user's processes (credential_process)",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
     const input = validateInput(argv);
     assertPeerCredentialsAvailable();
@@ -115,14 +125,7 @@ export const brokerServeCommand: Command = {
 
 /** Parses and checks every flag before any file or socket is touched. */
 export function validateInput(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: BrokerConfig, platform: string = process.platform): BrokerServeInput {
-  const { values } = parseCommandArgs("broker serve", argv, {
-    ...BROKER_SOURCE_FLAGS,
-    ...ALLOW_ROLE_FLAG,
-    socket: { type: "string" },
-    "allow-uid": { type: "string", multiple: true },
-    "allow-exe": { type: "string", multiple: true },
-    "allow-descendants-of": { type: "string" },
-  }, { min: 0, max: 0 }, true);
+  const { values } = parseCommandArgs("broker serve", argv, FLAGS, { min: 0, max: 0 }, true);
   const settings = brokerSourceSettings("serve", values, env, { defaultLogLevel: "info", config });
   const file = settings.config;
   if (values.socket === "") throw usageError("--socket is empty (give the socket's path, or leave the flag out for the default)");

@@ -26,6 +26,7 @@ export const brokerCommand: Command = {
   name: "broker",
   summary: "Credentials for processes on this machine (exec, unix socket, IMDS)",
   hasSubcommands: true,
+  subcommands,
   get usage() {
     return usage();
   },

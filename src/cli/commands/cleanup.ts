@@ -3,7 +3,7 @@ import { ErrnoError } from "../../../native/libc.ts";
 import { cleanupLoopbackLeftovers } from "../../net/loopback-address.ts";
 import type { LeftoverResult } from "../../net/loopback-leftovers.ts";
 import { stateDirectory } from "../../net/loopback-state.ts";
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, type OptionSpec } from "../args.ts";
 import type { Command } from "./index.ts";
 
 const USAGE = `Usage: credproxy cleanup [--dry-run]
@@ -21,12 +21,15 @@ Options:
   -n, --dry-run   Say what would be removed, change nothing
   -h, --help      Show this help`;
 
+const FLAGS = { "dry-run": { type: "boolean", short: "n" } } as const satisfies OptionSpec;
+
 export const cleanupCommand: Command = {
   name: "cleanup",
   summary: "Remove loopback addresses that killed credproxy runs left behind",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
-    const { values } = parseCommandArgs("cleanup", argv, { "dry-run": { type: "boolean", short: "n" } }, { min: 0, max: 0 });
+    const { values } = parseCommandArgs("cleanup", argv, FLAGS, { min: 0, max: 0 });
     const dryRun = values["dry-run"] === true;
     const dir = stateDirectory();
     if (process.platform !== "linux") {

@@ -1,4 +1,4 @@
-import { parseCommandArgs, usageError } from "../args.ts";
+import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import type { Command } from "./index.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:1338/health";
@@ -15,12 +15,15 @@ Options:
   -t, --timeout SECS   Give up after this long (default 5)
   -h, --help           Show this help`;
 
+const FLAGS = { timeout: { type: "string", short: "t" } } as const satisfies OptionSpec;
+
 export const healthcheckCommand: Command = {
   name: "healthcheck",
   summary: "Probe a running credproxy's /health (exit 0 healthy, 1 not)",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs("healthcheck", argv, { timeout: { type: "string", short: "t" } }, { min: 0, max: 1 });
+    const { values, positionals } = parseCommandArgs("healthcheck", argv, FLAGS, { min: 0, max: 1 });
     const url = parseUrl(positionals[0] ?? DEFAULT_URL);
     const timeoutSeconds = values.timeout === undefined ? 5 : Number(values.timeout);
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {

@@ -1,5 +1,6 @@
 import { brokerCommand } from "./broker.ts";
 import { cleanupCommand } from "./cleanup.ts";
+import { completionCommand } from "./completion.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
 import { proxyCommand } from "./proxy.ts";
 import { serveCommand } from "./serve.ts";
@@ -26,4 +27,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand];
+export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand, completionCommand];

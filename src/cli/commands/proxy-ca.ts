@@ -1,4 +1,4 @@
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, type OptionSpec } from "../args.ts";
 import type { Command } from "./index.ts";
 import { proxyLocation } from "./proxy-flags.ts";
 
@@ -12,12 +12,15 @@ Options:
   -c, --config PATH   proxy.yaml (as for credproxy proxy)
   -h, --help          Show this help`;
 
+const FLAGS = { config: { type: "string", short: "c" } } as const satisfies OptionSpec;
+
 export const proxyCaCommand: Command = {
   name: "ca",
   summary: "Print the proxy's CA certificate and how to trust it",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
-    const { values } = parseCommandArgs("proxy ca", argv, { config: { type: "string", short: "c" } });
+    const { values } = parseCommandArgs("proxy ca", argv, FLAGS);
     const { proxyCaFor, trustInstructions } = await import("../../proxy/sandbox-env-for.ts");
     const ca = await proxyCaFor(await proxyLocation("proxy ca", values.config));
     process.stdout.write(ca.certPem.endsWith("\n") ? ca.certPem : ca.certPem + "\n");

@@ -1,4 +1,4 @@
-import { parseCommandArgs, usageError } from "../args.ts";
+import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import type { Command } from "./index.ts";
 import { parseListen, proxyLocation } from "./proxy-flags.ts";
 
@@ -22,17 +22,20 @@ Options:
 
 The lines carry the token: print them into the sandbox, not into a log.`;
 
+const FLAGS = {
+  config: { type: "string", short: "c" },
+  run: { type: "string" },
+  "proxy-address": { type: "string" },
+  "bundle-path": { type: "string" },
+} as const satisfies OptionSpec;
+
 export const proxyEnvCommand: Command = {
   name: "env",
   summary: "Print the environment a sandbox needs (proxy URL with token, CA bundle variables)",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
-    const { values } = parseCommandArgs("proxy env", argv, {
-      config: { type: "string", short: "c" },
-      run: { type: "string" },
-      "proxy-address": { type: "string" },
-      "bundle-path": { type: "string" },
-    });
+    const { values } = parseCommandArgs("proxy env", argv, FLAGS);
     const address = values["proxy-address"] === undefined ? undefined : parseListen("proxy env", values["proxy-address"]);
     const { sandboxEnvFor } = await import("../../proxy/sandbox-env-for.ts");
     const lines = await sandboxEnvFor({

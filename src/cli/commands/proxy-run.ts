@@ -1,5 +1,5 @@
 import { createLogger, LOG_LEVELS, parseLogLevel } from "../../log.ts";
-import { parseCommandArgs, usageError } from "../args.ts";
+import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import { LOG_OUTPUT_FLAGS, logOutput } from "../log-output.ts";
 import { firstSignal } from "../signals.ts";
 import type { Command } from "./index.ts";
@@ -25,17 +25,20 @@ Options:
 SIGHUP or an edit of proxy.yaml or runs_dir reloads; a bad edit keeps the last good config.
 Own paths on the proxy port: GET /_credproxy/health, GET /_credproxy/metrics.`;
 
+export const PROXY_RUN_FLAGS = {
+  config: { type: "string", short: "c" },
+  listen: { type: "string" },
+  "log-level": { type: "string" },
+  ...LOG_OUTPUT_FLAGS,
+} as const satisfies OptionSpec;
+
 export const proxyRunCommand: Command = {
   name: "proxy",
   summary: "Run the proxy",
   usage: USAGE,
+  flags: PROXY_RUN_FLAGS,
   async run(argv) {
-    const { values } = parseCommandArgs("proxy", argv, {
-      config: { type: "string", short: "c" },
-      listen: { type: "string" },
-      "log-level": { type: "string" },
-      ...LOG_OUTPUT_FLAGS,
-    });
+    const { values } = parseCommandArgs("proxy", argv, PROXY_RUN_FLAGS);
     const level = values["log-level"] === undefined ? undefined : parseLogLevel(values["log-level"]);
     if (values["log-level"] !== undefined && !level) throw usageError("proxy", `invalid --log-level "${values["log-level"]}" (choose from ${LOG_LEVELS.join(", ")})`);
     const output = logOutput("proxy", values, "json");

@@ -3,7 +3,7 @@ import { CredproxyError, ErrorCode } from "../../errors.ts";
 import type { Command } from "./index.ts";
 import { proxyCaCommand } from "./proxy-ca.ts";
 import { proxyEnvCommand } from "./proxy-env.ts";
-import { proxyRunCommand } from "./proxy-run.ts";
+import { PROXY_RUN_FLAGS, proxyRunCommand } from "./proxy-run.ts";
 
 /** `credproxy proxy [options]` runs the proxy; `proxy env` and `proxy ca` help a sandbox use it. */
 const subcommands: readonly Command[] = [proxyEnvCommand, proxyCaCommand];
@@ -12,6 +12,9 @@ export const proxyCommand: Command = {
   name: "proxy",
   summary: "A credential-injecting forward proxy for sandboxes (env, ca)",
   hasSubcommands: true,
+  // `credproxy proxy [options]` runs the proxy itself: its flags are proxy's own.
+  flags: PROXY_RUN_FLAGS,
+  subcommands,
   get usage() {
     return `${proxyRunCommand.usage}
 

@@ -4,7 +4,7 @@ import type { ResolvedConfig } from "../../config/types.ts";
 import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from "../../log.ts";
 import { startServe } from "../../serve/serve.ts";
 import { versionLine } from "../../version.ts";
-import { parseCommandArgs, usageError } from "../args.ts";
+import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import { configPath, envVar } from "../env.ts";
 import { describeConfig } from "./validate.ts";
 import type { Command } from "./index.ts";
@@ -36,20 +36,23 @@ Options:
 
 Endpoints: GET /v1/credentials, GET <relative_uri> of a service, GET|HEAD /health, GET /metrics`;
 
+const FLAGS = {
+  config: { type: "string", short: "c" },
+  "validate-only": { type: "boolean" },
+  "log-level": { type: "string" },
+  ...LOG_OUTPUT_FLAGS,
+  "ecs-metadata": { type: "boolean" },
+  "task-metadata": { type: "boolean" },
+  version: { type: "boolean", short: "v" },
+} as const satisfies OptionSpec;
+
 export const serveCommand: Command = {
   name: "serve",
   summary: "Serve ECS-style credentials to containers (CredProxy replacement)",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
-    const { values } = parseCommandArgs("serve", argv, {
-      config: { type: "string", short: "c" },
-      "validate-only": { type: "boolean" },
-      "log-level": { type: "string" },
-      ...LOG_OUTPUT_FLAGS,
-      "ecs-metadata": { type: "boolean" },
-      "task-metadata": { type: "boolean" },
-      version: { type: "boolean", short: "v" },
-    });
+    const { values } = parseCommandArgs("serve", argv, FLAGS);
     if (values.version) {
       process.stdout.write(versionLine() + "\n");
       return 0;

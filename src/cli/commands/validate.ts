@@ -11,7 +11,7 @@ import { schemaText } from "../../config/schema-files.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
 import { taskMetadataPaths } from "../../serve/task-metadata.ts";
-import { parseCommandArgs, usageError } from "../args.ts";
+import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import { configPath } from "../env.ts";
 import type { Command } from "./index.ts";
 
@@ -33,17 +33,20 @@ Options:
                      broker or proxy config) for editors, and exit
   -h, --help         Show this help`;
 
+const FLAGS = {
+  "print-schema": { type: "boolean" },
+  broker: { type: "boolean" },
+  proxy: { type: "boolean" },
+  config: { type: "string", short: "c" },
+} as const satisfies OptionSpec;
+
 export const validateCommand: Command = {
   name: "validate",
   summary: "Check a config file and print what it would serve",
   usage: USAGE,
+  flags: FLAGS,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(
-      "validate",
-      argv,
-      { "print-schema": { type: "boolean" }, broker: { type: "boolean" }, proxy: { type: "boolean" }, config: { type: "string", short: "c" } },
-      { min: 0, max: 1 },
-    );
+    const { values, positionals } = parseCommandArgs("validate", argv, FLAGS, { min: 0, max: 1 });
     if (values.config !== undefined && positionals.length > 0) {
       throw usageError("validate", `name the file once: PATH "${positionals[0]}" and --config "${values.config}" were both given`);
     }
