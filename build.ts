@@ -1,5 +1,6 @@
 /**
- * `bun build.ts` compiles credproxy into one executable for the host at dist/credproxy.
+ * `bun build.ts` compiles credproxy into one executable for the host at dist/credproxy, and
+ * writes its man page (`credproxy man`) to dist/credproxy.1.
  * `bun build.ts release` (npm run release) cross-compiles every release target into
  * dist/release/ with a SHA256SUMS file, and on Linux lays out dist/scratch/, the root file
  * system Dockerfile.scratch copies (binary + the shared libraries ldd finds, nothing else).
@@ -95,5 +96,9 @@ if (import.meta.main) {
   // JSON Schema at start-up.
   await Bun.write(GENERATED_VALIDATORS, validatorSource());
   if (process.argv[2] === "release") await release();
-  else await compile({ outfile: "dist/credproxy" });
+  else {
+    await compile({ outfile: "dist/credproxy" });
+    // The man page the npm package installs, from the help of the binary just built.
+    await Bun.write("dist/credproxy.1", await $`./dist/credproxy man`.text());
+  }
 }

@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { commands } from "../../src/cli/commands/index.ts";
 import { credproxyBinary, runCredproxy, tempDir } from "../helpers/binary.ts";
 
 /** A shell, or a SKIP line (a failure under CI=true, where .ci/run installs it). */
@@ -102,7 +103,7 @@ words=("\${(@s: :)1}"); CURRENT=$2
 _credproxy
 `);
     const at = (line: string, current: number) => run([zsh!, "-f", harness, line, String(current)]).stdout.trim();
-    expect(at("credproxy se", 2)).toBe("describe serve broker proxy validate healthcheck cleanup version completion help");
+    expect(at("credproxy se", 2)).toBe(`describe ${[...commands.map((c) => c.name), "help"].join(" ")}`);
     expect(at("credproxy broker x", 3)).toBe("describe exec serve credential-process imds");
     expect(at("credproxy healthcheck --t", 3)).toBe("compadd --timeout -t --help -h");
     expect(at("credproxy serve --log-level x", 4)).toBe("compadd debug info warn error");

@@ -2,6 +2,7 @@ import { brokerCommand } from "./broker.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { completionCommand } from "./completion.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
+import { manCommand } from "./man.ts";
 import { proxyCommand } from "./proxy.ts";
 import { serveCommand } from "./serve.ts";
 import { validateCommand } from "./validate.ts";
@@ -27,4 +28,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand, completionCommand];
+export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand, completionCommand, manCommand];
