@@ -8,6 +8,7 @@ import { configSchema } from "./schema.ts";
 import { schemaReference } from "./schema-docs.ts";
 import { servicesFileSchema } from "./services-schema.ts";
 import { proxyConfigSchema, proxyRunSchema } from "../proxy/config/proxy-schema.ts";
+import { tunnelConfigSchema } from "../tunnel/tunnel-schema.ts";
 
 export const SCHEMA_FILES: Readonly<Record<string, unknown>> = {
   "config.schema.json": configSchema,
@@ -15,6 +16,7 @@ export const SCHEMA_FILES: Readonly<Record<string, unknown>> = {
   "services-file.schema.json": servicesFileSchema,
   "proxy.schema.json": proxyConfigSchema,
   "proxy-run.schema.json": proxyRunSchema,
+  "tunnel.schema.json": tunnelConfigSchema,
 };
 
 /** A file's text: the schema as `validate --print-schema` prints it. */

@@ -7,10 +7,11 @@ import type { ValidateFunction } from "ajv";
 // @ts-ignore: generated JavaScript without types, absent until the first build
 import * as generated from "../../dist/generated/config-validators.js";
 
-const validators = generated as Record<"validateConfig" | "validateServicesFile" | "validateBrokerConfig" | "validateProxyConfig" | "validateProxyRun", ValidateFunction>;
+const validators = generated as Record<"validateConfig" | "validateServicesFile" | "validateBrokerConfig" | "validateProxyConfig" | "validateProxyRun" | "validateTunnelConfig", ValidateFunction>;
 
 export const validateConfig: ValidateFunction = validators.validateConfig;
 export const validateServicesFile: ValidateFunction = validators.validateServicesFile;
 export const validateBrokerConfig: ValidateFunction = validators.validateBrokerConfig;
 export const validateProxyConfig: ValidateFunction = validators.validateProxyConfig;
 export const validateProxyRun: ValidateFunction = validators.validateProxyRun;
+export const validateTunnelConfig: ValidateFunction = validators.validateTunnelConfig;

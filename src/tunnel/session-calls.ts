@@ -1,0 +1,56 @@
+/**
+ * The three Session Manager API calls a tunnel's data channel needs, over @aws-sdk/client-ssm:
+ * StartSession of a Port session to the agent port (AWS-StartSSHSession with portNumber, or a
+ * custom Port document), ResumeSession and TerminateSession. The SSM client asks its credential
+ * provider on every call, so a resume is signed with what the source gives now.
+ */
+import { ResumeSessionCommand, StartSessionCommand, TerminateSessionCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { errorCode } from "../credentials/_error-text.ts";
+import type { DataChannelOptions } from "../ssm/data-channel-types.ts";
+import { awsCallError } from "./find-instance-errors.ts";
+
+export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
+export const DEFAULT_AGENT_PORT = 7860;
+
+export interface SessionCallsOptions {
+  readonly ssm: SSMClient;
+  readonly instanceId: string;
+  readonly document: string;
+  readonly agentPort: number;
+}
+
+/** ResumeSession answers these when the session is gone for good: no retry helps. */
+const GONE = new Set(["DoesNotExistException", "InvalidSessionId"]);
+
+export function sessionCalls(options: SessionCallsOptions): Pick<DataChannelOptions, "start" | "resume" | "terminate"> {
+  const { ssm } = options;
+  const region = () => ssm.config.region();
+  return {
+    async start() {
+      let out;
+      try {
+        out = await ssm.send(new StartSessionCommand({ Target: options.instanceId, DocumentName: options.document, Parameters: { portNumber: [String(options.agentPort)] } }));
+      } catch (error) {
+        throw await awsCallError("ssm:StartSession", error, region);
+      }
+      if (!out.SessionId || !out.StreamUrl || !out.TokenValue) throw await awsCallError("ssm:StartSession", new Error("the answer lacks SessionId, StreamUrl or TokenValue"), region);
+      return { sessionId: out.SessionId, streamUrl: out.StreamUrl, tokenValue: out.TokenValue };
+    },
+    async resume(sessionId) {
+      try {
+        const out = await ssm.send(new ResumeSessionCommand({ SessionId: sessionId }));
+        return { streamUrl: out.StreamUrl ?? "", tokenValue: out.TokenValue ?? "" };
+      } catch (error) {
+        if (GONE.has(errorCode(error) ?? "")) return undefined;
+        throw await awsCallError("ssm:ResumeSession", error, region);
+      }
+    },
+    async terminate(sessionId) {
+      try {
+        await ssm.send(new TerminateSessionCommand({ SessionId: sessionId }));
+      } catch (error) {
+        throw await awsCallError("ssm:TerminateSession", error, region);
+      }
+    },
+  };
+}

@@ -1,0 +1,415 @@
+/**
+ * The tunnel's session logic with a fake data channel, a fake TUN and a hand-driven clock:
+ * HELLO timeout, the drop-tail queue, the destination filter, restarts with backoff while
+ * the TUN stays, and the counters. The real channel and TUN are tested in their own files.
+ */
+import { describe, expect, test } from "bun:test";
+import type { DataChannel, DataChannelClosed, DataChannelState, DataChannelStats } from "../ssm/data-channel-types.ts";
+import { CloseReason, encodeClose, encodeHello, encodePacket, encodePong, FrameDecoder, type Frame, type HelloFields } from "./framing.ts";
+import type { TunDevice, TunOptions, TunStats } from "./tun-device.ts";
+import type { TunnelClock } from "./tunnel-clock.ts";
+import { startTunnel, type Tunnel, type TunnelSessionOptions } from "./tunnel-session.ts";
+
+const HELLO: HelloFields = {
+  version: { major: 1, minor: 0 },
+  capabilities: 0,
+  mtu: 1400,
+  clientAddress: "100.64.0.2",
+  agentAddress: "100.64.0.1",
+  sessionNonce: new Uint8Array(16),
+  agentVersion: "test-agent",
+};
+
+/** Timers fire only when the test advances the clock. */
+class FakeClock implements TunnelClock {
+  private time = 1_000_000;
+  private timers: { at: number; callback: () => void; live: boolean }[] = [];
+  now = () => this.time;
+  setTimer = (callback: () => void, ms: number) => {
+    const timer = { at: this.time + ms, callback, live: true };
+    this.timers.push(timer);
+    return () => void (timer.live = false);
+  };
+  /** Runs every timer due within `ms`, in order, letting promises settle after each. */
+  async advance(ms: number): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.live && t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (due === undefined) break;
+      due.live = false;
+      this.time = due.at;
+      due.callback();
+      await settle();
+    }
+    this.time = end;
+    await settle();
+  }
+  pending(): number[] {
+    return this.timers.filter((t) => t.live).map((t) => t.at - this.time);
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A data channel that records what is written and delivers what the test sends. */
+class FakeChannel implements DataChannel {
+  readonly written: Uint8Array[] = [];
+  refuse = false;
+  closedByClient = false;
+  private readonly data: ((bytes: Uint8Array) => void)[] = [];
+  private readonly readyDeferred = Promise.withResolvers<void>();
+  private readonly closedDeferred = Promise.withResolvers<DataChannelClosed>();
+  readonly ready = this.readyDeferred.promise;
+  readonly closed = this.closedDeferred.promise;
+  state: DataChannelState = "connecting";
+  resends = 0;
+
+  constructor(readonly sessionId: string) {
+    this.ready.catch(() => undefined);
+  }
+  write(bytes: Uint8Array): boolean {
+    if (this.refuse) return false;
+    this.written.push(bytes);
+    return true;
+  }
+  onData(callback: (bytes: Uint8Array) => void): void {
+    this.data.push(callback);
+  }
+  onState(): void {}
+  onWritable(): void {}
+  stats(): DataChannelStats {
+    return { state: this.state, sessionId: this.sessionId, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, resends: this.resends, duplicates: 0, parseErrors: 0, srttMs: 0, rtoMs: 0, reconnects: 0, unackedBytes: 0 };
+  }
+  close(): Promise<DataChannelClosed> {
+    this.closedByClient = true;
+    this.end("closed by the client");
+    return this.closed;
+  }
+  // ——— test side ———
+  handshake(): void {
+    this.state = "up";
+    this.readyDeferred.resolve();
+  }
+  deliver(bytes: Uint8Array): void {
+    for (const listener of this.data) listener(bytes);
+  }
+  end(reason: string): void {
+    this.state = "down";
+    this.readyDeferred.reject(new Error(reason));
+    this.closedDeferred.resolve({ reason });
+  }
+  /** What the client sent, decoded as the agent would read it. */
+  frames(): Frame[] {
+    const decoder = new FrameDecoder({ from: "client" });
+    return this.written.flatMap((bytes) => decoder.push(bytes));
+  }
+}
+
+class FakeTun implements TunDevice {
+  readonly written: Uint8Array[] = [];
+  closed = false;
+  private packet: (packet: Uint8Array) => void = () => undefined;
+  constructor(readonly name: string, readonly options: TunOptions) {}
+  write(packet: Uint8Array): boolean {
+    this.written.push(packet);
+    return true;
+  }
+  onPacket(callback: (packet: Uint8Array) => void): void {
+    this.packet = callback;
+  }
+  onError(): void {}
+  stats(): TunStats {
+    return { packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, writeDrops: 0, writeErrors: 0, readDrops: 0 };
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+  /** A packet the host sends into the tunnel. */
+  read(packet: Uint8Array): void {
+    this.packet(packet);
+  }
+}
+
+interface Rig {
+  tunnel: Tunnel;
+  clock: FakeClock;
+  channels: FakeChannel[];
+  tuns: FakeTun[];
+}
+
+function rig(overrides: Partial<TunnelSessionOptions> = {}): Rig {
+  const clock = new FakeClock();
+  const channels: FakeChannel[] = [];
+  const tuns: FakeTun[] = [];
+  const tunnel = startTunnel({
+    openChannel: () => {
+      const channel = new FakeChannel(`session-${channels.length + 1}`);
+      channels.push(channel);
+      return channel;
+    },
+    openTun: async (options) => {
+      const tun = new FakeTun(`cpx${tuns.length}`, options);
+      tuns.push(tun);
+      return tun;
+    },
+    cidrs: ["10.99.0.0/24", "fd00:99::/64"],
+    mtu: 1400,
+    clock,
+    hostname: "laptop.test",
+    ...overrides,
+  });
+  return { tunnel, clock, channels, tuns };
+}
+
+/** Handshake and HELLO on the newest channel; resolves once the client has answered. */
+async function bringUp(r: Rig, hello: HelloFields = HELLO): Promise<FakeChannel> {
+  const channel = r.channels.at(-1)!;
+  channel.handshake();
+  await settle();
+  channel.deliver(encodeHello(hello));
+  await settle();
+  return channel;
+}
+
+function ipv4(destination: string, length = 40): Uint8Array {
+  const packet = new Uint8Array(length);
+  packet[0] = 0x45;
+  packet.set(destination.split(".").map(Number), 16);
+  return packet;
+}
+
+function ipv6(destination: Uint8Array): Uint8Array {
+  const packet = new Uint8Array(60);
+  packet[0] = 0x60;
+  packet.set(destination, 24);
+  return packet;
+}
+
+const sentPackets = (channel: FakeChannel) => channel.frames().filter((f) => f.type === "packet").length;
+
+describe("a tunnel session coming up", () => {
+  test("sends nothing before HELLO, then opens the TUN with HELLO's addresses and a route per CIDR, and answers HELLO_ACK", async () => {
+    const r = rig();
+    r.channels[0]!.handshake();
+    await settle();
+    expect(r.channels[0]!.written).toEqual([]);
+    expect(r.tunnel.status().state).toBe("connecting");
+    const channel = await bringUp(r);
+    const up = await r.tunnel.ready;
+    expect(up).toEqual({ interface: "cpx0", clientAddress: "100.64.0.2", agentAddress: "100.64.0.1", mtu: 1400, routes: ["10.99.0.0/24", "fd00:99::/64"], sessionId: "session-1" });
+    expect(r.tuns[0]!.options).toEqual({ mtu: 1400, address: "100.64.0.2", peer: "100.64.0.1", routes: ["10.99.0.0/24", "fd00:99::/64"] });
+    const [ack] = channel.frames();
+    expect(ack).toMatchObject({ type: "hello_ack", stripeIndex: 0, stripeCount: 1, hostname: "laptop.test", cidrs: ["10.99.0.0/24", "fd00:99::/64"] });
+    expect(r.tunnel.status()).toMatchObject({ state: "up", sessionId: "session-1", interface: "cpx0", sessions: 1, reconnects: 0 });
+  });
+
+  test("takes the lower of its MTU and the agent's", async () => {
+    const r = rig({ mtu: 1400 });
+    await bringUp(r, { ...HELLO, mtu: 1280 });
+    expect((await r.tunnel.ready).mtu).toBe(1280);
+    expect(r.tuns[0]!.options.mtu).toBe(1280);
+  });
+
+  test("without a HELLO within 10 s of the handshake, closes that session with a Timeout CLOSE and starts a new one", async () => {
+    const r = rig();
+    r.channels[0]!.handshake();
+    await settle();
+    await r.clock.advance(9_999);
+    expect(r.channels).toHaveLength(1);
+    await r.clock.advance(1);
+    expect(r.channels[0]!.frames()).toEqual([{ type: "close", reason: CloseReason.Timeout, text: "no HELLO" }]);
+    expect(r.channels[0]!.closedByClient).toBe(true);
+    expect(r.tunnel.status().lastError).toBe("no HELLO from the agent within 10 s");
+    await r.clock.advance(1000);
+    expect(r.channels).toHaveLength(2);
+    await bringUp(r);
+    expect((await r.tunnel.ready).sessionId).toBe("session-2");
+  });
+
+  test("before it was ever up, three failed starts end the tunnel with the last error", async () => {
+    const r = rig();
+    for (let i = 0; i < 3; i++) {
+      r.channels.at(-1)!.handshake();
+      await settle();
+      await r.clock.advance(10_000);
+      await r.clock.advance(30_000);
+    }
+    expect(r.channels).toHaveLength(3);
+    await expect(r.tunnel.ready).rejects.toThrow("no HELLO from the agent within 10 s");
+    expect((await r.tunnel.closed).error?.message).toBe("no HELLO from the agent within 10 s");
+    expect(r.tunnel.status().state).toBe("down");
+  });
+
+  test("a CLOSE refusing the client before the first session was up ends the tunnel at once with the agent's words", async () => {
+    const r = rig();
+    r.channels[0]!.handshake();
+    await settle();
+    r.channels[0]!.deliver(encodeClose(CloseReason.NotAllowed, "10.99.0.0/24 is not in --allow-cidr"));
+    await expect(r.tunnel.ready).rejects.toThrow("the agent closed the tunnel: 10.99.0.0/24 is not in --allow-cidr");
+    expect(r.channels).toHaveLength(1);
+  });
+
+  test("a TUN that cannot be opened ends the tunnel with the TUN's error", async () => {
+    const r = rig({ openTun: async () => Promise.reject(new Error("EPERM")) });
+    await bringUp(r);
+    await expect(r.tunnel.ready).rejects.toThrow("could not open the TUN device: EPERM");
+  });
+});
+
+describe("packets through an up session", () => {
+  test("a TUN packet to a routed CIDR goes out as one PACKET frame, and one from the agent is written to the TUN", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    const packet = ipv4("10.99.0.7", 100);
+    r.tuns[0]!.read(packet);
+    expect(channel.written.at(-1)).toEqual(encodePacket(packet));
+    const reply = ipv4("100.64.0.2", 60);
+    channel.deliver(encodePacket(reply));
+    expect(r.tuns[0]!.written).toEqual([reply]);
+    expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 100, packetsReceived: 1, bytesReceived: 60 });
+  });
+
+  test("only packets to a --cidr or the agent's address are sent; router solicitations and other destinations are dropped and counted", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    const tun = r.tuns[0]!;
+    const routerSolicitation = ipv6(Uint8Array.from([0xff, 0x02, ...new Array(13).fill(0), 0x02]));
+    const inV6Cidr = ipv6(Uint8Array.from([0xfd, 0x00, 0x00, 0x99, ...new Array(11).fill(0), 0x05]));
+    for (const packet of [ipv4("10.99.0.255"), ipv4("100.64.0.1"), inV6Cidr, ipv4("10.99.1.1"), ipv4("8.8.8.8"), routerSolicitation, Uint8Array.of(0x45, 0)]) tun.read(packet);
+    expect(sentPackets(channel)).toBe(3);
+    expect(r.tunnel.status().drops).toMatchObject({ filtered: 4, queueFull: 0 });
+  });
+
+  test("a packet larger than the agreed MTU is dropped and counted as oversize", async () => {
+    const r = rig();
+    const channel = await bringUp(r, { ...HELLO, mtu: 1280 });
+    r.tuns[0]!.read(ipv4("10.99.0.7", 1281));
+    r.tuns[0]!.read(ipv4("10.99.0.7", 1280));
+    expect(sentPackets(channel)).toBe(1);
+    expect(r.tunnel.status().drops.oversize).toBe(1);
+  });
+
+  test("when the channel refuses a write (its in-flight bound is full) the packet is dropped whole and counted; later ones go again", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    channel.refuse = true;
+    for (let i = 0; i < 5; i++) r.tuns[0]!.read(ipv4("10.99.0.7", 1400));
+    channel.refuse = false;
+    r.tuns[0]!.read(ipv4("10.99.0.8", 1400));
+    expect(sentPackets(channel)).toBe(1);
+    expect(channel.written.slice(1).every((bytes) => bytes.length === 1403)).toBe(true);
+    expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 1400, drops: { queueFull: 5 } });
+  });
+
+  test("a PING every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    await r.clock.advance(15_000);
+    const ping = channel.frames().find((f) => f.type === "ping");
+    expect(ping).toMatchObject({ type: "ping", id: 1 });
+    await r.clock.advance(42);
+    if (ping?.type !== "ping") throw new Error("no ping");
+    channel.deliver(encodePong(ping));
+    expect(r.tunnel.status().rttMs).toBe(42);
+    channel.deliver(Uint8Array.of(0, 16, 0x20, ...new Array(16).fill(0)));
+    expect(channel.frames().filter((f) => f.type === "pong")).toHaveLength(1);
+  });
+});
+
+describe("restarts", () => {
+  test("no PONG for 60 s closes the session and starts a new one, keeping the TUN when the addresses are unchanged", async () => {
+    const r = rig();
+    const first = await bringUp(r);
+    await r.clock.advance(60_000);
+    expect(first.frames().at(-1)).toEqual({ type: "close", reason: CloseReason.Timeout, text: "no PONG" });
+    expect(first.closedByClient).toBe(true);
+    expect(r.tunnel.status()).toMatchObject({ state: "connecting", lastError: "no PONG from the agent for 60 s" });
+    r.tuns[0]!.read(ipv4("10.99.0.7"));
+    expect(r.tunnel.status().drops.noSession).toBe(1);
+    await r.clock.advance(1000);
+    await bringUp(r);
+    expect(r.tuns).toHaveLength(1);
+    expect(r.tuns[0]!.closed).toBe(false);
+    expect(r.tunnel.status()).toMatchObject({ state: "up", sessionId: "session-2", sessions: 2, reconnects: 1 });
+  });
+
+  test("a new session with other addresses reopens the TUN", async () => {
+    const r = rig();
+    const first = await bringUp(r);
+    first.end("channel_closed");
+    await settle();
+    await r.clock.advance(1000);
+    await bringUp(r, { ...HELLO, clientAddress: "100.64.0.6", agentAddress: "100.64.0.5" });
+    expect(r.tuns).toHaveLength(2);
+    expect(r.tuns[0]!.closed).toBe(true);
+    expect(r.tuns[1]!.options).toMatchObject({ address: "100.64.0.6", peer: "100.64.0.5" });
+    expect(r.tunnel.status().interface).toBe("cpx1");
+  });
+
+  test("sessions that keep ending are restarted after 1, 2, 4, … s, capped at 30 s, and the backoff resets once one is up", async () => {
+    const r = rig();
+    await bringUp(r);
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      r.channels.at(-1)!.end("channel_closed");
+      await settle();
+      delays.push(...r.clock.pending());
+      await r.clock.advance(r.clock.pending()[0]!);
+    }
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    await bringUp(r);
+    r.channels.at(-1)!.end("channel_closed");
+    await settle();
+    expect(r.clock.pending()).toEqual([1000]);
+    expect(r.tunnel.status().reconnects).toBe(8);
+  });
+
+  test("a framing error from the agent sends CLOSE with the protocol-error reason and restarts", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    channel.deliver(Uint8Array.of(0, 1, 0x7f, 0));
+    expect(channel.frames().at(-1)).toMatchObject({ type: "close", reason: CloseReason.ProtocolError });
+    await r.clock.advance(1000);
+    expect(r.channels).toHaveLength(2);
+  });
+});
+
+describe("closing", () => {
+  test("close() sends CLOSE Normal, closes the channel (TerminateSession), removes the TUN and starts nothing more", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    const end = await r.tunnel.close();
+    expect(end).toEqual({ reason: "closed by the client" });
+    expect(channel.frames().at(-1)).toEqual({ type: "close", reason: CloseReason.Normal, text: "tunnel down" });
+    expect(channel.closedByClient).toBe(true);
+    expect(r.tuns[0]!.closed).toBe(true);
+    expect(r.tunnel.status().state).toBe("down");
+    await r.clock.advance(120_000);
+    expect(r.channels).toHaveLength(1);
+  });
+
+  test("close() while waiting to restart cancels the restart", async () => {
+    const r = rig();
+    await bringUp(r);
+    r.channels[0]!.end("channel_closed");
+    await settle();
+    await r.tunnel.close();
+    await r.clock.advance(60_000);
+    expect(r.channels).toHaveLength(1);
+    expect(r.tuns[0]!.closed).toBe(true);
+  });
+
+  test("resends of ended sessions still count in the status", async () => {
+    const r = rig();
+    const first = await bringUp(r);
+    first.resends = 4;
+    first.end("channel_closed");
+    await settle();
+    await r.clock.advance(1000);
+    const second = await bringUp(r);
+    second.resends = 3;
+    expect(r.tunnel.status().resends).toBe(7);
+  });
+});

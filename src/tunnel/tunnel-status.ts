@@ -1,0 +1,55 @@
+/** What a running tunnel reports: the control socket's answer and `tunnel status --json`. */
+import type { DataChannelState } from "../ssm/data-channel-types.ts";
+
+export type TunnelState = DataChannelState;
+
+/** Packets not carried, by why. */
+export interface TunnelDrops {
+  /** Refused by the data channel: its in-flight bound (the drop-tail queue) was full. */
+  queueFull: number;
+  /** Read from the TUN with a destination outside every --cidr and the peer. */
+  filtered: number;
+  /** Larger than the MTU agreed with the agent. */
+  oversize: number;
+  /** Read while no session was up (connecting or between sessions). */
+  noSession: number;
+  /** From the agent, but the TUN refused the write (its queue was full). */
+  tunWrite: number;
+}
+
+export interface TunnelCounters {
+  /** IP packets and their bytes sent into the tunnel (TUN → agent). */
+  packetsSent: number;
+  bytesSent: number;
+  /** IP packets and bytes received from the tunnel and written to the TUN. */
+  packetsReceived: number;
+  bytesReceived: number;
+  drops: TunnelDrops;
+}
+
+export interface TunnelStatus extends TunnelCounters {
+  readonly state: TunnelState;
+  readonly sessionId: string | undefined;
+  readonly interface: string | undefined;
+  readonly clientAddress: string | undefined;
+  readonly agentAddress: string | undefined;
+  readonly mtu: number | undefined;
+  readonly routes: readonly string[];
+  /** Unix ms: when the tunnel started, and when its current session came up. */
+  readonly startedAt: number;
+  readonly upSince: number | undefined;
+  /** Data channel messages sent again (all sessions). */
+  readonly resends: number;
+  /** The last PING → PONG round trip, in ms. */
+  readonly rttMs: number | undefined;
+  /** Data channel resumes plus new sessions after the first. */
+  readonly reconnects: number;
+  /** Sessions started, the first included. */
+  readonly sessions: number;
+  /** Why the last session ended, if one did. */
+  readonly lastError: string | undefined;
+}
+
+export function emptyCounters(): TunnelCounters {
+  return { packetsSent: 0, bytesSent: 0, packetsReceived: 0, bytesReceived: 0, drops: { queueFull: 0, filtered: 0, oversize: 0, noSession: 0, tunWrite: 0 } };
+}
