@@ -11,6 +11,7 @@ import { FakeSession, newSessionId } from "./fake-session.ts";
 import { noFaults, type FaultSwitches } from "./fault-switches.ts";
 import { seededRandom } from "./faulty-link.ts";
 import { dataChannelHandlers, upgradeDataChannel, type DataChannelSocketData } from "./data-channel.ts";
+import { CONTROL_PREFIX, handleFakeControl } from "./fake-control.ts";
 import { handleSsmApi, requiredString, SsmApiError, type SsmApiBackend } from "./ssm-api.ts";
 
 export interface FakeSsmOptions {
@@ -27,10 +28,16 @@ export interface FakeSsmOptions {
   /** Refuse upgrades without a SigV4-shaped Authorization (default true). */
   readonly requireSignedUpgrade?: boolean;
   readonly handshakeTimeoutMs?: number;
+  /** The address to listen on and to put in stream URLs; default 127.0.0.1. */
+  readonly hostname?: string;
+  /** The port to listen on; default one the OS picks. */
+  readonly port?: number;
+  /** Also answer the /_fake/ control API (fake-control.ts) on the same server. */
+  readonly control?: boolean;
 }
 
 export interface FakeSsm {
-  /** http://127.0.0.1:PORT — the SSM endpoint to point the client at. */
+  /** http://HOST:PORT — the SSM endpoint to point the client at. */
   readonly apiUrl: string;
   readonly faults: FaultSwitches;
   readonly sessions: ReadonlyMap<string, FakeSession>;
@@ -48,7 +55,7 @@ export interface FakeSsm {
 export const DEFAULT_INSTANCE_ID = "i-0123456789abcdef0";
 export const FAKE_AGENT_VERSION = "3.3.4624.0";
 
-/** Starts the fake on 127.0.0.1, a port the OS picks. */
+/** Starts the fake on 127.0.0.1 (or `hostname`), a port the OS picks (or `port`). */
 export function startFakeSsm(options: FakeSsmOptions): FakeSsm {
   const faults = noFaults();
   const random = seededRandom(options.seed ?? 12);
@@ -60,19 +67,23 @@ export function startFakeSsm(options: FakeSsmOptions): FakeSsm {
   };
   let wsBase = "";
   const backend = ssmBackend({ options, faults, random, sessions, wsBase: () => wsBase });
+  const hostname = options.hostname ?? "127.0.0.1";
+  let fake: FakeSsm | undefined;
   const server = Bun.serve<DataChannelSocketData>({
-    hostname: "127.0.0.1",
-    port: 0,
+    hostname,
+    port: options.port ?? 0,
     fetch(request, server) {
+      if (options.control && fake !== undefined && new URL(request.url).pathname.startsWith(CONTROL_PREFIX)) return handleFakeControl(request, fake);
       const upgraded = upgradeDataChannel(request, server, sessions, options.requireSignedUpgrade ?? true);
       if (upgraded === "upgraded") return undefined;
       return upgraded ?? handleSsmApi(request, backend);
     },
     websocket: dataChannelHandlers(),
   });
-  wsBase = `ws://127.0.0.1:${server.port}`;
-  return {
-    apiUrl: `http://127.0.0.1:${server.port}`,
+  const authority = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`;
+  wsBase = `ws://${authority}`;
+  fake = {
+    apiUrl: `http://${authority}`,
     faults,
     sessions,
     session,
@@ -94,6 +105,7 @@ export function startFakeSsm(options: FakeSsmOptions): FakeSsm {
       await server.stop(true);
     },
   };
+  return fake;
 }
 
 interface BackendContext {
