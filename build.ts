@@ -2,8 +2,11 @@
  * `bun build.ts` compiles credproxy into one executable for the host at dist/credproxy, and
  * writes its man page (`credproxy man`) to dist/credproxy.1.
  * `bun build.ts release` (npm run release) cross-compiles every release target into
- * dist/release/ with a SHA256SUMS file, and on Linux lays out dist/scratch/, the root file
- * system Dockerfile.scratch copies (binary + the shared libraries ldd finds, nothing else).
+ * dist/release/ with a SHA256SUMS file, packs the npm packages into dist/npm/ (the credproxy
+ * launcher and @credproxy/<os>-<cpu>, see release/npm/npm-packages.ts), and on Linux lays out
+ * dist/scratch/, the root file system Dockerfile.scratch copies (binary + the shared
+ * libraries ldd finds, nothing else). Bun fetches the runtime of each other target from the
+ * npm registry (@oven/bun-<os>-<cpu>) on first use.
  *
  * The version comes from package.json, the git commit from `git rev-parse` and the build date
  * from SOURCE_DATE_EPOCH (else now); all are embedded with `define` so `credproxy --version`
@@ -12,6 +15,7 @@
  */
 import { $ } from "bun";
 import { mkdir, rm } from "node:fs/promises";
+import { npmPackages, type NpmPackage } from "./release/npm/npm-packages.ts";
 import { prepareScratchContext } from "./release/scratch-context.ts";
 import { silenceDebugEnv } from "./release/silence-debug-env.ts";
 import pkg from "./package.json" with { type: "json" };
@@ -87,6 +91,15 @@ export async function release(outDir = "dist/release", scratchDir = "dist/scratc
   return names;
 }
 
+/** The npm packages from the release binaries in releaseDir; the man page comes from the host's binary. */
+export async function npmRelease(releaseDir = "dist/release", outDir = "dist/npm", platforms: readonly string[] = Object.values(RELEASE_TARGETS)): Promise<NpmPackage[]> {
+  const host = `${process.platform}-${process.arch}`;
+  const manPage = await $`${`${releaseDir}/credproxy-${host}`} man`.text();
+  const packages = await npmPackages({ releaseDir, outDir, platforms, version: pkg.version, description: pkg.description, license: pkg.license, manPage, root: import.meta.dir });
+  for (const p of packages) console.error(`packed ${p.name} into ${p.tarball}`);
+  return packages;
+}
+
 function sha256(data: Uint8Array): string {
   return new Bun.CryptoHasher("sha256").update(data).digest("hex");
 }
@@ -95,7 +108,10 @@ if (import.meta.main) {
   // The config validators are generated ahead of time so the binary does not compile the
   // JSON Schema at start-up.
   await Bun.write(GENERATED_VALIDATORS, validatorSource());
-  if (process.argv[2] === "release") await release();
+  if (process.argv[2] === "release") {
+    await release();
+    await npmRelease();
+  }
   else {
     await compile({ outfile: "dist/credproxy" });
     // The man page the npm package installs, from the help of the binary just built.
