@@ -9,9 +9,6 @@ import { errorCode } from "../credentials/_error-text.ts";
 import type { DataChannelOptions } from "../ssm/data-channel-types.ts";
 import { awsCallError } from "./find-instance-errors.ts";
 
-export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
-export const DEFAULT_AGENT_PORT = 7860;
-
 export interface SessionCallsOptions {
   readonly ssm: SSMClient;
   readonly instanceId: string;

@@ -7,6 +7,8 @@
  */
 import { extensionKeys, REGION_PATTERN } from "../config/services-schema.ts";
 
+export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
+export const DEFAULT_AGENT_PORT = 7860;
 export const INSTANCE_ID_PATTERN = "^(i|mi)-[0-9a-f]{8,17}$";
 export const TUNNEL_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
 
