@@ -123,3 +123,15 @@ function integerFlag(flag: string, text: string | undefined, min: number, max: n
   if (!/^\d+$/.test(text) || value < min || value > max) throw usageError(COMMAND, `invalid ${flag} "${text}" (a whole number from ${min} to ${max})`);
   return value;
 }
+
+/** The tunnel's name: --name, else the instance id, else the tag values (`Name=bastion` gives bastion). */
+export function tunnelName(settings: Pick<TunnelUpSettings, "name" | "instanceId" | "tags">): string {
+  if (settings.name !== undefined) return settings.name;
+  if (settings.instanceId !== undefined) return settings.instanceId;
+  const fromTags = Object.values(settings.tags ?? {})
+    .join("-")
+    .replace(/[^A-Za-z0-9_.-]+/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 64);
+  return fromTags === "" ? "tunnel" : fromTags;
+}

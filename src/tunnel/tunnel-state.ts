@@ -75,15 +75,26 @@ export function removeTunnelFiles(dir: string, name: string, { log = false } = {
   for (const path of [paths.record, paths.socket, ...(log ? [paths.log] : [])]) rmSync(path, { force: true });
 }
 
-/** Whether the record's process still runs (same pid, same start time). */
+/** Whether the record's process still runs (same pid, same start time, not a zombie). */
 export function recordAlive(record: Pick<TunnelRecord, "pid" | "pidStartTime">): boolean {
   try {
     process.kill(record.pid, 0);
   } catch (error) {
     if ((error as { code?: string }).code !== "EPERM") return false;
   }
+  if (isZombie(record.pid)) return false;
   const now = pidStartTime(record.pid);
   return record.pidStartTime === undefined || now === undefined || now === record.pidStartTime;
+}
+
+/** A process that has exited but is not reaped yet (state Z in /proc/<pid>/stat) is gone for us. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return false;
+  }
 }
 
 /** Every tunnel record in `dir`, by name; unreadable files are skipped. */

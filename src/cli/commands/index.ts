@@ -5,6 +5,7 @@ import { healthcheckCommand } from "./healthcheck.ts";
 import { manCommand } from "./man.ts";
 import { proxyCommand } from "./proxy.ts";
 import { serveCommand } from "./serve.ts";
+import { tunnelCommand } from "./tunnel.ts";
 import { validateCommand } from "./validate.ts";
 import { versionCommand } from "./version.ts";
 import type { OptionSpec } from "../args.ts";
@@ -28,4 +29,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand, completionCommand, manCommand];
+export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, tunnelCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand, completionCommand, manCommand];

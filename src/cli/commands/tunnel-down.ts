@@ -1,0 +1,73 @@
+import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { removeTunnelLeftovers } from "../../tunnel/remove-tunnel-leftovers.ts";
+import { recordAlive, type FoundTunnel } from "../../tunnel/tunnel-state.ts";
+import { parseCommandArgs, type OptionSpec } from "../args.ts";
+import { pickTunnel, tunnelsHere } from "../tunnel-pick.ts";
+import type { Command } from "./index.ts";
+
+const COMMAND = "tunnel down";
+const STOP_TIMEOUT_MS = 20_000;
+
+const USAGE = `Usage: credproxy tunnel down [NAME] [--force]
+
+Stops a tunnel: its process ends the Session Manager session (TerminateSession), removes its
+TUN device and routes, and its state files. NAME may be left out when only one tunnel is up.
+
+Options:
+  --force      After a crash (kill -9): remove what the record says the tunnel left (its TUN
+               device and routes, if still there) and the record itself; a tunnel process
+               that still runs is killed first
+  -h, --help   Show this help`;
+
+const FLAGS = { force: { type: "boolean" } } as const satisfies OptionSpec;
+
+export const tunnelDownCommand: Command = {
+  name: "down",
+  summary: "Stop a tunnel (--force: clean up after a crashed one)",
+  usage: USAGE,
+  flags: FLAGS,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(COMMAND, argv, FLAGS, { min: 0, max: 1 });
+    const { dir, tunnels } = tunnelsHere();
+    const tunnel = pickTunnel(COMMAND, tunnels, positionals[0], dir);
+    const { name, pid } = tunnel.record;
+    if (values.force === true) {
+      if (tunnel.alive) {
+        process.kill(pid, "SIGKILL");
+        await exited(tunnel);
+      }
+      const outcome = removeTunnelLeftovers(dir!, tunnel.record);
+      const device =
+        outcome.device === "removed"
+          ? `removed ${tunnel.record.interface} and its routes ${outcome.routesRemoved.join(" ") || "(none left)"}`
+          : outcome.device === "kept"
+            ? `left ${tunnel.record.interface} alone (a running tunnel owns it now)`
+            : `${tunnel.record.interface} and its routes were gone already`;
+      process.stdout.write(`tunnel ${name}: state removed; ${device}\n`);
+      return 0;
+    }
+    if (!tunnel.alive) {
+      throw new CredproxyError(ErrorCode.Platform, `${COMMAND}: tunnel ${name}'s process (pid ${pid}) is not running; its state file was left behind`, {
+        hint: `clean up after it with: credproxy tunnel down --force ${name}`,
+      });
+    }
+    process.kill(pid, "SIGTERM");
+    if (!(await exited(tunnel))) {
+      throw new CredproxyError(ErrorCode.Platform, `${COMMAND}: tunnel ${name} (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s`, {
+        hint: `force it: credproxy tunnel down --force ${name}`,
+      });
+    }
+    process.stdout.write(`tunnel ${name}: down\n`);
+    return 0;
+  },
+};
+
+/** Waits (polling, as a pid has no event to wait on here) until the tunnel's process has gone. */
+async function exited(tunnel: FoundTunnel): Promise<boolean> {
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (recordAlive(tunnel.record)) {
+    if (Date.now() > deadline) return false;
+    await Bun.sleep(25);
+  }
+  return true;
+}

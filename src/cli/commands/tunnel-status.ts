@@ -1,0 +1,104 @@
+import type { TunnelStatus } from "../../tunnel/tunnel-status.ts";
+import { queryControlSocket, type FoundTunnel } from "../../tunnel/tunnel-state.ts";
+import { parseCommandArgs, type OptionSpec } from "../args.ts";
+import { pickTunnel, tunnelsHere } from "../tunnel-pick.ts";
+import type { Command } from "./index.ts";
+
+const COMMAND = "tunnel status";
+
+const USAGE = `Usage: credproxy tunnel status [NAME] [--json]
+
+Shows each tunnel (or the one named): instance, session id, state (connecting, up, resuming,
+down), uptime, packets and bytes each way, drops, resends, round-trip time and reconnects, as
+the tunnel's process reports them on its socket. A tunnel whose process is gone shows as down
+(stale), with how to clean up after it.
+
+Options:
+  --json       One JSON array, an object per tunnel
+  -h, --help   Show this help`;
+
+const FLAGS = { json: { type: "boolean" } } as const satisfies OptionSpec;
+
+/** A tunnel as status reports it: the record, and the live status when the process answered. */
+export interface TunnelReport extends Partial<Omit<TunnelStatus, "state">> {
+  readonly name: string;
+  readonly state: TunnelStatus["state"];
+  readonly stale: boolean;
+  /** The recorded process still runs. */
+  readonly alive: boolean;
+  readonly pid: number;
+  readonly instanceId: string;
+  readonly region: string;
+  readonly uptimeSeconds: number | undefined;
+}
+
+export const tunnelStatusCommand: Command = {
+  name: "status",
+  summary: "Show a tunnel's state, session and counters",
+  usage: USAGE,
+  flags: FLAGS,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(COMMAND, argv, FLAGS, { min: 0, max: 1 });
+    const { dir, tunnels } = tunnelsHere();
+    const chosen = positionals[0] === undefined ? tunnels : [pickTunnel(COMMAND, tunnels, positionals[0], dir)];
+    const reports = await Promise.all(chosen.map(tunnelReport));
+    if (values.json === true) {
+      process.stdout.write(JSON.stringify(reports, null, 2) + "\n");
+      return 0;
+    }
+    if (reports.length === 0) process.stdout.write(`no tunnel is up${dir === undefined ? "" : ` (nothing in ${dir})`}\n`);
+    for (const r of reports) process.stdout.write(describe(r) + "\n");
+    return 0;
+  },
+};
+
+export async function tunnelReport(found: FoundTunnel): Promise<TunnelReport> {
+  const { record } = found;
+  const live = found.alive ? ((await queryControlSocket(found.socket)) as Partial<TunnelStatus> | undefined) : undefined;
+  const base = {
+    interface: record.interface,
+    clientAddress: record.clientAddress,
+    agentAddress: record.agentAddress,
+    routes: record.routes,
+    sessionId: record.sessionId,
+  };
+  const now = Date.now();
+  return {
+    ...base,
+    ...live,
+    name: record.name,
+    state: live?.state ?? "down",
+    stale: live === undefined,
+    alive: found.alive,
+    pid: record.pid,
+    instanceId: record.instanceId,
+    region: record.region,
+    uptimeSeconds: live?.upSince === undefined ? undefined : Math.max(0, Math.round((now - live.upSince) / 1000)),
+  };
+}
+
+function describe(r: TunnelReport): string {
+  const why = r.alive ? `pid ${r.pid} runs but does not answer on its socket` : `pid ${r.pid} is gone; clean up with: credproxy tunnel down --force ${r.name}`;
+  const lines = [
+    `${r.name}: ${r.state}${r.stale ? ` (stale: ${why})` : ""}`,
+    `  instance ${r.instanceId} (${r.region}), session ${r.sessionId ?? "(none)"}, pid ${r.pid}`,
+    `  interface ${r.interface ?? "-"} ${r.clientAddress ?? "-"} -> ${r.agentAddress ?? "-"}${r.mtu === undefined ? "" : ` mtu ${r.mtu}`}, routes ${(r.routes ?? []).join(" ") || "-"}`,
+  ];
+  if (!r.stale) {
+    const d = r.drops;
+    const dropped = d === undefined ? 0 : d.queueFull + d.filtered + d.oversize + d.noSession + d.tunWrite;
+    lines.push(
+      `  uptime ${r.uptimeSeconds === undefined ? "-" : duration(r.uptimeSeconds)}; sent ${r.packetsSent ?? 0} packets ${r.bytesSent ?? 0} bytes; received ${r.packetsReceived ?? 0} packets ${r.bytesReceived ?? 0} bytes`,
+      `  drops ${dropped}${d === undefined ? "" : ` (queue full ${d.queueFull}, filtered ${d.filtered}, oversize ${d.oversize}, no session ${d.noSession}, TUN write ${d.tunWrite})`}; resends ${r.resends ?? 0}; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
+    );
+    if (r.lastError !== undefined) lines.push(`  last error: ${r.lastError}`);
+  }
+  return lines.join("\n");
+}
+
+function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
+}
