@@ -78,10 +78,12 @@ export function parseTunnelConfigText(text: string, file: string, options: Tunne
   });
   const raw = data as RawTunnelFile;
   const all: Problem[] = [...problems];
-  if (problems.length === 0) {
-    for (const { index, problem } of checkTunnelCidrs(raw.cidrs ?? []).problems) all.push({ path: ["cidrs", index], at: "value", message: problem });
-    if (raw.instance_id !== undefined && raw.tags !== undefined) all.push({ path: ["tags"], message: "give either instance_id or tags, not both" });
-  }
+  // The checks a schema cannot make run next to its problems, so every problem shows at once;
+  // a CIDR entry the schema already refused (not a string) is not checked again.
+  const cidrs: unknown[] = Array.isArray(raw.cidrs) ? raw.cidrs : [];
+  const texts = cidrs.map((c) => (typeof c === "string" ? c : "0.0.0.0/0"));
+  for (const { index, problem } of checkTunnelCidrs(texts).problems) if (typeof cidrs[index] === "string") all.push({ path: ["cidrs", index], at: "value", message: problem });
+  if (raw.instance_id !== undefined && raw.tags !== undefined) all.push({ path: ["tags"], message: "give either instance_id or tags, not both" });
   if (all.length > 0) throw documentError(file, all, tree, substitutionErrors, TUNNEL_SCHEMA_COMMAND);
   return deepFreeze({
     file: resolvePath(file),

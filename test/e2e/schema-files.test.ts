@@ -21,6 +21,11 @@ describe("schema/", () => {
     expect(printed.stdout, STALE).toBe(await committed("broker.schema.json"));
   });
 
+  test("tunnel.schema.json is what validate --tunnel --print-schema prints", async () => {
+    const printed = await runCredproxy(["validate", "--tunnel", "--print-schema"]);
+    expect(printed.stdout, STALE).toBe(await committed("tunnel.schema.json"));
+  });
+
   test("every committed schema equals its source and carries an $id", async () => {
     for (const [name, schema] of Object.entries(SCHEMA_FILES)) {
       const text = await committed(name);

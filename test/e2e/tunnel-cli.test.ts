@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanEnv, credproxyBinary, tempDir } from "../helpers/binary.ts";
+import { cleanEnv, credproxyBinary, runCredproxy, tempDir } from "../helpers/binary.ts";
 import { cleanupAll, orphanGuard } from "../helpers/cleanup.ts";
 import { DUMMY_CREDENTIALS, FAKE_REGION } from "../helpers/fake-ssm/call-ssm-api.ts";
 import { FakeSsmControl } from "../helpers/fake-ssm/fake-control-client.ts";
@@ -180,4 +180,29 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
     expect(r.err).toContain('--cidr "10.99.0.0/33"');
     expect(tunnelFiles()).toEqual([]);
   }, TEST_MS);
+});
+
+describe("credproxy validate --tunnel (compiled binary)", () => {
+  test("a valid tunnel file is described; a bad one lists every problem with file:line:col, as tunnel up --config does", async () => {
+    const dir = await tempDir();
+    const good = join(dir, "good.yaml");
+    const bad = join(dir, "bad.yaml");
+    await Bun.write(good, "cidrs: [10.20.0.0/16]\ntags: {Name: bastion}\nregion: eu-west-1\nname: work\n");
+    await Bun.write(bad, "cidrs: [10.20.0.0/33]\ninstance_id: i-0123456789abcdef0\ntags: {Name: x}\nagent_port: 0\n");
+    const ok = await runCredproxy(["validate", "--tunnel", good]);
+    expect({ code: ok.code, stdout: ok.stdout }).toEqual({ code: 0, stdout: `${good}: valid (tunnel config)\n  name: work\n  cidrs: 10.20.0.0/16\n  tags: Name=bastion\n  region: eu-west-1\n` });
+    const refused = await runCredproxy(["validate", "--tunnel", bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`Invalid config ${bad} (3 problems):`);
+    for (const where of [`${bad}:1:9: cidrs[0]`, `${bad}:3:1: tags`, `${bad}:4:13: agent_port`]) expect(refused.stderr).toContain(where);
+    const up = await runCredproxy(["tunnel", "up", "--config", bad]);
+    expect(up.code).toBe(1);
+    expect(up.stderr.split("\n").slice(0, 4)).toEqual(refused.stderr.split("\n").slice(0, 4));
+  });
+
+  test("validate --tunnel without a file is a usage error", async () => {
+    const r = await runCredproxy(["validate", "--tunnel"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--tunnel needs the tunnel file");
+  });
 });

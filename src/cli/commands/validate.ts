@@ -13,9 +13,12 @@ import { describeSource } from "../../credentials/source-provider.ts";
 import { taskMetadataPaths } from "../../serve/task-metadata.ts";
 import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import { configPath } from "../env.ts";
+import { loadTunnelConfig } from "../../tunnel/load-tunnel-config.ts";
+import { tunnelConfigSchema } from "../../tunnel/tunnel-schema.ts";
+import { tunnelUpSettings } from "../tunnel-settings.ts";
 import type { Command } from "./index.ts";
 
-const USAGE = `Usage: credproxy validate [PATH | --config PATH] [--broker | --proxy] [--print-schema]
+const USAGE = `Usage: credproxy validate [PATH | --config PATH] [--broker | --proxy | --tunnel] [--print-schema]
 
 Checks a config file the way serve would load it (substitutions included) and prints what it
 would serve. Exit 0 when valid, 1 when not, with every problem and its key path and line.
@@ -29,14 +32,17 @@ Options:
   --broker           PATH is a broker config (the defaults of the credproxy broker commands)
   --proxy            PATH is a proxy config (proxy.yaml; default $CREDPROXY_PROXY_CONFIG, else
                      ~/.config/credproxy/proxy.yaml); the proxy command is still being built
-  --print-schema     Print the JSON Schema of the config file (or with --broker, of the
-                     broker or proxy config) for editors, and exit
+  --tunnel           PATH is a tunnel file (the settings of credproxy tunnel up --config);
+                     also checks what tunnel up would check of the values (CIDRs, instance)
+  --print-schema     Print the JSON Schema of the config file (or with --broker, --proxy or
+                     --tunnel, of that kind of file) for editors, and exit
   -h, --help         Show this help`;
 
 const FLAGS = {
   "print-schema": { type: "boolean" },
   broker: { type: "boolean" },
   proxy: { type: "boolean" },
+  tunnel: { type: "boolean" },
   config: { type: "string", short: "c" },
 } as const satisfies OptionSpec;
 
@@ -53,10 +59,12 @@ export const validateCommand: Command = {
     const path = values.config ?? positionals[0];
     if (values["print-schema"]) {
       if (path !== undefined) throw usageError("validate", `--print-schema prints the schema and reads no file, but "${path}" was given`);
-      process.stdout.write(schemaText(values.proxy ? proxyConfigSchema : values.broker ? brokerConfigSchema : configSchema));
+      process.stdout.write(schemaText(values.tunnel ? tunnelConfigSchema : values.proxy ? proxyConfigSchema : values.broker ? brokerConfigSchema : configSchema));
       return 0;
     }
-    if (values.broker && values.proxy) throw usageError("validate", "--broker and --proxy name different kinds of file; give one");
+    const kinds = (["broker", "proxy", "tunnel"] as const).filter((k) => values[k] === true);
+    if (kinds.length > 1) throw usageError("validate", `${kinds.map((k) => `--${k}`).join(" and ")} name different kinds of file; give one`);
+    if (values.tunnel) return validateTunnel(path);
     if (values.proxy) return validateProxy(path);
     if (values.broker) {
       const location = brokerConfigLocation(path);
@@ -75,6 +83,35 @@ export const validateCommand: Command = {
     return 0;
   },
 };
+
+function validateTunnel(path: string | undefined): number {
+  if (path === undefined) throw usageError("validate", "--tunnel needs the tunnel file: credproxy validate --tunnel FILE");
+  const file = loadTunnelConfig(path);
+  // What tunnel up checks of the merged settings, with no flags: only the file's own values can fail.
+  try {
+    tunnelUpSettings({ cidr: file.cidrs === undefined ? ["192.0.2.0/24"] : undefined, "instance-id": file.instanceId === undefined && file.tags === undefined ? "i-00000000" : undefined }, file);
+  } catch (error) {
+    if (!isCredproxyError(error, ErrorCode.Usage)) throw error;
+    throw new CredproxyError(ErrorCode.ConfigInvalid, `Invalid tunnel config ${file.file}: ${error.message.replace(/^tunnel up: /, "")}`, { hint: "Fix the key named above; tunnel up would refuse it" });
+  }
+  const set = (label: string, value: unknown) => (value === undefined ? [] : [`  ${label}: ${Array.isArray(value) ? value.join(", ") : typeof value === "object" ? Object.entries(value as object).map(([k, v]) => `${k}=${String(v)}`).join(", ") : String(value)}`]);
+  const lines = [
+    `${file.file}: valid (tunnel config)`,
+    ...set("name", file.name),
+    ...set("cidrs", file.cidrs),
+    ...set("instance", file.instanceId),
+    ...set("tags", file.tags),
+    ...set("region", file.region),
+    ...set("profile", file.profile),
+    ...set("document", file.document),
+    ...set("agent port", file.agentPort),
+    ...set("mtu", file.mtu),
+  ];
+  if (file.cidrs === undefined) lines.push("  (no cidrs: tunnel up then needs --cidr)");
+  if (file.instanceId === undefined && file.tags === undefined) lines.push("  (no instance_id or tags: tunnel up then needs --instance-id or --tag)");
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
 
 async function validateProxy(path: string | undefined): Promise<number> {
   const { proxyConfigLocation, loadProxyConfig } = await import("../../proxy/config/load-proxy-config.ts");
