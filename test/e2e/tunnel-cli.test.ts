@@ -165,6 +165,24 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
     expect(tunnelFiles()).toEqual([]);
   }, TEST_MS);
 
+  test("--tag Name=bastion selects the instance and names the tunnel after the tag", async () => {
+    const up = await credproxyIn(["tunnel", "up", "--cidr", VPC_CIDR, "--tag", "Name=bastion"]);
+    expect(up.code).toBe(0);
+    expect(up.out).toMatch(new RegExp(`^tunnel up: bastion via cpx\\d+ .* instance ${INSTANCE_ID}, `));
+    const down = await credproxyIn(["tunnel", "down", "bastion"]);
+    expect(down.out).toBe("tunnel bastion: down");
+    expect(tunnelFiles()).toEqual([]);
+  }, TEST_MS);
+
+  test("a detached up that fails exits non-zero with the background process's error and leaves nothing", async () => {
+    const up = await credproxyIn(["tunnel", "up", "--cidr", VPC_CIDR, "--instance-id", "i-0000000000000dead"]);
+    expect(up.code).toBe(1);
+    expect(up.out).toBe("");
+    expect(up.err).toContain("i-0000000000000dead");
+    expect(tunnelFiles()).toEqual([]);
+    expect(tunDevices()).toEqual([]);
+  }, TEST_MS);
+
   test("without root or CAP_NET_ADMIN it says so in one line, exits non-zero and creates nothing", async () => {
     const unprivileged = join(runtimeDir, "never");
     const r = await credproxyIn(UP_ARGS, { prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], env: { ...env, CREDPROXY_RUNTIME_DIR: unprivileged } });

@@ -1,5 +1,4 @@
 import { CredproxyError, ErrorCode } from "../../errors.ts";
-import { removeTunnelLeftovers } from "../../tunnel/remove-tunnel-leftovers.ts";
 import { recordAlive, type FoundTunnel } from "../../tunnel/tunnel-state.ts";
 import { parseCommandArgs, type OptionSpec } from "../args.ts";
 import { pickTunnel, tunnelsHere } from "../tunnel-pick.ts";
@@ -36,6 +35,7 @@ export const tunnelDownCommand: Command = {
         process.kill(pid, "SIGKILL");
         await exited(tunnel);
       }
+      const { removeTunnelLeftovers } = await import("../../tunnel/remove-tunnel-leftovers.ts");
       const outcome = removeTunnelLeftovers(dir!, tunnel.record);
       const device =
         outcome.device === "removed"
