@@ -183,6 +183,25 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
     expect(tunDevices()).toEqual([]);
   }, TEST_MS);
 
+  test("after the hourly Bye the tunnel resumes: status counts the reconnect and a ping still crosses", async () => {
+    const up = await credproxyIn([...UP_ARGS, "--name", "bye"]);
+    expect(up.code).toBe(0);
+    const session = (await control.sessions()).find((s) => s.state === "live")!;
+    await control.bye(session.id);
+    const report = await waitFor(
+      async () => {
+        const [r] = JSON.parse((await credproxyIn(["tunnel", "status", "bye", "--json"])).out) as Record<string, unknown>[];
+        return r!.state === "up" && (r!.reconnects as number) >= 1 ? r : undefined;
+      },
+      { timeoutMs: 20_000, what: "the tunnel to resume after the Bye" },
+    );
+    expect(report).toMatchObject({ sessionId: session.id, reconnects: 1 });
+    expect((await control.sessions()).find((s) => s.id === session.id)).toMatchObject({ resumeCalls: 1, connected: true });
+    expect(Bun.spawnSync([IP, "netns", "exec", topology.client, "ping", "-c", "1", "-W", "5", VPC_HOST]).exitCode).toBe(0);
+    expect((await credproxyIn(["tunnel", "down", "bye"])).code).toBe(0);
+    expect(tunnelFiles()).toEqual([]);
+  }, TEST_MS);
+
   test("without root or CAP_NET_ADMIN it says so in one line, exits non-zero and creates nothing", async () => {
     const unprivileged = join(runtimeDir, "never");
     const r = await credproxyIn(UP_ARGS, { prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], env: { ...env, CREDPROXY_RUNTIME_DIR: unprivileged } });
