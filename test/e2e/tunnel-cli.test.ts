@@ -183,9 +183,22 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
     expect(tunDevices()).toEqual([]);
   }, TEST_MS);
 
-  test("after the hourly Bye the tunnel resumes: status counts the reconnect and a ping still crosses", async () => {
-    const up = await credproxyIn([...UP_ARGS, "--name", "bye"]);
-    expect(up.code).toBe(0);
+  test("after the hourly Bye the tunnel resumes with credentials fetched again from --profile: status counts the reconnect and a ping still crosses", async () => {
+    // A credential_process profile whose keys expire in a minute: every AWS call and every
+    // upgrade signing must run it again, and it counts its runs.
+    const dir = await tempDir();
+    const runs = join(dir, "runs");
+    const script = join(dir, "creds.sh");
+    await Bun.write(script, `#!/bin/sh\necho run >> ${runs}\nexp=$(date -u -d '+60 seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{"Version":1,"AccessKeyId":"${DUMMY_CREDENTIALS.accessKeyId}","SecretAccessKey":"${DUMMY_CREDENTIALS.secretAccessKey}","SessionToken":"token-%s","Expiration":"%s"}' "$(wc -l < ${runs})" "$exp"\n`);
+    await Bun.$`chmod 755 ${script}`;
+    await Bun.write(join(dir, "config"), `[profile tun]\ncredential_process = ${script}\n`);
+    const profileEnv = { ...env, AWS_CONFIG_FILE: join(dir, "config") };
+    delete (profileEnv as Record<string, string | undefined>).AWS_ACCESS_KEY_ID;
+    delete (profileEnv as Record<string, string | undefined>).AWS_SECRET_ACCESS_KEY;
+    const runCount = () => readFileSync(runs, "utf8").split("\n").filter(Boolean).length;
+    const up = await credproxyIn([...UP_ARGS, "--name", "bye", "--profile", "tun"], { env: profileEnv });
+    expect({ code: up.code, err: up.err }).toEqual({ code: 0, err: "" });
+    const runsBeforeBye = runCount();
     const session = (await control.sessions()).find((s) => s.state === "live")!;
     await control.bye(session.id);
     const report = await waitFor(
@@ -196,6 +209,9 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
       { timeoutMs: 20_000, what: "the tunnel to resume after the Bye" },
     );
     expect(report).toMatchObject({ sessionId: session.id, reconnects: 1 });
+    // ResumeSession and the new upgrade's signature each asked the profile again.
+    console.log(`credential_process runs: ${runsBeforeBye} to tunnel up, ${runCount()} after the resume`);
+    expect(runCount()).toBeGreaterThanOrEqual(runsBeforeBye + 2);
     expect((await control.sessions()).find((s) => s.id === session.id)).toMatchObject({ resumeCalls: 1, connected: true });
     expect(Bun.spawnSync([IP, "netns", "exec", topology.client, "ping", "-c", "1", "-W", "5", VPC_HOST]).exitCode).toBe(0);
     expect((await credproxyIn(["tunnel", "down", "bye"])).code).toBe(0);
