@@ -2,6 +2,9 @@
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { findTunnels, tunnelsDirectory, type FoundTunnel } from "../tunnel/tunnel-state.ts";
 
+/** For a user other than root: where root's tunnels are recorded. */
+const ROOT_HINT = (): string => (process.getuid?.() === 0 || process.env.CREDPROXY_RUNTIME_DIR ? "" : "; tunnels started as root are recorded in /run/credproxy: run this with sudo");
+
 export function tunnelsHere(): { dir: string | undefined; tunnels: FoundTunnel[] } {
   const dir = tunnelsDirectory();
   return { dir, tunnels: findTunnels(dir) };
@@ -12,13 +15,13 @@ export function pickTunnel(command: string, tunnels: readonly FoundTunnel[], nam
     const found = tunnels.find((t) => t.record.name === name);
     if (found !== undefined) return found;
     throw new CredproxyError(ErrorCode.Usage, `${command}: no tunnel named ${name}${dir === undefined ? "" : ` in ${dir}`}`, {
-      hint: tunnels.length === 0 ? "no tunnel is up (tunnels started as root are in /run/credproxy: use sudo)" : `tunnels here: ${tunnels.map((t) => t.record.name).join(", ")}`,
+      hint: tunnels.length === 0 ? `no tunnel is up here${ROOT_HINT()}` : `tunnels here: ${tunnels.map((t) => t.record.name).join(", ")}`,
     });
   }
   if (tunnels.length === 1) return tunnels[0]!;
   if (tunnels.length === 0) {
     throw new CredproxyError(ErrorCode.Usage, `${command}: no tunnel is up${dir === undefined ? "" : ` (nothing in ${dir})`}`, {
-      hint: "tunnels started as root are recorded in /run/credproxy: run this with sudo",
+      hint: `start one with credproxy tunnel up${ROOT_HINT()}`,
     });
   }
   throw new CredproxyError(ErrorCode.Usage, `${command}: ${tunnels.length} tunnels are up; name one: ${tunnels.map((t) => t.record.name).join(", ")}`, {
