@@ -15,6 +15,8 @@ export const DETACHED_CHILD_ENV = "CREDPROXY_TUNNEL_DETACHED";
 
 export const UP_LINE_PREFIX = "tunnel up:";
 
+const INTERRUPTS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 /** How to run this program again: the compiled binary, or bun with the entry script. */
 export function selfCommand(): string[] {
   const script = process.argv[1];
@@ -32,11 +34,16 @@ export async function detachTunnel(args: readonly string[], logFile: string): Pr
   });
   closeSync(log);
   const lines = createInterface({ input: child.stdout! });
+  // Interrupted while waiting (Ctrl-C): the child is in its own session and would not hear it,
+  // so it is stopped too rather than coming up unseen.
+  const stopChild = (): void => void child.kill("SIGTERM");
+  for (const signal of INTERRUPTS) process.once(signal, stopChild);
   return await new Promise<number>((resolve) => {
     let done = false;
     lines.on("line", (line) => {
       if (done || !line.startsWith(UP_LINE_PREFIX)) return;
       done = true;
+      for (const signal of INTERRUPTS) process.off(signal, stopChild);
       process.stdout.write(line + "\n");
       lines.close();
       child.stdout!.destroy();

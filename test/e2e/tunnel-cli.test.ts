@@ -102,6 +102,10 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
     const device = tunDevices()[0]!;
     expect(vpcRoutes()).toEqual([expect.objectContaining({ dst: VPC_CIDR, dev: device })]);
 
+    const twice = await credproxyIn([...UP_ARGS, "--name", "work"]);
+    expect(twice.code).toBe(2);
+    expect(twice.err).toContain(`tunnel work is already up (pid ${pid}, ${device})`);
+
     const session = await control.onlySession();
     const status = await credproxyIn(["tunnel", "status", "--json"]);
     expect(status.code).toBe(0);
@@ -199,7 +203,9 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
     const up = await credproxyIn([...UP_ARGS, "--name", "bye", "--profile", "tun"], { env: profileEnv });
     expect({ code: up.code, err: up.err }).toEqual({ code: 0, err: "" });
     const runsBeforeBye = runCount();
-    const session = (await control.sessions()).find((s) => s.state === "live")!;
+    // The session of this tunnel (the SIGKILL test leaves its own session live at the fake).
+    const sessionId = / session (\S+)$/.exec(up.out)![1];
+    const session = (await control.sessions()).find((s) => s.id === sessionId)!;
     await control.bye(session.id);
     const report = await waitFor(
       async () => {
