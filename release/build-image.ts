@@ -20,7 +20,8 @@
  * (buildah's own store; add --root/--runroot/--storage-driver through BUILDAH_ARGS if needed.)
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareScratchContext } from "./scratch-context.ts";
 
@@ -134,13 +135,43 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       ],
       options.env,
     );
-    const id = run([...b, "inspect", "--type", "image", "--format", "{{.FromImageID}}", name], options.env).trim();
+    const id = withoutBuildContainer(b, name, join(options.workDir, `${arch}.dir`), options.env);
     images.push({ arch, name, id, contextFiles: ctx.files });
   }
   spawnSync(b[0]!, [...b.slice(1), "manifest", "rm", options.name], { env: options.env ?? process.env });
   run([...b, "manifest", "create", options.name], options.env);
   for (const image of images) run([...b, "manifest", "add", "--os", "linux", "--arch", image.arch, options.name, `containers-storage:${image.name}`], options.env);
   return { list: options.name, epoch, labels, images };
+}
+
+/**
+ * buildah 1.28 writes the throw-away build container's random ID and hostname into a Docker
+ * format image config ("container", "Hostname"), so two identical builds differ in their config
+ * digest and hence in every manifest digest. This round-trips the image through a dir: copy with
+ * those fields blanked (nothing reads them) and returns the new image ID (the config digest).
+ */
+function withoutBuildContainer(buildah: string[], name: string, dir: string, env?: Record<string, string>): string {
+  rmSync(dir, { recursive: true, force: true });
+  run([...buildah, "push", "--quiet", "--format", "v2s2", name, `dir:${dir}`], env);
+  const manifestPath = join(dir, "manifest.json");
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { config: { digest: string; size: number } };
+  const oldPath = join(dir, manifest.config.digest.replace(/^sha256:/, ""));
+  const config = JSON.parse(readFileSync(oldPath, "utf8")) as { container?: string; config?: { Hostname?: string }; container_config?: { Hostname?: string } };
+  delete config.container;
+  if (config.config) config.config.Hostname = "";
+  if (config.container_config) config.container_config.Hostname = "";
+  const bytes = Buffer.from(JSON.stringify(config));
+  const hex = createHash("sha256").update(bytes).digest("hex");
+  rmSync(oldPath);
+  writeFileSync(join(dir, hex), bytes);
+  manifest.config.digest = `sha256:${hex}`;
+  manifest.config.size = bytes.length;
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  run([...buildah, "rmi", "--force", name], env);
+  run([...buildah, "pull", "--quiet", `dir:${dir}`], env);
+  run([...buildah, "tag", hex, name], env);
+  rmSync(dir, { recursive: true, force: true });
+  return hex;
 }
 
 /** Pushes the list and every image in it; returns the list's digest (sha256:…). */

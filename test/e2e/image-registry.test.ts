@@ -100,6 +100,7 @@ describe("multi-arch image by digest (buildah manifest list, docker-registry, ru
   const builds: BuiltImage[] = [];
   let registry = "";
   let digest = "";
+  let digest2 = "";
   let list: { schemaVersion: number; mediaType: string; manifests: PlatformManifest[] } = { schemaVersion: 0, mediaType: "", manifests: [] };
   const configs: Partial<Record<ImageArch, { manifest: ImageManifest; config: ImageConfig }>> = {};
   const teardown: (() => Promise<unknown>)[] = [];
@@ -189,6 +190,7 @@ http:
     });
     digest = pushImage(store("build1"), builds[0]!.list, `docker://${registry}/credproxy:${pkg.version}`, { digestFile: join(work, "digest"), tlsVerify: false, env });
     console.log(`pushed ${registry}/credproxy@${digest}`);
+    digest2 = pushImage(store("build2"), builds[1]!.list, `docker://${registry}/credproxy:second-build`, { digestFile: join(work, "digest2"), tlsVerify: false, env });
 
     // 3. What the registry holds, by digest.
     const top = await get(`/v2/credproxy/manifests/${digest}`, MANIFEST_LIST);
@@ -233,6 +235,12 @@ http:
       const bytes = layers.reduce((n, l) => n + l.size, 0);
       console.log(`linux/${arch}: ${layers.length} layer(s), ${(bytes / 1048576).toFixed(1)} MiB compressed in the registry, manifest ${list.manifests.find((m) => m.platform.architecture === arch)!.digest}`);
     }
+  });
+
+  test.skipIf(!RUN)("two builds with one SOURCE_DATE_EPOCH push the same manifest list digest", () => {
+    console.log(`first build ${digest}, second build ${digest2}`);
+    expect(digest2).toBe(digest);
+    expect(builds[1]!.images.map((i) => i.id)).toEqual(builds[0]!.images.map((i) => i.id));
   });
 
   test.skipIf(!RUN)("two builds with one SOURCE_DATE_EPOCH give byte-identical layers for both platforms", async () => {
