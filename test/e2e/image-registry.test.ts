@@ -58,7 +58,7 @@ if (GATE.kind === "skip") console.warn(`SKIP: image-registry test (multi-arch im
 const RUN = GATE.kind === "run";
 const QEMU = which("qemu-aarch64-static");
 
-const SOURCE = "https://github.com/credproxy/credproxy";
+const SOURCE = "https://example.invalid/credproxy"; // a label value only: never fetched
 const EPOCH = "1767225600"; // 2026-01-01T00:00:00Z
 const MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
 const MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
