@@ -17,6 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { lstatSync, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -293,6 +294,16 @@ http:
       const head = new DataView(await Bun.file(join(rootfs, IMAGE_BINARY_PATH)).slice(0, 20).arrayBuffer());
       expect(head.getUint16(18, true)).toBe(183); // EM_AARCH64
       expect(Bun.file(join(rootfs, "lib/ld-linux-aarch64.so.1")).size).toBeGreaterThan(0);
+      // Exactly the context: the binary, the DT_NEEDED closure from libc6-arm64-cross, passwd/group, home.
+      const found = (readdirSync(rootfs, { recursive: true }) as string[]).filter((p) => !lstatSync(join(rootfs, p)).isDirectory() || p === "home/nonroot");
+      expect(found.sort()).toEqual(builds[0]!.images.find((i) => i.arch === "arm64")!.contextFiles);
+      expect(found.filter((p) => p.startsWith("lib/"))).toEqual([
+        "lib/aarch64-linux-gnu/libc.so.6",
+        "lib/aarch64-linux-gnu/libdl.so.2",
+        "lib/aarch64-linux-gnu/libm.so.6",
+        "lib/aarch64-linux-gnu/libpthread.so.0",
+        "lib/ld-linux-aarch64.so.1",
+      ]);
       if (QEMU === null) {
         if (process.env.CI) throw new Error("CI must install qemu-user-static (qemu-aarch64-static runs the arm64 image's binary)");
         console.warn("SKIP: qemu-aarch64-static is not installed (Debian qemu-user-static); the arm64 binary was not run");
