@@ -24,7 +24,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
+import { elfNeeded } from "./elf-needed.ts";
 
 /** Where the binary lives inside the image (relative to /). Dockerfile.scratch relies on it. */
 export const IMAGE_BINARY_PATH = "usr/local/bin/credproxy";
@@ -38,6 +39,14 @@ const GROUP = `root:x:0:\nnonroot:x:${NONROOT_GID}:\n`;
 export interface ScratchContextOptions {
   /** In-image path of the binary, relative to /. Default usr/local/bin/credproxy. */
   binaryPath?: string;
+  /**
+   * For a binary of another architecture (ldd cannot list those): the directory on this
+   * machine that holds its libraries, a cross sysroot such as /usr/aarch64-linux-gnu/lib from
+   * Debian's libc6-arm64-cross, and where they go in the image (e.g. lib/aarch64-linux-gnu).
+   * The libraries are then the DT_NEEDED closure read from the ELF files; the loader goes at
+   * the binary's PT_INTERP path.
+   */
+  foreignLibraries?: { from: string; to: string };
 }
 
 export interface ScratchContext {
@@ -163,8 +172,35 @@ function inImage(absPath: string): string {
 
 type Entry = { kind: "copy"; from: string; to: string; mode: number } | { kind: "link"; to: string; target: string } | { kind: "write"; to: string; text: string } | { kind: "dir"; to: string };
 
-function plan(binary: string, binaryPath: string): Entry[] {
+/** The DT_NEEDED closure of binary, found in libDir, as copies into imageLibDir (the loader at PT_INTERP). */
+function foreignPlan(binary: string, interpreter: string, libDir: string, imageLibDir: string): Entry[] {
+  const entries: Entry[] = [];
+  const seen = new Set<string>();
+  const queue = elfNeeded(binary);
+  while (queue.length > 0) {
+    const name = queue.shift()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const from = join(libDir, name);
+    if (!statSync(from, { throwIfNoEntry: false })?.isFile()) throw new ScratchContextError(`${binary} needs ${name}, which is not in ${libDir}`);
+    const to = name === basename(interpreter) ? inImage(interpreter) : inImage(join("/", imageLibDir, name));
+    entries.push({ kind: "copy", from, to, mode: statSync(from).mode & 0o777 });
+    queue.push(...elfNeeded(from));
+  }
+  if (!seen.has(basename(interpreter))) {
+    const from = join(libDir, basename(interpreter));
+    entries.push({ kind: "copy", from, to: inImage(interpreter), mode: statSync(from).mode & 0o777 });
+  }
+  return entries;
+}
+
+function plan(binary: string, binaryPath: string, foreign?: ScratchContextOptions["foreignLibraries"]): Entry[] {
   const elf = readElf(binary);
+  if (foreign !== undefined) {
+    const entries: Entry[] = [{ kind: "copy", from: binary, to: binaryPath, mode: 0o755 }];
+    if (elf.interpreter !== undefined) entries.push(...foreignPlan(binary, elf.interpreter, foreign.from, foreign.to));
+    return [...entries, ...commonEntries()];
+  }
   const hostMachine = ELF_MACHINES[process.arch];
   if (hostMachine !== undefined && elf.machine !== hostMachine) {
     throw new ScratchContextError(
@@ -195,10 +231,15 @@ function plan(binary: string, binaryPath: string): Entry[] {
       entries.push({ kind: "copy", from: lib, to, mode: statSync(lib).mode & 0o777 });
     }
   }
-  entries.push({ kind: "write", to: "etc/passwd", text: PASSWD });
-  entries.push({ kind: "write", to: "etc/group", text: GROUP });
-  entries.push({ kind: "dir", to: NONROOT_HOME });
-  return entries;
+  return [...entries, ...commonEntries()];
+}
+
+function commonEntries(): Entry[] {
+  return [
+    { kind: "write", to: "etc/passwd", text: PASSWD },
+    { kind: "write", to: "etc/group", text: GROUP },
+    { kind: "dir", to: NONROOT_HOME },
+  ];
 }
 
 /**
@@ -231,7 +272,7 @@ function resetOutDir(outDir: string, entries: Entry[], binary: string): void {
 export async function prepareScratchContext(binary: string, outDir: string, options: ScratchContextOptions = {}): Promise<ScratchContext> {
   const binaryPath = inImage("/" + (options.binaryPath ?? IMAGE_BINARY_PATH));
   if (!statSync(binary).isFile()) throw new ScratchContextError(`${binary} is not a file`);
-  const entries = plan(binary, binaryPath);
+  const entries = plan(binary, binaryPath, options.foreignLibraries);
   resetOutDir(outDir, entries, binary);
   const out = resolve(outDir);
   const owners: ScratchContext["owners"] = [];
