@@ -9,8 +9,11 @@
  * npm registry (@oven/bun-<os>-<cpu>) on first use.
  *
  * The version comes from package.json, the git commit from `git rev-parse` and the build date
- * from SOURCE_DATE_EPOCH (else now); all are embedded with `define` so `credproxy --version`
- * needs no files at run time.
+ * from SOURCE_DATE_EPOCH, else the commit's time (else now, outside a git checkout); all are
+ * embedded with `define` so `credproxy --version` needs no files at run time. Nothing else
+ * varies between builds of one commit: the release binaries, npm tarballs, SBOM, SHA256SUMS and
+ * dist/scratch (its mtimes set to the build date) come out byte for byte the same
+ * (test/e2e/reproducible.test.ts builds twice and compares).
  * `--minify --bytecode --format=esm` gives the fastest start-up (see docs/BENCHMARKS.md).
  */
 import { $ } from "bun";
@@ -25,6 +28,18 @@ import { buildDate } from "./src/version.ts";
 async function gitCommit(): Promise<string> {
   const out = await $`git rev-parse --short=12 HEAD`.quiet().nothrow();
   return out.exitCode === 0 ? out.stdout.toString().trim() : "unknown";
+}
+
+/** The committer time of HEAD, or undefined outside a git checkout. */
+async function commitTime(): Promise<Date | undefined> {
+  const out = await $`git log -1 --format=%ct HEAD`.quiet().nothrow();
+  const seconds = out.stdout.toString().trim();
+  return out.exitCode === 0 && /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1000) : undefined;
+}
+
+/** The build date every artefact carries: SOURCE_DATE_EPOCH, else the commit's time, else now (ISO 8601, UTC). */
+export async function releaseDate(): Promise<string> {
+  return buildDate(process.env, (await commitTime()) ?? new Date());
 }
 
 export async function compile(options: { outfile: string; target?: string; bytecode?: boolean; minify?: boolean }): Promise<void> {
@@ -50,7 +65,7 @@ export async function compile(options: { outfile: string; target?: string; bytec
     define: {
       CREDPROXY_VERSION: JSON.stringify(pkg.version),
       CREDPROXY_COMMIT: JSON.stringify(await gitCommit()),
-      CREDPROXY_BUILD_DATE: JSON.stringify(buildDate()),
+      CREDPROXY_BUILD_DATE: JSON.stringify(await releaseDate()),
     },
   });
   if (!result.success) {
