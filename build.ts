@@ -2,7 +2,9 @@
  * `bun build.ts` compiles credproxy into one executable for the host at dist/credproxy, and
  * writes its man page (`credproxy man`) to dist/credproxy.1.
  * `bun build.ts release` (npm run release) cross-compiles every release target into
- * dist/release/ with a SHA256SUMS file, packs the npm packages into dist/npm/ (the credproxy
+ * dist/release/ with a CycloneDX SBOM of the bundled dependencies (credproxy.cdx.json, from
+ * `npm sbom`, see release/sbom.ts) and a SHA256SUMS file covering both, packs the npm
+ * packages into dist/npm/ (the credproxy
  * launcher and @credproxy/<os>-<cpu>, see release/npm/npm-packages.ts), and on Linux lays out
  * dist/scratch/, the root file system Dockerfile.scratch copies (binary + the shared
  * libraries ldd finds, nothing else). Bun fetches the runtime of each other target from the
@@ -17,9 +19,11 @@
  * `--minify --bytecode --format=esm` gives the fastest start-up (see docs/BENCHMARKS.md).
  */
 import { $ } from "bun";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { npmPackages, type NpmPackage } from "./release/npm/npm-packages.ts";
 import { prepareScratchContext } from "./release/scratch-context.ts";
+import { cycloneDxSbom } from "./release/sbom.ts";
+import { setTreeMtime } from "./release/set-tree-mtime.ts";
 import { silenceDebugEnv } from "./release/silence-debug-env.ts";
 import pkg from "./package.json" with { type: "json" };
 import { GENERATED_VALIDATORS, validatorSource } from "./src/config/compile-validators.ts";
@@ -84,9 +88,13 @@ export const RELEASE_TARGETS = {
   "bun-darwin-arm64": "darwin-arm64",
 } as const;
 
+/** The CycloneDX SBOM's file name in the release directory. */
+export const SBOM_FILE = "credproxy.cdx.json";
+
 export async function release(outDir = "dist/release", scratchDir = "dist/scratch"): Promise<string[]> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
+  const date = await releaseDate();
   const names: string[] = [];
   for (const [target, suffix] of Object.entries(RELEASE_TARGETS)) {
     const name = `credproxy-${suffix}`;
@@ -94,16 +102,25 @@ export async function release(outDir = "dist/release", scratchDir = "dist/scratc
     await compile({ outfile: `${outDir}/${name}`, target });
     names.push(name);
   }
-  const sums = await Promise.all(names.map(async (n) => `${sha256(await Bun.file(`${outDir}/${n}`).bytes())}  ${n}\n`));
-  await Bun.write(`${outDir}/SHA256SUMS`, sums.join(""));
-  console.error(`wrote ${outDir}/SHA256SUMS`);
+  await Bun.write(`${outDir}/${SBOM_FILE}`, await cycloneDxSbom({ root: import.meta.dir, name: pkg.name, date }));
+  console.error(`wrote ${outDir}/${SBOM_FILE} (npm sbom, runtime dependencies only)`);
+  await writeSha256Sums(outDir);
   const host = `${process.platform}-${process.arch}`;
   if (process.platform === "linux" && names.includes(`credproxy-${host}`)) {
     await rm(scratchDir, { recursive: true, force: true });
     const context = await prepareScratchContext(`${outDir}/credproxy-${host}`, scratchDir);
-    console.error(`laid out ${scratchDir} for Dockerfile.scratch (${context.files.length} files)`);
+    await setTreeMtime(scratchDir, new Date(date));
+    console.error(`laid out ${scratchDir} for Dockerfile.scratch (${context.files.length} files, dated ${date})`);
   }
   return names;
+}
+
+/** SHA256SUMS (the `sha256sum -c` format) of every other file in dir, sorted by name. */
+async function writeSha256Sums(dir: string): Promise<void> {
+  const files = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== "SHA256SUMS").map((e) => e.name).sort();
+  const lines = await Promise.all(files.map(async (n) => `${sha256(await Bun.file(`${dir}/${n}`).bytes())}  ${n}\n`));
+  await Bun.write(`${dir}/SHA256SUMS`, lines.join(""));
+  console.error(`wrote ${dir}/SHA256SUMS (${files.length} files)`);
 }
 
 /** The npm packages from the release binaries in releaseDir; the man page comes from the host's binary. */
@@ -112,6 +129,8 @@ export async function npmRelease(releaseDir = "dist/release", outDir = "dist/npm
   const manPage = await $`${`${releaseDir}/credproxy-${host}`} man`.text();
   const packages = await npmPackages({ releaseDir, outDir, platforms, version: pkg.version, description: pkg.description, license: pkg.license, manPage, root: import.meta.dir });
   for (const p of packages) console.error(`packed ${p.name} into ${p.tarball}`);
+  // The tarballs' own checksums; what npm publishes is checked by the registry's integrity field.
+  await writeSha256Sums(outDir);
   return packages;
 }
 
