@@ -2,21 +2,28 @@
  * `bun build.ts` compiles credproxy into one executable for the host at dist/credproxy, and
  * writes its man page (`credproxy man`) to dist/credproxy.1.
  * `bun build.ts release` (npm run release) cross-compiles every release target into
- * dist/release/ with a SHA256SUMS file, packs the npm packages into dist/npm/ (the credproxy
+ * dist/release/ with a CycloneDX SBOM of the bundled dependencies (credproxy.cdx.json, from
+ * `npm sbom`, see release/sbom.ts) and a SHA256SUMS file covering both, packs the npm
+ * packages into dist/npm/ (the credproxy
  * launcher and @credproxy/<os>-<cpu>, see release/npm/npm-packages.ts), and on Linux lays out
  * dist/scratch/, the root file system Dockerfile.scratch copies (binary + the shared
  * libraries ldd finds, nothing else). Bun fetches the runtime of each other target from the
  * npm registry (@oven/bun-<os>-<cpu>) on first use.
  *
  * The version comes from package.json, the git commit from `git rev-parse` and the build date
- * from SOURCE_DATE_EPOCH (else now); all are embedded with `define` so `credproxy --version`
- * needs no files at run time.
+ * from SOURCE_DATE_EPOCH, else the commit's time (else now, outside a git checkout); all are
+ * embedded with `define` so `credproxy --version` needs no files at run time. Nothing else
+ * varies between builds of one commit: the release binaries, npm tarballs, SBOM, SHA256SUMS and
+ * dist/scratch (its mtimes set to the build date) come out byte for byte the same
+ * (test/e2e/reproducible.test.ts builds twice and compares).
  * `--minify --bytecode --format=esm` gives the fastest start-up (see docs/BENCHMARKS.md).
  */
 import { $ } from "bun";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { npmPackages, type NpmPackage } from "./release/npm/npm-packages.ts";
 import { prepareScratchContext } from "./release/scratch-context.ts";
+import { cycloneDxSbom } from "./release/sbom.ts";
+import { setTreeMtime } from "./release/set-tree-mtime.ts";
 import { silenceDebugEnv } from "./release/silence-debug-env.ts";
 import pkg from "./package.json" with { type: "json" };
 import { GENERATED_VALIDATORS, validatorSource } from "./src/config/compile-validators.ts";
@@ -25,6 +32,18 @@ import { buildDate } from "./src/version.ts";
 async function gitCommit(): Promise<string> {
   const out = await $`git rev-parse --short=12 HEAD`.quiet().nothrow();
   return out.exitCode === 0 ? out.stdout.toString().trim() : "unknown";
+}
+
+/** The committer time of HEAD, or undefined outside a git checkout. */
+async function commitTime(): Promise<Date | undefined> {
+  const out = await $`git log -1 --format=%ct HEAD`.quiet().nothrow();
+  const seconds = out.stdout.toString().trim();
+  return out.exitCode === 0 && /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1000) : undefined;
+}
+
+/** The build date every artefact carries: SOURCE_DATE_EPOCH, else the commit's time, else now (ISO 8601, UTC). */
+export async function releaseDate(): Promise<string> {
+  return buildDate(process.env, (await commitTime()) ?? new Date());
 }
 
 export async function compile(options: { outfile: string; target?: string; bytecode?: boolean; minify?: boolean }): Promise<void> {
@@ -50,7 +69,7 @@ export async function compile(options: { outfile: string; target?: string; bytec
     define: {
       CREDPROXY_VERSION: JSON.stringify(pkg.version),
       CREDPROXY_COMMIT: JSON.stringify(await gitCommit()),
-      CREDPROXY_BUILD_DATE: JSON.stringify(buildDate()),
+      CREDPROXY_BUILD_DATE: JSON.stringify(await releaseDate()),
     },
   });
   if (!result.success) {
@@ -69,9 +88,13 @@ export const RELEASE_TARGETS = {
   "bun-darwin-arm64": "darwin-arm64",
 } as const;
 
+/** The CycloneDX SBOM's file name in the release directory. */
+export const SBOM_FILE = "credproxy.cdx.json";
+
 export async function release(outDir = "dist/release", scratchDir = "dist/scratch"): Promise<string[]> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
+  const date = await releaseDate();
   const names: string[] = [];
   for (const [target, suffix] of Object.entries(RELEASE_TARGETS)) {
     const name = `credproxy-${suffix}`;
@@ -79,16 +102,25 @@ export async function release(outDir = "dist/release", scratchDir = "dist/scratc
     await compile({ outfile: `${outDir}/${name}`, target });
     names.push(name);
   }
-  const sums = await Promise.all(names.map(async (n) => `${sha256(await Bun.file(`${outDir}/${n}`).bytes())}  ${n}\n`));
-  await Bun.write(`${outDir}/SHA256SUMS`, sums.join(""));
-  console.error(`wrote ${outDir}/SHA256SUMS`);
+  await Bun.write(`${outDir}/${SBOM_FILE}`, await cycloneDxSbom({ root: import.meta.dir, name: pkg.name, date }));
+  console.error(`wrote ${outDir}/${SBOM_FILE} (npm sbom, runtime dependencies only)`);
+  await writeSha256Sums(outDir);
   const host = `${process.platform}-${process.arch}`;
   if (process.platform === "linux" && names.includes(`credproxy-${host}`)) {
     await rm(scratchDir, { recursive: true, force: true });
     const context = await prepareScratchContext(`${outDir}/credproxy-${host}`, scratchDir);
-    console.error(`laid out ${scratchDir} for Dockerfile.scratch (${context.files.length} files)`);
+    await setTreeMtime(scratchDir, new Date(date));
+    console.error(`laid out ${scratchDir} for Dockerfile.scratch (${context.files.length} files, dated ${date})`);
   }
   return names;
+}
+
+/** SHA256SUMS (the `sha256sum -c` format) of every other file in dir, sorted by name. */
+async function writeSha256Sums(dir: string): Promise<void> {
+  const files = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== "SHA256SUMS").map((e) => e.name).sort();
+  const lines = await Promise.all(files.map(async (n) => `${sha256(await Bun.file(`${dir}/${n}`).bytes())}  ${n}\n`));
+  await Bun.write(`${dir}/SHA256SUMS`, lines.join(""));
+  console.error(`wrote ${dir}/SHA256SUMS (${files.length} files)`);
 }
 
 /** The npm packages from the release binaries in releaseDir; the man page comes from the host's binary. */
@@ -97,6 +129,8 @@ export async function npmRelease(releaseDir = "dist/release", outDir = "dist/npm
   const manPage = await $`${`${releaseDir}/credproxy-${host}`} man`.text();
   const packages = await npmPackages({ releaseDir, outDir, platforms, version: pkg.version, description: pkg.description, license: pkg.license, manPage, root: import.meta.dir });
   for (const p of packages) console.error(`packed ${p.name} into ${p.tarball}`);
+  // The tarballs' own checksums; what npm publishes is checked by the registry's integrity field.
+  await writeSha256Sums(outDir);
   return packages;
 }
 

@@ -6,7 +6,7 @@ declare const CREDPROXY_BUILD_DATE: string | undefined;
 export const VERSION: string = typeof CREDPROXY_VERSION === "string" ? CREDPROXY_VERSION : "0.0.0-dev";
 /** The git commit the binary was built from, or "unknown". */
 export const COMMIT: string = typeof CREDPROXY_COMMIT === "string" ? CREDPROXY_COMMIT : "unknown";
-/** When the binary was built (ISO 8601, UTC; SOURCE_DATE_EPOCH when the build had it), or "unknown" from source. */
+/** When the binary was built (ISO 8601, UTC; SOURCE_DATE_EPOCH, else the commit's time), or "unknown" from source. */
 export const BUILD_DATE: string = typeof CREDPROXY_BUILD_DATE === "string" ? CREDPROXY_BUILD_DATE : "unknown";
 
 /** What `credproxy --version` prints. */
@@ -30,8 +30,9 @@ export function versionInfo(): VersionInfo {
 }
 
 /**
- * The build date for a build started now: SOURCE_DATE_EPOCH (seconds since 1970, the
- * reproducible-builds convention) when set, else the current time; ISO 8601 in UTC, to the second.
+ * The build date: SOURCE_DATE_EPOCH (seconds since 1970, the reproducible-builds convention)
+ * when set, else `now` (build.ts passes the commit's time, so two builds of one commit agree);
+ * ISO 8601 in UTC, to the second.
  */
 export function buildDate(env: Readonly<Record<string, string | undefined>> = process.env, now: Date = new Date()): string {
   const epoch = env.SOURCE_DATE_EPOCH;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { compile } from "../../build.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { buildDate } from "../../src/version.ts";
-import { runCredproxy, tempDir } from "../helpers/binary.ts";
+import { REPO_ROOT, runCredproxy, tempDir } from "../helpers/binary.ts";
 
 describe("credproxy --version --json", () => {
   test("prints one JSON object with the version, commit, build date, platform and Bun version", async () => {
@@ -46,7 +46,22 @@ describe("credproxy --version --json", () => {
     expect(JSON.parse(r.stdout).buildDate).toBe("2023-11-14T22:13:20Z");
   }, 60_000);
 
-  test("buildDate() reads SOURCE_DATE_EPOCH, else the clock, and refuses a value that is not seconds", () => {
+  test("a build without SOURCE_DATE_EPOCH is dated by its commit, so rebuilding it later changes nothing", async () => {
+    const outfile = join(await tempDir("credproxy-commit-date-"), "credproxy");
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    delete process.env.SOURCE_DATE_EPOCH;
+    try {
+      await compile({ outfile });
+    } finally {
+      if (saved !== undefined) process.env.SOURCE_DATE_EPOCH = saved;
+    }
+    const git = Bun.spawnSync(["git", "log", "-1", "--format=%ct", "HEAD"], { cwd: REPO_ROOT });
+    const committed = new Date(Number(git.stdout.toString().trim()) * 1000).toISOString().replace(/\.000Z$/, "Z");
+    const r = await runCredproxy(["--version", "--json"], { binary: outfile });
+    expect(JSON.parse(r.stdout).buildDate).toBe(committed);
+  }, 60_000);
+
+  test("buildDate() reads SOURCE_DATE_EPOCH, else the time it is given, and refuses a value that is not seconds", () => {
     const now = new Date("2026-01-02T03:04:05.678Z");
     expect(buildDate({}, now)).toBe("2026-01-02T03:04:05Z");
     expect(buildDate({ SOURCE_DATE_EPOCH: "" }, now)).toBe("2026-01-02T03:04:05Z");

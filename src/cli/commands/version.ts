@@ -8,8 +8,8 @@ const USAGE = `Usage: credproxy --version [--json]
 Prints the version and the git commit the binary was built from.
 
 Options:
-      --json   One JSON object for bug reports: version, commit, buildDate (UTC, from
-               SOURCE_DATE_EPOCH when the build had it), platform (os-cpu) and bun (the
+      --json   One JSON object for bug reports: version, commit, buildDate (UTC:
+               SOURCE_DATE_EPOCH, else the commit's time), platform (os-cpu) and bun (the
                embedded runtime's version)
   -h, --help   Show this help`;
 
