@@ -25,25 +25,13 @@ import { prepareScratchContext } from "./release/scratch-context.ts";
 import { cycloneDxSbom } from "./release/sbom.ts";
 import { setTreeMtime } from "./release/set-tree-mtime.ts";
 import { silenceDebugEnv } from "./release/silence-debug-env.ts";
+import { sourceDate } from "./release/source-date.ts";
 import pkg from "./package.json" with { type: "json" };
 import { GENERATED_VALIDATORS, validatorSource } from "./src/config/compile-validators.ts";
-import { buildDate } from "./src/version.ts";
 
 async function gitCommit(): Promise<string> {
   const out = await $`git rev-parse --short=12 HEAD`.quiet().nothrow();
   return out.exitCode === 0 ? out.stdout.toString().trim() : "unknown";
-}
-
-/** The committer time of HEAD, or undefined outside a git checkout. */
-async function commitTime(): Promise<Date | undefined> {
-  const out = await $`git log -1 --format=%ct HEAD`.quiet().nothrow();
-  const seconds = out.stdout.toString().trim();
-  return out.exitCode === 0 && /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1000) : undefined;
-}
-
-/** The build date every artefact carries: SOURCE_DATE_EPOCH, else the commit's time, else now (ISO 8601, UTC). */
-export async function releaseDate(): Promise<string> {
-  return buildDate(process.env, (await commitTime()) ?? new Date());
 }
 
 export async function compile(options: { outfile: string; target?: string; bytecode?: boolean; minify?: boolean }): Promise<void> {
@@ -69,7 +57,7 @@ export async function compile(options: { outfile: string; target?: string; bytec
     define: {
       CREDPROXY_VERSION: JSON.stringify(pkg.version),
       CREDPROXY_COMMIT: JSON.stringify(await gitCommit()),
-      CREDPROXY_BUILD_DATE: JSON.stringify(await releaseDate()),
+      CREDPROXY_BUILD_DATE: JSON.stringify(sourceDate()),
     },
   });
   if (!result.success) {
@@ -94,7 +82,7 @@ export const SBOM_FILE = "credproxy.cdx.json";
 export async function release(outDir = "dist/release", scratchDir = "dist/scratch"): Promise<string[]> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
-  const date = await releaseDate();
+  const date = sourceDate();
   const names: string[] = [];
   for (const [target, suffix] of Object.entries(RELEASE_TARGETS)) {
     const name = `credproxy-${suffix}`;

@@ -24,6 +24,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareScratchContext } from "./scratch-context.ts";
+import { sourceEpoch } from "./source-date.ts";
 
 export const IMAGE_PLATFORMS = {
   amd64: { binary: "credproxy-linux-x64", nodeArch: "x64", cross: { from: "/usr/x86_64-linux-gnu/lib", to: "lib/x86_64-linux-gnu" } },
@@ -70,16 +71,6 @@ function run(cmd: string[], env?: Record<string, string>): string {
   return r.stdout;
 }
 
-/** SOURCE_DATE_EPOCH when set, else the time of the commit being built. */
-export function imageEpoch(env: Readonly<Record<string, string | undefined>> = process.env): number {
-  const set = env.SOURCE_DATE_EPOCH;
-  if (set !== undefined && set !== "") {
-    if (!/^\d{1,12}$/.test(set)) throw new Error(`SOURCE_DATE_EPOCH must be a whole number of seconds since 1970, not "${set}"`);
-    return Number(set);
-  }
-  return Number(run(["git", "log", "-1", "--format=%ct", "HEAD"]).trim());
-}
-
 export function imageLabels(source: string, epoch: number): ImageLabels {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string; license: string };
   return {
@@ -103,7 +94,7 @@ export async function imageContext(releaseDir: string, arch: ImageArch, workDir:
 
 export async function buildImage(options: BuildImageOptions): Promise<BuiltImage> {
   const archs = options.archs ?? (Object.keys(IMAGE_PLATFORMS) as ImageArch[]);
-  const epoch = imageEpoch(options.env);
+  const epoch = sourceEpoch(options.env);
   const labels = imageLabels(options.source, epoch);
   const b = options.buildah;
   mkdirSync(options.workDir, { recursive: true });
