@@ -2,7 +2,8 @@
  * The npm packages, proven with a real registry: Verdaccio on loopback (no uplinks) gets the
  * launcher and the four platform packages published; then, in a clean prefix and cache,
  * `npm install -g credproxy` and `npx credproxy` run the binary, only this machine's platform
- * package is installed, the man page lands in share/man, and the launcher costs < 20 ms.
+ * package is installed, and the man page lands in share/man.
+ * What the launcher adds to start-up is measured by bench/npm-launcher.bench.ts, not asserted here.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
@@ -104,25 +105,6 @@ describe.skipIf(!ready)("the npm packages through a real registry", () => {
     expect(r.stdout).toMatch(new RegExp(`^credproxy ${pkg.version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{12}\\)\\n$`));
     expect(r.code).toBe(0);
   }, 120_000);
-
-  test("the launcher adds less than 20 ms to credproxy --version", () => {
-    const launcher = join(prefix(), "bin", "credproxy");
-    const binary = join(prefix(), "lib", "node_modules", "credproxy", "node_modules", "@credproxy", HOST, "bin", "credproxy");
-    const median = (path: string) => {
-      const times: number[] = [];
-      for (let i = 0; i < 15; i++) {
-        const started = performance.now();
-        expect(Bun.spawnSync([path, "--version"], { stdout: "ignore" }).exitCode).toBe(0);
-        times.push(performance.now() - started);
-      }
-      return times.sort((a, b) => a - b)[7]!;
-    };
-    median(binary); // warm the page cache
-    const direct = median(binary);
-    const viaLauncher = median(launcher);
-    console.log(`credproxy --version: ${direct.toFixed(1)} ms direct, ${viaLauncher.toFixed(1)} ms through the npm launcher (+${(viaLauncher - direct).toFixed(1)} ms)`);
-    expect(viaLauncher - direct).toBeLessThan(20);
-  });
 
   test("on a platform without a build the launcher says what to do, and CREDPROXY_BINARY_PATH runs one's own", async () => {
     // A uname that reports another system stands in for a machine without a build.
