@@ -133,7 +133,7 @@ describe("credproxy broker exec with real SDK clients", () => {
     expect(printedArn("boto3", lines[2]!).arn).toBe(assumed("role-a"));
     expect(printedArn("js-sdk", lines[3]!).arn).toBe(assumed("role-a"));
     expect(gate.assumeRoleCalls - before).toBe(1);
-  });
+  }, 60_000); // four SDK clients, one after the other: ~3 s on a quiet machine, more under load
 });
 
 describe("credproxy broker exec process handling", () => {
