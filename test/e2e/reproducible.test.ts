@@ -6,9 +6,10 @@
  * same SHA-256 in both, and the FROM-scratch images buildah builds from each clone must have
  * the same layers and image IDs for both architectures (where buildah is installed).
  *
- * What is built is HEAD: uncommitted changes of a working tree are not part of the check.
+ * What is built is HEAD when the test starts: uncommitted changes of a working tree are not
+ * part of the check.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join, relative } from "node:path";
@@ -72,10 +73,14 @@ async function buildImages(clone: string, env: Record<string, string>): Promise<
   return images;
 }
 
+/** The commit both clones build, fixed once: HEAD may move while the first build runs. */
+const COMMIT = Bun.spawnSync(["git", "rev-parse", "HEAD"], { cwd: REPO_ROOT }).stdout.toString().trim();
+
 async function cleanBuild(parent: string, name: string): Promise<Clone> {
   const dir = join(parent, name);
   const env: Record<string, string> = { PATH: SEARCH_PATH, HOME: process.env.HOME ?? parent, LANG: "C.UTF-8", npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" };
   await run(["git", "clone", "--quiet", "--no-local", "--no-hardlinks", REPO_ROOT, dir], parent, env);
+  await run(["git", "checkout", "--quiet", "--detach", COMMIT], dir, env);
   await run(["npm", "ci", "--prefer-offline"], dir, env);
   await run(["npm", "run", "release"], dir, env);
   const files = new Map<string, string>();
@@ -90,12 +95,19 @@ describe("two clean builds of one commit", () => {
   let first: Clone;
   let second: Clone;
 
+  let parent = "";
+
   beforeAll(async () => {
-    const parent = await tempDir("credproxy-reproducible-");
+    parent = await tempDir("credproxy-reproducible-");
     // One after the other: two parallel bun compiles on two cores would only take longer.
     first = await cleanBuild(parent, "first");
     second = await cleanBuild(parent, "elsewhere/second");
   }, 1_200_000);
+
+  // Two clones with node_modules and buildah stores: more than the shared clean-up's few seconds.
+  afterAll(async () => {
+    if (parent) await run(["rm", "-rf", parent], "/", { PATH: SEARCH_PATH }, 300_000);
+  }, 300_000);
 
   test("give byte-identical release binaries, SBOM, SHA256SUMS and npm tarballs", () => {
     const artefacts = (c: Clone) => [...c.files].filter(([k]) => k.startsWith("dist/release/") || k.startsWith("dist/npm/"));
