@@ -4,12 +4,13 @@
  * checks, PING/PONG, the backlog bound, and that every way a session ends sends the right
  * CLOSE and gives back the TUN and the address pair.
  */
+import { CLIENT_HELLO_ACK as ACK } from "./_client-hello-ack.ts";
 import { describe, expect, test } from "bun:test";
 import { udpPacket } from "../../test/helpers/ip-packets.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { FakeTun } from "../tunnel/_fake-tun.ts";
 import { FakeClock, settle } from "../tunnel/_fake-tunnel-clock.ts";
-import { CloseReason, encodeClose, encodeHelloAck, encodePacket, encodePing, encodePong, FrameDecoder, type Frame, type HelloFrame } from "../tunnel/framing.ts";
+import { CloseReason, encodeClose, encodePacket, encodePing, encodePong, FrameDecoder, type Frame, type HelloFrame } from "../tunnel/framing.ts";
 import type { TunOptions } from "../tunnel/tun-device.ts";
 import { createAddressPool, type AddressPool } from "./address-pool.ts";
 import { AgentSession, type AgentConnection, type AgentSessionOptions } from "./agent-session.ts";
@@ -66,16 +67,6 @@ function rig(overrides: Partial<AgentSessionOptions> = {}, pool = createAddressP
   return { session, connection, clock, pool, tuns };
 }
 
-const ACK = encodeHelloAck({
-  version: { major: 1, minor: 0 },
-  capabilities: 0,
-  clientId: new Uint8Array(16),
-  stripeIndex: 0,
-  stripeCount: 1,
-  hostname: "laptop.test",
-  clientVersion: "test-client",
-  cidrs: ["10.99.0.0/24"],
-});
 
 async function up(r: Rig): Promise<HelloFrame> {
   r.session.receive(ACK);

@@ -388,6 +388,7 @@ export class AgentSession {
       packetsFromClient: stats.packetsFromClient,
       packetsToClient: stats.packetsToClient,
       drops: stats.drops,
+      peakBacklogBytes: stats.writer.peakBacklogBytes,
     };
   }
 }
