@@ -6,8 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import type { DataChannel, DataChannelClosed, DataChannelState, DataChannelStats } from "../ssm/data-channel-types.ts";
 import { CloseReason, encodeClose, encodeHello, encodePacket, encodePong, FrameDecoder, type Frame, type HelloFields } from "./framing.ts";
-import type { TunDevice, TunOptions, TunStats } from "./tun-device.ts";
-import type { TunnelClock } from "./tunnel-clock.ts";
+import { FakeClock, settle } from "./_fake-tunnel-clock.ts";
+import { FakeTun } from "./_fake-tun.ts";
 import { startTunnel, type Tunnel, type TunnelSessionOptions } from "./tunnel-session.ts";
 
 const HELLO: HelloFields = {
@@ -19,39 +19,6 @@ const HELLO: HelloFields = {
   sessionNonce: new Uint8Array(16),
   agentVersion: "test-agent",
 };
-
-/** Timers fire only when the test advances the clock. */
-class FakeClock implements TunnelClock {
-  private time = 1_000_000;
-  private timers: { at: number; callback: () => void; live: boolean }[] = [];
-  now = () => this.time;
-  setTimer = (callback: () => void, ms: number) => {
-    const timer = { at: this.time + ms, callback, live: true };
-    this.timers.push(timer);
-    return () => void (timer.live = false);
-  };
-  /** Runs every timer due within `ms`, in order, letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.live && t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (due === undefined) break;
-      due.live = false;
-      this.time = due.at;
-      due.callback();
-      await settle();
-    }
-    this.time = end;
-    await settle();
-  }
-  pending(): number[] {
-    return this.timers.filter((t) => t.live).map((t) => t.at - this.time);
-  }
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-}
 
 /** A data channel that records what is written and delivers what the test sends. */
 class FakeChannel implements DataChannel {
@@ -104,31 +71,6 @@ class FakeChannel implements DataChannel {
   frames(): Frame[] {
     const decoder = new FrameDecoder({ from: "client" });
     return this.written.flatMap((bytes) => decoder.push(bytes));
-  }
-}
-
-class FakeTun implements TunDevice {
-  readonly written: Uint8Array[] = [];
-  closed = false;
-  private packet: (packet: Uint8Array) => void = () => undefined;
-  constructor(readonly name: string, readonly options: TunOptions) {}
-  write(packet: Uint8Array): boolean {
-    this.written.push(packet);
-    return true;
-  }
-  onPacket(callback: (packet: Uint8Array) => void): void {
-    this.packet = callback;
-  }
-  onError(): void {}
-  stats(): TunStats {
-    return { packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, writeDrops: 0, writeErrors: 0, readDrops: 0 };
-  }
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-  /** A packet the host sends into the tunnel. */
-  read(packet: Uint8Array): void {
-    this.packet(packet);
   }
 }
 

@@ -8,9 +8,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanEnv, credproxyBinary, runCredproxy, tempDir } from "../helpers/binary.ts";
+import { credproxyBinary, runCredproxy, tempDir } from "../helpers/binary.ts";
+import { killRecordedTunnels, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
 import { cleanupAll, orphanGuard } from "../helpers/cleanup.ts";
-import { DUMMY_CREDENTIALS, FAKE_REGION } from "../helpers/fake-ssm/call-ssm-api.ts";
+import { DUMMY_CREDENTIALS } from "../helpers/fake-ssm/call-ssm-api.ts";
 import { FakeSsmControl } from "../helpers/fake-ssm/fake-control-client.ts";
 import { PEER_AGENT_ADDRESS, PEER_CLIENT_ADDRESS } from "../helpers/framing-peer.ts";
 import { createTunnelTopology, INSTANCE_ADDRESS, linkNames, routes, spawnInNamespace, VPC_CIDR, VPC_HOST } from "../helpers/tunnel-topology.ts";
@@ -28,14 +29,7 @@ let control: FakeSsmControl;
 
 /** Kills any tunnel process a failed test left running, then removes the namespaces. */
 afterAll(async () => {
-  for (const file of runtimeDir && existsSync(join(runtimeDir, "tunnels")) ? readdirSync(join(runtimeDir, "tunnels")) : []) {
-    if (!file.endsWith(".json")) continue;
-    try {
-      process.kill((JSON.parse(readFileSync(join(runtimeDir, "tunnels", file), "utf8")) as { pid: number }).pid, "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
+  killRecordedTunnels(runtimeDir);
   await cleanupAll();
   topology.remove();
 });
@@ -80,15 +74,7 @@ describe.skipIf(!topology.ok)("credproxy tunnel against the fake SSM in namespac
     const [, apiUrl] = await fake.waitForLine(/^fake-ssm listening on (\S+)$/, 10_000, "stdout");
     control = new FakeSsmControl(apiUrl!, topology.instance);
     runtimeDir = await tempDir("credproxy-tunnel-rt-");
-    env = cleanEnv({
-      AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: DUMMY_CREDENTIALS.secretAccessKey,
-      AWS_REGION: FAKE_REGION,
-      AWS_ENDPOINT_URL_SSM: apiUrl!,
-      AWS_ENDPOINT_URL_EC2: ec2!,
-      CREDPROXY_INSECURE_STREAM_URL: "1",
-      CREDPROXY_RUNTIME_DIR: runtimeDir,
-    });
+    env = tunnelClientEnv({ ssm: apiUrl!, ec2: ec2! }, runtimeDir);
   });
 
   test("tunnel up prints the tunnel up: line and detaches; status --json shows the session; a ping crosses; list has one line; down leaves no device, route or state file", async () => {

@@ -103,12 +103,19 @@ export function spawnInNamespace(ns: string, command: readonly string[], options
   });
 }
 
-/** Runs `command` in `ns` to completion: exit code and output. */
-export async function runInNamespace(ns: string, command: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number; out: string; err: string }> {
+/**
+ * Runs `command` in `ns` to completion: exit code and output. `env` is added to this process's
+ * environment, or with `exactEnv` is the whole of it (cleanEnv(), so no host AWS setting leaks in).
+ */
+export async function runInNamespace(
+  ns: string,
+  command: readonly string[],
+  options: { env?: Record<string, string>; exactEnv?: boolean; timeoutMs?: number } = {},
+): Promise<{ code: number; out: string; err: string }> {
   const proc = Bun.spawn(orphanGuard([ipCommand(), "netns", "exec", ns, ...command]), {
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, ...options.env },
+    env: options.exactEnv ? { ...options.env } : { ...process.env, ...options.env },
   });
   const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);

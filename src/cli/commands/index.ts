@@ -1,3 +1,4 @@
+import { agentCommand } from "./agent.ts";
 import { brokerCommand } from "./broker.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { completionCommand } from "./completion.ts";
@@ -29,4 +30,4 @@ export interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
-export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, tunnelCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand, completionCommand, manCommand];
+export const commands: readonly Command[] = [serveCommand, brokerCommand, proxyCommand, tunnelCommand, agentCommand, validateCommand, healthcheckCommand, cleanupCommand, versionCommand, completionCommand, manCommand];

@@ -1,0 +1,265 @@
+/**
+ * One client session of the agent with an in-memory connection (standing for the SSM agent's
+ * TCP socket), a fake TUN and a hand-driven clock: the handshake, the relay both ways with its
+ * checks, PING/PONG, the backlog bound, and that every way a session ends sends the right
+ * CLOSE and gives back the TUN and the address pair.
+ */
+import { CLIENT_HELLO_ACK as ACK } from "./_client-hello-ack.ts";
+import { describe, expect, test } from "bun:test";
+import { udpPacket } from "../../test/helpers/ip-packets.ts";
+import { parseCidr, type Cidr } from "../net/cidr.ts";
+import { FakeTun } from "../tunnel/_fake-tun.ts";
+import { FakeClock, settle } from "../tunnel/_fake-tunnel-clock.ts";
+import { CloseReason, encodeClose, encodePacket, encodePing, encodePong, FrameDecoder, type Frame, type HelloFrame } from "../tunnel/framing.ts";
+import type { TunOptions } from "../tunnel/tun-device.ts";
+import { createAddressPool, type AddressPool } from "./address-pool.ts";
+import { AgentSession, type AgentConnection, type AgentSessionOptions } from "./agent-session.ts";
+
+/** The SSM agent's end of the connection: takes `room` bytes at a time, decodes what arrives. */
+class FakeConnection implements AgentConnection {
+  room = Infinity;
+  ended = false;
+  destroyed = false;
+  private readonly decoder = new FrameDecoder({ from: "agent" });
+  readonly frames: Frame[] = [];
+  write(data: Uint8Array): number {
+    if (this.ended || this.destroyed) return -1;
+    const taken = Math.min(this.room, data.length);
+    this.room -= taken;
+    this.frames.push(...this.decoder.push(data.subarray(0, taken)));
+    return taken;
+  }
+  end(): void {
+    this.ended = true;
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+  of<T extends Frame["type"]>(type: T): Extract<Frame, { type: T }>[] {
+    return this.frames.filter((f): f is Extract<Frame, { type: T }> => f.type === type);
+  }
+}
+
+interface Rig {
+  session: AgentSession;
+  connection: FakeConnection;
+  clock: FakeClock;
+  pool: AddressPool;
+  tuns: FakeTun[];
+}
+
+function rig(overrides: Partial<AgentSessionOptions> = {}, pool = createAddressPool("100.64.0.0/24")): Rig {
+  const connection = new FakeConnection();
+  const clock = new FakeClock();
+  const tuns: FakeTun[] = [];
+  const session = new AgentSession({
+    connection,
+    pool,
+    openTun: async (options: TunOptions) => {
+      const tun = new FakeTun(`cpa${tuns.length}`, options);
+      tuns.push(tun);
+      return tun;
+    },
+    clock,
+    ...overrides,
+  });
+  session.start();
+  return { session, connection, clock, pool, tuns };
+}
+
+
+async function up(r: Rig): Promise<HelloFrame> {
+  r.session.receive(ACK);
+  await settle();
+  return r.connection.of("hello")[0]!;
+}
+
+const udp = (from: string, to: string, bytes = 16) => udpPacket({ address: from, port: 40000 }, { address: to, port: 53 }, new Uint8Array(bytes));
+
+describe("an agent session's handshake", () => {
+  test("a new connection gets HELLO first, with the first free address pair, the MTU and a fresh nonce", () => {
+    const { connection, pool } = rig();
+    const [hello] = connection.frames;
+    expect(hello).toMatchObject({ type: "hello", version: { major: 1, minor: 0 }, mtu: 1400, agentAddress: "100.64.0.2", clientAddress: "100.64.0.3" });
+    expect((hello as HelloFrame).sessionNonce.some((b) => b !== 0)).toBe(true);
+    expect(pool.inUse()).toBe(1);
+  });
+
+  test("after HELLO_ACK it opens a TUN with its own address and the client's as the peer, and no routes", async () => {
+    const r = rig();
+    await up(r);
+    expect(r.tuns[0]!.options).toEqual({ name: "cpa%d", mtu: 1400, address: "100.64.0.2", peer: "100.64.0.3", routes: [] });
+    expect(r.session.stats()).toMatchObject({ state: "up", interface: "cpa0", hostname: "laptop.test" });
+  });
+
+  test("with no HELLO_ACK within 10 s it sends CLOSE Timeout, ends the connection and gives the addresses back", async () => {
+    const r = rig();
+    await r.clock.advance(10_000);
+    expect(r.connection.of("close")).toEqual([expect.objectContaining({ reason: CloseReason.Timeout })]);
+    expect(r.connection.ended).toBe(true);
+    await r.session.ended;
+    expect(r.pool.inUse()).toBe(0);
+    expect(r.tuns).toEqual([]);
+  });
+
+  test("when every address pair is in use, the client gets CLOSE NotAllowed saying so, and no HELLO", async () => {
+    const pool = createAddressPool("100.64.0.6/31");
+    rig({}, pool);
+    const second = rig({}, pool);
+    expect(second.connection.frames).toEqual([expect.objectContaining({ type: "close", reason: CloseReason.NotAllowed })]);
+    expect(second.connection.of("close")[0]!.text).toContain("no free tunnel addresses (pool 100.64.0.6/31, 1 clients)");
+    expect((await second.session.ended).reason).toContain("no free addresses");
+  });
+
+  test("a TUN that cannot be opened ends the session with CLOSE InternalError and frees the pair", async () => {
+    const r = rig({ openTun: () => Promise.reject(new Error("EPERM")) });
+    await up(r);
+    expect(r.connection.of("close")).toEqual([expect.objectContaining({ reason: CloseReason.InternalError })]);
+    await r.session.ended;
+    expect(r.pool.inUse()).toBe(0);
+  });
+});
+
+describe("packets through an up session", () => {
+  test("a client packet from its own address is written to the TUN; a TUN packet for the client goes back as a PACKET", async () => {
+    const r = rig();
+    await up(r);
+    const out = udp("100.64.0.3", "10.99.0.2");
+    r.session.receive(encodePacket(out));
+    expect(r.tuns[0]!.written).toEqual([out]);
+    const back = udp("10.99.0.2", "100.64.0.3");
+    r.tuns[0]!.read(back);
+    expect(r.connection.of("packet").map((p) => p.packet)).toEqual([back]);
+    expect(r.session.stats()).toMatchObject({ packetsFromClient: 1, packetsToClient: 1 });
+  });
+
+  test("packets sent right after HELLO_ACK, while the TUN is still opening, are written once it is open", async () => {
+    const r = rig();
+    const first = udp("100.64.0.3", "10.99.0.2");
+    r.session.receive(new Uint8Array([...ACK, ...encodePacket(first)]));
+    await settle();
+    expect(r.tuns[0]!.written).toEqual([first]);
+  });
+
+  test("a forged source, a destination outside --allow-cidr and an oversize packet are dropped and counted", async () => {
+    const r = rig({ allowCidrs: [parseCidr("10.99.0.0/24") as Cidr], mtu: 1000 });
+    await up(r);
+    r.session.receive(encodePacket(udp("100.64.0.5", "10.99.0.2")));
+    r.session.receive(encodePacket(udp("100.64.0.3", "10.1.0.1")));
+    r.session.receive(encodePacket(udp("100.64.0.3", "10.99.0.2", 1200)));
+    expect(r.tuns[0]!.written).toEqual([]);
+    expect(r.session.stats().drops).toMatchObject({ spoofed: 1, notAllowed: 1, oversize: 1 });
+  });
+
+  test("what the TUN reads for any other address (IPv6 chatter, another client) is not sent to this client", async () => {
+    const r = rig();
+    await up(r);
+    r.tuns[0]!.read(udp("10.99.0.2", "100.64.0.5"));
+    const v6 = new Uint8Array(48);
+    v6[0] = 0x60;
+    r.tuns[0]!.read(v6);
+    expect(r.connection.of("packet")).toEqual([]);
+    expect(r.session.stats().drops.filtered).toBe(2);
+  });
+
+  test("while the SSM agent's connection is backed up past 64 KiB, packets toward the client are dropped, but a PONG still goes", async () => {
+    const r = rig();
+    await up(r);
+    r.connection.room = 0;
+    for (let i = 0; i < 100; i++) r.tuns[0]!.read(udp("10.99.0.2", "100.64.0.3", 1000));
+    // 1031-byte frames: the 64th takes the backlog past 64 KiB, so the 65th is the first dropped.
+    const { drops, packetsToClient } = r.session.stats();
+    expect(packetsToClient).toBe(64);
+    expect(drops.backlog).toBe(36);
+    r.session.receive(encodePing(7, 123));
+    r.connection.room = Infinity;
+    r.session.drained();
+    expect(r.connection.of("packet").length).toBe(64);
+    expect(r.connection.of("pong")).toEqual([{ type: "pong", id: 7, sentAtMicros: 123 }]);
+  });
+});
+
+describe("keepalive", () => {
+  test("a client PING is answered with a PONG; the agent's own PING every 15 s gives the RTT", async () => {
+    const r = rig();
+    await up(r);
+    r.session.receive(encodePing(1, 555));
+    expect(r.connection.of("pong")).toEqual([{ type: "pong", id: 1, sentAtMicros: 555 }]);
+    await r.clock.advance(15_000);
+    const [ping] = r.connection.of("ping");
+    expect(ping).toBeDefined();
+    await r.clock.advance(40);
+    r.session.receive(encodePong(ping!));
+    expect(r.session.stats().rttMs).toBe(40);
+  });
+
+  test("60 s without a byte from the client ends the session with CLOSE Timeout", async () => {
+    const r = rig();
+    await up(r);
+    await r.clock.advance(61_000);
+    expect(r.connection.of("close")).toEqual([expect.objectContaining({ reason: CloseReason.Timeout })]);
+    await r.session.ended;
+    expect(r.tuns[0]!.closed).toBe(true);
+  });
+});
+
+describe("every end gives back the TUN and the addresses", () => {
+  test("a CLOSE from the client: no CLOSE back, the connection ended, the TUN removed, the pair free", async () => {
+    const r = rig();
+    await up(r);
+    r.session.receive(encodeClose(CloseReason.Normal, "tunnel down"));
+    const end = await r.session.ended;
+    expect(end.reason).toBe("the client closed the session: tunnel down");
+    expect(r.connection.of("close")).toEqual([]);
+    expect({ ended: r.connection.ended, tun: r.tuns[0]!.closed, inUse: r.pool.inUse() }).toEqual({ ended: true, tun: true, inUse: 0 });
+  });
+
+  test("a framing error: CLOSE ProtocolError with the decoder's message, then everything released", async () => {
+    const r = rig();
+    await up(r);
+    r.session.receive(new Uint8Array([0, 1, 0x77, 0]));
+    expect(r.connection.of("close")).toEqual([expect.objectContaining({ reason: CloseReason.ProtocolError, text: expect.stringContaining("unknown frame type 0x77") })]);
+    await r.session.ended;
+    expect({ tun: r.tuns[0]!.closed, inUse: r.pool.inUse() }).toEqual({ tun: true, inUse: 0 });
+  });
+
+  test("a client that is not credproxy (garbage before HELLO_ACK) is refused the same way", async () => {
+    const r = rig();
+    r.session.receive(new TextEncoder().encode("SSH-2.0-OpenSSH_9.6\r\n"));
+    expect(r.connection.of("close")[0]!.reason).toBe(CloseReason.ProtocolError);
+    await r.session.ended;
+    expect(r.pool.inUse()).toBe(0);
+  });
+
+  test("the SSM agent closing the connection releases the TUN and the pair without writing", async () => {
+    const r = rig();
+    await up(r);
+    r.session.connectionClosed();
+    await r.session.ended;
+    expect({ tun: r.tuns[0]!.closed, inUse: r.pool.inUse(), closes: r.connection.of("close").length }).toEqual({ tun: true, inUse: 0, closes: 0 });
+  });
+
+  test("shutdown sends CLOSE Normal, and the connection ends once the CLOSE has been written", async () => {
+    const r = rig();
+    await up(r);
+    r.connection.room = 0;
+    r.tuns[0]!.read(udp("10.99.0.2", "100.64.0.3", 500));
+    const closing = r.session.close();
+    expect(r.connection.ended).toBe(false);
+    r.connection.room = Infinity;
+    r.session.drained();
+    expect(r.connection.ended).toBe(true);
+    await closing;
+    expect(r.connection.of("close")).toEqual([{ type: "close", reason: CloseReason.Normal, text: "the agent is shutting down" }]);
+    expect(r.tuns[0]!.closed).toBe(true);
+  });
+
+  test("a CLOSE the connection cannot take within 2 s is given up: the connection is cut", async () => {
+    const r = rig();
+    await up(r);
+    r.connection.room = 0;
+    void r.session.close();
+    await r.clock.advance(2000);
+    expect(r.connection.destroyed).toBe(true);
+  });
+});

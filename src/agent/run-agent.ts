@@ -1,0 +1,80 @@
+/**
+ * `credproxy agent` from start to exit: the NAT for the pool (ip_forward + MASQUERADE, only our
+ * own rules), the listener, then wait for a stop signal; on the way out every client gets a
+ * CLOSE and loses its TUN, and the NAT rules go. A failed start takes back what it had set up.
+ */
+import { CredproxyError, ErrorCode } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Cidr } from "../net/cidr.ts";
+import { hasNetAdmin } from "../tunnel/net-admin.ts";
+import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../tunnel/tun-device.ts";
+import { createAddressPool } from "./address-pool.ts";
+import { startAgentServer, type AgentServer } from "./agent-server.ts";
+import { installNat as installSystemNat, type InstalledNat, type InstallNatOptions } from "./nat-rules.ts";
+
+export interface AgentSettings {
+  readonly host: string;
+  readonly port: number;
+  /** Canonical IPv4 CIDR. */
+  readonly pool: string;
+  /** Undefined: clients may reach everything. */
+  readonly allowCidrs: readonly Cidr[] | undefined;
+}
+
+export interface RunAgentOptions {
+  readonly settings: AgentSettings;
+  readonly logger: Logger;
+  /** Resolves with the signal that stops the agent. */
+  readonly stop: Promise<string>;
+  /** The ready line, on stdout by default. */
+  readonly announce?: (line: string) => void;
+  readonly openTun?: (options: TunOptions) => Promise<TunDevice>;
+  readonly installNat?: (options: InstallNatOptions) => Promise<InstalledNat>;
+}
+
+/** Exported for tests: the one line a user without the privilege sees. */
+export function requireAgentPrivilege(netAdmin: boolean = hasNetAdmin()): void {
+  if (netAdmin) return;
+  throw new CredproxyError(ErrorCode.Platform, "credproxy agent needs root or CAP_NET_ADMIN to create TUN devices, routes and NAT rules", {
+    hint: "run it as root (sudo, or a systemd unit without User=), or grant the capability: sudo setcap cap_net_admin+ep $(command -v credproxy)",
+  });
+}
+
+export async function runAgent(options: RunAgentOptions): Promise<void> {
+  const { settings, logger } = options;
+  requireAgentPrivilege();
+  const pool = createAddressPool(settings.pool);
+  const nat = await (options.installNat ?? installSystemNat)({
+    pool: pool.cidr,
+    allowCidrs: settings.allowCidrs?.map((c) => c.text),
+    log: logger,
+  });
+  let server: AgentServer;
+  try {
+    server = startAgentServer({
+      host: settings.host,
+      port: settings.port,
+      pool,
+      allowCidrs: settings.allowCidrs,
+      openTun: options.openTun ?? openSystemTun,
+      logger,
+    });
+  } catch (error) {
+    await nat.remove();
+    throw error;
+  }
+  const where = settings.host.includes(":") ? `[${settings.host}]:${server.port}` : `${settings.host}:${server.port}`;
+  const allowed = settings.allowCidrs === undefined ? "everywhere" : settings.allowCidrs.map((c) => c.text).join(" ");
+  (options.announce ?? ((line) => process.stdout.write(line + "\n")))(
+    `agent: listening on ${where}, pool ${pool.cidr} (${pool.size} clients), allowed ${allowed}, NAT via ${nat.firewall}`,
+  );
+  logger.info("agent listening", { listen: where, pool: pool.cidr, allowed, firewall: nat.firewall });
+  const signal = await options.stop;
+  logger.info("agent stopping", { signal, clients: server.sessions().length });
+  try {
+    await server.close("the agent is shutting down");
+  } finally {
+    await nat.remove();
+  }
+  logger.info("agent stopped");
+}

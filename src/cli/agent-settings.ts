@@ -1,0 +1,60 @@
+/**
+ * `credproxy agent`'s settings from its flags, all checked before anything touches the system:
+ * a bad value is a usage error that names the flag, the value and what would be right.
+ */
+import { DEFAULT_POOL, createAddressPool } from "../agent/address-pool.ts";
+import type { AgentSettings } from "../agent/run-agent.ts";
+import { parseCidr, type Cidr } from "../net/cidr.ts";
+import { parseIp } from "../net/ip-address.ts";
+import { usageError } from "./args.ts";
+import { LOG_OUTPUT_FLAGS } from "./log-output.ts";
+
+export const AGENT_COMMAND = "agent";
+export const DEFAULT_LISTEN = "127.0.0.1:7860";
+
+export const AGENT_FLAGS = {
+  listen: { type: "string" },
+  pool: { type: "string" },
+  "allow-cidr": { type: "string", multiple: true },
+  "log-level": { type: "string" },
+  ...LOG_OUTPUT_FLAGS,
+} as const;
+
+export interface AgentFlags {
+  readonly listen?: string | undefined;
+  readonly pool?: string | undefined;
+  readonly "allow-cidr"?: string[] | undefined;
+}
+
+export function agentSettings(flags: AgentFlags): AgentSettings {
+  const { host, port } = parseListen(flags.listen ?? DEFAULT_LISTEN);
+  const poolText = flags.pool ?? DEFAULT_POOL;
+  // The pool's own checks (IPv4, room for a pair) give the message; the error already names --pool.
+  const pool = createAddressPool(poolText).cidr;
+  const allowCidrs = flags["allow-cidr"]?.map(allowCidr);
+  return { host, port, pool, allowCidrs };
+}
+
+/** `127.0.0.1:7860`, `[::1]:7860` or `localhost:7860`. */
+function parseListen(text: string): { host: string; port: number } {
+  const bad = (why: string) => usageError(AGENT_COMMAND, `--listen "${text}": ${why}; write HOST:PORT, e.g. --listen ${DEFAULT_LISTEN} (or [::1]:7860)`);
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!match) throw bad("not HOST:PORT");
+  const host = match[1] ?? match[2]!;
+  const port = Number(match[3]);
+  if (port > 65535) throw bad(`port ${port} is above 65535`);
+  if (host !== "localhost") {
+    const ip = parseIp(host);
+    if (ip === undefined) throw bad(`"${host}" is not an IP address`);
+    if (match[1] !== undefined && ip.family !== 6) throw bad(`brackets are for IPv6 addresses only`);
+    if (match[2] !== undefined && ip.family === 6) throw bad(`an IPv6 address needs brackets`);
+  }
+  return { host, port };
+}
+
+function allowCidr(text: string): Cidr {
+  const cidr = parseCidr(text);
+  if ("problem" in cidr) throw usageError(AGENT_COMMAND, `--allow-cidr "${text}": ${cidr.problem}`);
+  if (cidr.family !== 4) throw usageError(AGENT_COMMAND, `--allow-cidr "${text}": the agent forwards IPv4 only; give an IPv4 range such as 10.0.0.0/16`);
+  return cidr;
+}

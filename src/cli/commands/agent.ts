@@ -1,0 +1,91 @@
+import { closest } from "../../config/problems.ts";
+import { CredproxyError, ErrorCode } from "../../errors.ts";
+import { createLogger } from "../../log.ts";
+import { AGENT_COMMAND, AGENT_FLAGS, agentSettings, DEFAULT_LISTEN } from "../agent-settings.ts";
+import { parseCommandArgs, usageError } from "../args.ts";
+import { logLevelSetting } from "../env.ts";
+import { logOutput, logOutputHelp } from "../log-output.ts";
+import { firstSignal } from "../signals.ts";
+import type { Command } from "./index.ts";
+
+/**
+ * `credproxy agent [flags]` runs the agent; `credproxy agent <sub>` runs a subcommand. The
+ * table is where `install` (agent-install.ts: the systemd unit, IAM and SSM document) and
+ * `check` (agent-check.ts: the prerequisites) go; a word that is not one of them is taken as
+ * the agent's own arguments, so the agent keeps its flags-only command line.
+ */
+const subcommands: readonly Command[] = [];
+
+const USAGE = `Usage: credproxy agent [--listen HOST:PORT] [--pool CIDR] [--allow-cidr CIDR]... [options]${subcommandsLine()}
+
+The instance end of \`credproxy tunnel\`: listens for the SSM agent's Port connection (one per
+Session Manager session), gives each client a pair of tunnel addresses and a TUN device of
+its own, and puts the clients' packets on the network with IPv4 forwarding and MASQUERADE
+(nftables or iptables, whichever exists; only its own rules, removed on exit). Several clients
+at once. Needs root or CAP_NET_ADMIN (Linux).
+
+Options:
+  --listen HOST:PORT   Where the SSM agent connects (the client's --agent-port).
+                       Default: ${DEFAULT_LISTEN}
+  --pool CIDR          IPv4 range the client/agent address pairs come from (one /31 each).
+                       Default: 100.64.0.0/24
+  --allow-cidr CIDR    A destination clients may reach (repeat for more); packets to
+                       anything else, and packets whose source is not the client's own
+                       address, are dropped. Default: everywhere
+  --log-level LEVEL    debug, info, warn or error. Default: info
+${logOutputHelp(19, "text")}
+  -h, --help           Show this help
+
+When it listens it prints one line starting "agent: listening on". SIGTERM or SIGINT
+closes every client session (a CLOSE frame each), removes the TUN devices and the NAT rules.`;
+
+function subcommandsLine(): string {
+  if (subcommands.length === 0) return "";
+  const width = Math.max(...subcommands.map((c) => c.name.length));
+  return `\n       credproxy agent <command> [options]\n\nCommands:\n${subcommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}`;
+}
+
+export const agentCommand: Command = {
+  name: "agent",
+  summary: "Run the instance end of credproxy tunnel (TUN per client, NAT)",
+  usage: USAGE,
+  flags: AGENT_FLAGS,
+  ...(subcommands.length > 0 ? { hasSubcommands: true, subcommands } : {}),
+  async run(argv) {
+    const [first, ...rest] = argv;
+    const sub = subcommands.find((c) => c.name === first);
+    if (sub !== undefined) {
+      if (rest.includes("-h") || rest.includes("--help")) {
+        process.stdout.write(sub.usage + "\n");
+        return 0;
+      }
+      return sub.run(rest);
+    }
+    if (argv.includes("-h") || argv.includes("--help")) {
+      process.stdout.write(USAGE + "\n");
+      return 0;
+    }
+    if (first !== undefined && !first.startsWith("-")) throw unknownSubcommand(first);
+    return runAgentCommand(argv);
+  },
+};
+
+async function runAgentCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parseCommandArgs(AGENT_COMMAND, argv, AGENT_FLAGS);
+  const settings = agentSettings(values);
+  const output = logOutput(AGENT_COMMAND, values, "text");
+  const level = logLevelSetting(values["log-level"], process.env, output.dev ? "debug" : "info", (m) => usageError(AGENT_COMMAND, m));
+  const logger = createLogger({ level, format: output.format }, { component: "agent" });
+  const stop = firstSignal();
+  const { runAgent } = await import("../../agent/run-agent.ts");
+  await runAgent({ settings, logger, stop });
+  return 0;
+}
+
+function unknownSubcommand(word: string): CredproxyError {
+  const names = subcommands.map((c) => c.name);
+  const near = closest(word, names);
+  return new CredproxyError(ErrorCode.Usage, `agent: unexpected argument "${word}"${near ? `; did you mean "${near}"?` : ""}`, {
+    hint: names.length > 0 ? `agent commands are: ${names.join(", ")}; run "credproxy help agent"` : `the agent takes flags only; run "credproxy help agent"`,
+  });
+}
