@@ -17,7 +17,7 @@ export function detectFirewall(which: (name: string) => string | null = defaultW
 }
 
 /** PATH plus the sbin directories, which a non-login root shell sometimes lacks. */
-function defaultWhich(name: string): string | null {
+export function defaultWhich(name: string): string | null {
   const path = [process.env.PATH ?? "", "/usr/sbin", "/sbin", "/usr/local/sbin"].join(":");
   return Bun.which(name, { PATH: path });
 }
