@@ -52,5 +52,5 @@ export function documentArn(name: string): string {
 
 /** What the instance's own role needs for Session Manager to reach it at all. */
 export function instanceRoleNeeds(): string {
-  return `The instance profile's role needs ${INSTANCE_ROLE_POLICY_ARN} (AmazonSSMManagedInstanceCore: ssm:UpdateInstanceInformation, ssmmessages:CreateControlChannel/CreateDataChannel/OpenControlChannel/OpenDataChannel), and the SSM agent must run and reach the ssm and ssmmessages endpoints.`;
+  return `its instance profile's role needs the AWS managed policy AmazonSSMManagedInstanceCore (${INSTANCE_ROLE_POLICY_ARN}: ssm:UpdateInstanceInformation, ssmmessages:CreateControlChannel, OpenControlChannel, CreateDataChannel, OpenDataChannel), and the SSM agent must run and reach the ssm and ssmmessages endpoints`;
 }

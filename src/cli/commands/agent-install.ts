@@ -139,9 +139,9 @@ function afterwords(port: number, instanceId: string | undefined): string {
   return [
     `IAM policy for the users of credproxy tunnel up (client side)${instanceId ? `, for ${instanceId}` : ""}:`,
     policyText(instanceId),
-    ...(instanceId === undefined ? [`(${unknownInstanceNote()})`] : []),
+    ...(instanceId === undefined ? [`note: ${unknownInstanceNote()}`] : []),
     "",
-    `Instance role: ${instanceRoleNeeds()}`,
+    `For Session Manager to reach this instance at all, ${instanceRoleNeeds()}.`,
     "",
     `Port session document, for accounts that cannot allow ${DEFAULT_DOCUMENT} (drop that one from the policy then):`,
     json(portSessionDocument(port)),
