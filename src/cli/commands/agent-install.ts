@@ -15,11 +15,12 @@ const COMMAND = "agent install";
 
 const USAGE = `Usage: credproxy agent install [--listen HOST:PORT] [--pool CIDR] [--allow-cidr CIDR]... [options]
 
-Sets this instance up for credproxy tunnels: writes the systemd unit ${UNIT_NAME} that runs
-\`credproxy agent\` with these flags (hardened: root boxed in to CAP_NET_ADMIN and CAP_NET_RAW,
-a read-only system, /dev/net/tun and ip_forward only), then prints the IAM policy the tunnel's
-users need, what the instance's role needs, and a Port session document for accounts that do
-not allow AWS-StartSSHSession. The write is atomic; a different unit is kept unless --force.
+Sets this instance up for credproxy tunnels: writes the systemd unit
+${UNIT_NAME} that runs \`credproxy agent\` with these flags (hardened: root boxed
+in to CAP_NET_ADMIN and CAP_NET_RAW, a read-only system, /dev/net/tun and ip_forward only),
+then prints the IAM policy the tunnel's users need, what the instance's role needs, and a Port
+session document for accounts that do not allow AWS-StartSSHSession. The write is atomic; a
+different unit is kept unless --force.
 
 Options:
   --listen HOST:PORT   Where the agent listens; Session Manager connects to this port.
