@@ -115,7 +115,8 @@ describe("code blocks in README, docs/ and examples/", () => {
         const line = raw.replace(/^\s*(sudo\s+|\$\s+)?/, "").replace(/\s+#.*$/, "");
         const words = /^(?:\S+\/)?credproxy\s+(.*)$/.exec(line)?.[1]?.split(/\s+/);
         if (!words || words[0]?.startsWith("-")) continue; // `credproxy --version`, the CredProxy form
-        const sub = words[0] === "broker" || words[0] === "help" || (words[0] === "proxy" && /^(env|ca)$/.test(words[1] ?? ""));
+        // `tunnel up`, `agent install`: their flags are in the subcommand's help; `agent --listen` is the agent's own
+        const sub = words[0] === "broker" || words[0] === "help" || (words[0] === "proxy" && /^(env|ca)$/.test(words[1] ?? "")) || (/^(tunnel|agent)$/.test(words[0] ?? "") && /^[a-z]/.test(words[1] ?? ""));
         const path = (sub ? words.slice(0, 2) : words.slice(0, 1)).filter((w) => /^[a-z][a-z-]*$/.test(w));
         const key = path.join(" ");
         if (!helps.has(key)) {
