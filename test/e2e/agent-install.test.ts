@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY_PATH, credproxyBinary, runCredproxy, tempDir } from "../helpers/binary.ts";
+import { BINARY_PATH, credproxyBinary, REPO_ROOT, runCredproxy, tempDir } from "../helpers/binary.ts";
 import { cleanupAll } from "../helpers/cleanup.ts";
 import { runInNamespace, spawnInNamespace } from "../helpers/tunnel-topology.ts";
 
@@ -91,6 +91,16 @@ describe("credproxy agent install", () => {
     const doc = await install(["--print-document", "--listen", "127.0.0.1:7999"]);
     expect(JSON.parse(doc.stdout)).toMatchObject({ sessionType: "Port", parameters: { portNumber: { allowedPattern: "^7999$", default: "7999" } } });
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("the IAM policy in README.md and docs/tunnel.md is the one --print-iam prints", async () => {
+    const printed = JSON.parse((await install(["--print-iam"])).stdout) as { Statement: { Resource: string[] }[] };
+    printed.Statement[0]!.Resource[0] = "arn:aws:ec2:*:*:instance/*"; // on an EC2 host it names the instance
+    for (const file of ["README.md", "docs/tunnel.md"]) {
+      const blocks = [...readFileSync(join(REPO_ROOT, file), "utf8").matchAll(/^```json\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).filter((b) => b.includes("CredproxyTunnelStart"));
+      expect({ file, blocks: blocks.length }).toEqual({ file, blocks: 1 });
+      expect({ file, policy: JSON.parse(blocks[0]!) }).toEqual({ file, policy: printed });
+    }
   });
 
   test("a binary the unit's sandbox hides (under /tmp) is written with a warning that says where to copy it", async () => {
