@@ -34,6 +34,7 @@ describe("agentUnit()", () => {
       "ProtectSystem=strict",
       "ProtectHome=yes",
       "PrivateTmp=yes",
+      "UMask=0077",
       "ProtectKernelModules=yes",
       "ProtectKernelTunables=yes",
       "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX",
@@ -49,6 +50,15 @@ describe("agentUnit()", () => {
 
   test("systemd-analyze verify accepts every directive without a warning", () => {
     expect(verify(agentUnit({ binary: process.execPath, args: ARGS }))).toEqual({ code: 0, stderr: "" });
+  });
+
+  test("systemd-analyze security rates its exposure below 5 (OK or better), root and the host network notwithstanding", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cp-unit-"));
+    writeFileSync(join(dir, UNIT_NAME), agentUnit({ binary: process.execPath, args: ARGS }));
+    const r = Bun.spawnSync(["systemd-analyze", "security", "--offline=yes", join(dir, UNIT_NAME)], { stdout: "pipe", stderr: "pipe" });
+    const level = /Overall exposure level for credproxy-agent\.service: (\d+\.\d+)/.exec(r.stdout.toString())?.[1];
+    expect(level).toBeDefined();
+    expect(Number(level)).toBeLessThan(5);
   });
 
   test("the verify check above would see a mistake (an unknown key, a bad address family)", () => {

@@ -50,6 +50,8 @@ export function agentUnit(options: AgentUnitOptions): string {
     "ProtectSystem=strict",
     "ProtectHome=yes",
     "PrivateTmp=yes",
+    "PrivateMounts=yes",
+    "UMask=0077",
     "ProtectKernelModules=yes",
     "ProtectKernelTunables=yes",
     "ProtectKernelLogs=yes",
