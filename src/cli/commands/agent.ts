@@ -6,6 +6,8 @@ import { parseCommandArgs, usageError } from "../args.ts";
 import { logLevelSetting } from "../env.ts";
 import { logOutput, logOutputHelp } from "../log-output.ts";
 import { firstSignal } from "../signals.ts";
+import { agentCheckCommand } from "./agent-check.ts";
+import { agentInstallCommand } from "./agent-install.ts";
 import type { Command } from "./index.ts";
 
 /**
@@ -14,7 +16,7 @@ import type { Command } from "./index.ts";
  * `check` (agent-check.ts: the prerequisites) go; a word that is not one of them is taken as
  * the agent's own arguments, so the agent keeps its flags-only command line.
  */
-const subcommands: readonly Command[] = [];
+const subcommands: readonly Command[] = [agentInstallCommand, agentCheckCommand];
 
 const USAGE = `Usage: credproxy agent [--listen HOST:PORT] [--pool CIDR] [--allow-cidr CIDR]... [options]${subcommandsLine()}
 
