@@ -6,12 +6,11 @@
  * TRACE and TRACK are refused here too: the listener checks only a connection's first head,
  * and an upstream echoing a later one would hand the injected credential to the client.
  */
-import type { IncomingMessage } from "node:http";
 import { parseAuthority, parseSni, sameTarget, type CanonicalTarget } from "../canonical-host.ts";
 import { echoMethodRefusal } from "../proxy-request-head.ts";
 import { misdirected, type Refusal } from "../refusal.ts";
 
-export function innerTargetRefusal(req: Pick<IncomingMessage, "rawHeaders" | "method">, target: CanonicalTarget, tunnel: { tls: boolean; servername: string | undefined }): Refusal | undefined {
+export function innerTargetRefusal(req: { readonly rawHeaders: readonly string[]; readonly method?: string | undefined }, target: CanonicalTarget, tunnel: { tls: boolean; servername: string | undefined }): Refusal | undefined {
   const echo = echoMethodRefusal(req.method ?? "GET");
   if (echo) return { status: echo.status, code: echo.code, message: `credproxy refused the request: ${echo.reason}.` };
   const hosts = hostValues(req.rawHeaders);
