@@ -14,6 +14,8 @@ export interface ClientSide {
   readonly method: string;
   readonly rawHeaders: readonly string[];
   readonly httpVersionMajor: number;
+  /** The body's length when it is known before it arrives; undefined when node:http reads it (it may be chunked). */
+  readonly bodyLength: number | undefined;
   /** The client has gone (or its response was cut off). */
   readonly gone: boolean;
   /** Calls `abort` when the client goes before its response is complete. */
@@ -34,6 +36,7 @@ export function nodeClientSide(req: IncomingMessage, res: ServerResponse): Clien
     method: req.method ?? "GET",
     rawHeaders: req.rawHeaders,
     httpVersionMajor: req.httpVersionMajor,
+    bodyLength: undefined,
     get gone() {
       return res.destroyed;
     },

@@ -68,7 +68,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
   const headers = { ...upstreamHeaders(client.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: client.method, path: exchange.path, headers });
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: client.method, path: exchange.path, headers, bodyLength: client.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });

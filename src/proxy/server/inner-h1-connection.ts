@@ -160,6 +160,7 @@ class FastClient implements ClientSide {
   readonly method: string;
   readonly rawHeaders: string[];
   readonly httpVersionMajor = 1;
+  readonly bodyLength: number;
   /** The connection must end after this response (a refusal, or the client's Connection: close). */
   closing = false;
   readonly #socket: Duplex;
@@ -174,6 +175,7 @@ class FastClient implements ClientSide {
     this.#request = request;
     this.#body = body;
     this.method = request.head.method;
+    this.bodyLength = request.bodyLength;
     this.rawHeaders = request.head.headers.flat();
   }
 
@@ -228,6 +230,10 @@ class FastClient implements ClientSide {
     const complete = bodiless || ((body as { complete?: boolean }).complete === true && body.readableLength === 0);
     if (complete && chunked) parts.push(LAST_CHUNK);
     this.#socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    if (!complete && body.destroyed) {
+      this.abort(); // it failed before we listened: the client must see the response cut off
+      return Promise.resolve(bytes);
+    }
     if (complete) {
       this.#finished = true;
       body.resume(); // lets it end, so the upstream connection goes back to its pool
