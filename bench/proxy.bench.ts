@@ -26,7 +26,8 @@
  *   literals (127.0.0.1 … 127.0.3.232): the proxy mints the leaf when it terminates the
  *   client's TLS, before it dials upstream, so no origin needs to listen there.
  *
- * BENCH_ONLY=load|first|memory runs one part. BENCH_BIN=path measures another build than
+ * BENCH_ONLY=load|first|memory runs one part; BENCH_SCENARIOS="keep-alive c=10" keeps only the
+ * scenarios whose label ends so. BENCH_BIN=path measures another build than
  * dist/credproxy; BENCH_EXTRA_BIN=path adds a second credproxy
  * build (e.g. an experiment) as its own row, started the same way.
  */
@@ -203,12 +204,13 @@ interface Scenario {
   readonly keepAlive: boolean;
 }
 
+/** BENCH_SCENARIOS=a,b keeps the scenarios whose label contains one of them (quick experiments). */
 const SCENARIOS: Scenario[] = [
   { label: "keep-alive c=1", c: 1, keepAlive: true },
   { label: "keep-alive c=10", c: 10, keepAlive: true },
   { label: "keep-alive c=50", c: 50, keepAlive: true },
   { label: "new connection per request c=10", c: 10, keepAlive: false },
-];
+].filter((s) => !process.env.BENCH_SCENARIOS || process.env.BENCH_SCENARIOS.split(",").some((part) => s.label.endsWith(part)));
 
 async function hey(proxy: Proxy, args: string[]): Promise<HeyRun> {
   const before = { ...seen };
@@ -291,6 +293,7 @@ async function load(): Promise<void> {
     }
   }
   const c1 = (name: string) => results.get(`keep-alive c=1|${name}`)!;
+  if (!results.has("keep-alive c=1|direct")) return console.log(`\ncredproxy proxy smaps Anonymous: idle ${mib(idle)}, after the load ${mib(afterLoad)}`);
   console.log(`\nAdded latency over direct at c=1 (median of rounds): p50 and mean per request (1 / req/s):\n`);
   console.log("| target | added p50 ms | added mean ms |\n|---|---|---|");
   for (const t of targets.slice(1)) {

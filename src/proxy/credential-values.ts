@@ -1,7 +1,7 @@
 /**
  * The current value of each credential, fetched when a request needs it, never at load only:
  *
- * - a `value:` template is expanded on use. A ${fromFile:} file is read again when its stat
+ * - a `value:` template is expanded on use (one that names no file, once). A ${fromFile:} file is read again when its stat
  *   (inode, size, mtime) changes, looked at no more than once a second, so a token rotated on
  *   disk is sent from the next request on without a reload; `refresh()` (after an upstream
  *   401/403) forgets what was read so the next use reads the files again;
@@ -39,6 +39,8 @@ export class CredentialValues {
   readonly #now: () => number;
   readonly #files = new Map<string, CachedFile>();
   readonly #commands = new Map<string, { value: Promise<string>; until: number }>();
+  /** Expanded templates that name no file: the environment they read does not change under a running process. */
+  readonly #fixed = new WeakMap<CredentialSpec, string>();
 
   constructor(options: CredentialValuesOptions = {}) {
     this.#env = options.env ?? process.env;
@@ -49,8 +51,12 @@ export class CredentialValues {
   async value(credential: CredentialSpec): Promise<string> {
     const source = credential.value;
     if (source.kind === "template") {
+      const fixed = this.#fixed.get(credential);
+      if (fixed !== undefined) return fixed;
       const text = substituteString(source.template, { env: this.#env, readFile: (path) => this.#read(path) }, ["credentials", credential.name, "value"]);
-      return headerSafe(credential.name, text.replace(/[\r\n]+$/, "")); // a token file's final newline is not part of it
+      const value = headerSafe(credential.name, text.replace(/[\r\n]+$/, "")); // a token file's final newline is not part of it
+      if (source.files.length === 0) this.#fixed.set(credential, value);
+      return value;
     }
     const key = commandKey(credential);
     const cached = this.#commands.get(key);

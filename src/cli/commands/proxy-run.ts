@@ -1,3 +1,4 @@
+import { batchedLines } from "../../batched-lines.ts";
 import { createLogger, LOG_LEVELS, parseLogLevel } from "../../log.ts";
 import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import { LOG_OUTPUT_FLAGS, logOutput } from "../log-output.ts";
@@ -47,7 +48,7 @@ export const proxyRunCommand: Command = {
     const signal = firstSignal({ except: ["SIGHUP"] });
     const { loadWithFlags, startProxyService } = await import("../../proxy/proxy-service.ts");
     const config = loadWithFlags({ location, listen, logger: createLogger({ level: "error" }) });
-    const logger = createLogger({ level: level ?? config.logLevel ?? (output.dev ? "debug" : "info"), format: output.format });
+    const logger = createLogger({ level: level ?? config.logLevel ?? (output.dev ? "debug" : "info"), format: output.format, write: batchedLines() });
     const service = await startProxyService({ location, listen, logger, initial: config });
     const onHangup = () => void service.reload();
     process.on("SIGHUP", onHangup);

@@ -8,12 +8,12 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
-import { finished } from "node:stream/promises";
 import type { CredentialSpec } from "../config/proxy-config.ts";
-import { forwardHeaders, responseHeaders, type HeaderList, type Injection } from "../forward-headers.ts";
+import { forwardHeaders, responseHeaders, type Injection } from "../forward-headers.ts";
 import { upstreamFailed, type Refusal } from "../refusal.ts";
 import { selectCredentials } from "../select-credentials.ts";
 import type { Admitted } from "./admit.ts";
+import { headerObject, nodeClientSide, type ClientSide } from "./client-side.ts";
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { logRequest } from "./request-log.ts";
@@ -31,16 +31,21 @@ export interface Exchange {
 }
 
 export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, exchange: Exchange): Promise<void> {
+  return forwardFrom(runtime, nodeClientSide(req, res), exchange);
+}
+
+/** forwardRequest for any client side: node:http's, or the tunnel's own HTTP/1.1 connection. */
+export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exchange: Exchange): Promise<void> {
   const started = performance.now();
   const { admitted } = exchange;
-  const requestId = requestIdOf(req);
-  res.setHeader("x-request-id", requestId);
+  const requestId = requestIdOf(client.rawHeaders);
+  const idHeader = { "x-request-id": requestId };
   const log = (status: number, extra: { bytes?: number; credentials?: readonly string[]; reason?: string } = {}) =>
     logRequest(runtime.logger, {
       requestId,
       run: admitted.tenant.name,
       mode: exchange.mode,
-      method: req.method ?? "GET",
+      method: client.method,
       host: admitted.target.authority,
       path: exchange.path,
       status,
@@ -48,10 +53,10 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
       decision: decisionName(admitted),
       ...extra,
     });
-  const misdirected = innerTargetRefusal(req, admitted.target, exchange);
+  const misdirected = innerTargetRefusal(client, admitted.target, exchange);
   if (misdirected) {
     runtime.metrics.request("refused", []);
-    sendRefusal(res, misdirected);
+    client.refuse(misdirected, idHeader);
     return log(misdirected.status, { reason: misdirected.code });
   }
   const credentials = selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !exchange.tls });
@@ -59,48 +64,43 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   const names = credentials.map((c) => c.name);
   if ("refusal" in injections) {
     runtime.metrics.upstreamError("credential");
-    sendRefusal(res, injections.refusal);
+    client.refuse(injections.refusal, idHeader);
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
-  const headers = { ...upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), "x-request-id": requestId };
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: req.method ?? "GET", path: exchange.path, headers });
-  if (res.destroyed) {
+  const headers = { ...upstreamHeaders(client.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: client.method, path: exchange.path, headers, bodyLength: client.bodyLength });
+  if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
   }
-  res.once("close", () => {
-    if (!res.writableFinished) call.abort();
-  });
-  req.pipe(call.body);
+  client.onGone(() => call.abort());
+  client.pipeBody(call.body);
   const upstream = await call.response;
   if ("kind" in upstream) {
     runtime.metrics.upstreamError(upstream.kind);
     runtime.metrics.request("allowed", names);
     runtime.logger.debug("upstream failed", { host: admitted.target.authority, kind: upstream.kind, error: upstream.error.message });
-    if (!res.headersSent && !res.destroyed) sendRefusal(res, failureRefusal(admitted, upstream));
-    else res.destroy();
+    client.refuse(failureRefusal(admitted, upstream), idHeader);
     return log(upstream.kind === "timeout" ? 504 : 502, { credentials: names, reason: `upstream-${upstream.kind}` });
   }
   runtime.metrics.request(admitted.decision.wouldDeny ? "would_deny" : "allowed", names);
   const status = upstream.status;
   if ((status === 401 || status === 403) && credentials.length > 0) for (const c of credentials) runtime.values.refresh(c);
-  const head = headerObject(responseHeaders(upstream.headers));
-  if (upstream.statusMessage !== undefined && req.httpVersionMajor === 1) res.writeHead(status, upstream.statusMessage, head);
-  else res.writeHead(status, head);
-  (res as { flushHeaders?: () => void }).flushHeaders?.();
-  let bytes = 0;
-  upstream.body.on("data", (chunk: Buffer) => (bytes += chunk.length));
-  upstream.body.once("error", () => res.destroy());
-  upstream.body.pipe(res);
-  await finished(res).catch(() => {}); // resolves at once if the client has already gone
+  const head = responseHeaders(upstream.headers);
+  // The upstream's own X-Request-Id, when it sends one, is what the client sees.
+  if (!head.some(([name]) => name === "x-request-id")) head.push(["x-request-id", requestId]);
+  upstream.body.once("error", () => client.abort());
+  const bytes = await client.respond(status, upstream.statusMessage, head, upstream.body);
   log(status, { bytes, credentials: names });
 }
 
 /** The client's X-Request-Id when it is a sane token, else a new one; sent upstream, returned, logged. */
-function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers["x-request-id"];
-  const value = Array.isArray(given) ? given[0] : given;
-  return value !== undefined && /^[A-Za-z0-9._:@\/+=-]{1,128}$/.test(value) ? value : randomUUID();
+function requestIdOf(raw: readonly string[]): string {
+  const given: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.length === 12 && raw[i]!.toLowerCase() === "x-request-id") given.push(raw[i + 1]!);
+  // Repeated, the values join into one with ", ", which is not a sane token (as node:http's req.headers had it).
+  const value = given.join(", ");
+  return /^[A-Za-z0-9._:@\/+=-]{1,128}$/.test(value) ? value : randomUUID();
 }
 
 /** The values of the credentials chosen for a request, or the 502 to send when one cannot be had (logged, never shown). */
@@ -124,32 +124,6 @@ export function pairs(raw: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
   return out;
-}
-
-/** Repeated names become arrays, which node:http writes as repeated lines. */
-export function headerObject(list: HeaderList): OutgoingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of list) {
-    const key = name.toLowerCase();
-    const current = out[key];
-    if (current === undefined) out[key] = value;
-    else if (Array.isArray(current)) current.push(value);
-    else out[key] = [current, value];
-  }
-  return out;
-}
-
-export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
-  if (res.headersSent || res.destroyed) return void res.destroy();
-  const body = refusal.message + "\n";
-  res.writeHead(refusal.status, {
-    ...refusal.headers,
-    "x-credproxy-deny-reason": refusal.code,
-    "content-type": "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-  });
-  res.end(body);
 }
 
 export function failureRefusal(admitted: Admitted, failure: UpstreamFailure): Refusal {

@@ -29,7 +29,7 @@ async function tunnelServer(handshakeTimeoutMs = 5000) {
     if (req.url === "/slow") setTimeout(answer, handshakeTimeoutMs * 3);
     else answer();
   });
-  const listener = createServer((socket) => void interceptTunnel(runtime, socket, admitted, Buffer.alloc(0), { h1: inner, h2: () => { throw new Error("this test speaks HTTP/1.1"); } }));
+  const listener = createServer((socket) => void interceptTunnel(runtime, socket, admitted, Buffer.alloc(0), { h1: (socket) => void inner.emit("connection", socket), h2: () => { throw new Error("this test speaks HTTP/1.1"); } }));
   await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
   return { port: (listener.address() as AddressInfo).port, close: () => listener.close() };
 }

@@ -2,17 +2,18 @@
  * An intercepted CONNECT tunnel: the first bytes the client sends decide what it speaks.
  * 0x16 (a TLS handshake record) is terminated with a leaf certificate for the CONNECT target;
  * an ASCII letter is plain HTTP inside the tunnel; anything else is refused, since the proxy
- * could not apply credentials or checks to it. Either way the decrypted requests go to one
- * shared node:http server, which finds the tunnel's checked target through `tunnels`, or,
- * when the client chose h2 by ALPN, to an HTTP/2 server made for that one tunnel.
+ * could not apply credentials or checks to it. Either way the decrypted requests are read by
+ * the proxy's own HTTP/1.1 connection (which hands what it does not take to one shared
+ * node:http server, finding the tunnel's checked target through `tunnels`), or, when the
+ * client chose h2 by ALPN, by an HTTP/2 server made for that one tunnel.
  *
  * The leaf is chosen by the CONNECT target, not by the client's SNI, so a client that sends
  * no SNI (an IP literal) still gets the right certificate; a differing SNI is remembered and
  * answered 421 by the inner request handler.
  */
-import type { Server } from "node:http";
 import type { Http2Server } from "node:http2";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { Admitted } from "./admit.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
@@ -28,9 +29,9 @@ export const tunnels = new WeakMap<object, TunnelInfo>();
 
 const TLS_HANDSHAKE = 0x16;
 
-/** Where decrypted connections go: the shared HTTP/1.1 server, or an HTTP/2 server for one tunnel. */
+/** Where decrypted connections go: HTTP/1.1 (the proxy's own, handing over to node:http), or an HTTP/2 server for one tunnel. */
 export interface InnerServers {
-  readonly h1: Server;
+  h1(socket: Duplex, info: TunnelInfo): void;
   h2(info: TunnelInfo): Http2Server;
 }
 
@@ -40,8 +41,9 @@ export async function interceptTunnel(runtime: ProxyRuntime, socket: Socket, adm
   if (first[0] === TLS_HANDSHAKE) return terminateTls(runtime, socket, admitted, first, servers);
   if (isHttpStart(first[0]!)) {
     socket.unshift(first);
-    tunnels.set(socket, { admitted, tls: false, servername: undefined });
-    servers.h1.emit("connection", socket);
+    const info: TunnelInfo = { admitted, tls: false, servername: undefined };
+    tunnels.set(socket, info);
+    servers.h1(socket, info);
     return;
   }
   runtime.logger.info("tunnel refused", { run: admitted.tenant.name, host: admitted.target.authority, reason: "neither TLS nor HTTP" });
@@ -64,7 +66,7 @@ function terminateTls(runtime: ProxyRuntime, socket: Socket, admitted: Admitted,
     info.servername = serverNameOf(tls);
     tunnels.set(tls, info);
     if (tls.alpnProtocol === "h2") servers.h2(info).emit("connection", tls);
-    else servers.h1.emit("connection", tls);
+    else servers.h1(tls, info);
   });
   tls.once("close", () => clearTimeout(handshakeTimer));
   tls.on("error", (error) => {

@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { admit } from "./admit.ts";
-import { forwardRequest, sendRefusal } from "./forward-request.ts";
+import { sendRefusal } from "./client-side.ts";
+import { forwardRequest } from "./forward-request.ts";
 import { ownEndpoint } from "./own-endpoints.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { reportRefusal } from "./report-refusal.ts";

@@ -11,6 +11,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { networkInterfaces } from "node:os";
 import { bindError } from "../../http/listen.ts";
@@ -20,7 +21,9 @@ import { parseProxyRequestHead, headerValue, type ProxyRequestHead } from "../pr
 import { refusalBytes, unparsableRequest, type Refusal } from "../refusal.ts";
 import { hasCredentialFor } from "../select-credentials.ts";
 import { admit, type Admitted } from "./admit.ts";
-import { forwardRequest, sendRefusal } from "./forward-request.ts";
+import { sendRefusal } from "./client-side.ts";
+import { forwardFrom, forwardRequest } from "./forward-request.ts";
+import { serveInnerH1 } from "./inner-h1-connection.ts";
 import { forwardUpgrade } from "./forward-upgrade.ts";
 import { interceptTunnel, serverNameOf, tunnels, type TunnelInfo } from "./intercept-tunnel.ts";
 import { opaqueTunnel } from "./opaque-tunnel.ts";
@@ -97,7 +100,23 @@ async function onConnect(runtime: ProxyRuntime, socket: Socket, head: ProxyReque
   const close = runtime.metrics.opened("intercept");
   socket.once("close", close);
   socket.setTimeout(runtime.state.config.limits.idleTimeoutMs, () => socket.destroy());
-  await interceptTunnel(runtime, socket, admitted, rest, { h1: inner, h2: (info) => h2Server(runtime, info) });
+  await interceptTunnel(runtime, socket, admitted, rest, { h1: (inside, info) => innerH1(runtime, inside, info, inner), h2: (info) => h2Server(runtime, info) });
+}
+
+/** A tunnel's HTTP/1.1: the proxy's own connection, which hands anything out of the ordinary to node:http. */
+function innerH1(runtime: ProxyRuntime, socket: Duplex, info: TunnelInfo, inner: HttpServer): void {
+  serveInnerH1(socket, {
+    maxHeaderBytes: runtime.state.config.limits.maxHeaderBytes,
+    handOver: (unread) => {
+      if (unread.length > 0) socket.unshift(unread);
+      inner.emit("connection", socket);
+      if (socket.isPaused()) socket.resume();
+    },
+    forward: (client, request) =>
+      forwardFrom(runtime, client, { admitted: info.admitted, tls: info.tls, servername: info.servername, mode: "intercept", path: request.head.target }).catch((e) =>
+        internalError(runtime, (refusal) => client.refuse(refusal, {}), e),
+      ),
+  });
 }
 
 function intercepts(admitted: Admitted): boolean {
@@ -168,9 +187,11 @@ function refuseRaw(socket: Socket, refusal: Refusal): void {
   socket.once("finish", () => socket.destroySoon?.());
 }
 
-function internalError(runtime: ProxyRuntime, res: ServerResponse, error: unknown): void {
+function internalError(runtime: ProxyRuntime, refuse: ServerResponse | ((refusal: Refusal) => void), error: unknown): void {
   runtime.logger.error("request failed", { error });
-  sendRefusal(res, { status: 502, code: "internal-error", message: "credproxy failed on this request; its log says why." });
+  const refusal: Refusal = { status: 502, code: "internal-error", message: "credproxy failed on this request; its log says why." };
+  if (typeof refuse === "function") refuse(refusal);
+  else sendRefusal(refuse, refusal);
 }
 
 async function closeAll(server: Server, sockets: Set<Socket>, servers: HttpServer[]): Promise<void> {

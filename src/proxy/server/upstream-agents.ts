@@ -14,6 +14,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect as tlsConnect, createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import { tunnelThrough, type UpstreamProxyRoute } from "./upstream-proxy.ts";
+import { UpstreamH1 } from "./upstream-h1.ts";
 import { UpstreamH2 } from "./upstream-h2.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 
@@ -22,6 +23,8 @@ export class UpstreamAgents {
   readonly #http = new Map<string, HttpAgent>();
   readonly secureContext: SecureContext;
   readonly h2 = new UpstreamH2();
+  /** HTTP/1.1 without node:http, for requests whose body length is known (the tunnels' fast path). */
+  readonly h1 = new UpstreamH1();
 
   constructor(upstreamCaBundle: string | undefined) {
     this.secureContext = createSecureContext({ ca: [...rootCertificates, ...(upstreamCaBundle ? readBundle(upstreamCaBundle) : [])] });
@@ -50,6 +53,7 @@ export class UpstreamAgents {
   /** Closes the pools of tenants that are gone (or all), so no connection outlives its checks. */
   retain(tenants: ReadonlySet<string> | undefined): void {
     this.h2.retain(tenants);
+    this.h1.retain(tenants);
     for (const pools of [this.#https, this.#http] as Map<string, HttpAgent>[]) {
       for (const [name, agent] of pools) {
         if (tenants?.has(name)) continue;

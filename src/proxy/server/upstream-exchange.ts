@@ -32,6 +32,8 @@ export interface ExchangeOptions {
   readonly method: string;
   readonly path: string;
   readonly headers: OutgoingHttpHeaders;
+  /** The request body's length when known before it arrives (the proxy's own HTTP/1.1); undefined from node:http. */
+  readonly bodyLength?: number | undefined;
 }
 
 export async function openUpstream(runtime: ProxyRuntime, admitted: Admitted, options: ExchangeOptions): Promise<UpstreamExchange> {
@@ -48,7 +50,18 @@ export async function openUpstream(runtime: ProxyRuntime, admitted: Admitted, op
     if ("session" in opened) return h2Exchange(opened.session, options, limits.responseHeadTimeoutMs);
     if ("failure" in opened) return failed({ kind: opened.failure, error: opened.error });
   }
+  if (options.bodyLength !== undefined && admitted.addresses.length > 0 && runtime.chooseProxy(admitted.target, options.tls) === undefined) return ownH1Exchange(runtime, admitted, options, options.bodyLength);
   return h1Exchange(runtime, admitted, options);
+}
+
+/** HTTP/1.1 on the proxy's own client, to the checked address. */
+function ownH1Exchange(runtime: ProxyRuntime, admitted: Admitted, options: ExchangeOptions, bodyLength: number): UpstreamExchange {
+  const { target, tenant } = admitted;
+  const address = preferredAddress(admitted.addresses);
+  const servername = options.tls && target.kind === "name" ? target.host : undefined;
+  const key = `${tenant.name}\0${address.text}\0${target.port}\0${options.tls ? `tls:${servername ?? ""}` : "plain"}`;
+  const h1Target = { key, host: address.text, port: target.port, tls: options.tls, servername, secureContext: runtime.agents.secureContext };
+  return runtime.agents.h1.exchange(h1Target, { method: options.method, path: options.path, headers: options.headers, bodyLength }, runtime.state.config.limits);
 }
 
 function h1Exchange(runtime: ProxyRuntime, admitted: Admitted, options: ExchangeOptions): UpstreamExchange {

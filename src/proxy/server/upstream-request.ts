@@ -107,7 +107,7 @@ export function preferredAddress(addresses: readonly IpAddress[]): IpAddress {
   return addresses.find((a) => a.family === 4) ?? addresses[0]!;
 }
 
-function failureKind(error: Error & { code?: string }): UpstreamFailure["kind"] {
+export function failureKind(error: Error & { code?: string }): UpstreamFailure["kind"] {
   const code = error.code ?? "";
   if (/CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ALTNAME|UNABLE_TO/i.test(code + " " + error.message)) return "tls";
   if (code === "ECONNRESET" || code === "EPIPE") return "reset";
