@@ -101,7 +101,7 @@ async function onConnect(runtime: ProxyRuntime, socket: Socket, head: ProxyReque
 }
 
 function intercepts(admitted: Admitted): boolean {
-  return admitted.tenant.intercept === "all" || hasCredentialFor(admitted.tenant.credentials, admitted.target);
+  return admitted.tenant.intercept === "all" || hasCredentialFor([...admitted.tenant.credentials, ...admitted.tenant.awsCredentials], admitted.target);
 }
 
 /** The node:http server every intercepted tunnel's decrypted requests go to. */
