@@ -17,6 +17,7 @@ import type { Admitted } from "./admit.ts";
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { logRequest } from "./request-log.ts";
+import { awsStep } from "./aws-signing.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
 
@@ -54,16 +55,26 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
     sendRefusal(res, misdirected);
     return log(misdirected.status, { reason: misdirected.code });
   }
-  const credentials = selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !exchange.tls });
+  const method = req.method ?? "GET";
+  const aws = await awsStep(runtime, req, { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, method, path: exchange.path, headers: pairs(req.rawHeaders) });
+  if (aws.kind === "refused") {
+    if (aws.refusal.code === "credential-unavailable") runtime.metrics.upstreamError("credential");
+    else runtime.metrics.request("refused", []);
+    sendRefusal(res, aws.refusal);
+    return log(aws.refusal.status, { credentials: aws.credential === undefined ? [] : [aws.credential], reason: aws.refusal.code });
+  }
+  // A re-signed request carries the signature alone: a header set after signing could break it.
+  const credentials = aws.kind === "signed" ? [] : selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !exchange.tls });
   const injections = await credentialValues(runtime, credentials);
-  const names = credentials.map((c) => c.name);
+  const names = aws.kind === "signed" ? [aws.credential] : credentials.map((c) => c.name);
   if ("refusal" in injections) {
     runtime.metrics.upstreamError("credential");
     sendRefusal(res, injections.refusal);
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
-  const headers = { ...upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), "x-request-id": requestId };
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: req.method ?? "GET", path: exchange.path, headers });
+  const unsigned = { ...upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), "x-request-id": requestId };
+  const headers = aws.kind === "signed" ? await aws.sign(unsigned) : unsigned;
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path: exchange.path, headers });
   if (res.destroyed) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
@@ -71,7 +82,8 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   res.once("close", () => {
     if (!res.writableFinished) call.abort();
   });
-  req.pipe(call.body);
+  if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
+  else req.pipe(call.body);
   const upstream = await call.response;
   if ("kind" in upstream) {
     runtime.metrics.upstreamError(upstream.kind);

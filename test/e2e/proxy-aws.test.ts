@@ -1,0 +1,151 @@
+/**
+ * AWS without keys in the sandbox: the compiled `credproxy proxy` in front of moto (validating
+ * every signature, session token and policy once its setup calls are spent), behind a TLS
+ * front that records what reached moto. The aws CLI and boto3 get only what `proxy env --aws`
+ * prints: placeholder keys, the proxy URL and the trust bundle. What they sign with the
+ * placeholders must arrive signed by the role; what cannot be re-signed must be refused
+ * before it leaves, and no placeholder may ever reach moto.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { cleanupAll, tempDir } from "../helpers/cleanup.ts";
+import { curl } from "../helpers/curl.ts";
+import { ACCOUNT_ID, startMoto, type ValidatingMoto } from "../helpers/moto.ts";
+import { makeTestPki } from "../helpers/test-ca.ts";
+import { startTlsFront, type TlsFront } from "../helpers/tls-front.ts";
+import { clientEnv, jsonOf, runClient } from "./proxy-client-run.ts";
+import { startProxy, type RunningProxy } from "./proxy-fixture.ts";
+
+const BOTO3 = join(import.meta.dir, "clients", "boto3-aws.py");
+const ROLE = "sandbox";
+
+let moto: ValidatingMoto;
+let front: TlsFront;
+let proxy: RunningProxy;
+let env: Record<string, string>;
+let endpoint: string;
+let originCa: string;
+
+beforeAll(async () => {
+  moto = await startMoto({ validating: true, roles: [ROLE] });
+  const pki = await makeTestPki(await tempDir(), { names: ["localhost"], ips: ["127.0.0.1"] });
+  front = await startTlsFront(pki, moto.port);
+  originCa = pki.caFile;
+  endpoint = `https://localhost:${front.port}`;
+  proxy = await startProxy(`
+tls: {upstream_ca_bundle: ${pki.caFile}}
+allow: ["localhost:${front.port}"]
+allow_addresses: ["127.0.0.1/32"]
+credentials:
+  - name: sandbox-role
+    host: localhost:${front.port}
+    aws:
+      role_arn: ${moto.roleArn(ROLE)}
+      source: {iam_keys: {aws_access_key_id: ${moto.user.accessKeyId}, aws_secret_access_key: "${moto.user.secretAccessKey}"}}
+      sts_endpoint: ${moto.endpoint}
+`);
+  env = { ...clientEnv(await proxy.sandboxEnv(["--aws"])), AWS_DEFAULT_REGION: "us-east-1", AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null", AWS_EC2_METADATA_DISABLED: "true" };
+}, 60_000);
+afterAll(cleanupAll);
+
+const boto3 = (...args: string[]) => runClient(["python3", BOTO3, endpoint, ...args], env, 60_000);
+
+/** A request through the proxy as curl sends it, trusting only the proxy's bundle. */
+async function viaProxy(url: string, headers: string[] = []): Promise<{ status: number; reason: string | undefined; body: string }> {
+  const r = await curl(["-sS", "-i", "--proxy", env.HTTPS_PROXY!, "--cacert", proxy.bundle, ...headers.flatMap((h) => ["-H", h]), url], 15_000);
+  // curl -i shows the proxy's answer to CONNECT first, then the response through the tunnel
+  const [head = "", body = ""] = r.stdout.replace(/^HTTP\/1\.1 200 Connection established\r\n\r\n/i, "").split("\r\n\r\n");
+  return { status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1]), reason: /x-credproxy-deny-reason: (\S+)/i.exec(head)?.[1], body };
+}
+
+describe("AWS through credproxy proxy with placeholder keys only", () => {
+  test("proxy env --aws prints placeholder keys shaped like temporary credentials", () => {
+    expect(env.AWS_ACCESS_KEY_ID).toMatch(/^ASIA[A-Z2-7]{16}$/);
+    expect(env.AWS_SECRET_ACCESS_KEY).toMatch(/^[A-Za-z0-9]{40}$/);
+    expect(env.AWS_SESSION_TOKEN!.length).toBeGreaterThan(100);
+    expect(env.AWS_ACCESS_KEY_ID).not.toBe(moto.user.accessKeyId);
+  });
+
+  test("aws sts get-caller-identity answers as the role, through a validating moto", async () => {
+    const r = await runClient(["aws", "sts", "get-caller-identity", "--endpoint-url", endpoint, "--output", "json"], env, 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/${ROLE}/credproxy-proxy`);
+  });
+
+  test("boto3 sts.get_caller_identity answers as the role", async () => {
+    expect(jsonOf(await boto3("identity"))).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/${ROLE}/credproxy-proxy`);
+  });
+
+  test("boto3 S3 put/get round-trips, including its default upload (the unsigned trailer), intact", async () => {
+    const result = jsonOf(await boto3("roundtrip", String(6 * 1024 * 1024)));
+    expect(result).toEqual({ small: true, big: true, bigSize: 6 * 1024 * 1024 });
+    const shapes = front.heads().map((h) => /x-amz-content-sha256: (\S+)/i.exec(h)?.[1]);
+    expect(shapes).toContain("STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+  }, 60_000);
+
+  test("what reached moto was signed by the role: no placeholder key, secret or token ever got there", () => {
+    const sent = front.sent();
+    expect(sent.length).toBeGreaterThan(0);
+    // includes(), not toContain(): a failure must not print megabytes of upload
+    expect(sent.includes(env.AWS_ACCESS_KEY_ID!)).toBe(false);
+    expect(sent.includes(env.AWS_SECRET_ACCESS_KEY!)).toBe(false);
+    expect(sent.includes(env.AWS_SESSION_TOKEN!)).toBe(false);
+    for (const head of front.heads()) expect(head).toMatch(/authorization: AWS4-HMAC-SHA256 Credential=ASIA/i);
+  });
+
+  test("the role's session token never reaches the sandbox's answers or the proxy's log", async () => {
+    const token = /x-amz-security-token: (\S+)/i.exec(front.heads()[0] ?? "")?.[1];
+    expect(token).toBeDefined();
+    const r = await boto3("identity");
+    expect(r.stdout + r.stderr).not.toContain(token!);
+    expect([...proxy.proc.stdoutLines, ...proxy.proc.stderrLines].join("\n")).not.toContain(token!);
+  });
+});
+
+describe("AWS requests the proxy refuses before they leave", () => {
+  test("a presigned URL (SigV4 or boto3's SigV2 default) is refused, and never reaches moto", async () => {
+    const url = jsonOf(await boto3("presign", "v4")) as string;
+    expect(url).toContain("X-Amz-Signature=");
+    const before = front.heads().length;
+    const r = await viaProxy(url);
+    expect(r).toMatchObject({ status: 403, reason: "aws-presigned" });
+    expect(r.body).toContain("presigned");
+    const v2 = jsonOf(await boto3("presign", "v2")) as string;
+    expect(v2).toContain("AWSAccessKeyId=");
+    expect((await viaProxy(v2)).reason).toBe("aws-presigned");
+    const junk = await viaProxy(url, [`Authorization: AWS4-HMAC-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${"0".repeat(64)}`]);
+    expect(junk.reason).toBe("aws-presigned");
+    expect(front.heads().length).toBe(before);
+  });
+
+  test("a request signed with the real source key is refused as a real key", async () => {
+    expect(jsonOf(await boto3("keys", moto.user.accessKeyId, moto.user.secretAccessKey))).toEqual({ status: 403, reason: "aws-real-key" });
+  });
+
+  test("a request signed with a key that is no placeholder of this run is refused", async () => {
+    expect(jsonOf(await boto3("keys", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))).toEqual({ status: 403, reason: "aws-unknown-key" });
+  });
+
+  test("a SigV4A header and a chunk-signed upload are refused with their reasons", async () => {
+    const sig = "0".repeat(64);
+    const v4a = await viaProxy(`${endpoint}/sandbox/small.txt`, [`Authorization: AWS4-ECDSA-P256-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20260101/s3/aws4_request, SignedHeaders=host;x-amz-region-set, Signature=${sig}`, "X-Amz-Region-Set: *"]);
+    expect(v4a).toMatchObject({ status: 403, reason: "aws-sigv4a" });
+    const chunked = await viaProxy(`${endpoint}/sandbox/small.txt`, [
+      `Authorization: AWS4-HMAC-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=${sig}`,
+      "x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+      "x-amz-date: 20260101T000000Z",
+    ]);
+    expect(chunked).toMatchObject({ status: 403, reason: "aws-chunk-signed" });
+    expect(chunked.body).toContain("payload_signing_enabled");
+  });
+});
+
+describe("moto itself", () => {
+  // Last: it sends the placeholders to moto around the proxy, on purpose.
+  test("moto validates: the same call signed with the placeholders, sent around the proxy, is refused by moto", async () => {
+    const { HTTPS_PROXY: _a, https_proxy: _b, HTTP_PROXY: _c, http_proxy: _d, ...direct } = env;
+    const r = await runClient(["aws", "sts", "get-caller-identity", "--endpoint-url", endpoint], { ...direct, AWS_CA_BUNDLE: originCa }, 60_000);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("InvalidClientTokenId");
+  });
+});
