@@ -76,11 +76,15 @@ describe("AWS through credproxy proxy with placeholder keys only", () => {
     expect(jsonOf(await boto3("identity"))).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/${ROLE}/credproxy-proxy`);
   });
 
-  test("boto3 S3 put/get round-trips, including its default upload (the unsigned trailer), intact", async () => {
-    const result = jsonOf(await boto3("roundtrip", String(6 * 1024 * 1024)));
-    expect(result).toEqual({ small: true, big: true, bigSize: 6 * 1024 * 1024 });
-    const shapes = front.heads().map((h) => /x-amz-content-sha256: (\S+)/i.exec(h)?.[1]);
+  test("boto3 S3 put/get round-trips 20 MiB with its default upload (multipart, unsigned trailer), intact", async () => {
+    const result = jsonOf(await boto3("roundtrip", String(20 * 1024 * 1024)));
+    expect(result).toEqual({ small: true, big: true, bigSize: 20 * 1024 * 1024, missing: "NoSuchKey" });
+    const heads = front.heads();
+    const shapes = heads.map((h) => /x-amz-content-sha256: (\S+)/i.exec(h)?.[1]);
     expect(shapes).toContain("STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+    // multipart: ?uploads, ?partNumber=…&uploadId=… and the completing POST were all re-signed and accepted
+    expect(heads.some((h) => /^POST \S+\?uploads/.test(h))).toBe(true);
+    expect(heads.filter((h) => /^PUT \S+partNumber=/.test(h)).length).toBeGreaterThanOrEqual(2);
   }, 60_000);
 
   test("what reached moto was signed by the role: no placeholder key, secret or token ever got there", () => {

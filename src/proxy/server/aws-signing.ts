@@ -9,6 +9,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import { awsPlaceholders } from "../aws/aws-placeholders.ts";
 import { pickAwsCredential } from "../aws/pick-aws-credential.ts";
 import { resignRequest } from "../aws/resign-request.ts";
+import type { Swaps } from "../aws/scrub-role-keys.ts";
 import { classifySigV4, type HeaderSignedRequest } from "../aws/sigv4-shape.ts";
 import type { AwsCredentialSpec, Tenant } from "../config/proxy-config.ts";
 import { hostPatternMatches, type HostTarget } from "../host-pattern.ts";
@@ -27,6 +28,8 @@ export type AwsStep =
       readonly credential: string;
       /** The body read to hash it, to send instead of streaming the request. */
       readonly body: Buffer | undefined;
+      /** The role's key id and token with the placeholders that replace them in error bodies. */
+      readonly swaps: Swaps;
       sign(headers: OutgoingHttpHeaders): Promise<OutgoingHttpHeaders>;
     };
 
@@ -66,6 +69,7 @@ export async function awsStep(runtime: ProxyRuntime, req: IncomingMessage, reque
     kind: "signed",
     credential: spec.name,
     body,
+    swaps: swapsFor(request.tenant, spec, credentials),
     sign: (headers) => resignRequest({ method: request.method, target: request.path, headers, shape: shape as HeaderSignedRequest, credentials, body }),
   };
 }
@@ -82,6 +86,14 @@ function boundAwsCredentials(tenant: Tenant, target: HostTarget): AwsCredentialS
 
 function placeholderKeyId(tenant: Tenant, spec: AwsCredentialSpec): string {
   return awsPlaceholders({ tenant: tenant.name, token: tenant.token, credential: spec.name }).accessKeyId;
+}
+
+function swapsFor(tenant: Tenant, spec: AwsCredentialSpec, role: { accessKeyId: string; sessionToken: string }): Swaps {
+  const placeholders = awsPlaceholders({ tenant: tenant.name, token: tenant.token, credential: spec.name });
+  return [
+    [role.accessKeyId, placeholders.accessKeyId],
+    [role.sessionToken, placeholders.sessionToken],
+  ];
 }
 
 /** The whole body; past `max` the rest is read and dropped, so the refusal can still be answered on this connection. */

@@ -18,6 +18,8 @@ import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { logRequest } from "./request-log.ts";
 import { awsStep } from "./aws-signing.ts";
+import { scrubbable, scrubRoleKeys, type Swaps } from "../aws/scrub-role-keys.ts";
+import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
 
@@ -97,6 +99,7 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   const status = upstream.status;
   if ((status === 401 || status === 403) && credentials.length > 0) for (const c of credentials) runtime.values.refresh(c);
   const head = headerObject(responseHeaders(upstream.headers));
+  if (aws.kind === "signed" && scrubbable(method, status, head)) return sendScrubbed(res, upstream, head, aws.swaps, (bytes) => log(status, { bytes, credentials: names }));
   if (upstream.statusMessage !== undefined && req.httpVersionMajor === 1) res.writeHead(status, upstream.statusMessage, head);
   else res.writeHead(status, head);
   (res as { flushHeaders?: () => void }).flushHeaders?.();
@@ -106,6 +109,21 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   upstream.body.pipe(res);
   await finished(res).catch(() => {}); // resolves at once if the client has already gone
   log(status, { bytes, credentials: names });
+}
+
+/** An AWS error body, read whole (it is small) and given back without the role's key id or token. */
+async function sendScrubbed(res: ServerResponse, upstream: UpstreamResponse, head: OutgoingHttpHeaders, swaps: Swaps, done: (bytes: number) => void): Promise<void> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) chunks.push(chunk);
+  } catch {
+    return void res.destroy();
+  }
+  const body = scrubRoleKeys(Buffer.concat(chunks), swaps);
+  res.writeHead(upstream.status, { ...head, "content-length": body.length });
+  res.end(body);
+  await finished(res).catch(() => {});
+  done(body.length);
 }
 
 /** The client's X-Request-Id when it is a sane token, else a new one; sent upstream, returned, logged. */

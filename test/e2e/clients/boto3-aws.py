@@ -32,7 +32,12 @@ elif action == "roundtrip":
     s3.upload_fileobj(io.BytesIO(big), "sandbox", "dir/big object.bin")  # boto3's default upload path
     got_small = s3.get_object(Bucket="sandbox", Key="small.txt")["Body"].read()
     got_big = s3.get_object(Bucket="sandbox", Key="dir/big object.bin")["Body"].read()
-    print(json.dumps({"small": got_small == small, "big": digest(got_big) == digest(big), "bigSize": len(got_big)}))
+    try:
+        s3.get_object(Bucket="sandbox", Key="missing.txt")
+        missing = None
+    except s3.exceptions.NoSuchKey as error:  # an error body, passed through the proxy's error-body check
+        missing = error.response["Error"]["Code"]
+    print(json.dumps({"small": got_small == small, "big": digest(got_big) == digest(big), "bigSize": len(got_big), "missing": missing}))
 elif action == "presign":
     version = {"v4": "s3v4", "v2": "s3"}[sys.argv[3]]
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=config.merge(Config(signature_version=version)))
