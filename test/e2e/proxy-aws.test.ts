@@ -7,7 +7,10 @@
  * before it leaves, and no placeholder may ever reach moto.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { Sha256 } from "../../src/proxy/aws/sha256.ts";
 import { cleanupAll, tempDir } from "../helpers/cleanup.ts";
 import { curl } from "../helpers/curl.ts";
 import { ACCOUNT_ID, startMoto, type ValidatingMoto } from "../helpers/moto.ts";
@@ -48,11 +51,42 @@ credentials:
 }, 60_000);
 afterAll(cleanupAll);
 
+/**
+ * A chunk-signed PUT as the SDKs make it over plain http, signed with the sandbox's placeholder
+ * keys by @smithy/signature-v4: the head, then each 64 KiB chunk chained from the signature before.
+ */
+async function chunkSignedPut(host: string, path: string, data: Buffer, keys: Record<string, string>): Promise<{ headers: Record<string, string>; body: Buffer }> {
+  const credentials = { accessKeyId: keys.AWS_ACCESS_KEY_ID!, secretAccessKey: keys.AWS_SECRET_ACCESS_KEY!, sessionToken: keys.AWS_SESSION_TOKEN! };
+  const signer = new SignatureV4({ credentials, region: "us-east-1", service: "s3", sha256: Sha256, uriEscapePath: false });
+  const sizes: number[] = [];
+  for (let at = 0; at < data.length; at += 65_536) sizes.push(Math.min(65_536, data.length - at));
+  sizes.push(0);
+  const length = sizes.reduce((sum, n) => sum + n.toString(16).length + ";chunk-signature=".length + 64 + 2 + (n > 0 ? n + 2 : 0), 0) + 2;
+  const date = new Date();
+  const head = await signer.sign(
+    { method: "PUT", protocol: "https:", hostname: "localhost", path, query: {}, headers: { host, "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "content-encoding": "aws-chunked", "x-amz-decoded-content-length": String(data.length), "content-length": String(length) } },
+    { signingDate: date },
+  );
+  let previous = /Signature=(\w+)/.exec(head.headers.authorization!)![1]!;
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const size of sizes) {
+    const chunk = data.subarray(at, at + size);
+    at += size;
+    previous = await signer.sign({ headers: new Uint8Array(0), payload: chunk }, { signingDate: date, priorSignature: previous });
+    parts.push(Buffer.from(`${size.toString(16)};chunk-signature=${previous}\r\n`), ...(size > 0 ? [chunk, Buffer.from("\r\n")] : []));
+  }
+  parts.push(Buffer.from("\r\n"));
+  const body = Buffer.concat(parts);
+  expect(body.length).toBe(length);
+  return { headers: head.headers, body };
+}
+
 const boto3 = (...args: string[]) => runClient(["python3", BOTO3, endpoint, ...args], env, 60_000);
 
 /** A request through the proxy as curl sends it, trusting only the proxy's bundle. */
-async function viaProxy(url: string, headers: string[] = []): Promise<{ status: number; reason: string | undefined; body: string }> {
-  const r = await curl(["-sS", "-i", "--proxy", env.HTTPS_PROXY!, "--cacert", proxy.bundle, ...headers.flatMap((h) => ["-H", h]), url], 15_000);
+async function viaProxy(url: string, headers: string[] = [], extra: string[] = []): Promise<{ status: number; reason: string | undefined; body: string }> {
+  const r = await curl(["-sS", "-i", "--proxy", env.HTTPS_PROXY!, "--cacert", proxy.bundle, ...headers.flatMap((h) => ["-H", h]), ...extra, url], 15_000);
   // curl -i shows the proxy's answer to CONNECT first, then the response through the tunnel
   const [head = "", body = ""] = r.stdout.replace(/^HTTP\/1\.1 200 Connection established\r\n\r\n/i, "").split("\r\n\r\n");
   return { status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1]), reason: /x-credproxy-deny-reason: (\S+)/i.exec(head)?.[1], body };
@@ -86,6 +120,19 @@ describe("AWS through credproxy proxy with placeholder keys only", () => {
     expect(heads.some((h) => /^POST \S+\?uploads/.test(h))).toBe(true);
     expect(heads.filter((h) => /^PUT \S+partNumber=/.test(h)).length).toBeGreaterThanOrEqual(2);
   }, 60_000);
+
+  test("a chunk-signed upload (the SDK signer's STREAMING-AWS4-HMAC-SHA256-PAYLOAD) is signed again chunk by chunk and stored intact", async () => {
+    const data = Buffer.from(Array.from({ length: 140_000 }, (_, i) => i % 251));
+    const { headers, body } = await chunkSignedPut(`localhost:${front.port}`, "/sandbox/chunked.bin", data, env);
+    const file = join(await tempDir(), "chunked.body");
+    await Bun.write(file, body);
+    const r = await curl(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--proxy", env.HTTPS_PROXY!, "--cacert", proxy.bundle, "-X", "PUT", "-H", "content-type: application/octet-stream", ...Object.entries(headers).flatMap(([n, v]) => ["-H", `${n}: ${v}`]), "--data-binary", `@${file}`, `${endpoint}/sandbox/chunked.bin`], 15_000);
+    expect(r.stdout).toBe("200");
+    expect(jsonOf(await boto3("sha256", "chunked.bin"))).toBe(createHash("sha256").update(data).digest("hex"));
+    const head = front.heads().find((h) => h.startsWith("PUT /sandbox/chunked.bin"))!;
+    expect(head).toContain("x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+    expect(front.sent().includes(body.subarray(0, 90).toString("latin1"))).toBe(false); // the first chunk line, with its placeholder signature, never arrived
+  });
 
   test("what reached moto was signed by the role: no placeholder key, secret or token ever got there", () => {
     const sent = front.sent();
@@ -130,16 +177,22 @@ describe("AWS requests the proxy refuses before they leave", () => {
     expect(jsonOf(await boto3("keys", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))).toEqual({ status: 403, reason: "aws-unknown-key" });
   });
 
-  test("a SigV4A header and a chunk-signed upload are refused with their reasons", async () => {
+  test("a SigV4A header and a chunk-signed upload with a signed trailer are refused with their reasons", async () => {
     const sig = "0".repeat(64);
     const v4a = await viaProxy(`${endpoint}/sandbox/small.txt`, [`Authorization: AWS4-ECDSA-P256-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20260101/s3/aws4_request, SignedHeaders=host;x-amz-region-set, Signature=${sig}`, "X-Amz-Region-Set: *"]);
     expect(v4a).toMatchObject({ status: 403, reason: "aws-sigv4a" });
     const chunked = await viaProxy(`${endpoint}/sandbox/small.txt`, [
       `Authorization: AWS4-HMAC-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=${sig}`,
-      "x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+      "x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
       "x-amz-date: 20260101T000000Z",
     ]);
     expect(chunked).toMatchObject({ status: 403, reason: "aws-chunk-signed" });
+    const notChunked = await viaProxy(`${endpoint}/sandbox/not-chunked.txt`, [
+      `Authorization: AWS4-HMAC-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=${sig}`,
+      "x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+      "x-amz-date: 20260101T000000Z",
+    ], ["-X", "PUT", "--data-binary", "plain text, no chunks"]);
+    expect(notChunked).toMatchObject({ status: 400, reason: "aws-chunked-malformed" });
     expect(chunked.body).toContain("payload_signing_enabled");
   });
 });

@@ -9,10 +9,10 @@
  * encoded once more), which is what the signer does for uriEscapePath.
  */
 import type { OutgoingHttpHeaders } from "node:http";
-import type { SourceData } from "@smithy/types";
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentials } from "../../credentials/types.ts";
+import type { ChunkSigner } from "./chunk-signatures.ts";
+import { Sha256 } from "./sha256.ts";
 import { safeDecode, type HeaderSignedRequest } from "./sigv4-shape.ts";
 
 export interface ResignInput {
@@ -45,15 +45,7 @@ export async function resignRequest(input: ResignInput): Promise<OutgoingHttpHea
     if (value !== undefined) toSign[name] = Array.isArray(value) ? value.join(",") : String(value);
   }
   const [rawPath, rawQuery] = splitTarget(input.target);
-  const signer = new SignatureV4({
-    credentials: identity(input.credentials),
-    region: shape.region,
-    service: shape.service,
-    sha256: Sha256,
-    uriEscapePath: shape.service !== "s3",
-    applyChecksum: false,
-  });
-  const signed = await signer.sign(
+  const signed = await signerFor(shape, input.credentials).sign(
     { method: input.method, protocol: "https:", hostname: hostnameOf(toSign.host ?? ""), path: rawPath, query: queryOf(rawQuery), headers: toSign, body: input.body },
     { signingDate: signingDate(input.headers["x-amz-date"], shape.scopeDate) ?? input.now ?? new Date(), signableHeaders: new Set(Object.keys(toSign)) },
   );
@@ -62,6 +54,33 @@ export async function resignRequest(input: ResignInput): Promise<OutgoingHttpHea
     if (value !== undefined) out[name] = value;
   }
   return out;
+}
+
+/**
+ * The chunk signatures of a chunk-signed body, chained from the re-signed header's signature
+ * and made at its X-Amz-Date (chunk-signatures.ts streams the body through it).
+ */
+export function chunkSignerFor(shape: HeaderSignedRequest, credentials: AwsCredentials, signedHeaders: OutgoingHttpHeaders): { seed: string; sign: ChunkSigner } {
+  const seed = /Signature=([0-9a-f]{64})/.exec(String(signedHeaders.authorization))?.[1];
+  const date = signingDate(signedHeaders["x-amz-date"], shape.scopeDate);
+  if (seed === undefined || date === undefined) throw new Error("the re-signed head lacks its signature or date");
+  const signer = signerFor(shape, credentials);
+  const empty = new Uint8Array(0); // a chunk's "headers" are empty: their hash is the empty string's
+  return {
+    seed,
+    sign: (previous, data) => signer.sign({ headers: empty, payload: data }, { signingDate: date, priorSignature: previous, signingRegion: shape.region, signingService: shape.service }),
+  };
+}
+
+function signerFor(shape: HeaderSignedRequest, credentials: AwsCredentials): SignatureV4 {
+  return new SignatureV4({
+    credentials: identity(credentials),
+    region: shape.region,
+    service: shape.service,
+    sha256: Sha256,
+    uriEscapePath: shape.service !== "s3",
+    applyChecksum: false,
+  });
 }
 
 function identity(c: AwsCredentials): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } {
@@ -97,23 +116,4 @@ function signingDate(header: OutgoingHttpHeaders[string], scopeDate: string): Da
   const m = text === undefined ? null : /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
   if (!m || `${m[1]}${m[2]}${m[3]}` !== scopeDate) return undefined;
   return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
-}
-
-/** The signer's hash: SHA-256, or HMAC-SHA256 when given a key. */
-class Sha256 {
-  readonly #hash: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.#hash = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.#hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-}
-
-function bytes(data: SourceData): string | Buffer {
-  if (typeof data === "string") return data;
-  return ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
 }

@@ -30,8 +30,8 @@ describe("classifySigV4: the signature shape of a request to an AWS-bound host",
     expect(mode(undefined)).toBe("body");
   });
 
-  test("chunk-signed uploads are refused with the SDK settings that avoid them", () => {
-    for (const sha of ["STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"]) {
+  test("chunk-signed uploads with a signed trailer, and event streams, are refused with the SDK settings that avoid them", () => {
+    for (const sha of ["STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-EVENTS"]) {
       const shape = classifySigV4([["authorization", auth()], ["x-amz-content-sha256", sha]], "/b/k");
       expect(reason(shape)).toBe("aws-chunk-signed");
       if (shape.kind === "refused") expect(shape.refusal.message).toContain("payload_signing_enabled");

@@ -2,17 +2,18 @@
  * What kind of AWS signature a request carries, decided from its head alone before anything
  * is forwarded to a host an `aws:` credential is bound to. Only two shapes can be re-signed
  * with the role's credentials: the header form (Authorization: AWS4-HMAC-SHA256) whose payload
- * is a hash, UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, or not declared (the body is
- * hashed then). Everything else a sandbox could send is refused with a reason it can act on:
+ * is a hash, UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, chunk-signed
+ * (STREAMING-AWS4-HMAC-SHA256-PAYLOAD: every chunk is signed again as it streams) or not
+ * declared (the body is hashed then). Everything else a sandbox could send is refused with a reason it can act on:
  * a presigned query (even beside a junk Authorization, which would otherwise hide it), SigV4A,
- * chunk-signed uploads (every chunk signature chains from the seed signature we replace),
- * SigV2, and heads we cannot read unambiguously.
+ * chunk-signed uploads with a signed trailer, event streams, SigV2, and heads we cannot read
+ * unambiguously.
  */
 import type { HeaderList } from "../forward-headers.ts";
 import type { Refusal } from "../refusal.ts";
 
 /** How the client declared the payload (x-amz-content-sha256); "body" = not declared, so the body must be hashed. */
-export type PayloadMode = "hash" | "unsigned" | "unsigned-trailer" | "body";
+export type PayloadMode = "hash" | "unsigned" | "unsigned-trailer" | "chunk-signed" | "body";
 
 export interface HeaderSignedRequest {
   readonly kind: "sigv4";
@@ -30,7 +31,8 @@ export type SigV4Shape = { readonly kind: "unsigned" } | HeaderSignedRequest | {
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
 const PRESIGN_PARAMS = new Set(["x-amz-signature", "x-amz-credential", "x-amz-algorithm", "awsaccesskeyid"]);
-const CHUNK_SIGNED = /^STREAMING-AWS4-HMAC-SHA256-(PAYLOAD|EVENTS)(-TRAILER)?$/;
+/** Chunk-signed with a signed trailer, or event streams: chains credproxy does not re-sign. */
+const CHUNK_SIGNED_OTHER = /^STREAMING-AWS4-HMAC-SHA256-(PAYLOAD-TRAILER|EVENTS)$/;
 
 /** `target` is the request target as sent (origin-form path and query). */
 export function classifySigV4(headers: HeaderList, target: string): SigV4Shape {
@@ -56,7 +58,8 @@ function payloadMode(declared: string | undefined): PayloadMode | SigV4Shape {
   if (HEX_SHA256.test(declared.toLowerCase())) return "hash";
   if (declared === "UNSIGNED-PAYLOAD") return "unsigned";
   if (declared === "STREAMING-UNSIGNED-PAYLOAD-TRAILER") return "unsigned-trailer";
-  if (CHUNK_SIGNED.test(declared)) return refused("aws-chunk-signed", CHUNK_SIGNED_REASON);
+  if (declared === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") return "chunk-signed";
+  if (CHUNK_SIGNED_OTHER.test(declared)) return refused("aws-chunk-signed", CHUNK_SIGNED_REASON);
   if (declared.startsWith("STREAMING-AWS4-ECDSA-P256-SHA256")) return refused("aws-sigv4a", SIGV4A);
   return refused("aws-malformed", "credproxy refused the request: its x-amz-content-sha256 is neither a SHA-256 hex digest nor a payload mode credproxy knows (UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER).");
 }
@@ -115,6 +118,6 @@ const SIGV4A =
   "Call a regional endpoint instead of a multi-Region access point or global endpoint, so the SDK signs with SigV4.";
 
 const CHUNK_SIGNED_REASON =
-  "credproxy refused the request: its body is chunk-signed (x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD), and each chunk signature chains from the placeholder signature. " +
+  "credproxy refused the request: its body is chunk-signed with a signed trailer or is an event stream (x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or -EVENTS), which credproxy does not re-sign (plain STREAMING-AWS4-HMAC-SHA256-PAYLOAD it does). " +
   "Make the SDK sign the payload another way: boto3/aws CLI: leave payload_signing_enabled off (the default over https); AWS SDK for Java: chunkedEncodingEnabled(false); " +
   "AWS SDK for JavaScript: use https:// endpoints (it chunk-signs only over plain http).";

@@ -8,9 +8,11 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import { awsPlaceholders } from "../aws/aws-placeholders.ts";
 import { pickAwsCredential } from "../aws/pick-aws-credential.ts";
-import { resignRequest } from "../aws/resign-request.ts";
+import type { Transform } from "node:stream";
+import { chunkResigner } from "../aws/chunk-signatures.ts";
+import { chunkSignerFor, resignRequest } from "../aws/resign-request.ts";
 import type { Swaps } from "../aws/scrub-role-keys.ts";
-import { classifySigV4, type HeaderSignedRequest } from "../aws/sigv4-shape.ts";
+import { classifySigV4 } from "../aws/sigv4-shape.ts";
 import type { AwsCredentialSpec, Tenant } from "../config/proxy-config.ts";
 import { hostPatternMatches, type HostTarget } from "../host-pattern.ts";
 import type { HeaderList } from "../forward-headers.ts";
@@ -30,7 +32,8 @@ export type AwsStep =
       readonly body: Buffer | undefined;
       /** The role's key id and token with the placeholders that replace them in error bodies. */
       readonly swaps: Swaps;
-      sign(headers: OutgoingHttpHeaders): Promise<OutgoingHttpHeaders>;
+      /** The headers signed again; for a chunk-signed body also the transform that signs its chunks again. */
+      sign(headers: OutgoingHttpHeaders): Promise<{ headers: OutgoingHttpHeaders; chunks?: Transform | undefined }>;
     };
 
 export interface AwsRequest {
@@ -70,7 +73,12 @@ export async function awsStep(runtime: ProxyRuntime, req: IncomingMessage, reque
     credential: spec.name,
     body,
     swaps: swapsFor(request.tenant, spec, credentials),
-    sign: (headers) => resignRequest({ method: request.method, target: request.path, headers, shape: shape as HeaderSignedRequest, credentials, body }),
+    sign: async (headers) => {
+      const signed = await resignRequest({ method: request.method, target: request.path, headers, shape, credentials, body });
+      if (shape.payload !== "chunk-signed") return { headers: signed };
+      const chunks = chunkSignerFor(shape, credentials, signed);
+      return { headers: signed, chunks: chunkResigner(chunks.seed, chunks.sign) };
+    },
   };
 }
 

@@ -75,7 +75,8 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
   const unsigned = { ...upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), "x-request-id": requestId };
-  const headers = aws.kind === "signed" ? await aws.sign(unsigned) : unsigned;
+  const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
+  const headers = signed?.headers ?? unsigned;
   const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path: exchange.path, headers });
   if (res.destroyed) {
     call.abort(); // the client left while the upstream connection was being opened
@@ -84,9 +85,21 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   res.once("close", () => {
     if (!res.writableFinished) call.abort();
   });
+  let bodyRefusal: Refusal | undefined;
   if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
-  else req.pipe(call.body);
+  else if (signed?.chunks) {
+    signed.chunks.once("error", () => {
+      bodyRefusal = MALFORMED_CHUNKS;
+      call.abort(); // not aws-chunked after all: the upstream must not get a half-signed body
+    });
+    req.pipe(signed.chunks).pipe(call.body);
+  } else req.pipe(call.body);
   const upstream = await call.response;
+  if ("kind" in upstream && bodyRefusal) {
+    runtime.metrics.request("refused", names);
+    sendRefusal(res, bodyRefusal);
+    return log(bodyRefusal.status, { credentials: names, reason: bodyRefusal.code });
+  }
   if ("kind" in upstream) {
     runtime.metrics.upstreamError(upstream.kind);
     runtime.metrics.request("allowed", names);
@@ -110,6 +123,12 @@ export async function forwardRequest(runtime: ProxyRuntime, req: IncomingMessage
   await finished(res).catch(() => {}); // resolves at once if the client has already gone
   log(status, { bytes, credentials: names });
 }
+
+const MALFORMED_CHUNKS: Refusal = {
+  status: 400,
+  code: "aws-chunked-malformed",
+  message: "credproxy refused the request: it declares a chunk-signed body (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), but the body is not aws-chunked, so its chunks cannot be signed again.",
+};
 
 /** An AWS error body, read whole (it is small) and given back without the role's key id or token. */
 async function sendScrubbed(res: ServerResponse, upstream: UpstreamResponse, head: OutgoingHttpHeaders, swaps: Swaps, done: (bytes: number) => void): Promise<void> {

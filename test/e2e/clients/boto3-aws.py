@@ -38,6 +38,8 @@ elif action == "roundtrip":
     except s3.exceptions.NoSuchKey as error:  # an error body, passed through the proxy's error-body check
         missing = error.response["Error"]["Code"]
     print(json.dumps({"small": got_small == small, "big": digest(got_big) == digest(big), "bigSize": len(got_big), "missing": missing}))
+elif action == "sha256":
+    print(json.dumps(digest(client("s3").get_object(Bucket="sandbox", Key=sys.argv[3])["Body"].read())))
 elif action == "presign":
     version = {"v4": "s3v4", "v2": "s3"}[sys.argv[3]]
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=config.merge(Config(signature_version=version)))
