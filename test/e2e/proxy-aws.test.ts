@@ -16,7 +16,7 @@ import { curl } from "../helpers/curl.ts";
 import { ACCOUNT_ID, startMoto, type ValidatingMoto } from "../helpers/moto.ts";
 import { makeTestPki } from "../helpers/test-ca.ts";
 import { startTlsFront, type TlsFront } from "../helpers/tls-front.ts";
-import { clientEnv, jsonOf, runClient } from "./proxy-client-run.ts";
+import { NODE, clientEnv, jsonOf, runClient } from "./proxy-client-run.ts";
 import { startProxy, type RunningProxy } from "./proxy-fixture.ts";
 
 const BOTO3 = join(import.meta.dir, "clients", "boto3-aws.py");
@@ -104,6 +104,11 @@ describe("AWS through credproxy proxy with placeholder keys only", () => {
     const r = await runClient(["aws", "sts", "get-caller-identity", "--endpoint-url", endpoint, "--output", "json"], env, 60_000);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/${ROLE}/credproxy-proxy`);
+  });
+
+  test("the AWS SDK for JavaScript v3 (STS GetCallerIdentity) answers as the role", async () => {
+    const r = await runClient([NODE, join(import.meta.dir, "clients", "js-sdk-sts-via-proxy.mjs"), endpoint], env, 60_000);
+    expect(jsonOf(r)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/${ROLE}/credproxy-proxy`);
   });
 
   test("boto3 sts.get_caller_identity answers as the role", async () => {
