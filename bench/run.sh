@@ -10,5 +10,6 @@ PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/bun bench/broker.bench.ts
 if command -v hyperfine >/dev/null; then node_modules/.bin/bun bench/binary.bench.ts; node_modules/.bin/bun bench/npm-launcher.bench.ts; else echo "hyperfine not installed (apt-get install hyperfine): skipping the binary start-up benchmark" >&2; fi
 node_modules/.bin/bun bench/config-parse.ts
 node_modules/.bin/bun bench/leaf-mint.bench.ts
+PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/bun bench/proxy-aws.bench.ts
 if command -v hey >/dev/null && [ -x /usr/bin/mitmdump ]; then node_modules/.bin/bun bench/proxy.bench.ts; else echo "hey or mitmdump not installed (apt-get install hey mitmproxy): skipping the proxy benchmark" >&2; fi
 if [ -n "${BENCH_BASE_BIN:-}" ]; then PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/bun bench/serve-footprint.bench.ts; else echo "BENCH_BASE_BIN not set: skipping the before/after start-up and memory comparison" >&2; fi

@@ -49,10 +49,27 @@ export interface FormatContext {
 export function problemsFromAjv(errors: readonly ErrorObject[], ctx: FormatContext): Problem[] {
   const out: Problem[] = [];
   const seen = new Set<string>();
-  for (const e of errors) {
+  for (const e of withoutAlternatives(errors)) {
     const problem = fromAjvError(e, ctx);
     const id = displayPath(problem.path) + "\0" + problem.message;
     if (!seen.has(id)) out.push(problem), seen.add(id);
+  }
+  return out;
+}
+
+/**
+ * An anyOf that says what it expects (x-expected) is reported once, as that: the errors of
+ * each alternative it tried ("must be text", "must be a mapping", …) would only confuse. When
+ * the value has the shape of an alternative and fails deeper inside (a key of a mapping), the
+ * deeper errors are the ones that say what to fix, so they are kept instead.
+ */
+function withoutAlternatives(errors: readonly ErrorObject[]): ErrorObject[] {
+  let out = [...errors];
+  for (const e of errors) {
+    if (e.keyword !== "anyOf" || (e.parentSchema as SchemaNode | undefined)?.["x-expected"] === undefined) continue;
+    const at = e.instancePath;
+    const deeper = out.some((o) => o.instancePath.startsWith(at + "/"));
+    out = out.filter((o) => o.instancePath !== at || (!deeper && o === e));
   }
   return out;
 }
@@ -92,6 +109,8 @@ function fromAjvError(e: ErrorObject, ctx: FormatContext): Problem {
       const near = closest(String(e.data), allowed.map(String));
       return { path, at: "value", message: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}${current()}${near ? `; did you mean "${near}"?` : ""}` };
     }
+    case "anyOf":
+      return { path, at: "value", message: `must be ${parent["x-expected"] ?? "one of the forms the schema allows"}${current()}` };
     case "minLength":
       return { path, at: "value", message: params.limit === 1 ? "must not be empty" : `must be at least ${String(params.limit)} characters long` };
     case "maxLength":

@@ -156,7 +156,11 @@ export function checkSingleCredentialKind(source: RawSource, at: KeyPath, proble
 
 /** The service's own credential kind wins as a whole; region and sts_endpoint merge key by key. */
 function mergeSource(own: RawSource, defaults: RawSource): SourceSpec {
-  const from = own.iam_keys !== undefined || own.iam_profile !== undefined ? own : defaults;
+  return sourceSpec(own.iam_keys !== undefined || own.iam_profile !== undefined ? own : defaults);
+}
+
+/** The source iam_keys / iam_profile name, else the default chain (also the proxy's aws.source). */
+export function sourceSpec(from: Pick<RawSource, "iam_keys" | "iam_profile">): SourceSpec {
   if (from.iam_keys) {
     const k = from.iam_keys;
     return { kind: "static", accessKeyId: k.aws_access_key_id, secretAccessKey: k.aws_secret_access_key, sessionToken: k.session_token };

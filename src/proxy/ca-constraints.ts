@@ -47,7 +47,7 @@ export function hostsOutsideCa(ca: ProxyCa, config: ProxyConfig, runs: readonly 
 }
 
 function interceptedPatterns(tenant: Tenant): HostPattern[] {
-  const bound = tenant.credentials.flatMap((c) => c.hosts);
+  const bound = [...tenant.credentials, ...tenant.awsCredentials].flatMap((c) => c.hosts);
   return tenant.intercept === "all" ? [...bound, ...tenant.allow, ...tenant.grantHosts] : bound;
 }
 

@@ -20,6 +20,7 @@ const REASONS: Readonly<Record<number, string>> = {
   403: "Forbidden",
   405: "Method Not Allowed",
   407: "Proxy Authentication Required",
+  413: "Content Too Large",
   421: "Misdirected Request",
   431: "Request Header Fields Too Large",
   502: "Bad Gateway",

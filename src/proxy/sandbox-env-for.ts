@@ -2,12 +2,14 @@
  * What `credproxy proxy env` and `credproxy proxy ca` print, from the config a proxy runs
  * with: the proxy URL (with the run's or the proxy's token), NO_PROXY, and the trust bundle
  * (written beside the CA, generating the CA when it does not exist yet, exactly as the proxy
- * itself would), or the CA certificate and how to trust it.
+ * itself would), or the CA certificate and how to trust it. With --aws, also the placeholder
+ * AWS keys of the run's aws: credential, the only AWS keys a sandbox should hold.
  */
 import { join } from "node:path";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { loadProxyConfig, type ProxyConfigLocation } from "./config/load-proxy-config.ts";
-import type { ProxyConfig } from "./config/proxy-config.ts";
+import type { ProxyConfig, Tenant } from "./config/proxy-config.ts";
+import { awsPlaceholders } from "./aws/aws-placeholders.ts";
 import { loadRuns } from "./load-runs.ts";
 import { sandboxEnv, shellLines } from "./sandbox-env.ts";
 import type { ProxyCa } from "./tls/proxy-ca.ts";
@@ -22,37 +24,56 @@ export interface SandboxEnvRequest {
   readonly run: string | undefined;
   readonly address: { readonly host: string; readonly port: number } | undefined;
   readonly bundlePath: string | undefined;
+  /** Print the placeholder keys of an aws: credential: true for the only one, or its name. */
+  readonly aws?: boolean | string | undefined;
   readonly usage: (message: string) => Error;
 }
 
 export async function sandboxEnvFor(request: SandboxEnvRequest): Promise<string> {
   const config = loadProxyConfig(request.location);
-  const token = tokenFor(config, request);
+  const tenant = tenantFor(config, request);
+  const token = tenant.token ?? config.token;
   const address = request.address ?? config.listen;
   if (address.port === 0) throw request.usage("listen.port is 0 (a random port): give the port the proxy printed with --proxy-address HOST:PORT");
   const host = address.host === "0.0.0.0" || address.host === "::" ? "127.0.0.1" : address.host;
   const ca = await loadCaFor(config);
   const bundle = writeTrustBundle(config.tls.trustBundle, ca.certPem);
-  return shellLines(
-    sandboxEnv({
-      proxyAuthority: `${host.includes(":") ? `[${host}]` : host}:${address.port}`,
-      token,
-      user: request.run,
-      bundlePath: request.bundlePath ?? bundle,
-      noProxy: SANDBOX_NO_PROXY,
-    }),
-  );
+  const pairs = sandboxEnv({
+    proxyAuthority: `${host.includes(":") ? `[${host}]` : host}:${address.port}`,
+    token,
+    user: request.run,
+    bundlePath: request.bundlePath ?? bundle,
+    noProxy: SANDBOX_NO_PROXY,
+  });
+  if (request.aws !== undefined && request.aws !== false) pairs.push(...awsPairs(tenant, request.aws, request.usage));
+  return shellLines(pairs);
 }
 
-function tokenFor(config: ProxyConfig, request: SandboxEnvRequest): string | undefined {
+/** AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN: the placeholders the proxy re-signs. */
+function awsPairs(tenant: Tenant, which: true | string, usage: (message: string) => Error): [string, string][] {
+  const names = tenant.awsCredentials.map((c) => c.name);
+  const where = tenant.name === "default" ? "proxy.yaml" : `run ${tenant.name}`;
+  if (names.length === 0) throw usage(`--aws: ${where} has no aws: credential; add one to credentials (see docs/proxy.md, "AWS without keys")`);
+  const name = which === true ? names[0]! : which;
+  if (which === true && names.length > 1) throw usage(`--aws: ${where} has several aws: credentials (${names.join(", ")}); name one with --aws-credential NAME`);
+  if (!names.includes(name)) throw usage(`--aws-credential ${name}: ${where} has no aws: credential of that name; it has ${names.join(", ")}`);
+  const keys = awsPlaceholders({ tenant: tenant.name, token: tenant.token, credential: name });
+  return [
+    ["AWS_ACCESS_KEY_ID", keys.accessKeyId],
+    ["AWS_SECRET_ACCESS_KEY", keys.secretAccessKey],
+    ["AWS_SESSION_TOKEN", keys.sessionToken],
+  ];
+}
+
+function tenantFor(config: ProxyConfig, request: SandboxEnvRequest): Tenant {
   if (config.runsDir === undefined) {
     if (request.run !== undefined) throw request.usage(`--run ${request.run}: this proxy has no runs_dir, so it has no runs`);
-    return config.token;
+    return config.defaultTenant;
   }
   if (request.run === undefined) throw request.usage("this proxy takes a run token: name the run with --run NAME (a file in runs_dir)");
   const loaded = loadRuns(config.runsDir);
   const run = loaded.runs.find((r) => r.name === request.run);
-  if (run) return run.token;
+  if (run) return run;
   const problem = [...loaded.problems].find(([file]) => file.includes(`/${request.run}.`));
   throw new CredproxyError(ErrorCode.ConfigInvalid, `no run "${request.run}" in ${config.runsDir}${problem ? `: ${problem[1]}` : ""}`, {
     hint: `write ${join(config.runsDir, `${request.run}.yaml`)} with at least token:, or pick one of: ${loaded.runs.map((r) => r.name).join(", ") || "(none)"}`,

@@ -39,7 +39,7 @@ export function selectCredentials<C extends BoundCredential>(credentials: readon
 }
 
 /** Whether any credential is bound to this host on this port (decides interception). */
-export function hasCredentialFor(credentials: readonly BoundCredential[], target: HostTarget): boolean {
+export function hasCredentialFor(credentials: readonly Pick<BoundCredential, "hosts">[], target: HostTarget): boolean {
   return credentials.some((c) => c.hosts.some((p) => hostPatternMatches(p, target)));
 }
 

@@ -12,6 +12,7 @@ import { VERSION } from "../version.ts";
 import { hostsOutsideCa, loadCaFor } from "./ca-constraints.ts";
 import type { ProxyConfig, Tenant } from "./config/proxy-config.ts";
 import { CredentialValues } from "./credential-values.ts";
+import { AwsRoles } from "./aws/aws-roles.ts";
 import type { Lookup } from "./resolve-destination.ts";
 import { ProxyMetrics } from "./server/proxy-metrics.ts";
 import type { ProxyRuntime } from "./server/proxy-runtime.ts";
@@ -52,6 +53,7 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
     self: [],
     leaves,
     values: new CredentialValues({ env: options.env ?? process.env }),
+    aws: new AwsRoles(logger),
     agents: new UpstreamAgents(config.tls.upstreamCaBundle),
     logger,
     metrics: new ProxyMetrics(VERSION, () => leaves.size),
@@ -71,8 +73,12 @@ export async function startProxy(config: ProxyConfig, options: StartProxyOptions
       runtime.state = { config: { ...next, listen: config.listen }, runs: nextRuns };
       runtime.chooseProxy = upstreamProxyChooser(next.upstreamProxy, options.env ?? process.env);
       runtime.agents.retain(new Set([next.defaultTenant.name, ...nextRuns.map((r) => r.name)]));
+      runtime.aws.retain([next.defaultTenant, ...nextRuns]);
     },
-    stop: () => server.close(),
+    stop: () => {
+      runtime.aws.stop();
+      return server.close();
+    },
   };
 }
 

@@ -72,6 +72,22 @@ describe("credproxy proxy on the command line", () => {
     expect(r.stderr).toContain(`${path}:2:10`);
     expect(r.stderr).toContain('did you mean "github"');
   });
+
+  test("validate --proxy checks aws: credentials and says what each re-signs, and proxy env --aws needs one", async () => {
+    const good = await configFile('credentials:\n  - name: role\n    host: "*.amazonaws.com"\n    aws: {role_arn: "arn:aws:iam::123456789012:role/sandbox", source: {iam_profile: {profile_name: dev}}}\n');
+    const ok = await runCredproxy(["validate", "--proxy", good.path]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("aws: role (arn:aws:iam::123456789012:role/sandbox re-signs SigV4 to *.amazonaws.com)");
+    const bad = await configFile('credentials:\n  - name: role\n    host: "*.amazonaws.com"\n    aws:\n      role_arn: "arn:aws:iam::1:role/x"\n      source: env\n');
+    const r = await runCredproxy(["validate", "--proxy", bad.path]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${bad.path}:5:17: credentials[0].aws.role_arn`);
+    expect(r.stderr).toContain(`${bad.path}:6:15: credentials[0].aws.source: must be default, {iam_profile: {profile_name: NAME}}`);
+    const none = await configFile("allow: [api.example.invalid]\n");
+    const env = await runCredproxy(["proxy", "env", "--config", none.path, "--aws"], { env: { XDG_CONFIG_HOME: none.dir } });
+    expect(env.code).not.toBe(0);
+    expect(env.stderr).toContain("has no aws: credential");
+  });
 });
 
 describe("tls.name_constraints: auto, end to end", () => {

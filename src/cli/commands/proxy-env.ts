@@ -2,13 +2,15 @@ import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import type { Command } from "./index.ts";
 import { parseListen, proxyLocation } from "./proxy-flags.ts";
 
-const USAGE = `Usage: credproxy proxy env [--config PATH] [--run NAME] [--proxy-address HOST:PORT] [--bundle-path PATH]
+const USAGE = `Usage: credproxy proxy env [--config PATH] [--run NAME] [--proxy-address HOST:PORT] [--bundle-path PATH] [--aws]
 
 Prints the shell lines a sandbox needs to use the proxy: HTTPS_PROXY and HTTP_PROXY (with the
 run's token in the URL), NO_PROXY, and every CA-file variable (SSL_CERT_FILE,
 REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS, GIT_SSL_CAINFO, AWS_CA_BUNDLE, PIP_CERT, ...) pointing
 at the trust bundle: the proxy's CA plus the public roots, since several of those variables
-replace a tool's own store. Use:  eval "$(credproxy proxy env --run ci-42)"
+replace a tool's own store. With --aws, also AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+AWS_SESSION_TOKEN: placeholders the proxy re-signs with the aws: credential's role, so the
+sandbox holds no AWS keys. Use:  eval "$(credproxy proxy env --run ci-42 --aws)"
 
 Options:
   -c, --config PATH           proxy.yaml (as for credproxy proxy)
@@ -18,6 +20,8 @@ Options:
                               Default: listen from the config
       --bundle-path PATH      The trust bundle's path as the sandbox sees it (a mount).
                               Default: where the proxy writes it, beside its CA
+      --aws                   Add the placeholder AWS keys of the run's aws: credential
+      --aws-credential NAME   The same, for the aws: credential NAME (when there are several)
   -h, --help                  Show this help
 
 The lines carry the token: print them into the sandbox, not into a log.`;
@@ -27,6 +31,8 @@ const FLAGS = {
   run: { type: "string" },
   "proxy-address": { type: "string" },
   "bundle-path": { type: "string" },
+  aws: { type: "boolean" },
+  "aws-credential": { type: "string" },
 } as const satisfies OptionSpec;
 
 export const proxyEnvCommand: Command = {
@@ -43,6 +49,7 @@ export const proxyEnvCommand: Command = {
       run: values.run,
       address,
       bundlePath: values["bundle-path"],
+      aws: values["aws-credential"] ?? values.aws,
       usage: (message) => usageError("proxy env", message),
     });
     process.stdout.write(lines);

@@ -62,3 +62,47 @@ describe("loading a run file", () => {
     expect(() => parseRunText("allow: [a.invalid]\n", "/runs/x.yaml", "x", { env, readFile })).toThrow(/token/);
   });
 });
+
+describe("an aws: credential", () => {
+  const AWS = 'credentials:\n  - name: sandbox-role\n    host: ["*.amazonaws.com", "localhost:4566"]\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/sandbox\n';
+  test("resolves with the default chain, us-east-1 and an hour, bound to its hosts", () => {
+    const config = parseProxyConfigText(AWS, "/etc/credproxy/proxy.yaml", { env, readFile });
+    expect(config.defaultTenant.credentials).toEqual([]);
+    const [role] = config.defaultTenant.awsCredentials;
+    expect(role).toMatchObject({ name: "sandbox-role", roleArn: "arn:aws:iam::123456789012:role/sandbox", source: { kind: "default-chain" }, region: "us-east-1", durationSeconds: 3600, sessionName: "credproxy-proxy", allowPlaintext: false });
+    expect(role!.hosts.map((h) => h.text)).toEqual(["*.amazonaws.com", "localhost:4566"]);
+  });
+  test("takes its source as serve does: a profile or keys", () => {
+    const text = AWS + "      source: {iam_keys: {aws_access_key_id: AKIAIOSFODNN7EXAMPLE, aws_secret_access_key: \"${fromEnv:GITHUB_TOKEN}\"}}\n      sts_endpoint: http://127.0.0.1:5000\n";
+    const [role] = parseProxyConfigText(text, "/etc/credproxy/proxy.yaml", { env, readFile }).defaultTenant.awsCredentials;
+    expect(role!.source).toEqual({ kind: "static", accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: env.GITHUB_TOKEN, sessionToken: undefined });
+    expect(role!.stsEndpoint).toBe("http://127.0.0.1:5000");
+    const profile = parseProxyConfigText(AWS + "      source: {iam_profile: {profile_name: dev}}\n", "/p.yaml", { env, readFile }).defaultTenant.awsCredentials[0];
+    expect(profile!.source).toMatchObject({ kind: "profile", profile: "dev" });
+  });
+  test("a bad role ARN, region or duration, and a header or value beside aws, are reported with their key paths and lines", () => {
+    const text = 'credentials:\n  - name: r\n    host: "*.amazonaws.com"\n    header: X-Key\n    aws:\n      role_arn: arn:aws:iam::12345:role/x\n      region: Europe\n      duration_seconds: 60\n';
+    const message = problemsOf(text);
+    expect(message).toContain("proxy.yaml:6:17: credentials[0].aws.role_arn");
+    expect(message).toContain("credentials[0].aws.region");
+    expect(message).toContain("credentials[0].aws.duration_seconds");
+    const beside = problemsOf('credentials:\n  - name: r\n    host: "*.amazonaws.com"\n    value: x\n    aws: {role_arn: "arn:aws:iam::123456789012:role/x"}\n');
+    expect(beside).toContain("credentials[0].value");
+    expect(beside).toContain("does not go with aws");
+  });
+  test("an unknown source is refused with the forms it may take", () => {
+    expect(problemsOf(AWS + "      source: env\n")).toContain("{iam_profile: {profile_name: NAME}}");
+  });
+  test("names are unique across header and aws credentials", () => {
+    expect(problemsOf(AWS + '  - {name: sandbox-role, host: api.github.com, value: x}\n')).toContain('already named "sandbox-role"');
+  });
+});
+
+describe("an aws: source that fails inside its mapping", () => {
+  test("names the key inside, not every form source could take", () => {
+    const text = 'credentials:\n  - name: r\n    host: "*.amazonaws.com"\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/x\n      source: {iam_profile: {profile_nam: dev}}\n';
+    const message = problemsOf(text);
+    expect(message).toContain("credentials[0].aws.source.iam_profile");
+    expect(message).not.toContain("must be default");
+  });
+});

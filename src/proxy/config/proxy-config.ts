@@ -5,6 +5,7 @@
  */
 import type { HostPattern } from "../host-pattern.ts";
 import type { Cidr } from "../../net/cidr.ts";
+import type { SourceSpec } from "../../config/types.ts";
 
 export type PolicyMode = "strict" | "permissive" | "report";
 export type InterceptMode = "credentialed" | "all";
@@ -83,6 +84,8 @@ export interface Tenant {
   readonly grantHosts: readonly HostPattern[];
   readonly allowAddresses: readonly Cidr[];
   readonly credentials: readonly CredentialSpec[];
+  /** The `aws:` credentials: roles whose credentials re-sign SigV4 requests to their hosts. */
+  readonly awsCredentials: readonly AwsCredentialSpec[];
   /** The file the tenant comes from, for refusal bodies ("add it to allow in proxy.yaml"). */
   readonly source: string;
 }
@@ -97,6 +100,20 @@ export interface CredentialSpec {
   readonly value: CredentialValueSource;
   /** May be sent over plain http:// (default false). */
   readonly allowPlaintext: boolean;
+}
+
+/** A credential with `aws:`: SigV4 requests to its hosts, signed with its placeholder keys, are signed again with the role's. */
+export interface AwsCredentialSpec {
+  readonly name: string;
+  readonly hosts: readonly HostPattern[];
+  readonly allowPlaintext: boolean;
+  readonly roleArn: string;
+  readonly source: SourceSpec;
+  /** Region of the STS calls. */
+  readonly region: string;
+  readonly stsEndpoint: string | undefined;
+  readonly durationSeconds: number;
+  readonly sessionName: string;
 }
 
 export type CredentialValueSource =

@@ -5,7 +5,7 @@
  * schema cannot say (host patterns, grant names, CIDRs, listen without a token) is checked by
  * load-proxy-config.ts and reported in the same list.
  */
-import { extensionKeys } from "../../config/services-schema.ts";
+import { extensionKeys, REGION_PATTERN, ROLE_ARN_PATTERN, sourceCredentials } from "../../config/services-schema.ts";
 
 const stringList = (description: string, expected: string) =>
   ({ type: "array", description, items: { type: "string", "x-expected": expected }, default: [] }) as const;
@@ -13,9 +13,42 @@ const stringList = (description: string, expected: string) =>
 const seconds = (description: string, fallback: number, minimum = 1) =>
   ({ type: "integer", description, minimum, maximum: 86_400, default: fallback }) as const;
 
+const serveSource = sourceCredentials("").properties;
+
+/** An `aws:` credential: the role whose credentials re-sign the sandbox's SigV4 requests. */
+const awsRole = {
+  type: "object",
+  description:
+    "Instead of value/command: re-sign AWS SigV4 requests to these hosts with this role's credentials (sts:AssumeRole, refreshed ahead of expiry). The sandbox holds only the placeholder keys `credproxy proxy env --aws` prints.",
+  additionalProperties: false,
+  patternProperties: extensionKeys,
+  required: ["role_arn"],
+  properties: {
+    role_arn: {
+      type: "string",
+      description: "The role assumed, e.g. arn:aws:iam::123456789012:role/sandbox.",
+      pattern: ROLE_ARN_PATTERN,
+      "x-expected": "an IAM role ARN such as arn:aws:iam::123456789012:role/sandbox",
+    },
+    source: {
+      description: "Where the credentials that assume the role come from, as in serve: default (the SDK's default chain), {iam_profile: {profile_name}} or {iam_keys: {aws_access_key_id, aws_secret_access_key}}.",
+      default: "default",
+      "x-expected": "default, {iam_profile: {profile_name: NAME}} or {iam_keys: {aws_access_key_id, aws_secret_access_key}}",
+      anyOf: [
+        { type: "string", enum: ["default"] },
+        { type: "object", additionalProperties: false, patternProperties: extensionKeys, properties: { iam_profile: serveSource.iam_profile, iam_keys: serveSource.iam_keys } },
+      ],
+    },
+    region: { type: "string", description: "Region of the STS calls (sts:AssumeRole). The requests re-signed keep the region the client signed for.", default: "us-east-1", pattern: REGION_PATTERN, "x-expected": serveSource.region["x-expected"] },
+    sts_endpoint: { ...serveSource.sts_endpoint, description: "STS endpoint URL (a VPC endpoint, LocalStack or moto). Default: AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL, else the region's." },
+    duration_seconds: { type: "integer", minimum: 900, maximum: 43_200, default: 3600, description: "Lifetime of the role's credentials (900..43200, at most the role's maximum session duration)." },
+    session_name: { type: "string", pattern: "^[\\w+=,.@-]{2,64}$", default: "credproxy-proxy", description: "RoleSessionName, shown in CloudTrail and by GetCallerIdentity.", "x-expected": "2 to 64 letters, digits and + = , . @ _ -" },
+  },
+} as const;
+
 const credential = {
   type: "object",
-  description: "One credential: where it may be sent, which header carries it, and where its value comes from (value or command).",
+  description: "One credential: where it may be sent, which header carries it, and where its value comes from (value or command), or an AWS role that re-signs requests (aws).",
   additionalProperties: false,
   patternProperties: extensionKeys,
   required: ["name", "host"],
@@ -48,6 +81,7 @@ const credential = {
     format: { type: "string", description: 'With command: how its output becomes the header value; {} is the output. Default "{}".', default: "{}" },
     ttl_seconds: seconds("With command: how long an output without Expiration is used.", 300),
     timeout_seconds: seconds("With command: how long it may run.", 10),
+    aws: awsRole,
     allow_plaintext: { type: "boolean", description: "Also send it over plain http:// (default false: only inside TLS).", default: false },
   },
 } as const;

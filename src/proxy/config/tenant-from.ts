@@ -12,7 +12,8 @@ import type { KeyPath } from "../../config/key-path.ts";
 import { parseCidr, type Cidr } from "../../net/cidr.ts";
 import { GRANT_NAMES, grantHosts } from "../grants.ts";
 import { parseHostPattern, type HostPattern } from "../host-pattern.ts";
-import type { CredentialSpec, CredentialValueSource, PolicyMode, InterceptMode, Tenant } from "./proxy-config.ts";
+import { sourceSpec, type RawSource } from "../../config/resolve-services.ts";
+import type { AwsCredentialSpec, CredentialSpec, CredentialValueSource, PolicyMode, InterceptMode, Tenant } from "./proxy-config.ts";
 
 export interface RawCredential {
   readonly name: string;
@@ -24,6 +25,16 @@ export interface RawCredential {
   readonly ttl_seconds: number;
   readonly timeout_seconds: number;
   readonly allow_plaintext: boolean;
+  readonly aws?: RawAws;
+}
+
+export interface RawAws {
+  readonly role_arn: string;
+  readonly source: "default" | Pick<RawSource, "iam_keys" | "iam_profile">;
+  readonly region: string;
+  readonly sts_endpoint?: string;
+  readonly duration_seconds: number;
+  readonly session_name: string;
 }
 
 export interface RawTenant {
@@ -54,12 +65,15 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
   const grantPatterns = raw.grants.flatMap((name, i) => grant(name, ["grants", i], problems));
   const allowAddresses = raw.allow_addresses.flatMap((text, i) => cidr(text, ["allow_addresses", i], problems));
   const seen = new Set<string>();
-  const credentials = raw.credentials.flatMap((c, i) => {
+  const credentials: CredentialSpec[] = [];
+  const awsCredentials: AwsCredentialSpec[] = [];
+  raw.credentials.forEach((c, i) => {
     const path: KeyPath = ["credentials", i];
     if (seen.has(c.name)) problems.push({ path: [...path, "name"], at: "value", message: `another credential is already named "${c.name}"; names must be unique (they name credentials in logs and metrics)` });
     seen.add(c.name);
+    if (c.aws !== undefined) return void awsCredentials.push(awsCredential(c, c.aws, unexpanded.credentials?.[i], path, problems));
     const spec = credential(c, unexpanded.credentials?.[i]?.value, path, context, problems);
-    return spec ? [spec] : [];
+    if (spec) credentials.push(spec);
   });
   return {
     name: context.name,
@@ -72,18 +86,45 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
     grantHosts: grantPatterns,
     allowAddresses,
     credentials,
+    awsCredentials,
     source: context.source,
   };
 }
 
 function credential(c: RawCredential, template: string | undefined, path: KeyPath, context: TenantContext, problems: Problem[]): CredentialSpec | undefined {
-  const hosts = (Array.isArray(c.host) ? c.host : [c.host]).flatMap((text, j) => pattern(text, Array.isArray(c.host) ? [...path, "host", j] : [...path, "host"], problems));
+  const hosts = credentialHosts(c, path, problems);
   if (RESERVED_HEADERS.has(c.header.toLowerCase())) {
     problems.push({ path: [...path, "header"], at: "value", message: `${c.header} frames or routes the request and cannot carry a credential; use Authorization or the API's own header` });
   }
   const value = valueSource(c, template, path, context, problems);
   if (!value) return undefined;
   return { name: c.name, hosts, header: c.header, value, allowPlaintext: c.allow_plaintext };
+}
+
+function credentialHosts(c: RawCredential, path: KeyPath, problems: Problem[]): HostPattern[] {
+  return (Array.isArray(c.host) ? c.host : [c.host]).flatMap((text, j) => pattern(text, Array.isArray(c.host) ? [...path, "host", j] : [...path, "host"], problems));
+}
+
+/** An aws: credential signs requests; a header, value or command beside it would mean something it does not do. */
+function awsCredential(c: RawCredential, aws: RawAws, written: Partial<RawCredential> | undefined, path: KeyPath, problems: Problem[]): AwsCredentialSpec {
+  for (const key of ["value", "command", "header", "format", "ttl_seconds", "timeout_seconds"] as const) {
+    if (written?.[key] !== undefined) problems.push({ path: [...path, key], message: `does not go with aws: an aws credential re-signs the request's SigV4 signature and sets no header; remove ${key}` });
+  }
+  const source = aws.source === "default" ? { kind: "default-chain" as const } : sourceSpec(aws.source);
+  if (aws.source !== "default" && aws.source.iam_keys !== undefined && aws.source.iam_profile !== undefined) {
+    problems.push({ path: [...path, "aws", "source"], message: "sets both iam_profile and iam_keys; keep the one the role is assumed with" });
+  }
+  return {
+    name: c.name,
+    hosts: credentialHosts(c, path, problems),
+    allowPlaintext: c.allow_plaintext,
+    roleArn: aws.role_arn,
+    source,
+    region: aws.region,
+    stsEndpoint: aws.sts_endpoint,
+    durationSeconds: aws.duration_seconds,
+    sessionName: aws.session_name,
+  };
 }
 
 function valueSource(c: RawCredential, template: string | undefined, path: KeyPath, context: TenantContext, problems: Problem[]): CredentialValueSource | undefined {

@@ -9,7 +9,8 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { CredentialSpec } from "../config/proxy-config.ts";
-import { forwardHeaders, responseHeaders, type Injection } from "../forward-headers.ts";
+import { PassThrough, Readable } from "node:stream";
+import { forwardHeaders, responseHeaders, type HeaderList, type Injection } from "../forward-headers.ts";
 import { upstreamFailed, type Refusal } from "../refusal.ts";
 import { selectCredentials } from "../select-credentials.ts";
 import type { Admitted } from "./admit.ts";
@@ -17,6 +18,9 @@ import { headerObject, nodeClientSide, type ClientSide } from "./client-side.ts"
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { logRequest } from "./request-log.ts";
+import { awsStep } from "./aws-signing.ts";
+import { scrubbable, scrubRoleKeys, type Swaps } from "../aws/scrub-role-keys.ts";
+import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
 
@@ -59,23 +63,48 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     client.refuse(misdirected, idHeader);
     return log(misdirected.status, { reason: misdirected.code });
   }
-  const credentials = selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !exchange.tls });
+  const method = client.method;
+  const aws = await awsStep(runtime, () => bodyStream(client), { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, method, path: exchange.path, headers: pairs(client.rawHeaders) });
+  if (aws.kind === "refused") {
+    if (aws.refusal.code === "credential-unavailable") runtime.metrics.upstreamError("credential");
+    else runtime.metrics.request("refused", []);
+    client.refuse(aws.refusal, idHeader);
+    return log(aws.refusal.status, { credentials: aws.credential === undefined ? [] : [aws.credential], reason: aws.refusal.code });
+  }
+  // A re-signed request carries the signature alone: a header set after signing could break it.
+  const credentials = aws.kind === "signed" ? [] : selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !exchange.tls });
   const injections = await credentialValues(runtime, credentials);
-  const names = credentials.map((c) => c.name);
+  const names = aws.kind === "signed" ? [aws.credential] : credentials.map((c) => c.name);
   if ("refusal" in injections) {
     runtime.metrics.upstreamError("credential");
     client.refuse(injections.refusal, idHeader);
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
-  const headers = { ...upstreamHeaders(client.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method: client.method, path: exchange.path, headers, bodyLength: client.bodyLength });
+  const unsigned = { ...upstreamHeaders(client.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
+  const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
+  const headers = signed?.headers ?? unsigned;
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path: exchange.path, headers, bodyLength: client.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
   }
   client.onGone(() => call.abort());
-  client.pipeBody(call.body);
+  let bodyRefusal: Refusal | undefined;
+  if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
+  else if (signed?.chunks) {
+    signed.chunks.once("error", () => {
+      bodyRefusal = MALFORMED_CHUNKS;
+      call.abort(); // not aws-chunked after all: the upstream must not get a half-signed body
+    });
+    client.pipeBody(signed.chunks);
+    signed.chunks.pipe(call.body);
+  } else client.pipeBody(call.body);
   const upstream = await call.response;
+  if ("kind" in upstream && bodyRefusal) {
+    runtime.metrics.request("refused", names);
+    client.refuse(bodyRefusal, idHeader);
+    return log(bodyRefusal.status, { credentials: names, reason: bodyRefusal.code });
+  }
   if ("kind" in upstream) {
     runtime.metrics.upstreamError(upstream.kind);
     runtime.metrics.request("allowed", names);
@@ -90,8 +119,41 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   // The upstream's own X-Request-Id, when it sends one, is what the client sees.
   if (!head.some(([name]) => name === "x-request-id")) head.push(["x-request-id", requestId]);
   upstream.body.once("error", () => client.abort());
+  if (aws.kind === "signed" && scrubbable(method, status, headerObject(head))) {
+    const scrubbed = await sendScrubbed(client, upstream, head, aws.swaps);
+    return log(status, { bytes: scrubbed, credentials: names });
+  }
   const bytes = await client.respond(status, upstream.statusMessage, head, upstream.body);
   log(status, { bytes, credentials: names });
+}
+
+const MALFORMED_CHUNKS: Refusal = {
+  status: 400,
+  code: "aws-chunked-malformed",
+  message: "credproxy refused the request: it declares a chunk-signed body (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), but the body is not aws-chunked, so its chunks cannot be signed again.",
+};
+
+/** An AWS error body, read whole (it is small) and given back without the role's key id or token; resolves with its length. */
+async function sendScrubbed(client: ClientSide, upstream: UpstreamResponse, head: HeaderList, swaps: Swaps): Promise<number> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) chunks.push(chunk);
+  } catch {
+    client.abort();
+    return 0;
+  }
+  const body = scrubRoleKeys(Buffer.concat(chunks), swaps);
+  const sized = head.filter(([name]) => name !== "content-length" && name !== "transfer-encoding");
+  sized.push(["content-length", String(body.length)]);
+  return client.respond(upstream.status, upstream.statusMessage, sized, Readable.from([body]));
+}
+
+/** The client's request body as a stream of its own, closed when the client goes. */
+function bodyStream(client: ClientSide): Readable {
+  const body = new PassThrough();
+  client.onGone(() => body.destroy());
+  client.pipeBody(body);
+  return body;
 }
 
 /** The client's X-Request-Id when it is a sane token, else a new one; sent upstream, returned, logged. */

@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import { responseHeaders } from "../forward-headers.ts";
 import { refusalBytes, type Refusal } from "../refusal.ts";
 import { selectCredentials } from "../select-credentials.ts";
+import { awsSignedUpgrade } from "./aws-signing.ts";
 import { credentialValues, decisionName, failureRefusal, pairs, upstreamHeaders } from "./forward-request.ts";
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { TunnelInfo } from "./intercept-tunnel.ts";
@@ -34,7 +35,7 @@ export async function forwardUpgrade(runtime: ProxyRuntime, req: IncomingMessage
       reason,
     });
   client.on("error", () => {});
-  const refusal = innerTargetRefusal(req, admitted.target, info) ?? (path.startsWith("/") ? undefined : badTarget());
+  const refusal = innerTargetRefusal(req, admitted.target, info) ?? (path.startsWith("/") ? undefined : badTarget()) ?? awsSignedUpgrade(pairs(req.rawHeaders), admitted.tenant, admitted.target, path);
   if (refusal) {
     client.end(refusalBytes(refusal));
     return log(refusal.status, [], refusal.code);

@@ -9,6 +9,7 @@ import type { SelfAddress } from "../address-class.ts";
 import type { CanonicalTarget } from "../canonical-host.ts";
 import type { ProxyConfig, Tenant } from "../config/proxy-config.ts";
 import type { CredentialValues } from "../credential-values.ts";
+import type { AwsRoles } from "../aws/aws-roles.ts";
 import type { Lookup } from "../resolve-destination.ts";
 import type { ProxyMetrics } from "./proxy-metrics.ts";
 import type { UpstreamAgents } from "./upstream-agents.ts";
@@ -31,6 +32,8 @@ export interface ProxyRuntime {
   readonly self: SelfAddress[];
   readonly leaves: LeafSource;
   readonly values: CredentialValues;
+  /** The role credentials of `aws:` credentials, refreshed ahead of expiry. */
+  readonly aws: AwsRoles;
   readonly agents: UpstreamAgents;
   readonly logger: Logger;
   readonly metrics: ProxyMetrics;

@@ -120,7 +120,7 @@ function innerH1(runtime: ProxyRuntime, socket: Duplex, info: TunnelInfo, inner:
 }
 
 function intercepts(admitted: Admitted): boolean {
-  return admitted.tenant.intercept === "all" || hasCredentialFor(admitted.tenant.credentials, admitted.target);
+  return admitted.tenant.intercept === "all" || hasCredentialFor([...admitted.tenant.credentials, ...admitted.tenant.awsCredentials], admitted.target);
 }
 
 /** The node:http server every intercepted tunnel's decrypted requests go to. */
