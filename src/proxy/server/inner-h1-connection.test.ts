@@ -178,4 +178,18 @@ describe("serveInnerH1", () => {
       server.close();
     }
   });
+  test("a refusal whose message is not ASCII arrives whole: Content-Length counts its UTF-8 bytes", async () => {
+    const message = "signed with access key …MPLE, which is not a placeholder key of this run";
+    const server = await fastServer(async (client) => client.refuse({ status: 403, code: "aws-unknown-key", message }, {}));
+    try {
+      const raw = Buffer.from(await exchange(server.port, ["GET /a HTTP/1.1\r\nHost: x\r\n\r\n"]), "latin1");
+      const split = raw.indexOf("\r\n\r\n");
+      const length = Number(/content-length: (\d+)/i.exec(raw.subarray(0, split).toString("latin1"))![1]);
+      const body = raw.subarray(split + 4);
+      expect(body.length).toBe(length);
+      expect(body.toString("utf8")).toBe(message + "\n");
+    } finally {
+      server.close();
+    }
+  });
 });

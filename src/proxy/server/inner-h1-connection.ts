@@ -203,7 +203,7 @@ class FastClient implements ClientSide {
     this.#finished = true;
     if (this.#headSent || this.#socket.destroyed) return void this.#socket.destroy();
     this.#headSent = true;
-    this.#socket.write(refusalBytes({ ...refusal, headers: { ...refusal.headers, ...extra } }, { head: this.method === "HEAD" }), "latin1");
+    this.#socket.write(refusalBytes({ ...refusal, headers: { ...refusal.headers, ...extra } }, { head: this.method === "HEAD" })); // UTF-8: Content-Length counts the message's UTF-8 bytes (it may hold "…")
   }
 
   abort(): void {
