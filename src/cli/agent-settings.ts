@@ -17,6 +17,7 @@ export const AGENT_FLAGS = {
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
   "log-level": { type: "string" },
+  check: { type: "boolean" },
   ...LOG_OUTPUT_FLAGS,
 } as const;
 

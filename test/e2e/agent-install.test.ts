@@ -153,6 +153,14 @@ describe.skipIf(process.getuid?.() !== 0)("credproxy agent check in a network na
     expect(report.checks.find((c) => c.name === "listen")!.status).toBe("fail");
   });
 
+  test("agent --check is agent check: the same lines and exit code", async () => {
+    const flag = await runInNamespace(NS, [credproxyBinary(), "agent", "--check", "--listen", "127.0.0.1:7863"]);
+    const sub = await check(["--listen", "127.0.0.1:7863"]);
+    expect(flag.code).toBe(sub.code);
+    expect(flag.out.split("\n").slice(0, 5)).toEqual(sub.out.split("\n").slice(0, 5));
+    expect(flag.out.split("\n").at(-1)).toBe("agent check: every required check passed");
+  });
+
   test("as nobody without capabilities the privilege and ip_forward checks fail with hints, exit 1", async () => {
     const r = await check([], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]);
     expect(r.code).toBe(1);

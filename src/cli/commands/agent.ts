@@ -35,6 +35,7 @@ Options:
                        anything else, and packets whose source is not the client's own
                        address, are dropped. Default: everywhere
   --log-level LEVEL    debug, info, warn or error. Default: info
+  --check              Test this machine's prerequisites instead (as \`agent check\`)
 ${logOutputHelp(19, "text")}
   -h, --help           Show this help
 
@@ -67,6 +68,8 @@ export const agentCommand: Command = {
       process.stdout.write(USAGE + "\n");
       return 0;
     }
+    // `agent --check` is `agent check`, for whoever reaches for a flag.
+    if (argv.includes("--check")) return agentCheckCommand.run(argv.filter((a) => a !== "--check"));
     if (first !== undefined && !first.startsWith("-")) throw unknownSubcommand(first);
     return runAgentCommand(argv);
   },
