@@ -13,6 +13,9 @@
  * kernel's Documentation/networking/tuntap.rst), include/uapi/linux/if_tun.h, poll(2).
  */
 import { ErrnoError, cString, errno, libc } from "../libc.ts";
+import { packetFd, type PollResult } from "../packet-fd.ts";
+
+export type { PollResult } from "../packet-fd.ts";
 
 // asm-generic values, the same on x86-64 and arm64.
 const O_RDWR = 0o2;
@@ -24,10 +27,6 @@ const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;
-const POLLIN = 0x1;
-const POLLERR = 0x8;
-const POLLHUP = 0x10;
-const POLLNVAL = 0x20;
 const EINTR = 4;
 const EAGAIN = 11;
 
@@ -70,60 +69,30 @@ export function closeTun(fd: number): void {
   libc().close(fd);
 }
 
+const io = packetFd({
+  read: (fd, buffer, length) => libc().read(fd, buffer, length),
+  write: (fd, buffer, length) => libc().write(fd, buffer, length),
+  poll: (fds, count, timeoutMs) => libc().poll(fds, count, timeoutMs),
+  errno,
+  EINTR,
+  EAGAIN,
+});
+
 /**
  * Writes one IP packet. Returns the byte count, or the negated errno on failure (-EAGAIN when
  * the device's queue is full, -EINVAL for something that is not an IP packet): no exception on
  * the per-packet path.
  */
-export function writePacket(fd: number, packet: Uint8Array): number {
-  const c = libc();
-  for (;;) {
-    const written = Number(c.write(fd, packet, packet.byteLength));
-    if (written >= 0) return written;
-    const code = errno();
-    if (code !== EINTR) return -code;
-  }
-}
+export const writePacket: (fd: number, packet: Uint8Array) => number = io.writePacket;
 
 /**
  * Reads one packet into `buffer`. Returns its length, 0 when none is waiting (EAGAIN), or the
  * negated errno on failure. A packet longer than the buffer is cut short by the kernel.
  */
-export function readPacket(fd: number, buffer: Uint8Array): number {
-  const c = libc();
-  for (;;) {
-    const got = Number(c.read(fd, buffer, buffer.byteLength));
-    if (got >= 0) return got;
-    const code = errno();
-    if (code === EAGAIN) return 0;
-    if (code !== EINTR) return -code;
-  }
-}
-
-export type PollResult = "readable" | "timeout" | "closed";
-
-/** One reused struct pollfd per thread (calls never nest): int fd, short events, short revents. */
-let pollfd: Int32Array | undefined;
+export const readPacket: (fd: number, buffer: Uint8Array) => number = io.readPacket;
 
 /**
  * Waits up to `timeoutMs` for a packet (poll(2) with POLLIN). "closed" means the descriptor
  * is invalid or hung up: stop reading. Blocks the calling thread, so call it from a Worker.
  */
-export function waitReadable(fd: number, timeoutMs: number): PollResult {
-  const c = libc();
-  pollfd ??= new Int32Array(2);
-  const events = new Uint16Array(pollfd.buffer);
-  pollfd[0] = fd;
-  events[2] = POLLIN;
-  events[3] = 0;
-  const ready = c.poll(pollfd, 1, timeoutMs);
-  if (ready < 0) {
-    const code = errno();
-    if (code === EINTR) return "timeout";
-    throw new ErrnoError("poll", code);
-  }
-  if (ready === 0) return "timeout";
-  const revents = events[3]!;
-  if (revents & (POLLNVAL | POLLERR | POLLHUP)) return "closed";
-  return revents & POLLIN ? "readable" : "timeout";
-}
+export const waitReadable: (fd: number, timeoutMs: number) => PollResult = io.waitReadable;
