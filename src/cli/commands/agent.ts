@@ -11,9 +11,9 @@ import { agentInstallCommand } from "./agent-install.ts";
 import type { Command } from "./index.ts";
 
 /**
- * `credproxy agent [flags]` runs the agent; `credproxy agent <sub>` runs a subcommand. The
- * table is where `install` (agent-install.ts: the systemd unit, IAM and SSM document) and
- * `check` (agent-check.ts: the prerequisites) go; a word that is not one of them is taken as
+ * `credproxy agent [flags]` runs the agent; `credproxy agent <sub>` runs a subcommand:
+ * `install` (agent-install.ts: the systemd unit, IAM and SSM document) or `check`
+ * (agent-check.ts: the prerequisites); a word that is not one of them is taken as
  * the agent's own arguments, so the agent keeps its flags-only command line.
  */
 const subcommands: readonly Command[] = [agentInstallCommand, agentCheckCommand];
@@ -43,7 +43,6 @@ When it listens it prints one line starting "agent: listening on". SIGTERM or SI
 closes every client session (a CLOSE frame each), removes the TUN devices and the NAT rules.`;
 
 function subcommandsLine(): string {
-  if (subcommands.length === 0) return "";
   const width = Math.max(...subcommands.map((c) => c.name.length));
   return `\n       credproxy agent <command> [options]\n\nCommands:\n${subcommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}`;
 }
@@ -53,7 +52,8 @@ export const agentCommand: Command = {
   summary: "Run the instance end of credproxy tunnel (TUN per client, NAT)",
   usage: USAGE,
   flags: AGENT_FLAGS,
-  ...(subcommands.length > 0 ? { hasSubcommands: true, subcommands } : {}),
+  hasSubcommands: true,
+  subcommands,
   async run(argv) {
     const [first, ...rest] = argv;
     const sub = subcommands.find((c) => c.name === first);

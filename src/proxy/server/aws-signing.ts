@@ -106,18 +106,18 @@ function swapsFor(tenant: Tenant, spec: AwsCredentialSpec, role: { accessKeyId: 
 }
 
 /** The whole body; past `max` the rest is read and dropped, so the refusal can still be answered on this connection. */
-function readBody(req: Readable, max: number): Promise<Buffer | "too-large" | "aborted"> {
+function readBody(body: Readable, max: number): Promise<Buffer | "too-large" | "aborted"> {
   return new Promise((resolve) => {
     let chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    body.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > max) chunks = [];
       else chunks.push(chunk);
     });
-    req.once("end", () => resolve(size > max ? "too-large" : Buffer.concat(chunks)));
-    req.once("error", () => resolve("aborted"));
-    req.once("close", () => resolve("aborted")); // after "end" this changes nothing
+    body.once("end", () => resolve(size > max ? "too-large" : Buffer.concat(chunks)));
+    body.once("error", () => resolve("aborted"));
+    body.once("close", () => resolve("aborted")); // after "end" this changes nothing
   });
 }
 
