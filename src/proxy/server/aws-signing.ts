@@ -47,10 +47,12 @@ export interface AwsRequest {
   readonly headers: HeaderList;
 }
 
-/** `body` opens the request body; it is called only when the signature covers a hash of it. */
-export async function awsStep(runtime: ProxyRuntime, body: () => Readable, request: AwsRequest): Promise<AwsStep> {
-  const bound = boundAwsCredentials(request.tenant, request.target);
-  if (bound.length === 0) return { kind: "none" };
+/**
+ * `bound` is boundAwsCredentials() of the request's tenant and target, not empty (the caller
+ * skips this step, and its await, for every other host); `body` opens the request body and is
+ * called only when the signature covers a hash of it.
+ */
+export async function awsStep(runtime: ProxyRuntime, bound: readonly AwsCredentialSpec[], body: () => Readable, request: AwsRequest): Promise<AwsStep> {
   const shape = classifySigV4(request.headers, request.path);
   if (shape.kind === "unsigned") return { kind: "none" };
   if (shape.kind === "refused") return shape;
@@ -89,7 +91,8 @@ export function awsSignedUpgrade(headers: HeaderList, tenant: Tenant, target: Ho
   return { status: 403, code: "aws-upgrade", message: "credproxy refused the request: it is an AWS-signed WebSocket upgrade (or presigned URL), which credproxy cannot re-sign." };
 }
 
-function boundAwsCredentials(tenant: Tenant, target: HostTarget): AwsCredentialSpec[] {
+/** The tenant's aws: credentials whose hosts match the target. */
+export function boundAwsCredentials(tenant: Tenant, target: HostTarget): AwsCredentialSpec[] {
   return tenant.awsCredentials.filter((c) => c.hosts.some((p) => hostPatternMatches(p, target)));
 }
 

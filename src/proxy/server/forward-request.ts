@@ -18,7 +18,7 @@ import { headerObject, nodeClientSide, type ClientSide } from "./client-side.ts"
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { logRequest } from "./request-log.ts";
-import { awsStep } from "./aws-signing.ts";
+import { awsStep, boundAwsCredentials, type AwsStep } from "./aws-signing.ts";
 import { scrubbable, scrubRoleKeys, type Swaps } from "../aws/scrub-role-keys.ts";
 import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
@@ -64,7 +64,11 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     return log(misdirected.status, { reason: misdirected.code });
   }
   const method = client.method;
-  const aws = await awsStep(runtime, () => bodyStream(client), { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, method, path: exchange.path, headers: pairs(client.rawHeaders) });
+  const bound = boundAwsCredentials(admitted.tenant, admitted.target);
+  const aws: AwsStep =
+    bound.length === 0
+      ? NO_AWS
+      : await awsStep(runtime, bound, () => bodyStream(client), { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, method, path: exchange.path, headers: pairs(client.rawHeaders) });
   if (aws.kind === "refused") {
     if (aws.refusal.code === "credential-unavailable") runtime.metrics.upstreamError("credential");
     else runtime.metrics.request("refused", []);
@@ -126,6 +130,8 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   const bytes = await client.respond(status, upstream.statusMessage, head, upstream.body);
   log(status, { bytes, credentials: names });
 }
+
+const NO_AWS: AwsStep = { kind: "none" };
 
 const MALFORMED_CHUNKS: Refusal = {
   status: 400,
