@@ -129,7 +129,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   }
   runtime.metrics.request(admitted.decision.wouldDeny ? "would_deny" : "allowed", names);
   const status = upstream.status;
-  if ((status === 401 || status === 403) && credentials.length > 0) for (const c of credentials) runtime.values.refresh(c);
+  if (status === 401 || status === 403) for (const c of step.kind === "substitute" ? [...step.credentials, ...credentials] : credentials) runtime.values.refresh(c);
   const head = responseHeaders(upstream.headers);
   // The upstream's own X-Request-Id, when it sends one, is what the client sees.
   if (!head.some(([name]) => name === "x-request-id")) head.push(["x-request-id", requestId]);
