@@ -10,6 +10,7 @@ import { curl } from "../helpers/curl.ts";
 import { startHttpOrigin, startHttpsOrigin, type EchoOrigin } from "../helpers/https-origin.ts";
 import { makeTestPki } from "../helpers/test-ca.ts";
 import { startProxy, type RunningProxy } from "./proxy-fixture.ts";
+import { BUN, clientEnv, jsonOf, runClient } from "./proxy-client-run.ts";
 
 const OPENAI_REAL = "sk-real-openai/9Qm4Xr7+Lz2Wk8=Vn5B";
 const GH_REAL = "ghp_realGithub9Qm4Xr7Lz2Wk8Vn5Bx";
@@ -81,6 +82,15 @@ async function refused(origin: EchoOrigin, args: string[]) {
   return { status, reason, originSaw: origin.requests.length - before };
 }
 
+/** A tool that reads its key from the environment, as `proxy env` set it, and opens a WebSocket with it. */
+const BUN_WEBSOCKET = `
+const url = process.argv.at(-1).replace("https:", "wss:") + "?token=" + process.env.GH_TOKEN;
+const ws = new WebSocket(url, { proxy: process.env.HTTPS_PROXY, headers: { authorization: "token " + process.env.GH_TOKEN } });
+ws.onopen = () => ws.send("hello");
+ws.onmessage = (e) => { console.log(JSON.stringify(String(e.data))); ws.close(1000); };
+ws.onerror = (e) => { console.error("websocket error", e.message ?? e); process.exit(2); };
+`;
+
 const percentEncoded = (text: string) => [...text].map((c) => `%${c.charCodeAt(0).toString(16)}`).join("");
 
 describe("credproxy proxy: placeholders", () => {
@@ -114,6 +124,14 @@ describe("credproxy proxy: placeholders", () => {
   test("over plain http:// with allow_plaintext a JWT-shaped placeholder in a custom header is replaced", async () => {
     const r = await curl(["--proxy", env.HTTP_PROXY!, "-H", `X-Api-Key: ${env.PLAIN_TOKEN}`, `http://localhost:${plain.port}/p`]);
     expect(JSON.parse(r.stdout).headers["x-api-key"]).toBe(PLAIN_REAL);
+  });
+
+  test("a WebSocket upgrade from a tool reading its key from the environment gets the value in its header and query", async () => {
+    const r = await runClient([BUN, "-e", BUN_WEBSOCKET, `https://localhost:${git.port}/ws`], clientEnv(env));
+    expect(jsonOf(r)).toBe("hello");
+    const upgrade = git.requests.find((q) => q.upgrade);
+    expect(upgrade?.headers.authorization).toBe(`token ${GH_REAL}`);
+    expect(upgrade?.path).toBe(`/ws?token=${GH_REAL}`);
   });
 
   test("a placeholder sent to another credential's host is refused, and that origin sees nothing", async () => {
