@@ -10,8 +10,8 @@
 import { ErrnoError, NativeUnavailableError, interfaceIndex } from "../../native/libc.ts";
 import { addAddress, addRoute, deleteRoute, setLink, type RouteRequest } from "../../native/linux/netlink.ts";
 import { TUN_PATH, closeTun, openTun, writePacket } from "../../native/linux/tun.ts";
-import { parseCidr } from "../net/cidr.ts";
-import { parseIp } from "../net/ip-address.ts";
+import { parseCidr } from "./cidr.ts";
+import { parseIp } from "./ip-address.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { ReaderMessage, ReaderStart } from "./tun-device-reader.ts";
 import type { TunDevice, TunOptions, TunStats } from "./tun-device.ts";
@@ -124,7 +124,7 @@ interface Reader {
 
 /** Compiled, the worker is another entry point of the bundle, named from src/ (build.ts). */
 function readerUrl(): string {
-  return import.meta.url.includes("/$bunfs/") ? "./tunnel/tun-device-reader.ts" : new URL("./tun-device-reader.ts", import.meta.url).href;
+  return import.meta.url.includes("/$bunfs/") ? "./net/tun-device-reader.ts" : new URL("./tun-device-reader.ts", import.meta.url).href;
 }
 
 /** Starts the reader Worker on `fd` and waits until it runs. */
@@ -155,7 +155,7 @@ async function startReader(fd: number, mtu: number): Promise<Reader> {
     throw new CredproxyError(ErrorCode.Platform, `Cannot read from the TUN device: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,
       hint: import.meta.url.includes("/$bunfs/")
-        ? "this binary was built without its TUN reader: build.ts must list src/tunnel/tun-device-reader.ts as an entry point"
+        ? "this binary was built without its TUN reader: build.ts must list src/net/tun-device-reader.ts as an entry point"
         : "Workers and bun:ffi must be available (Bun 1.4 on Linux with glibc)",
     });
   } finally {
