@@ -68,7 +68,7 @@ export const tunnelUpCommand: Command = {
     const dir = tunnelsDirectory();
     if (dir === undefined) {
       throw new CredproxyError(ErrorCode.Platform, `${COMMAND}: no runtime directory for the tunnel's state`, {
-        hint: "set CREDPROXY_RUNTIME_DIR (or XDG_RUNTIME_DIR), or run as root (/run/credproxy)",
+        hint: `set CREDPROXY_RUNTIME_DIR (or XDG_RUNTIME_DIR), or run as root (${process.platform === "darwin" ? "/var/run/credproxy" : "/run/credproxy"})`,
       });
     }
     const name = tunnelName(settings);
