@@ -11,6 +11,7 @@ import type { RefreshingCredentials } from "../../credentials/refreshing-credent
 import type { RoleCredentials } from "../../credentials/types.ts";
 import type { Logger } from "../../log.ts";
 import type { AwsCredentialSpec, Tenant } from "../config/proxy-config.ts";
+import { ServedKeys } from "./served-keys.ts";
 
 /** serve's defaults: keep 5 minutes of life, retry within a minute, give up a call after 30 s. */
 const SETTINGS: CredentialSettings = { refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 };
@@ -18,6 +19,8 @@ const SETTINGS: CredentialSettings = { refreshBufferSeconds: 300, retryDelaySeco
 export class AwsRoles {
   readonly #logger: Logger;
   readonly #caches = new Map<string, RefreshingCredentials>();
+  /** Key ids the container endpoint handed out: requests signed with them pass unchanged. */
+  readonly served = new ServedKeys();
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -37,6 +40,7 @@ export class AwsRoles {
 
   /** After a reload: stop the caches of roles no tenant has any more. */
   retain(tenants: readonly Tenant[]): void {
+    this.served.retain(new Set(tenants.map((t) => t.name)));
     const live = new Set(tenants.flatMap((t) => t.awsCredentials.map((c) => keyOf(t, c))));
     for (const [key, cache] of this.#caches) {
       if (live.has(key)) continue;
@@ -73,8 +77,8 @@ function serviceSpec(tenant: Pick<Tenant, "name">, spec: AwsCredentialSpec): Ser
   };
 }
 
-/** A changed role, source or duration is another cache; the hosts do not matter to it. */
+/** A changed role, source or duration is another cache; the hosts and the container endpoint do not matter to it. */
 function keyOf(tenant: Pick<Tenant, "name">, spec: AwsCredentialSpec): string {
-  const { hosts: _hosts, allowPlaintext: _plain, ...role } = spec;
+  const { hosts: _hosts, allowPlaintext: _plain, containerEndpoint: _served, ...role } = spec;
   return JSON.stringify([tenant.name, role]);
 }
