@@ -30,7 +30,8 @@ export interface HeaderSignedRequest {
 export type SigV4Shape = { readonly kind: "unsigned" } | HeaderSignedRequest | { readonly kind: "refused"; readonly refusal: Refusal };
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
-const PRESIGN_PARAMS = new Set(["x-amz-signature", "x-amz-credential", "x-amz-algorithm", "awsaccesskeyid"]);
+/** Query parameters only a presigned URL carries (a session token there would carry the placeholder on, unsigned). */
+const PRESIGN_PARAMS = new Set(["x-amz-signature", "x-amz-credential", "x-amz-algorithm", "x-amz-security-token", "awsaccesskeyid"]);
 /** Chunk-signed with a signed trailer, or event streams: chains credproxy does not re-sign. */
 const CHUNK_SIGNED_OTHER = /^STREAMING-AWS4-HMAC-SHA256-(PAYLOAD-TRAILER|EVENTS)$/;
 
