@@ -129,5 +129,8 @@ describe("proxy env --aws-endpoint", () => {
     const r = await runCredproxy(["proxy", "env", "--config", config, "--proxy-address", "127.0.0.1:3128", "--aws-endpoint"], { env: { XDG_CONFIG_HOME: dir }, cwd: dir });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("container_endpoint: true");
+    await Bun.write(config, `token: ${T1}\ncredentials:\n  - name: served\n    host: "*.amazonaws.com"\n    aws: {role_arn: "${moto.roleArn("run-one")}", container_endpoint: true}\n`);
+    const valid = await runCredproxy(["validate", "--proxy", "--config", config], { env: { XDG_CONFIG_HOME: dir }, cwd: dir });
+    expect(valid.stdout).toContain("also served at /_credproxy/aws/credentials");
   });
 });
