@@ -45,7 +45,8 @@ beforeAll(async () => {
   moto = await startMoto({ validating: true, roles: ["run-one", "run-two"] });
   const pki = await makeTestPki(await tempDir(), { names: ["localhost"], ips: ["127.0.0.1"] });
   front = await startTlsFront(pki, moto.port);
-  proxy = await startProxy(`runs_dir: ./runs\ntls: {upstream_ca_bundle: ${pki.caFile}}\n`, {
+  // debug: the log that must not show a token or a key is the most talkative one
+  proxy = await startProxy(`runs_dir: ./runs\nlog_level: debug\ntls: {upstream_ca_bundle: ${pki.caFile}}\n`, {
     dirs: ["runs"],
     files: { "runs/ci-1.yaml": runFile(T1, "run-one"), "runs/ci-2.yaml": runFile(T2, "run-two") },
   });
@@ -114,6 +115,7 @@ describe("GET /_credproxy/aws/credentials on the proxy port", () => {
     const metrics = await curl(["-sS", `http://127.0.0.1:${proxy.port}/_credproxy/metrics`]);
     const log = [...proxy.proc.stdoutLines, ...proxy.proc.stderrLines].join("\n");
     expect(log).toContain("container credentials served");
+    expect(log).toContain("container credentials refused");
     for (const text of [log, health.stdout, metrics.stdout]) {
       for (const secret of [T1, T2, right.AccessKeyId, right.SecretAccessKey, right.Token]) expect(text.includes(secret)).toBe(false);
     }

@@ -68,7 +68,8 @@ export async function serveContainerCredentials(runtime: ProxyRuntime, req: Inco
   if (answer.served && answer.tenant !== undefined) {
     runtime.aws.served.add(answer.tenant, answer.served.accessKeyId, answer.served.expiration);
     runtime.metrics.request("allowed", [answer.credential!]);
-    runtime.logger.info("container credentials served", { run: answer.tenant, credential: answer.credential, remote });
+    // debug: SDKs fetch again on every call once less than 15 minutes are left (botocore)
+    if (runtime.logger.enabled("debug")) runtime.logger.debug("container credentials served", { run: answer.tenant, credential: answer.credential, remote });
   } else {
     runtime.metrics.request("refused", answer.credential === undefined ? [] : [answer.credential]);
     runtime.logger.info("container credentials refused", { run: answer.tenant, status: answer.status, reason: answer.body.Code, remote });
