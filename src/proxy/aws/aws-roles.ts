@@ -13,8 +13,15 @@ import type { Logger } from "../../log.ts";
 import type { AwsCredentialSpec, Tenant } from "../config/proxy-config.ts";
 import { ServedKeys } from "./served-keys.ts";
 
-/** serve's defaults: keep 5 minutes of life, retry within a minute, give up a call after 30 s. */
-const SETTINGS: CredentialSettings = { refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 };
+/**
+ * Retry within a minute, give up a call after 30 s (serve's defaults); refresh with 20 minutes
+ * of life left (a third of it for short roles: 5 minutes of a 15-minute one), so what the
+ * container endpoint serves never falls inside botocore's 15-minute advisory window, in which
+ * it would fetch again on every call (aws-credential-protocols.md §1-2).
+ */
+export function roleSettings(durationSeconds: number): CredentialSettings {
+  return { refreshBufferSeconds: Math.min(1200, Math.floor(durationSeconds / 3)), retryDelaySeconds: 60, requestTimeoutSeconds: 30 };
+}
 
 export class AwsRoles {
   readonly #logger: Logger;
@@ -58,7 +65,7 @@ export class AwsRoles {
     const key = keyOf(tenant, spec);
     let cache = this.#caches.get(key);
     if (!cache) {
-      cache = createServiceCredentials(serviceSpec(tenant, spec), SETTINGS, { logger: this.#logger });
+      cache = createServiceCredentials(serviceSpec(tenant, spec), roleSettings(spec.durationSeconds), { logger: this.#logger });
       cache.start(); // refresh ahead of expiry from now on, not on the request path
       this.#caches.set(key, cache);
     }
