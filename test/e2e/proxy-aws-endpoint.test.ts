@@ -123,7 +123,7 @@ describe("GET /_credproxy/aws/credentials on the proxy port", () => {
 });
 
 describe("proxy env --aws-endpoint", () => {
-  test("refuses a run whose aws credential does not set container_endpoint, naming the key", async () => {
+  test("refuses a credential without container_endpoint, notes an address SDKs refuse, and will not mix with --aws", async () => {
     const { runCredproxy } = await import("../helpers/binary.ts");
     const dir = await tempDir();
     const config = join(dir, "proxy.yaml");
@@ -134,5 +134,11 @@ describe("proxy env --aws-endpoint", () => {
     await Bun.write(config, `token: ${T1}\ncredentials:\n  - name: served\n    host: "*.amazonaws.com"\n    aws: {role_arn: "${moto.roleArn("run-one")}", container_endpoint: true}\n`);
     const valid = await runCredproxy(["validate", "--proxy", "--config", config], { env: { XDG_CONFIG_HOME: dir }, cwd: dir });
     expect(valid.stdout).toContain("also served at /_credproxy/aws/credentials");
+    const remote = await runCredproxy(["proxy", "env", "--config", config, "--proxy-address", "proxy.invalid:3128", "--aws-endpoint"], { env: { XDG_CONFIG_HOME: dir }, cwd: dir });
+    expect(remote.stdout).toContain("export AWS_CONTAINER_CREDENTIALS_FULL_URI='http://proxy.invalid:3128/_credproxy/aws/credentials'");
+    expect(remote.stdout).toMatch(/^# note: AWS SDKs fetch container credentials over http:\/\/ only from .*proxy\.invalid is none of them/m);
+    const both = await runCredproxy(["proxy", "env", "--config", config, "--proxy-address", "127.0.0.1:3128", "--aws", "--aws-endpoint"], { env: { XDG_CONFIG_HOME: dir }, cwd: dir });
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain("exclude each other");
   });
 });
