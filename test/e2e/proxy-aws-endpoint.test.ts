@@ -73,6 +73,9 @@ describe("GET /_credproxy/aws/credentials on the proxy port", () => {
       const identity = await sdk(client, one);
       expect(identity.arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/run-one/credproxy-proxy`);
       expect(identity.accessKeyId).toMatch(/^ASIA/);
+      // each SDK says it took them from the container provider
+      if (client === "js-sdk") expect(identity.method).toContain("CREDENTIALS_HTTP");
+      else expect(identity.method).toBe("container-role");
     }, 60_000);
   }
 
