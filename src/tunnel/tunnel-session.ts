@@ -215,12 +215,12 @@ class ClientTunnel implements Tunnel {
     void channel.closed.then((end) => this.endSession(session, end.error ?? new CredproxyError(ErrorCode.SsmSetting, `the data channel ended: ${end.reason}`)));
   }
 
-  private helloTimedOut(session: Session, ms: number): void {
+  private helloTimedOut(session: Session, ms: number, frame = "HELLO"): void {
     if (session.ended || session.up) return;
-    session.channel.write(encodeClose(CloseReason.Timeout, "no HELLO"));
+    session.channel.write(encodeClose(CloseReason.Timeout, `no ${frame}`));
     this.endSession(
       session,
-      new CredproxyError(ErrorCode.TunnelProtocol, `no HELLO from the agent within ${Math.round(ms / 1000)} s`, {
+      new CredproxyError(ErrorCode.TunnelProtocol, `no ${frame} from the agent within ${Math.round(ms / 1000)} s`, {
         hint: "check that `credproxy agent` runs on the instance and listens on the agent port (--agent-port, default 7860)",
       }),
     );
@@ -324,7 +324,7 @@ class ClientTunnel implements Tunnel {
       // The agent answers STRIPE_JOINED with the pair every session of ours shares.
       if (!this.sendHelloAck(session, negotiated)) return;
       const ms = this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
-      session.cancelHello = this.clock.setTimer(() => this.helloTimedOut(session, ms), ms);
+      session.cancelHello = this.clock.setTimer(() => this.helloTimedOut(session, ms, "STRIPE_JOINED"), ms);
       return;
     }
     if (!(await this.openTunFor(session, hello, session.mtu))) return;
@@ -462,13 +462,16 @@ class ClientTunnel implements Tunnel {
     session.slot.counters.bytesSent += packet.length;
   }
 
-  /** The live session the packet's flow hashes to; with one slot, its session while up (resuming included). */
+  /**
+   * The live session the packet's flow hashes to. With none live, one that is up but resuming
+   * (its channel queues until the WebSocket is back), as a single session always did.
+   */
   private sessionFor(packet: Uint8Array): Session | undefined {
     if (this.slots.length === 1) {
       const only = this.slots[0]!.session;
       return only?.up ? only : undefined;
     }
-    const live = this.live;
+    const live = this.live.length > 0 ? this.live : this.slots.filter((slot) => slot.session?.up);
     if (live.length <= 1) return live[0]?.session;
     const index = pickStripe(flowHash(packet) ?? 0, live.map((slot) => slot.index));
     return this.slots[index!]!.session;

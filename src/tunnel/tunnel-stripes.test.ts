@@ -10,7 +10,7 @@ import { FakeChannel, fakeTunnelParts } from "./_fake-channel.ts";
 import { FakeTun } from "./_fake-tun.ts";
 import { FakeClock, settle } from "./_fake-tunnel-clock.ts";
 import { flowHash, pickStripe } from "./flow-hash.ts";
-import { CAPABILITY_STRIPES, encodeHello, encodePacket, encodeStripeJoined, type HelloFields } from "./framing.ts";
+import { CAPABILITY_STRIPES, CloseReason, encodeHello, encodePacket, encodeStripeJoined, type HelloFields } from "./framing.ts";
 import { startTunnel, type Tunnel } from "./tunnel-session.ts";
 
 const HELLO_1_1: HelloFields = {
@@ -115,7 +115,7 @@ describe("striped sessions coming up", () => {
     for (const channel of r.channels) await hello(channel, old);
     expect(r.channels[0]!.frames()[0]).toMatchObject({ type: "hello_ack", version: { major: 1, minor: 0 }, capabilities: 0, stripeIndex: 0, stripeCount: 1 });
     expect(r.tuns[0]!.options).toMatchObject({ address: "100.64.0.9", peer: "100.64.0.8" });
-    expect(r.channels[1]!.frames()).toEqual([{ type: "close", reason: 0, text: "stripes not supported" }]);
+    expect(r.channels[1]!.frames()).toEqual([{ type: "close", reason: CloseReason.Normal, text: "stripes not supported" }]);
     await r.clock.advance(40_000);
     expect(r.channels).toHaveLength(3);
     const status = r.tunnel.status();
@@ -189,12 +189,32 @@ describe("failover", () => {
     expect(r.tunnel.status()).toMatchObject({ reconnects: 1, sessions: 3, stripes: [{ state: "up", sessionId: "session-3", reconnects: 1 }, { state: "up", reconnects: 0 }] });
   });
 
+  test("with every session resuming, packets still go to one by their flow (its channel queues them)", async () => {
+    const r = rig(2);
+    for (const channel of r.channels) await join(channel);
+    for (const channel of r.channels) channel.setState("resuming");
+    for (const port of PORTS) r.tuns[0]!.read(flow(port));
+    expect(r.channels.map(packetsOn)).toEqual([0, 1].map((i) => PORTS.filter((p) => expected(p, [0, 1]) === i).length));
+    expect(r.tunnel.status()).toMatchObject({ state: "resuming", drops: { noSession: 0 } });
+  });
+
+  test("no STRIPE_JOINED within 10 s of HELLO_ACK ends that session with a Timeout CLOSE and restarts it", async () => {
+    const r = rig(2);
+    await join(r.channels[0]!);
+    await hello(r.channels[1]!);
+    await r.clock.advance(10_000);
+    expect(r.channels[1]!.frames().at(-1)).toEqual({ type: "close", reason: CloseReason.Timeout, text: "no STRIPE_JOINED" });
+    expect(r.tunnel.status().stripes[1]!.lastError).toBe("no STRIPE_JOINED from the agent within 10 s");
+    await r.clock.advance(1000);
+    expect(r.channels).toHaveLength(3);
+  });
+
   test("close() ends every session and removes the one TUN", async () => {
     const r = rig(3);
     for (const channel of r.channels) await join(channel);
     await r.tunnel.close();
     expect(r.channels.every((c) => c.closedByClient)).toBe(true);
-    expect(r.channels.map((c) => c.frames().at(-1))).toEqual(Array(3).fill({ type: "close", reason: 0, text: "tunnel down" }));
+    expect(r.channels.map((c) => c.frames().at(-1))).toEqual(Array(3).fill({ type: "close", reason: CloseReason.Normal, text: "tunnel down" }));
     expect(r.tuns[0]!.closed).toBe(true);
     await r.clock.advance(60_000);
     expect(r.channels).toHaveLength(3);
