@@ -98,6 +98,10 @@ describe("the sessions of one striping client", () => {
     sessions[1]!.session.receive(encodeStripesLive(0b11));
     for (const port of PORTS) a.tuns[0]!.read(reply(port));
     expect([on(0), on(1)]).toEqual([want[0]! * 1.5, want[1]! * 1.5 + PORTS.length]);
+    // A set naming none of the sessions held here leaves every held one in use, rather than none.
+    sessions[1]!.session.receive(encodeStripesLive(0b100));
+    for (const port of PORTS) a.tuns[0]!.read(reply(port));
+    expect([on(0), on(1)]).toEqual([want[0]! * 2, want[1]! * 2 + PORTS.length]);
   });
 
   test("when one session ends its flows go to the other and the TUN stays; the last one out removes the TUN and frees the pair", async () => {
