@@ -4,6 +4,7 @@
  * and what `tunnel status` shows for it.
  */
 import type { DataChannel } from "../ssm/data-channel-types.ts";
+import { flowHash, pickStripe } from "./flow-hash.ts";
 import type { FrameDecoder } from "./framing.ts";
 import type { TunnelState, TunnelStripeStatus } from "./tunnel-status.ts";
 
@@ -64,6 +65,22 @@ export function newSlot(index: number): StripeSlot {
 export function slotLive(slot: StripeSlot): boolean {
   const session = slot.session;
   return session !== undefined && session.up && !session.ended && session.channel.stats().state === "up";
+}
+
+/**
+ * The session a packet from the TUN goes on: the live one its flow hashes to (flow-hash.ts).
+ * With none live, one that is up but resuming (its channel queues until the WebSocket is back),
+ * as a single session always did; with one slot, its session whenever it is up.
+ */
+export function sessionForPacket(slots: readonly StripeSlot[], live: readonly StripeSlot[], packet: Uint8Array): Session | undefined {
+  if (slots.length === 1) {
+    const only = slots[0]!.session;
+    return only?.up ? only : undefined;
+  }
+  const candidates = live.length > 0 ? live : slots.filter((slot) => slot.session?.up);
+  if (candidates.length <= 1) return candidates[0]?.session;
+  const index = pickStripe(flowHash(packet) ?? 0, candidates.map((slot) => slot.index));
+  return slots[index!]!.session;
 }
 
 export function slotState(slot: StripeSlot, tunnelEnded: boolean): TunnelState {

@@ -50,9 +50,8 @@ import {
   type Frame,
   type HelloFrame,
 } from "./framing.ts";
-import { flowHash, pickStripe } from "./flow-hash.ts";
 import { packetFilter } from "./packet-filter.ts";
-import { newSlot, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
+import { newSlot, sessionForPacket, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
 import type { TunDevice, TunOptions } from "./tun-device.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
 import { MAX_SESSIONS } from "./tunnel-schema.ts";
@@ -462,19 +461,8 @@ class ClientTunnel implements Tunnel {
     session.slot.counters.bytesSent += packet.length;
   }
 
-  /**
-   * The live session the packet's flow hashes to. With none live, one that is up but resuming
-   * (its channel queues until the WebSocket is back), as a single session always did.
-   */
   private sessionFor(packet: Uint8Array): Session | undefined {
-    if (this.slots.length === 1) {
-      const only = this.slots[0]!.session;
-      return only?.up ? only : undefined;
-    }
-    const live = this.live.length > 0 ? this.live : this.slots.filter((slot) => slot.session?.up);
-    if (live.length <= 1) return live[0]?.session;
-    const index = pickStripe(flowHash(packet) ?? 0, live.map((slot) => slot.index));
-    return this.slots[index!]!.session;
+    return sessionForPacket(this.slots, this.live, packet);
   }
 
   private schedulePing(session: Session): void {
