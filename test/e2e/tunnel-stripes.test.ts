@@ -90,9 +90,10 @@ describe.skipIf(!topology.ok)("credproxy tunnel --sessions: flows striped over s
     const before = received((await status("two")).stripes);
     await Promise.all(ports.flatMap((list, i) => list.map((port) => download(MB, `spread-${i}-${port}`, port))));
     const delta = received((await status("two")).stripes).map((n, i) => n - before[i]!);
-    // Each session got its two flows' megabytes plus their TCP/IP headers, nothing of the others'.
+    // Each session got its two flows' megabytes plus headers (and any resends), and less than a
+    // third flow's worth: no flow of the other session came this way.
     for (const d of delta) expect(d).toBeGreaterThan(2 * MB);
-    for (const d of delta) expect(d).toBeLessThan(2.2 * MB);
+    for (const d of delta) expect(d).toBeLessThan(3 * MB);
     console.log(`4 flows over 2 sessions: bytes received per session ${delta.join(", ")}`);
   }, 180_000);
 
@@ -102,7 +103,8 @@ describe.skipIf(!topology.ok)("credproxy tunnel --sessions: flows striped over s
     await download(MB, "single", port!);
     const delta = received((await status("two")).stripes).map((n, i) => n - before[i]!);
     expect(delta[1]).toBeGreaterThan(MB);
-    expect(delta[0]).toBe(0);
+    // At most a last ACK or FIN of the previous test's flows, never a share of this one.
+    expect(delta[0]).toBeLessThan(10_000);
   }, 120_000);
 
   test("a session whose WebSocket is killed mid-transfer hands its flows to the other, and every flow arrives whole while it is down", async () => {
@@ -146,7 +148,7 @@ describe.skipIf(!topology.ok)("credproxy tunnel --sessions: flows striped over s
     await Promise.all(ports.map(([port], i) => download(MB / 2, `four-${i}`, port!)));
     const delta = received((await status("four")).stripes).map((n, i) => n - before[i]!);
     for (const d of delta) expect(d).toBeGreaterThan(MB / 2);
-    for (const d of delta) expect(d).toBeLessThan(0.6 * MB);
+    for (const d of delta) expect(d).toBeLessThan(MB);
     expect((await credproxyIn(["tunnel", "down", "four"])).code).toBe(0);
   }, 120_000);
 });
