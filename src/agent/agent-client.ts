@@ -14,7 +14,7 @@ import type { Cidr } from "../net/cidr.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { flowHash, pickStripe } from "../tunnel/flow-hash.ts";
 import { packetFilter } from "../tunnel/packet-filter.ts";
-import type { TunDevice, TunOptions } from "../tunnel/tun-device.ts";
+import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressLease } from "./address-pool.ts";
 import { clientPacketCheck, type ClientPacketCheck } from "./client-packet-check.ts";
 

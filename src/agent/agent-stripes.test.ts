@@ -10,7 +10,7 @@ import { FakeTun } from "../tunnel/_fake-tun.ts";
 import { FakeClock, settle } from "../tunnel/_fake-tunnel-clock.ts";
 import { flowHash, pickStripe } from "../tunnel/flow-hash.ts";
 import { CAPABILITY_STRIPES, encodeHelloAck, encodePacket, encodeStripesLive } from "../tunnel/framing.ts";
-import type { TunOptions } from "../tunnel/tun-device.ts";
+import type { TunOptions } from "../net/tun-device.ts";
 import { CLIENT_HELLO_ACK } from "./_client-hello-ack.ts";
 import { FakeConnection } from "./_fake-connection.ts";
 import { createAddressPool } from "./address-pool.ts";

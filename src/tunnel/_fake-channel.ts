@@ -3,7 +3,7 @@ import type { DataChannel, DataChannelClosed, DataChannelState, DataChannelStats
 import { FakeTun } from "./_fake-tun.ts";
 import { FakeClock } from "./_fake-tunnel-clock.ts";
 import { FrameDecoder, type Frame } from "./framing.ts";
-import type { TunOptions } from "./tun-device.ts";
+import type { TunOptions } from "../net/tun-device.ts";
 
 export class FakeChannel implements DataChannel {
   readonly written: Uint8Array[] = [];

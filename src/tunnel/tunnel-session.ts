@@ -52,7 +52,7 @@ import {
 } from "./framing.ts";
 import { packetFilter } from "./packet-filter.ts";
 import { newSlot, sessionForPacket, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
-import type { TunDevice, TunOptions } from "./tun-device.ts";
+import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
 import { MAX_SESSIONS } from "./tunnel-schema.ts";
 import { emptyCounters, type TunnelCounters, type TunnelState, type TunnelStatus } from "./tunnel-status.ts";
