@@ -96,6 +96,8 @@ export interface AgentSessionDrops {
   filtered: number;
   /** Packets toward the client dropped because the SSM agent's connection was backed up. */
   backlog: number;
+  /** Packets the client's TUN read while none of its sessions was up (this and `filtered` count per client). */
+  noSession: number;
 }
 
 export interface AgentSessionStats {
@@ -227,7 +229,7 @@ export class AgentSession implements ClientMember {
       hostname: this.ack?.hostname,
       stripe: this.ack !== undefined && this.ack.stripeCount > 1 ? `${this.ack.stripeIndex}/${this.ack.stripeCount}` : undefined,
       ...this.counts,
-      drops: { ...check, ...this.drops, filtered: this.client?.filtered ?? 0, backlog: this.writer.stats().packetsDropped },
+      drops: { ...check, ...this.drops, filtered: this.client?.filtered ?? 0, noSession: this.client?.noSession ?? 0, backlog: this.writer.stats().packetsDropped },
       rttMs: this.rttMs,
       writer: this.writer.stats(),
     };
