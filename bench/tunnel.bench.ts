@@ -81,4 +81,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// --sessions: the striped-sessions case (tunnel-stripes.ts) instead of this single-session one.
+if (process.argv.includes("--sessions")) await (await import("./tunnel-stripes.ts")).benchStripes();
+else await main();

@@ -12,6 +12,7 @@ import { limitSendBuffer } from "../net/send-buffer.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
+import type { AgentClients } from "./agent-client.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
 
 export const SEND_BUFFER_BYTES = 16 * 1024;
@@ -43,6 +44,7 @@ interface SocketData {
 export function startAgentServer(options: AgentServerOptions): AgentServer {
   const logger = options.logger ?? silentLogger;
   const sessions = new Set<AgentSession>();
+  const clients: AgentClients = new Map();
   let nextId = 1;
   let listener: TCPSocketListener<SocketData>;
   try {
@@ -52,7 +54,7 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
       socket: {
         open(socket) {
           const id = nextId++;
-          const session = openSession(socket, options, logger.child({ connection: id }));
+          const session = openSession(socket, options, clients, logger.child({ connection: id }));
           socket.data = { session };
           sessions.add(session);
           void session.ended.then(() => sessions.delete(session));
@@ -83,7 +85,7 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
   };
 }
 
-function openSession(socket: Socket<SocketData>, options: AgentServerOptions, logger: Logger): AgentSession {
+function openSession(socket: Socket<SocketData>, options: AgentServerOptions, clients: AgentClients, logger: Logger): AgentSession {
   socket.setNoDelay(true);
   try {
     const size = limitSendBuffer(socket, SEND_BUFFER_BYTES);
@@ -95,6 +97,7 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, lo
   return new AgentSession({
     connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
     pool: options.pool,
+    clients,
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),

@@ -8,7 +8,7 @@ import { REGION_PATTERN } from "../config/services-schema.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { checkTunnelCidrs } from "../tunnel/tunnel-cidrs.ts";
 import type { TunnelFile } from "../tunnel/load-tunnel-config.ts";
-import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT, INSTANCE_ID_PATTERN, TUNNEL_NAME_PATTERN } from "../tunnel/tunnel-schema.ts";
+import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT, INSTANCE_ID_PATTERN, MAX_SESSIONS, TUNNEL_NAME_PATTERN } from "../tunnel/tunnel-schema.ts";
 import { usageError } from "./args.ts";
 import { awsRegion } from "./env.ts";
 
@@ -25,6 +25,7 @@ export const TUNNEL_UP_FLAGS = {
   "agent-port": { type: "string" },
   name: { type: "string" },
   mtu: { type: "string" },
+  sessions: { type: "string" },
   foreground: { type: "boolean" },
   config: { type: "string", short: "c" },
   "log-level": { type: "string" },
@@ -42,6 +43,7 @@ export interface TunnelUpFlags {
   readonly "agent-port"?: string | undefined;
   readonly name?: string | undefined;
   readonly mtu?: string | undefined;
+  readonly sessions?: string | undefined;
 }
 
 export interface TunnelUpSettings {
@@ -55,6 +57,8 @@ export interface TunnelUpSettings {
   /** Undefined: the instance id, once known. */
   readonly name: string | undefined;
   readonly mtu: number;
+  /** Striped Port sessions to the agent (--sessions). */
+  readonly sessions: number;
 }
 
 /** Merges flags over the file (if any) and checks the result. */
@@ -102,6 +106,7 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
     agentPort: integerFlag("--agent-port", flags["agent-port"], 1, 65535) ?? file?.agentPort ?? DEFAULT_AGENT_PORT,
     name,
     mtu: integerFlag("--mtu", flags.mtu, 576, 65535) ?? file?.mtu ?? DEFAULT_MTU,
+    sessions: integerFlag("--sessions", flags.sessions, 1, MAX_SESSIONS) ?? file?.sessions ?? 1,
   };
 }
 

@@ -29,6 +29,7 @@ export interface TunnelFile {
   readonly agentPort?: number | undefined;
   readonly name?: string | undefined;
   readonly mtu?: number | undefined;
+  readonly sessions?: number | undefined;
 }
 
 interface RawTunnelFile {
@@ -41,6 +42,7 @@ interface RawTunnelFile {
   agent_port?: number;
   name?: string;
   mtu?: number;
+  sessions?: number;
 }
 
 export interface TunnelFileOptions {
@@ -96,5 +98,6 @@ export function parseTunnelConfigText(text: string, file: string, options: Tunne
     agentPort: raw.agent_port,
     name: raw.name,
     mtu: raw.mtu,
+    sessions: raw.sessions,
   });
 }

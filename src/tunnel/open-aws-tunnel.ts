@@ -58,6 +58,7 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
       cidrs: settings.cidrs,
       tunName: options.tunName,
       mtu: settings.mtu,
+      sessions: settings.sessions,
       logger,
     });
     return { instance, tunnel, destroy: () => clients.destroy() };

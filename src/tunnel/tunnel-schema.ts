@@ -10,6 +10,8 @@ import { extensionKeys, REGION_PATTERN } from "../config/services-schema.ts";
 export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
 export const DEFAULT_AGENT_PORT = 7860;
 export const INSTANCE_ID_PATTERN = "^(i|mi)-[0-9a-f]{8,17}$";
+/** `--sessions`: at most this many striped sessions (the live set travels as a bit mask, and each costs an SSM session). */
+export const MAX_SESSIONS = 8;
 export const TUNNEL_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
 
 export const tunnelConfigSchema = {
@@ -61,5 +63,11 @@ export const tunnelConfigSchema = {
       "x-expected": "letters, digits, _ . - (at most 64)",
     },
     mtu: { type: "integer", description: "The TUN device's MTU (--mtu); the agent may lower it. Default 1400.", minimum: 576, maximum: 65535 },
+    sessions: {
+      type: "integer",
+      description: "Port sessions to open to the agent, striped by flow (--sessions): N sessions carry about N times one session's throughput for N parallel flows. Default 1.",
+      minimum: 1,
+      maximum: MAX_SESSIONS,
+    },
   },
 } as const;

@@ -43,6 +43,9 @@ Options:
   --name NAME          The tunnel's name for status and down. Default: the instance id
                        (or the --tag values)
   --mtu N              The TUN's MTU (the agent may lower it). Default: 1400
+  --sessions N         Open N Port sessions (1-8) and spread flows over them by a hash
+                       of their addresses and ports; one flow stays on one session.
+                       Default: 1
   --foreground         Stay in the foreground (logs on stderr) instead of detaching
   -c, --config FILE    Read these settings from a tunnel file (flags win; check it with
                        credproxy validate --tunnel FILE)
