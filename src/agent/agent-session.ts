@@ -40,7 +40,7 @@ import type { TunDevice, TunOptions } from "../tunnel/tun-device.ts";
 import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
 import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
-import { BacklogWriter, type BacklogStats, type ByteSink } from "./backlog-writer.ts";
+import { BacklogWriter, type BacklogStats, type BacklogWriterOptions, type ByteSink } from "./backlog-writer.ts";
 import { clientPacketCheck, type ClientPacketCheck } from "./client-packet-check.ts";
 
 export const DEFAULT_AGENT_MTU = 1400;
@@ -75,7 +75,8 @@ export interface AgentSessionOptions {
   readonly pingIntervalMs?: number;
   /** With no byte from the client for this long, the session ends. Default 60 s. */
   readonly silenceTimeoutMs?: number;
-  readonly maxBacklogBytes?: number;
+  /** The bounds of the backlog toward the SSM agent (defaults: backlog-writer.ts). */
+  readonly backlog?: BacklogWriterOptions;
 }
 
 export type AgentSessionState = "hello_sent" | "opening" | "up" | "ended";
@@ -146,7 +147,7 @@ export class AgentSession {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.mtu = options.mtu ?? DEFAULT_AGENT_MTU;
-    this.writer = new BacklogWriter(options.connection, options.maxBacklogBytes === undefined ? {} : { maxBacklogBytes: options.maxBacklogBytes });
+    this.writer = new BacklogWriter(options.connection, options.backlog);
     this.lastHeardAt = this.clock.now();
     this.ended = this.endDeferred.promise;
   }
