@@ -56,6 +56,7 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
           region: settings.region,
           logger: logger.child({ part: "data-channel" }),
           allowInsecureStreamUrl: insecureStreamUrlFromEnv(),
+          streamEndpoint: settings.streamEndpoint,
           maxInFlightBytes: queue.clientInFlightBytes,
         }),
       openTun,
