@@ -41,7 +41,7 @@ import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
 import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
 import { AgentClient, clientKey, type AgentClients, type ClientMember } from "./agent-client.ts";
-import { BacklogWriter, type BacklogStats, type ByteSink } from "./backlog-writer.ts";
+import { BacklogWriter, type BacklogStats, type BacklogWriterOptions, type ByteSink } from "./backlog-writer.ts";
 
 export const DEFAULT_AGENT_MTU = 1400;
 /** The agent's TUN devices; the kernel numbers them. Distinct from the client's cpx%d. */
@@ -75,7 +75,8 @@ export interface AgentSessionOptions {
   readonly pingIntervalMs?: number;
   /** With no byte from the client for this long, the session ends. Default 60 s. */
   readonly silenceTimeoutMs?: number;
-  readonly maxBacklogBytes?: number;
+  /** The bounds of the backlog toward the SSM agent (defaults: backlog-writer.ts). */
+  readonly backlog?: BacklogWriterOptions;
   /** The server's striping clients, shared by its sessions; a session of its own when absent. */
   readonly clients?: AgentClients;
 }
@@ -152,7 +153,7 @@ export class AgentSession implements ClientMember {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.mtu = options.mtu ?? DEFAULT_AGENT_MTU;
-    this.writer = new BacklogWriter(options.connection, options.maxBacklogBytes === undefined ? {} : { maxBacklogBytes: options.maxBacklogBytes });
+    this.writer = new BacklogWriter(options.connection, options.backlog);
     this.lastHeardAt = this.clock.now();
     this.ended = this.endDeferred.promise;
   }

@@ -5,7 +5,7 @@ import { DEFAULT_MTU, tunnelUpSettings } from "./tunnel-settings.ts";
 
 const ENV = { AWS_REGION: "eu-west-1" };
 const FILE = parseTunnelConfigText(
-  ["cidrs: [10.20.0.0/16, 10.30.0.0/16]", "tags: {Name: bastion}", "region: us-east-2", "profile: dev", "document: My-Port-Doc", "agent_port: 9000", "name: work", "mtu: 1300", "sessions: 4"].join("\n"),
+  ["cidrs: [10.20.0.0/16, 10.30.0.0/16]", "tags: {Name: bastion}", "region: us-east-2", "profile: dev", "document: My-Port-Doc", "agent_port: 9000", "name: work", "mtu: 1300", "sessions: 4", "stream_endpoint: Stream.Example.Internal:8443"].join("\n"),
   "tunnel.yaml",
   { env: {} },
 );
@@ -30,6 +30,7 @@ describe("tunnel up settings", () => {
       region: "eu-west-1",
       profile: undefined,
       document: "AWS-StartSSHSession",
+      streamEndpoint: undefined,
       agentPort: 7860,
       name: undefined,
       mtu: DEFAULT_MTU,
@@ -45,6 +46,7 @@ describe("tunnel up settings", () => {
       region: "us-east-2",
       profile: "dev",
       document: "My-Port-Doc",
+      streamEndpoint: "stream.example.internal:8443",
       agentPort: 9000,
       name: "work",
       mtu: 1300,
@@ -55,6 +57,7 @@ describe("tunnel up settings", () => {
   test("flags win over the file key by key, and a repeated flag replaces the file's whole list", () => {
     const s = tunnelUpSettings({ cidr: ["172.16.0.0/12"], region: "ap-south-1", "agent-port": "7000", name: "other" }, FILE, ENV);
     expect(s).toMatchObject({ cidrs: ["172.16.0.0/12"], region: "ap-south-1", agentPort: 7000, name: "other", profile: "dev", document: "My-Port-Doc", tags: { Name: "bastion" } });
+    expect(tunnelUpSettings({ "stream-endpoint": "relay.example.invalid" }, FILE, ENV).streamEndpoint).toBe("relay.example.invalid");
   });
 
   test("--sessions wins over the file's sessions", () => {
@@ -77,6 +80,7 @@ describe("tunnel up settings", () => {
     expect(usageMessage(() => tunnelUpSettings({ ...base, sessions: "0" }, undefined, ENV))).toContain('--sessions "0"');
     expect(usageMessage(() => tunnelUpSettings({ ...base, name: "../etc" }, undefined, ENV))).toContain('--name "../etc"');
     expect(usageMessage(() => tunnelUpSettings({ ...base, region: "Mars" }, undefined, ENV))).toContain('region "Mars"');
+    expect(usageMessage(() => tunnelUpSettings({ ...base, "stream-endpoint": "wss://relay.example.invalid" }, undefined, ENV))).toContain('--stream-endpoint "wss://relay.example.invalid"');
     expect(usageMessage(() => tunnelUpSettings({ cidr: ["10.20.0.0/16"], tag: ["Name"] }, undefined, ENV))).toContain('--tag "Name" is not KEY=VALUE');
     expect(usageMessage(() => tunnelUpSettings({ ...base, tag: ["Name=x"] }, undefined, ENV))).toContain("either --instance-id or --tag");
   });

@@ -26,6 +26,7 @@ export interface TunnelFile {
   readonly region?: string | undefined;
   readonly profile?: string | undefined;
   readonly document?: string | undefined;
+  readonly streamEndpoint?: string | undefined;
   readonly agentPort?: number | undefined;
   readonly name?: string | undefined;
   readonly mtu?: number | undefined;
@@ -39,6 +40,7 @@ interface RawTunnelFile {
   region?: string;
   profile?: string;
   document?: string;
+  stream_endpoint?: string;
   agent_port?: number;
   name?: string;
   mtu?: number;
@@ -95,6 +97,7 @@ export function parseTunnelConfigText(text: string, file: string, options: Tunne
     region: raw.region,
     profile: raw.profile,
     document: raw.document,
+    streamEndpoint: raw.stream_endpoint,
     agentPort: raw.agent_port,
     name: raw.name,
     mtu: raw.mtu,

@@ -6,6 +6,7 @@
  * cannot say (CIDRs that parse, instance_id or tags) is checked in load-tunnel-config.ts.
  */
 import { extensionKeys, REGION_PATTERN } from "../config/services-schema.ts";
+import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
 
 export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
 export const DEFAULT_AGENT_PORT = 7860;
@@ -54,6 +55,12 @@ export const tunnelConfigSchema = {
       description: "The Session Manager document of the Port session (--document). Default AWS-StartSSHSession.",
       pattern: "^[A-Za-z0-9_.:/-]{3,128}$",
       "x-expected": "a document name such as AWS-StartSSHSession",
+    },
+    stream_endpoint: {
+      type: "string",
+      description: "One more host (host or host:port) whose wss:// session streams are accepted besides the ssmmessages hosts (--stream-endpoint).",
+      pattern: STREAM_ENDPOINT_PATTERN,
+      "x-expected": "a host name or host:port, without wss://",
     },
     agent_port: { type: "integer", description: "The port `credproxy agent` listens on, on the instance (--agent-port). Default 7860.", minimum: 1, maximum: 65535 },
     name: {

@@ -177,16 +177,24 @@ describe("packets through an up session", () => {
     channel.refuse = false;
     r.tuns[0]!.read(ipv4("10.99.0.8", 1400));
     expect(sentPackets(channel)).toBe(1);
-    expect(channel.written.slice(1).every((bytes) => bytes.length === 1403)).toBe(true);
+    // Past HELLO_ACK and the first PING, only the one packet that was not refused.
+    expect(channel.written.slice(2).map((bytes) => bytes.length)).toEqual([1403]);
     expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 1400, drops: { queueFull: 5 } });
   });
 
-  test("a PING every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {
+  test("a PING at once and then every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {
     const r = rig();
     const channel = await bringUp(r);
-    await r.clock.advance(15_000);
-    const ping = channel.frames().find((f) => f.type === "ping");
-    expect(ping).toMatchObject({ type: "ping", id: 1 });
+    const first = channel.frames().filter((f) => f.type === "ping");
+    expect(first).toEqual([expect.objectContaining({ type: "ping", id: 1 })]);
+    expect(r.tunnel.status().rttMs).toBeUndefined();
+    await r.clock.advance(5);
+    if (first[0]?.type !== "ping") throw new Error("no first ping");
+    channel.deliver(encodePong(first[0]));
+    expect(r.tunnel.status().rttMs).toBe(5);
+    await r.clock.advance(14_995);
+    const ping = channel.frames().find((f) => f.type === "ping" && f.id === 2);
+    expect(ping).toMatchObject({ type: "ping", id: 2 });
     await r.clock.advance(42);
     if (ping?.type !== "ping") throw new Error("no ping");
     channel.deliver(encodePong(ping));

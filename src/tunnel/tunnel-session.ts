@@ -7,8 +7,8 @@
  * when they are unchanged) and a route per CIDR → HELLO_ACK → relay. TUN packets are framed one
  * per PACKET and written whole; a refused write (the channel's in-flight bound: the drop-tail
  * queue) drops that packet and counts it, so nothing that has a sequence number is ever dropped.
- * Only packets to a routed CIDR or the agent's address are sent. A PING goes out every 15 s and
- * its PONG gives the RTT.
+ * Only packets to a routed CIDR or the agent's address are sent. A PING goes out as soon as the
+ * session is up and then every 15 s; its PONG gives the RTT.
  *
  * A session ends on channel_closed, a refused resume, 60 s without a PONG, a CLOSE from the
  * agent or a framing error; a new one starts after a backoff of 1 s doubling to 30 s, while the
@@ -383,6 +383,8 @@ class ClientTunnel implements Tunnel {
     slot.upSince = this.clock.now();
     this.everUp = true;
     slot.restartAttempt = 0;
+    // One PING at once, so status has an RTT from the start rather than after the first interval.
+    this.sendPing(session);
     this.schedulePing(session);
     this.liveChanged();
     const up = { ...this.tun!.up, sessionId: session.channel.stats().sessionId };
@@ -475,11 +477,15 @@ class ClientTunnel implements Tunnel {
         session.channel.write(encodeClose(CloseReason.Timeout, "no PONG"));
         return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `no PONG from the agent for ${Math.round(silentMs / 1000)} s`));
       }
-      session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
-      // Again with every PING, in case the one sent on the change found the channel full.
-      if (session.striped) session.channel.write(encodeStripesLive(this.liveMask));
+      this.sendPing(session);
       this.schedulePing(session);
     }, interval);
+  }
+
+  private sendPing(session: Session): void {
+    session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
+    // Again with every PING, in case the one sent on the change found the channel full.
+    if (session.striped) session.channel.write(encodeStripesLive(this.liveMask));
   }
 
   // ——— the tunnel's end ———

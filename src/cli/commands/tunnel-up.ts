@@ -39,6 +39,9 @@ Options:
                        Default: the default credential chain
   --region R           Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1
   --document NAME      Session Manager Port document. Default: AWS-StartSSHSession
+  --stream-endpoint HOST
+                       Also accept session streams (wss:// only) on HOST[:PORT], for a private
+                       name or relay in front of ssmmessages. Default: ssmmessages hosts only
   --agent-port N       Port credproxy agent listens on at the instance. Default: 7860
   --name NAME          The tunnel's name for status and down. Default: the instance id
                        (or the --tag values)
