@@ -478,14 +478,14 @@ class ClientTunnel implements Tunnel {
         return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `no PONG from the agent for ${Math.round(silentMs / 1000)} s`));
       }
       this.sendPing(session);
+      // Again with every PING, in case the one sent on the change found the channel full.
+      if (session.striped) session.channel.write(encodeStripesLive(this.liveMask));
       this.schedulePing(session);
     }, interval);
   }
 
   private sendPing(session: Session): void {
     session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
-    // Again with every PING, in case the one sent on the change found the channel full.
-    if (session.striped) session.channel.write(encodeStripesLive(this.liveMask));
   }
 
   // ——— the tunnel's end ———
