@@ -86,7 +86,7 @@ export function parseProxyConfigText(text: string, file: string, options: ProxyC
   const base = dirname(resolvePath(file));
   const all: Problem[] = [...problems];
   const source = exists ? file : "proxy.yaml";
-  const tenant = problems.length === 0 ? tenantFrom(raw, templates, { name: "default", token: undefined, source, base, env }, all) : undefined;
+  const tenant = problems.length === 0 ? tenantFrom(raw, templates, { name: "default", token: undefined, proxyToken: raw.token, source, base, env }, all) : undefined;
   if (problems.length === 0) all.push(...topLevelProblems(raw), ...listenProblems(raw));
   if (all.length > 0) throw documentError(file, all, tree, substitutionErrors, "credproxy validate --proxy --print-schema");
   const caBase = configHome(env);

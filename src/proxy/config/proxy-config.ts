@@ -100,6 +100,17 @@ export interface CredentialSpec {
   readonly value: CredentialValueSource;
   /** May be sent over plain http:// (default false). */
   readonly allowPlaintext: boolean;
+  /**
+   * The text the sandbox holds instead of the value (`placeholder:`, literal or derived from
+   * its shape). With one, the credential sets no header: the value replaces the placeholder
+   * wherever it appears in a request to its hosts (header values, Basic auth, path, query), and a
+   * request carrying it to any other host is refused. Undefined: the whole header is set.
+   */
+  readonly placeholder: string | undefined;
+  /** A request to its hosts whose `header` lacks the placeholder is refused (a smuggled real key). */
+  readonly requirePlaceholder: boolean;
+  /** The variable `credproxy proxy env` prints the placeholder into (e.g. OPENAI_API_KEY). */
+  readonly env: string | undefined;
 }
 
 /** A credential with `aws:`: SigV4 requests to its hosts, signed with its placeholder keys, are signed again with the role's. */

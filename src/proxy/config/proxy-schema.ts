@@ -46,6 +46,25 @@ const awsRole = {
   },
 } as const;
 
+/** `placeholder:` a literal, or a shape the proxy derives one from. */
+const placeholderKey = {
+  description:
+    "The text the sandbox holds instead of the value: the proxy puts the value in its place in header values (Basic auth decoded and encoded again), the path and the query of requests to these hosts, and refuses (403, placeholder-wrong-host) a request carrying it to any other host. With it the credential sets no header; value is the secret itself (no \"Bearer \"). A literal (at least 16 letters, digits, - . _ ~), or {prefix, length} / {shape: jwt} for one derived from the run (stable across restarts, never from the value).",
+  "x-expected": 'a literal such as "cpx_…" (16+ letters, digits, - . _ ~), {prefix: "sk-", length: 48} or {shape: jwt}',
+  anyOf: [
+    { type: "string" },
+    {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        prefix: { type: "string", pattern: "^[A-Za-z0-9._~-]{0,64}$", description: "What the derived placeholder starts with, e.g. sk-ant- (letters, digits, - . _ ~). Default cpx_." },
+        length: { type: "integer", minimum: 20, maximum: 512, description: "Its whole length, prefix included; at least 16 characters more than the prefix. Default 40 (or the prefix + 16)." },
+        shape: { type: "string", enum: ["jwt"], description: "jwt: a well-formed JWT (HS256, exp in 2100) for tools that decode the token; not with prefix or length." },
+      },
+    },
+  ],
+} as const;
+
 const credential = {
   type: "object",
   description: "One credential: where it may be sent, which header carries it, and where its value comes from (value or command), or an AWS role that re-signs requests (aws).",
@@ -82,6 +101,18 @@ const credential = {
     ttl_seconds: seconds("With command: how long an output without Expiration is used.", 300),
     timeout_seconds: seconds("With command: how long it may run.", 10),
     aws: awsRole,
+    placeholder: placeholderKey,
+    require_placeholder: {
+      type: "boolean",
+      default: false,
+      description: "With placeholder: refuse (403, placeholder-missing) a request to these hosts whose header is present but does not carry the placeholder, e.g. a real key the sandbox got hold of. A request without the header passes (git asks only after a 401).",
+    },
+    env: {
+      type: "string",
+      pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+      description: "With placeholder: the variable `credproxy proxy env` prints the placeholder into, e.g. OPENAI_API_KEY.",
+      "x-expected": "an environment variable name such as OPENAI_API_KEY",
+    },
     allow_plaintext: { type: "boolean", description: "Also send it over plain http:// (default false: only inside TLS).", default: false },
   },
 } as const;

@@ -13,9 +13,10 @@ import { parseCidr, type Cidr } from "../../net/cidr.ts";
 import { GRANT_NAMES, grantHosts } from "../grants.ts";
 import { parseHostPattern, type HostPattern } from "../host-pattern.ts";
 import { sourceSpec, type RawSource } from "../../config/resolve-services.ts";
+import { resolvePlaceholder, tenantPlaceholderProblems, type PlaceholderEntry, type RawPlaceholderKeys } from "../placeholders/resolve-placeholder.ts";
 import type { AwsCredentialSpec, CredentialSpec, CredentialValueSource, PolicyMode, InterceptMode, Tenant } from "./proxy-config.ts";
 
-export interface RawCredential {
+export interface RawCredential extends RawPlaceholderKeys {
   readonly name: string;
   readonly host: string | string[];
   readonly header: string;
@@ -54,6 +55,8 @@ export interface TenantContext {
   /** The file's directory: relative ${fromFile:} paths are not resolved against it (substitution reads them as written). */
   readonly base: string;
   readonly env: Env;
+  /** The proxy's top-level token: with no run token, the key placeholders are derived with. */
+  readonly proxyToken?: string | undefined;
 }
 
 /** Headers a credential may not set: they frame or route the request, or belong to the proxy hop. */
@@ -67,6 +70,7 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
   const seen = new Set<string>();
   const credentials: CredentialSpec[] = [];
   const awsCredentials: AwsCredentialSpec[] = [];
+  const placeholders: PlaceholderEntry[] = [];
   raw.credentials.forEach((c, i) => {
     const path: KeyPath = ["credentials", i];
     if (seen.has(c.name)) problems.push({ path: [...path, "name"], at: "value", message: `another credential is already named "${c.name}"; names must be unique (they name credentials in logs and metrics)` });
@@ -74,7 +78,9 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
     if (c.aws !== undefined) return void awsCredentials.push(awsCredential(c, c.aws, unexpanded.credentials?.[i], path, problems));
     const spec = credential(c, unexpanded.credentials?.[i]?.value, path, context, problems);
     if (spec) credentials.push(spec);
+    placeholders.push({ path, name: c.name, placeholder: spec?.placeholder, env: c.env, value: c.value });
   });
+  problems.push(...tenantPlaceholderProblems(placeholders, context.token ?? context.proxyToken));
   return {
     name: context.name,
     token: context.token,
@@ -97,8 +103,9 @@ function credential(c: RawCredential, template: string | undefined, path: KeyPat
     problems.push({ path: [...path, "header"], at: "value", message: `${c.header} frames or routes the request and cannot carry a credential; use Authorization or the API's own header` });
   }
   const value = valueSource(c, template, path, context, problems);
+  const placeholder = resolvePlaceholder(c, { tenant: context.name, token: context.token ?? context.proxyToken, credential: c.name }, path, problems);
   if (!value) return undefined;
-  return { name: c.name, hosts, header: c.header, value, allowPlaintext: c.allow_plaintext };
+  return { name: c.name, hosts, header: c.header, value, allowPlaintext: c.allow_plaintext, placeholder, requirePlaceholder: c.require_placeholder, env: c.env };
 }
 
 function credentialHosts(c: RawCredential, path: KeyPath, problems: Problem[]): HostPattern[] {
@@ -107,7 +114,7 @@ function credentialHosts(c: RawCredential, path: KeyPath, problems: Problem[]): 
 
 /** An aws: credential signs requests; a header, value or command beside it would mean something it does not do. */
 function awsCredential(c: RawCredential, aws: RawAws, written: Partial<RawCredential> | undefined, path: KeyPath, problems: Problem[]): AwsCredentialSpec {
-  for (const key of ["value", "command", "header", "format", "ttl_seconds", "timeout_seconds"] as const) {
+  for (const key of ["value", "command", "header", "format", "ttl_seconds", "timeout_seconds", "placeholder", "require_placeholder", "env"] as const) {
     if (written?.[key] !== undefined) problems.push({ path: [...path, key], message: `does not go with aws: an aws credential re-signs the request's SigV4 signature and sets no header; remove ${key}` });
   }
   const source = aws.source === "default" ? { kind: "default-chain" as const } : sourceSpec(aws.source);
