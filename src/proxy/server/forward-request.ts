@@ -23,6 +23,8 @@ import { scrubbable, scrubRoleKeys, type Swaps } from "../aws/scrub-role-keys.ts
 import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
+import { AS_IS, placeholderSides, planRequestBody, plannedFraming, scrubResponse, sendPlannedBody, WRONG_HOST } from "./placeholder-bodies.ts";
+import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
 
 export interface Exchange {
   readonly admitted: Admitted;
@@ -84,17 +86,31 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     client.refuse(injections.refusal, idHeader);
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
+  // A tenant with no placeholders skips this outright (no await): its bodies are never read ahead.
+  const sides = aws.kind === "signed" || tenantPlaceholders(admitted.tenant).length === 0 ? undefined : await placeholderSides(runtime, admitted.tenant, admitted.target, !exchange.tls);
+  if (sides && "refusal" in sides) {
+    runtime.metrics.upstreamError("credential");
+    client.refuse(sides.refusal, idHeader);
+    return log(502, { credentials: names, reason: "credential-unavailable" });
+  }
+  const plan = sides ? await planRequestBody(client, sides, pairs(client.rawHeaders)) : AS_IS;
+  if (plan.kind === "refused") {
+    runtime.metrics.request("refused", names);
+    client.refuse(plan.refusal, idHeader);
+    return log(plan.refusal.status, { credentials: names, reason: plan.refusal.code });
+  }
   const unsigned = { ...upstreamHeaders(client.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
   const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
-  const headers = signed?.headers ?? unsigned;
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path: exchange.path, headers, bodyLength: client.bodyLength });
+  const framing = plannedFraming(plan, signed?.headers ?? unsigned, client.bodyLength);
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path: exchange.path, headers: framing.headers, bodyLength: framing.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
   }
   client.onGone(() => call.abort());
   let bodyRefusal: Refusal | undefined;
-  if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
+  if (plan.kind !== "as-is") sendPlannedBody(plan, call, () => (bodyRefusal = WRONG_HOST));
+  else if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
   else if (signed?.chunks) {
     signed.chunks.once("error", () => {
       bodyRefusal = MALFORMED_CHUNKS;
@@ -127,7 +143,12 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     const scrubbed = await sendScrubbed(client, upstream, head, aws.swaps);
     return log(status, { bytes: scrubbed, credentials: names });
   }
-  const bytes = await client.respond(status, upstream.statusMessage, head, upstream.body);
+  const scrubbed = sides && sides.own.length > 0 ? await scrubResponse(sides.own, method, status, head, upstream.body) : { head, body: upstream.body };
+  if (!scrubbed) {
+    client.abort(); // the upstream failed while its body was read to be scrubbed
+    return log(502, { credentials: names, reason: "upstream-reset" });
+  }
+  const bytes = await client.respond(status, upstream.statusMessage, scrubbed.head, scrubbed.body);
   log(status, { bytes, credentials: names });
 }
 

@@ -1,0 +1,152 @@
+/**
+ * Placeholders in request bodies and real values in responses, for a tenant whose credentials
+ * have placeholders (a tenant with none never reaches this file: forwardFrom checks first).
+ *
+ * Request bodies (types and encodings: body-patterns.ts) run through a windowed matcher: the
+ * placeholders of credentials bound to the target become their real values, the tenant's
+ * other placeholders are forbidden. Framing, so no upstream ever gets a wrong Content-Length:
+ *
+ * - a body that ends within STAGED_BODY_MAX (1 MiB, after rewriting) is read whole before
+ *   anything is sent and goes with its exact new Content-Length; a forbidden placeholder in it
+ *   is a 403 `placeholder-wrong-host` and the upstream hears nothing of the request;
+ * - a longer body streams: when placeholders of this host could be replaced, its
+ *   Content-Length is dropped (HTTP/1.1 sends it chunked, HTTP/2 by its frames); with only
+ *   forbidden ones it keeps its length (nothing in it changes). A forbidden placeholder found
+ *   mid-stream resets the upstream request before the bytes that hold it are written, and the
+ *   client gets the 403 if no response head has reached it yet (else its response is cut off).
+ *
+ * Responses from a host the request had placeholder credentials for (only there was a real
+ * value ever sent) get each real value in a header, or in a text or JSON body, replaced by its
+ * placeholder; a body with a known length within the bound is read whole and sent with its new
+ * Content-Length, any other streams without one. Compressed responses are not scrubbed.
+ */
+import type { OutgoingHttpHeaders } from "node:http";
+import { Readable } from "node:stream";
+import type { Tenant } from "../config/proxy-config.ts";
+import type { HeaderList } from "../forward-headers.ts";
+import { hostPatternMatches, type HostTarget } from "../host-pattern.ts";
+import { bodyKind, headerScrubPatterns, requestPatterns, responsePatterns, type PlaceholderSwap } from "../placeholders/body-patterns.ts";
+import { STAGED_BODY_MAX, stageBody } from "../placeholders/stage-body.ts";
+import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
+import { replaceAll, windowTransform, ForbiddenPattern } from "../placeholders/window-matcher.ts";
+import type { Refusal } from "../refusal.ts";
+import type { ClientSide } from "./client-side.ts";
+import type { ProxyRuntime } from "./proxy-runtime.ts";
+import type { UpstreamExchange } from "./upstream-exchange.ts";
+
+/** The tenant's placeholders as one request sees them. */
+export interface PlaceholderSides {
+  /** Bound to the target (and allowed over this transport): replaced by their real values. */
+  readonly own: readonly PlaceholderSwap[];
+  /** Bound elsewhere: refused in a body to this target. */
+  readonly foreign: readonly string[];
+}
+
+export type BodyPlan =
+  | { readonly kind: "as-is" }
+  | { readonly kind: "whole"; readonly body: Buffer }
+  | { readonly kind: "stream"; readonly head: readonly Buffer[]; readonly rest: Readable; readonly resized: boolean }
+  | { readonly kind: "refused"; readonly refusal: Refusal };
+
+export const AS_IS: BodyPlan = { kind: "as-is" };
+
+/** Call only when tenantPlaceholders(tenant) is not empty. */
+export async function placeholderSides(runtime: ProxyRuntime, tenant: Tenant, target: HostTarget, plaintext: boolean): Promise<PlaceholderSides | { refusal: Refusal }> {
+  const own: { placeholder: string; value: Promise<string> }[] = [];
+  const foreign: string[] = [];
+  for (const { credential, placeholder } of tenantPlaceholders(tenant)) {
+    const bound = credential.hosts.some((p) => hostPatternMatches(p, target));
+    // Bound, but not to be sent over plain http://: left as it is (the placeholder reaches the upstream).
+    if (bound && plaintext && !credential.allowPlaintext) continue;
+    if (bound) own.push({ placeholder, value: runtime.values.value(credential) });
+    else foreign.push(placeholder);
+  }
+  try {
+    return { own: await Promise.all(own.map(async (o) => ({ placeholder: o.placeholder, real: await o.value }))), foreign };
+  } catch (error) {
+    runtime.logger.error("credential unavailable", { error });
+    return { refusal: { status: 502, code: "credential-unavailable", message: "credproxy could not get the credential for this host; its log says why." } };
+  }
+}
+
+/** Reads ahead what must be read before the request can go (see the file's comment). */
+export async function planRequestBody(client: ClientSide, sides: PlaceholderSides, headers: HeaderList): Promise<BodyPlan> {
+  if (!hasBody(client, headers)) return AS_IS;
+  const patterns = requestPatterns(bodyKind(valueOf(headers, "content-type"), valueOf(headers, "content-encoding")), sides.own, sides.foreign);
+  if (patterns.length === 0) return AS_IS;
+  const rewritten = windowTransform(patterns);
+  client.onGone(() => rewritten.destroy());
+  client.pipeBody(rewritten);
+  const staged = await stageBody(rewritten);
+  switch (staged.kind) {
+    case "whole":
+      return staged;
+    case "stream":
+      return { ...staged, resized: patterns.some((p) => p.to !== undefined) };
+    case "forbidden":
+      return { kind: "refused", refusal: WRONG_HOST };
+    case "aborted":
+      return { kind: "refused", refusal: { status: 400, code: "client-closed", message: "the client went away while sending the body." } };
+  }
+}
+
+/** The headers and body length the upstream request goes with. */
+export function plannedFraming(plan: BodyPlan, headers: OutgoingHttpHeaders, bodyLength: number | undefined): { headers: OutgoingHttpHeaders; bodyLength: number | undefined } {
+  if (plan.kind === "whole") return { headers: { ...headers, "content-length": String(plan.body.length) }, bodyLength: plan.body.length };
+  if (plan.kind === "stream" && plan.resized) {
+    const { "content-length": _dropped, ...rest } = headers;
+    return { headers: rest, bodyLength: undefined };
+  }
+  return { headers, bodyLength };
+}
+
+/** Sends a whole or streamed plan; `forbidden` is called (and the upstream reset) when a forbidden placeholder turns up mid-stream. */
+export function sendPlannedBody(plan: Extract<BodyPlan, { kind: "whole" | "stream" }>, call: UpstreamExchange, forbidden: () => void): void {
+  if (plan.kind === "whole") return void call.body.end(plan.body);
+  const fail = (error: unknown) => {
+    if (error instanceof ForbiddenPattern) forbidden();
+    call.abort(); // the bytes that held it were never written
+  };
+  for (const chunk of plan.head) call.body.write(chunk);
+  if (plan.rest.errored) return fail(plan.rest.errored);
+  plan.rest.once("error", fail);
+  plan.rest.pipe(call.body);
+}
+
+/** The response as the client gets it, real values replaced; undefined when its body failed while being read. */
+export async function scrubResponse(own: readonly PlaceholderSwap[], method: string, status: number, head: [string, string][], body: Readable): Promise<{ head: [string, string][]; body: Readable } | undefined> {
+  const headerPatterns = headerScrubPatterns(own);
+  if (headerPatterns.length === 0) return { head, body };
+  const scrubbed = head.map(([name, value]): [string, string] => [name, replaceAll(Buffer.from(value, "latin1"), headerPatterns)!.toString("latin1")]);
+  const bodiless = method === "HEAD" || status === 204 || status === 304 || status < 200;
+  const patterns = bodiless ? [] : responsePatterns(bodyKind(valueOf(scrubbed, "content-type"), valueOf(scrubbed, "content-encoding")), own);
+  if (patterns.length === 0) return { head: scrubbed, body };
+  const rewritten = windowTransform(patterns);
+  body.once("error", (error) => rewritten.destroy(error));
+  body.pipe(rewritten);
+  const unsized = scrubbed.filter(([name]) => name.toLowerCase() !== "content-length");
+  const length = Number(valueOf(scrubbed, "content-length") ?? NaN);
+  // Unknown length (an event stream, say) or a large body: sent as it comes, without a length.
+  if (!(length <= STAGED_BODY_MAX)) return { head: unsized, body: rewritten };
+  const staged = await stageBody(rewritten, STAGED_BODY_MAX);
+  if (staged.kind !== "whole") return undefined;
+  return { head: [...unsized, ["content-length", String(staged.body.length)]], body: Readable.from([staged.body]) };
+}
+
+/** Whether a body follows the head: a length known to the proxy's own reader, else the client's framing headers. */
+function hasBody(client: ClientSide, headers: HeaderList): boolean {
+  if (client.bodyLength !== undefined) return client.bodyLength > 0;
+  if (valueOf(headers, "transfer-encoding") !== undefined) return true;
+  const length = valueOf(headers, "content-length");
+  return length !== undefined && length !== "0";
+}
+
+function valueOf(headers: HeaderList, name: string): string | undefined {
+  return headers.find(([n]) => n.toLowerCase() === name)?.[1];
+}
+
+export const WRONG_HOST: Refusal = {
+  status: 403,
+  code: "placeholder-wrong-host",
+  message: "credproxy refused the request: its body holds the placeholder of a credential bound to another host. A placeholder stands for its credential only at that credential's hosts; send it there, or remove it from the body.",
+};
