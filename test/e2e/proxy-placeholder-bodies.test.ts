@@ -20,6 +20,7 @@ const H2_REAL = "sk-h2-real-value-42";
 const H2_PLACEHOLDER = "cpx_bodies_h2_0123456789";
 const PLAIN_REAL = "sk-plain-real-value-7";
 const PLAIN_PLACEHOLDER = "cpx_bodies_plain_0123456";
+const TLS_ONLY_PLACEHOLDER = "cpx_bodies_tls_only_01234";
 const CLIENT = join(import.meta.dir, "clients", "placeholder-body-client.mjs");
 
 let api: PlaceholderOrigin;
@@ -51,6 +52,11 @@ credentials:
     value: ${PLAIN_REAL}
     allow_plaintext: true
     placeholder: ${PLAIN_PLACEHOLDER}
+  - name: tls-only
+    host: 127.0.0.1:${plain.port}
+    header: x-tls-only
+    value: sk-tls-only-real-value
+    placeholder: ${TLS_ONLY_PLACEHOLDER}
 `);
   env = clientEnv(await proxy.sandboxEnv());
 });
@@ -168,6 +174,14 @@ describe("placeholders in bodies to other hosts", () => {
     expect(seen.complete).toBe(false);
     expect(seen.body.toString()).not.toContain(PLACEHOLDER.slice(0, 8));
     expect(seen.body.length).toBeGreaterThan(1024 * 1024);
+  }, 30_000);
+
+  test("over plain http://, the placeholder of a credential kept inside TLS is refused, even at its own host", async () => {
+    const body = JSON.stringify({ key: TLS_ONLY_PLACEHOLDER });
+    const r = await send({ url: `http://127.0.0.1:${plain.port}/tls-only`, headers: { "content-type": "application/json", "content-length": String(body.length) }, parts: [{ text: body }] });
+    expect(r.status).toBe(403);
+    expect(r.headers?.["x-credproxy-deny-reason"]).toBe("placeholder-plaintext");
+    expect(plain.requests.some((q) => q.path === "/tls-only")).toBe(false);
   }, 30_000);
 
   test("the credential's own placeholder to its own host is not refused", async () => {

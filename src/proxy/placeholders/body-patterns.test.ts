@@ -37,11 +37,11 @@ describe("requestPatterns", () => {
 
   test("binary bodies are never rewritten, but another host's placeholder is still forbidden in them", () => {
     expect(requestPatterns("binary", own, [])).toEqual([]);
-    expect(apply("x cpx_other%7E2 y", requestPatterns("binary", own, ["cpx_other~2"]))).toBeUndefined();
+    expect(apply("x cpx_other%7E2 y", requestPatterns("binary", own, [{ placeholder: "cpx_other~2", reason: "placeholder-wrong-host" }]))).toBeUndefined();
   });
 
   test("an encoded body is not looked into", () => {
-    expect(requestPatterns("encoded", own, ["cpx_other"])).toEqual([]);
+    expect(requestPatterns("encoded", own, [{ placeholder: "cpx_other", reason: "placeholder-wrong-host" }])).toEqual([]);
   });
 });
 

@@ -22,6 +22,12 @@ export interface PlaceholderSwap {
   readonly real: string;
 }
 
+/** A placeholder that must not be in a body to this host, and why (the refusal's code). */
+export interface ForbiddenPlaceholder {
+  readonly placeholder: string;
+  readonly reason: string;
+}
+
 /** Real values shorter than this are not scrubbed from responses: a short string would match ordinary text. */
 export const MIN_SCRUBBED_LENGTH = 8;
 
@@ -37,10 +43,10 @@ export function bodyKind(contentType: string | undefined, contentEncoding: strin
 
 /**
  * A request body's patterns: the credential's own placeholders (`own`, bound to this host)
- * become their real values in text bodies; any other placeholder of the tenant (`foreign`) is
- * forbidden in a body of any type that can be read (raw or percent-encoded).
+ * become their real values in text bodies; the `forbidden` ones (another host's) stop the
+ * body, whatever its type, as long as it can be read (raw or percent-encoded).
  */
-export function requestPatterns(kind: BodyKind, own: readonly PlaceholderSwap[], foreign: readonly string[]): Pattern[] {
+export function requestPatterns(kind: BodyKind, own: readonly PlaceholderSwap[], forbidden: readonly ForbiddenPlaceholder[]): Pattern[] {
   if (kind === "encoded") return [];
   const patterns: Pattern[] = [];
   for (const swap of kind === "binary" ? [] : own) {
@@ -48,7 +54,7 @@ export function requestPatterns(kind: BodyKind, own: readonly PlaceholderSwap[],
     const spellings = kind === "form" ? percentSpellings(swap.placeholder) : [swap.placeholder];
     for (const from of spellings) patterns.push({ from: Buffer.from(from), to });
   }
-  for (const placeholder of foreign) for (const from of percentSpellings(placeholder)) patterns.push({ from: Buffer.from(from), to: undefined });
+  for (const { placeholder, reason } of forbidden) for (const from of percentSpellings(placeholder)) patterns.push({ from: Buffer.from(from), to: undefined, reason });
   return dedupe(patterns);
 }
 

@@ -3,7 +3,7 @@ import { PassThrough, Readable } from "node:stream";
 import { stageBody } from "./stage-body.ts";
 import { windowTransform } from "./window-matcher.ts";
 
-const rewritten = (chunks: string[]) => Readable.from(chunks.map((c) => Buffer.from(c))).pipe(windowTransform([{ from: Buffer.from("cpx_1"), to: Buffer.from("REAL") }, { from: Buffer.from("cpx_2"), to: undefined }]));
+const rewritten = (chunks: string[]) => Readable.from(chunks.map((c) => Buffer.from(c))).pipe(windowTransform([{ from: Buffer.from("cpx_1"), to: Buffer.from("REAL") }, { from: Buffer.from("cpx_2"), to: undefined, reason: "not-here" }]));
 
 describe("stageBody", () => {
   test("a body within the bound is read whole, rewritten", async () => {
@@ -11,7 +11,7 @@ describe("stageBody", () => {
   });
 
   test("a forbidden placeholder within the bound is found before anything is sent", async () => {
-    expect(await stageBody(rewritten(["a cp", "x_2 b"]), 100)).toEqual({ kind: "forbidden" });
+    expect(await stageBody(rewritten(["a cp", "x_2 b"]), 100)).toEqual({ kind: "forbidden", reason: "not-here" });
   });
 
   test("past the bound it stops reading and hands over what it read and the rest", async () => {

@@ -15,7 +15,8 @@ export type StagedBody =
   | { readonly kind: "whole"; readonly body: Buffer }
   /** Longer than the bound: `head` has been read from `rest`, which is paused where it stopped (check `rest.errored`). */
   | { readonly kind: "stream"; readonly head: readonly Buffer[]; readonly rest: Readable }
-  | { readonly kind: "forbidden" }
+  /** `reason`: the forbidden pattern's. */
+  | { readonly kind: "forbidden"; readonly reason: string | undefined }
   | { readonly kind: "aborted" };
 
 /** Reads the rewritten body (a windowTransform's output) until it ends, fails, or passes `max`. */
@@ -37,7 +38,7 @@ export function stageBody(body: Readable, max: number = STAGED_BODY_MAX): Promis
       settle({ kind: "stream", head: chunks, rest: body });
     };
     const onEnd = () => settle({ kind: "whole", body: Buffer.concat(chunks) });
-    const onError = (error: Error) => settle({ kind: error instanceof ForbiddenPattern ? "forbidden" : "aborted" });
+    const onError = (error: Error) => settle(error instanceof ForbiddenPattern ? { kind: "forbidden", reason: error.pattern.reason } : { kind: "aborted" });
     const onClose = () => settle({ kind: "aborted" });
     body.on("data", onData).once("end", onEnd).once("error", onError).once("close", onClose);
   });

@@ -14,6 +14,8 @@ export interface Pattern {
   readonly from: Buffer;
   /** The replacement; undefined for a pattern whose presence stops the stream. */
   readonly to: Buffer | undefined;
+  /** Why a forbidden pattern is forbidden, for whoever reports it. */
+  readonly reason?: string | undefined;
 }
 
 /** What one step gives: bytes that may leave, or the forbidden pattern that was found. */

@@ -23,7 +23,7 @@ import { scrubbable, scrubRoleKeys, type Swaps } from "../aws/scrub-role-keys.ts
 import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
-import { AS_IS, placeholderSides, planRequestBody, plannedFraming, scrubResponse, sendPlannedBody, WRONG_HOST } from "./placeholder-bodies.ts";
+import { AS_IS, placeholderSides, planRequestBody, plannedFraming, scrubResponse, sendPlannedBody } from "./placeholder-bodies.ts";
 import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
 
 export interface Exchange {
@@ -109,7 +109,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   }
   client.onGone(() => call.abort());
   let bodyRefusal: Refusal | undefined;
-  if (plan.kind !== "as-is") sendPlannedBody(plan, call, () => (bodyRefusal = WRONG_HOST));
+  if (plan.kind !== "as-is") sendPlannedBody(plan, call, (refusal) => (bodyRefusal = refusal));
   else if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
   else if (signed?.chunks) {
     signed.chunks.once("error", () => {

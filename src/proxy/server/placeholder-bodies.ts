@@ -25,7 +25,7 @@ import { Readable } from "node:stream";
 import type { Tenant } from "../config/proxy-config.ts";
 import type { HeaderList } from "../forward-headers.ts";
 import { hostPatternMatches, type HostTarget } from "../host-pattern.ts";
-import { bodyKind, headerScrubPatterns, requestPatterns, responsePatterns, type PlaceholderSwap } from "../placeholders/body-patterns.ts";
+import { bodyKind, headerScrubPatterns, requestPatterns, responsePatterns, type ForbiddenPlaceholder, type PlaceholderSwap } from "../placeholders/body-patterns.ts";
 import { STAGED_BODY_MAX, stageBody } from "../placeholders/stage-body.ts";
 import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
 import { replaceAll, windowTransform, ForbiddenPattern } from "../placeholders/window-matcher.ts";
@@ -38,8 +38,8 @@ import type { UpstreamExchange } from "./upstream-exchange.ts";
 export interface PlaceholderSides {
   /** Bound to the target (and allowed over this transport): replaced by their real values. */
   readonly own: readonly PlaceholderSwap[];
-  /** Bound elsewhere: refused in a body to this target. */
-  readonly foreign: readonly string[];
+  /** Bound elsewhere (or bound here but kept inside TLS, on plain http://): a body holding one is refused. */
+  readonly forbidden: readonly ForbiddenPlaceholder[];
 }
 
 export type BodyPlan =
@@ -53,16 +53,15 @@ export const AS_IS: BodyPlan = { kind: "as-is" };
 /** Call only when tenantPlaceholders(tenant) is not empty. */
 export async function placeholderSides(runtime: ProxyRuntime, tenant: Tenant, target: HostTarget, plaintext: boolean): Promise<PlaceholderSides | { refusal: Refusal }> {
   const own: { placeholder: string; value: Promise<string> }[] = [];
-  const foreign: string[] = [];
+  const forbidden: ForbiddenPlaceholder[] = [];
   for (const { credential, placeholder } of tenantPlaceholders(tenant)) {
     const bound = credential.hosts.some((p) => hostPatternMatches(p, target));
-    // Bound, but not to be sent over plain http://: left as it is (the placeholder reaches the upstream).
-    if (bound && plaintext && !credential.allowPlaintext) continue;
-    if (bound) own.push({ placeholder, value: runtime.values.value(credential) });
-    else foreign.push(placeholder);
+    if (!bound) forbidden.push({ placeholder, reason: WRONG_HOST.code });
+    else if (plaintext && !credential.allowPlaintext) forbidden.push({ placeholder, reason: PLAINTEXT.code });
+    else own.push({ placeholder, value: runtime.values.value(credential) });
   }
   try {
-    return { own: await Promise.all(own.map(async (o) => ({ placeholder: o.placeholder, real: await o.value }))), foreign };
+    return { own: await Promise.all(own.map(async (o) => ({ placeholder: o.placeholder, real: await o.value }))), forbidden };
   } catch (error) {
     runtime.logger.error("credential unavailable", { error });
     return { refusal: { status: 502, code: "credential-unavailable", message: "credproxy could not get the credential for this host; its log says why." } };
@@ -72,7 +71,7 @@ export async function placeholderSides(runtime: ProxyRuntime, tenant: Tenant, ta
 /** Reads ahead what must be read before the request can go (see the file's comment). */
 export async function planRequestBody(client: ClientSide, sides: PlaceholderSides, headers: HeaderList): Promise<BodyPlan> {
   if (!hasBody(client, headers)) return AS_IS;
-  const patterns = requestPatterns(bodyKind(valueOf(headers, "content-type"), valueOf(headers, "content-encoding")), sides.own, sides.foreign);
+  const patterns = requestPatterns(bodyKind(valueOf(headers, "content-type"), valueOf(headers, "content-encoding")), sides.own, sides.forbidden);
   if (patterns.length === 0) return AS_IS;
   const rewritten = windowTransform(patterns);
   client.onGone(() => rewritten.destroy());
@@ -84,7 +83,7 @@ export async function planRequestBody(client: ClientSide, sides: PlaceholderSide
     case "stream":
       return { ...staged, resized: patterns.some((p) => p.to !== undefined) };
     case "forbidden":
-      return { kind: "refused", refusal: WRONG_HOST };
+      return { kind: "refused", refusal: bodyRefusal(staged.reason) };
     case "aborted":
       return { kind: "refused", refusal: { status: 400, code: "client-closed", message: "the client went away while sending the body." } };
   }
@@ -100,11 +99,11 @@ export function plannedFraming(plan: BodyPlan, headers: OutgoingHttpHeaders, bod
   return { headers, bodyLength };
 }
 
-/** Sends a whole or streamed plan; `forbidden` is called (and the upstream reset) when a forbidden placeholder turns up mid-stream. */
-export function sendPlannedBody(plan: Extract<BodyPlan, { kind: "whole" | "stream" }>, call: UpstreamExchange, forbidden: () => void): void {
+/** Sends a whole or streamed plan; `forbidden` gets the refusal (and the upstream is reset) when a forbidden placeholder turns up mid-stream. */
+export function sendPlannedBody(plan: Extract<BodyPlan, { kind: "whole" | "stream" }>, call: UpstreamExchange, forbidden: (refusal: Refusal) => void): void {
   if (plan.kind === "whole") return void call.body.end(plan.body);
   const fail = (error: unknown) => {
-    if (error instanceof ForbiddenPattern) forbidden();
+    if (error instanceof ForbiddenPattern) forbidden(bodyRefusal(error.pattern.reason));
     call.abort(); // the bytes that held it were never written
   };
   for (const chunk of plan.head) call.body.write(chunk);
@@ -145,8 +144,18 @@ function valueOf(headers: HeaderList, name: string): string | undefined {
   return headers.find(([n]) => n.toLowerCase() === name)?.[1];
 }
 
-export const WRONG_HOST: Refusal = {
+function bodyRefusal(reason: string | undefined): Refusal {
+  return reason === PLAINTEXT.code ? PLAINTEXT : WRONG_HOST;
+}
+
+const WRONG_HOST: Refusal = {
   status: 403,
   code: "placeholder-wrong-host",
   message: "credproxy refused the request: its body holds the placeholder of a credential bound to another host. A placeholder stands for its credential only at that credential's hosts; send it there, or remove it from the body.",
+};
+
+const PLAINTEXT: Refusal = {
+  status: 403,
+  code: "placeholder-plaintext",
+  message: "credproxy refused the request: its body holds the placeholder of a credential that is sent only inside TLS, and this request is plain http://. Use https://, or set allow_plaintext: true on the credential.",
 };
