@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { cleanupAll, tempDir } from "../helpers/cleanup.ts";
+import { curl } from "../helpers/curl.ts";
 import { makeTestPki } from "../helpers/test-ca.ts";
 import { clientEnv, jsonOf, NODE, runClient } from "./proxy-client-run.ts";
 import { startProxy } from "./proxy-fixture.ts";
@@ -118,6 +119,15 @@ describe("placeholders in request bodies", () => {
     expect(lengthMatches(seen)).toBe(true);
   }, 30_000);
 
+  test("curl over HTTP/2 to the proxy, HTTP/2 to the upstream: the JSON body replaced, its length exact", async () => {
+    const body = JSON.stringify({ key: H2_PLACEHOLDER });
+    const r = await curl(["--http2", "--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, "-H", "content-type: application/json", "--data-binary", body, "-w", "%{http_version}", at(h2, "/curl-h2")], 10_000);
+    expect(r.stdout).toBe("ok2");
+    const seen = await h2.settled("/curl-h2");
+    expect(JSON.parse(seen.body.toString())).toEqual({ key: H2_REAL });
+    expect(lengthMatches(seen)).toBe(true);
+  }, 30_000);
+
   test("plain http:// with allow_plaintext: the body is replaced too", async () => {
     const body = JSON.stringify({ key: PLAIN_PLACEHOLDER });
     const r = await send({ url: `http://127.0.0.1:${plain.port}/plain`, headers: { "content-type": "application/json", "content-length": String(body.length) }, parts: [{ text: body }] });
@@ -204,6 +214,13 @@ describe("real values in responses", () => {
     const r = await send({ url: at(api, "/reflect-stream"), method: "GET", headers: { "x-reflect": REAL }, parts: [] });
     expect(r.status).toBe(200);
     expect(r.body).toBe(`echo=${PLACEHOLDER}`);
+  }, 30_000);
+
+  test("scrubbed for an HTTP/2 client as well (curl --http2)", async () => {
+    const r = await curl(["--http2", "--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, "-H", `x-reflect: ${H2_REAL}`, "-i", at(h2, "/reflect")], 10_000);
+    expect(r.stdout).toContain(`x-echo: ${H2_PLACEHOLDER}`);
+    expect(r.stdout).toContain(`{"echo":"${H2_PLACEHOLDER}"}`);
+    expect(r.stdout).not.toContain(H2_REAL);
   }, 30_000);
 
   test("a host with no placeholder credential gets its responses as they are", async () => {

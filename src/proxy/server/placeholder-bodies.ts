@@ -91,7 +91,11 @@ export async function planRequestBody(client: ClientSide, sides: PlaceholderSide
 
 /** The headers and body length the upstream request goes with. */
 export function plannedFraming(plan: BodyPlan, headers: OutgoingHttpHeaders, bodyLength: number | undefined): { headers: OutgoingHttpHeaders; bodyLength: number | undefined } {
-  if (plan.kind === "whole") return { headers: { ...headers, "content-length": String(plan.body.length) }, bodyLength: plan.body.length };
+  if (plan.kind === "whole") {
+    // An HTTP/2 request that turned out to have no body goes without a length it never had.
+    if (plan.body.length === 0 && headers["content-length"] === undefined) return { headers, bodyLength: 0 };
+    return { headers: { ...headers, "content-length": String(plan.body.length) }, bodyLength: plan.body.length };
+  }
   if (plan.kind === "stream" && plan.resized) {
     const { "content-length": _dropped, ...rest } = headers;
     return { headers: rest, bodyLength: undefined };
@@ -132,9 +136,10 @@ export async function scrubResponse(own: readonly PlaceholderSwap[], method: str
   return { head: [...unsized, ["content-length", String(staged.body.length)]], body: Readable.from([staged.body]) };
 }
 
-/** Whether a body follows the head: a length known to the proxy's own reader, else the client's framing headers. */
+/** Whether a body may follow the head: a length known to the proxy's own reader, else the client's framing headers (HTTP/2 frames it without). */
 function hasBody(client: ClientSide, headers: HeaderList): boolean {
   if (client.bodyLength !== undefined) return client.bodyLength > 0;
+  if (client.httpVersionMajor === 2) return true;
   if (valueOf(headers, "transfer-encoding") !== undefined) return true;
   const length = valueOf(headers, "content-length");
   return length !== undefined && length !== "0";
