@@ -1,9 +1,9 @@
 /**
- * A rewritten request body, read ahead up to a bound before anything goes upstream: a body that
- * ends within it is sent whole with its exact new Content-Length, and one holding another
- * host's placeholder is refused before the upstream hears of the request. A longer body is
- * sent as it streams: what was read first, then the rest (see placeholder-bodies.ts for its
- * framing).
+ * A rewritten request body with a declared length, read ahead up to a bound before anything
+ * goes upstream: a body that ends within it is sent whole with its exact new Content-Length,
+ * and one holding another host's placeholder is refused before the upstream hears of the
+ * request. One that grows past the bound while rewritten is sent as it streams: what was read
+ * first, then the rest (see placeholder-bodies.ts for its framing).
  */
 import type { Readable } from "node:stream";
 import { ForbiddenPattern } from "./window-matcher.ts";

@@ -6,14 +6,16 @@
  * placeholders of credentials bound to the target become their real values, the tenant's
  * other placeholders are forbidden. Framing, so no upstream ever gets a wrong Content-Length:
  *
- * - a body that ends within STAGED_BODY_MAX (1 MiB, after rewriting) is read whole before
- *   anything is sent and goes with its exact new Content-Length; a forbidden placeholder in it
- *   is a 403 `placeholder-wrong-host` and the upstream hears nothing of the request;
- * - a longer body streams: when placeholders of this host could be replaced, its
- *   Content-Length is dropped (HTTP/1.1 sends it chunked, HTTP/2 by its frames); with only
- *   forbidden ones it keeps its length (nothing in it changes). A forbidden placeholder found
- *   mid-stream resets the upstream request before the bytes that hold it are written, and the
- *   client gets the 403 if no response head has reached it yet (else its response is cut off).
+ * - a body whose Content-Length is declared and at most STAGED_BODY_MAX (1 MiB) is read whole
+ *   before anything is sent and goes with its exact new Content-Length; a forbidden placeholder
+ *   in it is a 403 `placeholder-wrong-host` and the upstream hears nothing of the request;
+ * - any other body (longer, chunked, an HTTP/2 stream without a length) streams as it comes,
+ *   never waited for (a client may feed it as answers arrive): when placeholders of this host
+ *   could be replaced, its Content-Length is dropped (HTTP/1.1 sends it chunked, HTTP/2 by its
+ *   frames); with only forbidden ones it keeps its length (nothing in it changes). A forbidden
+ *   placeholder found mid-stream resets the upstream request before the bytes that hold it are
+ *   written, and the client gets the 403 if no response head has reached it yet (else its
+ *   response is cut off).
  *
  * Responses from a host the request had placeholder credentials for (only there was a real
  * value ever sent) get each real value in a header, or in a text or JSON body, replaced by its
@@ -68,7 +70,7 @@ export async function placeholderSides(runtime: ProxyRuntime, tenant: Tenant, ta
   }
 }
 
-/** Reads ahead what must be read before the request can go (see the file's comment). */
+/** Reads ahead what must be read before the request can go: a body with a declared length within the bound (see the file's comment). */
 export async function planRequestBody(client: ClientSide, sides: PlaceholderSides, headers: HeaderList): Promise<BodyPlan> {
   if (!hasBody(client, headers)) return AS_IS;
   const patterns = requestPatterns(bodyKind(valueOf(headers, "content-type"), valueOf(headers, "content-encoding")), sides.own, sides.forbidden);
@@ -76,12 +78,19 @@ export async function planRequestBody(client: ClientSide, sides: PlaceholderSide
   const rewritten = windowTransform(patterns);
   client.onGone(() => rewritten.destroy());
   client.pipeBody(rewritten);
+  const resized = patterns.some((p) => p.to !== undefined);
+  const declared = client.bodyLength ?? Number(valueOf(headers, "content-length") ?? NaN);
+  if (!(declared <= STAGED_BODY_MAX)) {
+    // No length up front (chunked, or HTTP/2 frames): it may be a stream the client feeds as answers come, so it is never waited for.
+    rewritten.on("error", () => {}); // heard by sendPlannedBody through `errored` and its own listener
+    return { kind: "stream", head: [], rest: rewritten, resized };
+  }
   const staged = await stageBody(rewritten);
   switch (staged.kind) {
     case "whole":
       return staged;
     case "stream":
-      return { ...staged, resized: patterns.some((p) => p.to !== undefined) };
+      return { ...staged, resized };
     case "forbidden":
       return { kind: "refused", refusal: bodyRefusal(staged.reason) };
     case "aborted":
