@@ -3,7 +3,8 @@
  * with: the proxy URL (with the run's or the proxy's token), NO_PROXY, and the trust bundle
  * (written beside the CA, generating the CA when it does not exist yet, exactly as the proxy
  * itself would), or the CA certificate and how to trust it. With --aws, also the placeholder
- * AWS keys of the run's aws: credential, the only AWS keys a sandbox should hold.
+ * AWS keys of the run's aws: credential, the only AWS keys a sandbox should hold. Every
+ * credential with `env:` adds that variable holding its placeholder.
  */
 import { join } from "node:path";
 import { CredproxyError, ErrorCode } from "../errors.ts";
@@ -45,6 +46,7 @@ export async function sandboxEnvFor(request: SandboxEnvRequest): Promise<string>
     bundlePath: request.bundlePath ?? bundle,
     noProxy: SANDBOX_NO_PROXY,
   });
+  for (const c of tenant.credentials) if (c.env !== undefined && c.placeholder !== undefined) pairs.push([c.env, c.placeholder]);
   if (request.aws !== undefined && request.aws !== false) pairs.push(...awsPairs(tenant, request.aws, request.usage));
   return shellLines(pairs);
 }

@@ -8,6 +8,9 @@
  * way whatever order the config lists them in: an exact host beats a wildcard, a longer
  * wildcard suffix beats a shorter one, a pattern with a port beats one without; a tie goes to
  * the name that sorts first.
+ *
+ * A credential with a placeholder sets no header: its value replaces the placeholder where
+ * the request carries it (placeholders/placeholder-step.ts), so it is never chosen here.
  */
 import { hostPatternMatches, type HostPattern, type HostTarget } from "./host-pattern.ts";
 
@@ -17,6 +20,7 @@ export interface BoundCredential {
   /** Header name, any case. */
   readonly header: string;
   readonly allowPlaintext: boolean;
+  readonly placeholder?: string | undefined;
 }
 
 export interface CredentialRequest extends HostTarget {
@@ -28,7 +32,7 @@ export interface CredentialRequest extends HostTarget {
 export function selectCredentials<C extends BoundCredential>(credentials: readonly C[], request: CredentialRequest): C[] {
   const best = new Map<string, { credential: C; rank: number }>();
   for (const credential of credentials) {
-    if (request.plaintext && !credential.allowPlaintext) continue;
+    if ((request.plaintext && !credential.allowPlaintext) || credential.placeholder !== undefined) continue;
     const rank = bindingRank(credential, request);
     if (rank === undefined) continue;
     const header = credential.header.toLowerCase();

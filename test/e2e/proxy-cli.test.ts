@@ -88,6 +88,18 @@ describe("credproxy proxy on the command line", () => {
     expect(env.code).not.toBe(0);
     expect(env.stderr).toContain("has no aws: credential");
   });
+
+  test("validate --proxy says which credentials swap a placeholder, and reports a bad one with its line and key path", async () => {
+    const good = await configFile('credentials:\n  - {name: openai, host: api.openai.com, value: "sk-x", placeholder: {prefix: sk-}, env: OPENAI_API_KEY, require_placeholder: true}\n');
+    const ok = await runCredproxy(["validate", "--proxy", good.path]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("openai (placeholder from OPENAI_API_KEY swapped at api.openai.com; Authorization without it refused)");
+    const bad = await configFile('credentials:\n  - name: openai\n    host: api.openai.com\n    value: "sk-x"\n    placeholder: "cpx_short"\n    env: HTTPS_PROXY\n');
+    const r = await runCredproxy(["validate", "--proxy", bad.path]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${bad.path}:5:18: credentials[0].placeholder: is 9 characters`);
+    expect(r.stderr).toContain(`${bad.path}:6:10: credentials[0].env: HTTPS_PROXY is set by credproxy proxy env itself`);
+  });
 });
 
 describe("tls.name_constraints: auto, end to end", () => {

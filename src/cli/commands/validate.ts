@@ -9,6 +9,7 @@ import { configSchema } from "../../config/schema.ts";
 import { proxyConfigSchema } from "../../proxy/config/proxy-schema.ts";
 import { schemaText } from "../../config/schema-files.ts";
 import type { ResolvedConfig } from "../../config/types.ts";
+import type { CredentialSpec } from "../../proxy/config/proxy-config.ts";
 import { describeSource } from "../../credentials/source-provider.ts";
 import { taskMetadataPaths } from "../../serve/task-metadata.ts";
 import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
@@ -125,13 +126,21 @@ async function validateProxy(path: string | undefined): Promise<number> {
     `${config.file}: valid (proxy config)`,
     `  listen: http://${config.listen.host}:${config.listen.port}`,
     `  policy: ${t.policy}; intercept: ${t.intercept}; allow: ${t.allow.length}, deny: ${t.deny.length}, grants: ${t.grants.join(", ") || "(none)"}`,
-    `  credentials: ${t.credentials.map((c) => `${c.name} (${c.header} to ${c.hosts.map((h) => h.text).join(", ")})`).join("; ") || "(none)"}`,
+    `  credentials: ${t.credentials.map(describeCredential).join("; ") || "(none)"}`,
     ...t.awsCredentials.map((c) => `  aws: ${c.name} (${c.roleArn} re-signs SigV4 to ${c.hosts.map((h) => h.text).join(", ")})`),
     `  runs: ${config.runsDir ?? "(none)"}`,
     ...config.warnings.map((w) => `  warning: ${w}`),
   ];
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
+}
+
+/** What validate says a header credential does: sets its header, or swaps its placeholder. */
+function describeCredential(c: CredentialSpec): string {
+  const hosts = c.hosts.map((h) => h.text).join(", ");
+  if (c.placeholder === undefined) return `${c.name} (${c.header} to ${hosts})`;
+  const env = c.env === undefined ? "" : ` from ${c.env}`;
+  return `${c.name} (placeholder${env} swapped at ${hosts}${c.requirePlaceholder ? `; ${c.header} without it refused` : ""})`;
 }
 
 /**

@@ -78,7 +78,7 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
     if (c.aws !== undefined) return void awsCredentials.push(awsCredential(c, c.aws, unexpanded.credentials?.[i], path, problems));
     const spec = credential(c, unexpanded.credentials?.[i]?.value, path, context, problems);
     if (spec) credentials.push(spec);
-    placeholders.push({ path, name: c.name, placeholder: spec?.placeholder, env: c.env, value: c.value });
+    placeholders.push({ path, name: c.name, placeholder: spec?.placeholder, env: c.env, value: c.value, format: c.format });
   });
   problems.push(...tenantPlaceholderProblems(placeholders, context.token ?? context.proxyToken));
   return {

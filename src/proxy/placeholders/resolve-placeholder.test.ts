@@ -83,6 +83,11 @@ describe("placeholder: in the proxy config", () => {
     expect(message.split(env.OPENAI).length).toBeLessThanOrEqual(2);
   });
 
+  test('a value or format with "Bearer " in front is refused beside a placeholder, which the client keeps its scheme around', () => {
+    expect(problemsOf('  - {name: a, host: a.test, value: "Bearer ${fromEnv:OPENAI}", placeholder: {}}\n')).toContain('credentials[0].value: starts with "Bearer "');
+    expect(problemsOf('  - {name: a, host: a.test, command: [/bin/echo, x], format: "token {}", placeholder: {}}\n')).toContain('credentials[0].format: starts with "token "');
+  });
+
   test("a placeholder that is the run token is refused", () => {
     const text = `token: ${RUN_TOKEN}\ncredentials:\n${openai(`placeholder: "${RUN_TOKEN}"`)}`;
     expect(() => parseRunText(text, "/runs/a.yaml", "a", { env })).toThrow("overlaps the run token");

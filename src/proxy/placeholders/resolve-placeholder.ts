@@ -75,7 +75,12 @@ export interface PlaceholderEntry {
   readonly env: string | undefined;
   /** The expanded value:, when it has one (a command's output is not known at load). */
   readonly value: string | undefined;
+  /** format: of a command: value. */
+  readonly format: string;
 }
+
+/** A header scheme in front of the value: with a placeholder the value replaces the placeholder alone, so the scheme would be doubled. */
+const SCHEME = /^(bearer|basic|token|bot)\s/i;
 
 /** Problems between the credentials of one tenant; `token` is the run's (or the proxy's). */
 export function tenantPlaceholderProblems(entries: readonly PlaceholderEntry[], token: string | undefined): Problem[] {
@@ -90,6 +95,11 @@ export function tenantPlaceholderProblems(entries: readonly PlaceholderEntry[], 
     const text = entry.placeholder;
     if (text === undefined) return;
     const at: KeyPath = [...entry.path, "placeholder"];
+    const scheme = entry.value !== undefined ? SCHEME.exec(entry.value) : SCHEME.exec(entry.format);
+    if (scheme) {
+      const key = entry.value !== undefined ? "value" : "format";
+      problems.push({ path: [...entry.path, key], message: `starts with "${scheme[1]} ", but with a placeholder the value replaces only the placeholder (the client keeps its own "${scheme[1]} "); make ${key} the bare secret` });
+    }
     if (token !== undefined && (token.includes(text) || text.includes(token))) problems.push({ path: at, message: "overlaps the run token; a placeholder must be text of its own" });
     for (const other of entries) {
       if (other.value !== undefined && other.value.length >= 8 && (other.value.includes(text) || text.includes(other.value))) {

@@ -8,7 +8,6 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
-import type { CredentialSpec } from "../config/proxy-config.ts";
 import { PassThrough, Readable } from "node:stream";
 import { forwardHeaders, responseHeaders, type HeaderList, type Injection } from "../forward-headers.ts";
 import { upstreamFailed, type Refusal } from "../refusal.ts";
@@ -22,9 +21,12 @@ import { awsStep, boundAwsCredentials, type AwsStep } from "./aws-signing.ts";
 import { scrubbable, scrubRoleKeys, type Swaps } from "../aws/scrub-role-keys.ts";
 import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
+import { credentialValues } from "./credential-injections.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
 import { AS_IS, placeholderSides, planRequestBody, plannedFraming, scrubResponse, sendPlannedBody } from "./placeholder-bodies.ts";
 import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
+import { placeholderStep } from "../placeholders/placeholder-step.ts";
+import { substitutedRequest } from "./substituted-request.ts";
 
 export interface Exchange {
   readonly admitted: Admitted;
@@ -66,11 +68,20 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     return log(misdirected.status, { reason: misdirected.code });
   }
   const method = client.method;
+  const step = placeholderStep(admitted.tenant, { target: admitted.target, plaintext: !exchange.tls, path: exchange.path, rawHeaders: client.rawHeaders });
+  const swapped = step.kind === "none" ? { path: exchange.path, rawHeaders: client.rawHeaders, credentials: NO_NAMES } : await substitutedRequest(runtime, step, { path: exchange.path, rawHeaders: client.rawHeaders });
+  if ("refusal" in swapped) {
+    if (swapped.refusal.code === "credential-unavailable") runtime.metrics.upstreamError("credential");
+    else runtime.metrics.request("refused", []);
+    client.refuse(swapped.refusal, idHeader);
+    return log(swapped.refusal.status, { credentials: swapped.credentials, reason: swapped.refusal.code });
+  }
+  const { path, rawHeaders } = swapped;
   const bound = boundAwsCredentials(admitted.tenant, admitted.target);
   const aws: AwsStep =
     bound.length === 0
       ? NO_AWS
-      : await awsStep(runtime, bound, () => bodyStream(client), { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, method, path: exchange.path, headers: pairs(client.rawHeaders) });
+      : await awsStep(runtime, bound, () => bodyStream(client), { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, method, path, headers: pairs(rawHeaders) });
   if (aws.kind === "refused") {
     if (aws.refusal.code === "credential-unavailable") runtime.metrics.upstreamError("credential");
     else runtime.metrics.request("refused", []);
@@ -80,7 +91,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   // A re-signed request carries the signature alone: a header set after signing could break it.
   const credentials = aws.kind === "signed" ? [] : selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !exchange.tls });
   const injections = await credentialValues(runtime, credentials);
-  const names = aws.kind === "signed" ? [aws.credential] : credentials.map((c) => c.name);
+  const names = aws.kind === "signed" ? [aws.credential] : [...swapped.credentials, ...credentials.map((c) => c.name)];
   if ("refusal" in injections) {
     runtime.metrics.upstreamError("credential");
     client.refuse(injections.refusal, idHeader);
@@ -93,16 +104,16 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     client.refuse(sides.refusal, idHeader);
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
-  const plan = sides ? await planRequestBody(client, sides, pairs(client.rawHeaders)) : AS_IS;
+  const plan = sides ? await planRequestBody(client, sides, pairs(rawHeaders)) : AS_IS;
   if (plan.kind === "refused") {
     runtime.metrics.request("refused", names);
     client.refuse(plan.refusal, idHeader);
     return log(plan.refusal.status, { credentials: names, reason: plan.refusal.code });
   }
-  const unsigned = { ...upstreamHeaders(client.rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
+  const unsigned = { ...upstreamHeaders(rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
   const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
   const framing = plannedFraming(plan, signed?.headers ?? unsigned, client.bodyLength);
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path: exchange.path, headers: framing.headers, bodyLength: framing.bodyLength });
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers: framing.headers, bodyLength: framing.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
@@ -134,7 +145,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   }
   runtime.metrics.request(admitted.decision.wouldDeny ? "would_deny" : "allowed", names);
   const status = upstream.status;
-  if ((status === 401 || status === 403) && credentials.length > 0) for (const c of credentials) runtime.values.refresh(c);
+  if (status === 401 || status === 403) for (const c of step.kind === "substitute" ? [...step.credentials, ...credentials] : credentials) runtime.values.refresh(c);
   const head = responseHeaders(upstream.headers);
   // The upstream's own X-Request-Id, when it sends one, is what the client sees.
   if (!head.some(([name]) => name === "x-request-id")) head.push(["x-request-id", requestId]);
@@ -153,6 +164,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
 }
 
 const NO_AWS: AwsStep = { kind: "none" };
+const NO_NAMES: readonly string[] = [];
 
 const MALFORMED_CHUNKS: Refusal = {
   status: 400,
@@ -190,16 +202,6 @@ function requestIdOf(raw: readonly string[]): string {
   // Repeated, the values join into one with ", ", which is not a sane token (as node:http's req.headers had it).
   const value = given.join(", ");
   return /^[A-Za-z0-9._:@\/+=-]{1,128}$/.test(value) ? value : randomUUID();
-}
-
-/** The values of the credentials chosen for a request, or the 502 to send when one cannot be had (logged, never shown). */
-export async function credentialValues(runtime: ProxyRuntime, credentials: readonly CredentialSpec[]): Promise<Injection[] | { refusal: Refusal }> {
-  try {
-    return await Promise.all(credentials.map(async (c) => ({ header: c.header, value: await runtime.values.value(c) })));
-  } catch (error) {
-    runtime.logger.error("credential unavailable", { error });
-    return { refusal: { status: 502, code: "credential-unavailable", message: "credproxy could not get the credential for this host; its log says why." } };
-  }
 }
 
 /** The client's headers as the upstream gets them; Host is the canonical target. */

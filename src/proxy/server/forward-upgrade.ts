@@ -10,7 +10,10 @@ import { responseHeaders } from "../forward-headers.ts";
 import { refusalBytes, type Refusal } from "../refusal.ts";
 import { selectCredentials } from "../select-credentials.ts";
 import { awsSignedUpgrade } from "./aws-signing.ts";
-import { credentialValues, decisionName, failureRefusal, pairs, upstreamHeaders } from "./forward-request.ts";
+import { credentialValues } from "./credential-injections.ts";
+import { placeholderStep } from "../placeholders/placeholder-step.ts";
+import { substitutedRequest } from "./substituted-request.ts";
+import { decisionName, failureRefusal, pairs, upstreamHeaders } from "./forward-request.ts";
 import { canonicalHostHeader, innerTargetRefusal } from "./inner-target.ts";
 import type { TunnelInfo } from "./intercept-tunnel.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
@@ -40,15 +43,21 @@ export async function forwardUpgrade(runtime: ProxyRuntime, req: IncomingMessage
     client.end(refusalBytes(refusal));
     return log(refusal.status, [], refusal.code);
   }
+  const step = placeholderStep(admitted.tenant, { target: admitted.target, plaintext: !info.tls, path, rawHeaders: req.rawHeaders });
+  const swapped = step.kind === "none" ? { path, rawHeaders: req.rawHeaders, credentials: [] } : await substitutedRequest(runtime, step, { path, rawHeaders: req.rawHeaders });
+  if ("refusal" in swapped) {
+    client.end(refusalBytes(swapped.refusal));
+    return log(swapped.refusal.status, swapped.credentials, swapped.refusal.code);
+  }
   const credentials = selectCredentials(admitted.tenant.credentials, { host: admitted.target.host, port: admitted.target.port, plaintext: !info.tls });
-  const names = credentials.map((c) => c.name);
+  const names = [...swapped.credentials, ...credentials.map((c) => c.name)];
   const injections = await credentialValues(runtime, credentials);
   if ("refusal" in injections) {
     client.end(refusalBytes(injections.refusal));
     return log(502, names, "credential-unavailable");
   }
-  const headers = upstreamHeaders(req.rawHeaders, injections, canonicalHostHeader(admitted.target, info.tls), { upgrade: true });
-  const call = upstreamRequest(runtime, admitted, { tls: info.tls, method: req.method ?? "GET", path, headers, upgrade: true });
+  const headers = upstreamHeaders(swapped.rawHeaders, injections, canonicalHostHeader(admitted.target, info.tls), { upgrade: true });
+  const call = upstreamRequest(runtime, admitted, { tls: info.tls, method: req.method ?? "GET", path: swapped.path, headers, upgrade: true });
   const joined = new Promise<{ socket: Socket; head: Buffer } | undefined>((resolve) => {
     call.request.once("upgrade", (_res: IncomingMessage, socket: Socket, upHead: Buffer) => resolve({ socket, head: upHead }));
     call.request.once("response", () => resolve(undefined));

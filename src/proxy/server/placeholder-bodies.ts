@@ -29,10 +29,11 @@ import type { HeaderList } from "../forward-headers.ts";
 import { hostPatternMatches, type HostTarget } from "../host-pattern.ts";
 import { bodyKind, headerScrubPatterns, requestPatterns, responsePatterns, type ForbiddenPlaceholder, type PlaceholderSwap } from "../placeholders/body-patterns.ts";
 import { STAGED_BODY_MAX, stageBody } from "../placeholders/stage-body.ts";
-import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
+import { tenantPlaceholders, type TenantPlaceholder } from "../placeholders/tenant-placeholders.ts";
 import { replaceAll, windowTransform, ForbiddenPattern } from "../placeholders/window-matcher.ts";
 import type { Refusal } from "../refusal.ts";
 import type { ClientSide } from "./client-side.ts";
+import { credentialValues } from "./credential-injections.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import type { UpstreamExchange } from "./upstream-exchange.ts";
 
@@ -54,20 +55,18 @@ export const AS_IS: BodyPlan = { kind: "as-is" };
 
 /** Call only when tenantPlaceholders(tenant) is not empty. */
 export async function placeholderSides(runtime: ProxyRuntime, tenant: Tenant, target: HostTarget, plaintext: boolean): Promise<PlaceholderSides | { refusal: Refusal }> {
-  const own: { placeholder: string; value: Promise<string> }[] = [];
+  const own: TenantPlaceholder[] = [];
   const forbidden: ForbiddenPlaceholder[] = [];
-  for (const { credential, placeholder } of tenantPlaceholders(tenant)) {
+  for (const entry of tenantPlaceholders(tenant)) {
+    const { credential, placeholder } = entry;
     const bound = credential.hosts.some((p) => hostPatternMatches(p, target));
     if (!bound) forbidden.push({ placeholder, reason: WRONG_HOST.code });
     else if (plaintext && !credential.allowPlaintext) forbidden.push({ placeholder, reason: PLAINTEXT.code });
-    else own.push({ placeholder, value: runtime.values.value(credential) });
+    else own.push(entry);
   }
-  try {
-    return { own: await Promise.all(own.map(async (o) => ({ placeholder: o.placeholder, real: await o.value }))), forbidden };
-  } catch (error) {
-    runtime.logger.error("credential unavailable", { error });
-    return { refusal: { status: 502, code: "credential-unavailable", message: "credproxy could not get the credential for this host; its log says why." } };
-  }
+  const values = await credentialValues(runtime, own.map((o) => o.credential));
+  if ("refusal" in values) return values;
+  return { own: own.map((o, i) => ({ placeholder: o.placeholder, real: values[i]!.value })), forbidden };
 }
 
 /** Reads ahead what must be read before the request can go: a body with a declared length within the bound (see the file's comment). */
