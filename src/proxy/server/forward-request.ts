@@ -23,7 +23,7 @@ import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import { credentialValues } from "./credential-injections.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
-import { AS_IS, placeholderSides, planRequestBody, plannedFraming, scrubResponse, sendPlannedBody } from "./placeholder-bodies.ts";
+import { NO_BODY_STEP, placeholderBodyStep, plannedFraming, scrubResponse, sendPlannedBody } from "./placeholder-bodies.ts";
 import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
 import { placeholderStep } from "../placeholders/placeholder-step.ts";
 import { substitutedRequest } from "./substituted-request.ts";
@@ -98,18 +98,14 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
   // A tenant with no placeholders skips this outright (no await): its bodies are never read ahead.
-  const sides = aws.kind === "signed" || tenantPlaceholders(admitted.tenant).length === 0 ? undefined : await placeholderSides(runtime, admitted.tenant, admitted.target, !exchange.tls);
-  if (sides && "refusal" in sides) {
-    runtime.metrics.upstreamError("credential");
-    client.refuse(sides.refusal, idHeader);
-    return log(502, { credentials: names, reason: "credential-unavailable" });
+  const bodies = aws.kind === "signed" || tenantPlaceholders(admitted.tenant).length === 0 ? NO_BODY_STEP : await placeholderBodyStep(runtime, client, { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, headers: pairs(rawHeaders) });
+  if ("refusal" in bodies) {
+    if (bodies.refusal.code === "credential-unavailable") runtime.metrics.upstreamError("credential");
+    else runtime.metrics.request("refused", names);
+    client.refuse(bodies.refusal, idHeader);
+    return log(bodies.refusal.status, { credentials: names, reason: bodies.refusal.code });
   }
-  const plan = sides ? await planRequestBody(client, sides, pairs(rawHeaders)) : AS_IS;
-  if (plan.kind === "refused") {
-    runtime.metrics.request("refused", names);
-    client.refuse(plan.refusal, idHeader);
-    return log(plan.refusal.status, { credentials: names, reason: plan.refusal.code });
-  }
+  const { sides, plan } = bodies;
   const unsigned = { ...upstreamHeaders(rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
   const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
   const framing = plannedFraming(plan, signed?.headers ?? unsigned, client.bodyLength);

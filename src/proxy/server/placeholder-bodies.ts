@@ -51,9 +51,30 @@ export type BodyPlan =
   | { readonly kind: "stream"; readonly head: readonly Buffer[]; readonly rest: Readable; readonly resized: boolean }
   | { readonly kind: "refused"; readonly refusal: Refusal };
 
-export const AS_IS: BodyPlan = { kind: "as-is" };
+export const AS_IS: Extract<BodyPlan, { kind: "as-is" }> = { kind: "as-is" };
+
+/** The body step of a request: the placeholders as it sees them (undefined: none) and its plan; or the refusal to answer. */
+export type BodyStep = { readonly sides: PlaceholderSides | undefined; readonly plan: Exclude<BodyPlan, { kind: "refused" }> } | { readonly refusal: Refusal };
+
+/** For a tenant with no placeholders: nothing to read or scrub. */
+export const NO_BODY_STEP: BodyStep = { sides: undefined, plan: AS_IS };
+
+export interface BodyRequest {
+  readonly tenant: Tenant;
+  readonly target: HostTarget;
+  readonly plaintext: boolean;
+  /** The request's headers as they go on (after the header step). */
+  readonly headers: HeaderList;
+}
 
 /** Call only when tenantPlaceholders(tenant) is not empty. */
+export async function placeholderBodyStep(runtime: ProxyRuntime, client: ClientSide, request: BodyRequest): Promise<BodyStep> {
+  const sides = await placeholderSides(runtime, request.tenant, request.target, request.plaintext);
+  if ("refusal" in sides) return sides;
+  const plan = await planRequestBody(client, sides, request.headers);
+  return plan.kind === "refused" ? { refusal: plan.refusal } : { sides, plan };
+}
+
 export async function placeholderSides(runtime: ProxyRuntime, tenant: Tenant, target: HostTarget, plaintext: boolean): Promise<PlaceholderSides | { refusal: Refusal }> {
   const own: TenantPlaceholder[] = [];
   const forbidden: ForbiddenPlaceholder[] = [];
