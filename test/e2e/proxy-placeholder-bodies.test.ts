@@ -90,6 +90,18 @@ describe("placeholders in request bodies", () => {
     expect(seen.headers["transfer-encoding"]).toBe("chunked");
   }, 30_000);
 
+  test("a DELETE with a chunked body (which node:http would not chunk by itself) and a chunked upload to an HTTP/2 upstream: both arrive whole", async () => {
+    const r = await send({ url: at(api, "/delete"), method: "DELETE", headers: { "content-type": "text/plain" }, chunked: true, parts: bytewise(`drop ${PLACEHOLDER}`) });
+    expect(r.status).toBe(200);
+    const deleted = await api.settled("/delete");
+    expect(deleted.complete && deleted.body.toString()).toBe(`drop ${REAL}`);
+    const h2r = await send({ url: at(h2, "/h2-chunked"), headers: { "content-type": "text/plain" }, chunked: true, parts: bytewise(`up ${H2_PLACEHOLDER}`) });
+    expect(h2r.status).toBe(200);
+    const uploaded = await h2.settled("/h2-chunked");
+    expect(uploaded.complete && uploaded.body.toString()).toBe(`up ${H2_REAL}`);
+    expect(uploaded.headers["transfer-encoding"]).toBeUndefined();
+  }, 30_000);
+
   test("a JSON body with a Content-Length: the real value goes in JSON-escaped and the origin gets the new, exact length", async () => {
     const body = JSON.stringify({ api_key: PLACEHOLDER, note: "keep" });
     const r = await send({ url: at(api, "/json"), headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }, parts: [{ text: body }] });

@@ -14,7 +14,7 @@ describe("plannedFraming", () => {
     expect(plannedFraming({ kind: "whole", body: Buffer.from("12345") }, { "content-length": "3", a: "b" }, 3)).toEqual({ headers: { "content-length": "5", a: "b" }, bodyLength: 5 });
     expect(plannedFraming({ kind: "whole", body: Buffer.alloc(0) }, { a: "b" }, undefined)).toEqual({ headers: { a: "b" }, bodyLength: 0 });
     const stream = { kind: "stream", head: [], rest: new PassThrough() } as const;
-    expect(plannedFraming({ ...stream, resized: true }, { "content-length": "9", a: "b" }, 9)).toEqual({ headers: { a: "b" }, bodyLength: undefined });
+    expect(plannedFraming({ ...stream, resized: true }, { "content-length": "9", a: "b" }, 9)).toEqual({ headers: { a: "b", "transfer-encoding": "chunked" }, bodyLength: undefined });
     expect(plannedFraming({ ...stream, resized: false }, { "content-length": "9" }, 9)).toEqual({ headers: { "content-length": "9" }, bodyLength: 9 });
     expect(plannedFraming(AS_IS, { x: "y" }, 4)).toEqual({ headers: { x: "y" }, bodyLength: 4 });
   });

@@ -126,8 +126,9 @@ export function plannedFraming(plan: BodyPlan, headers: OutgoingHttpHeaders, bod
     return { headers: { ...headers, "content-length": String(plan.body.length) }, bodyLength: plan.body.length };
   }
   if (plan.kind === "stream" && plan.resized) {
+    // Said outright: node:http would not chunk a GET or DELETE body by itself (HTTP/2 drops it: its frames say where the body ends).
     const { "content-length": _dropped, ...rest } = headers;
-    return { headers: rest, bodyLength: undefined };
+    return { headers: { ...rest, "transfer-encoding": "chunked" }, bodyLength: undefined };
   }
   return { headers, bodyLength };
 }
