@@ -108,8 +108,9 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   const { sides, plan } = bodies;
   const unsigned = { ...upstreamHeaders(rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
   const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
-  const framing = plannedFraming(plan, signed?.headers ?? unsigned, client.bodyLength);
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers: framing.headers, bodyLength: framing.bodyLength });
+  const headers = signed?.headers ?? unsigned;
+  const framed = plan.kind === "as-is" ? undefined : plannedFraming(plan, headers, client.bodyLength);
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers: framed?.headers ?? headers, bodyLength: framed ? framed.bodyLength : client.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
@@ -150,12 +151,12 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     const scrubbed = await sendScrubbed(client, upstream, head, aws.swaps);
     return log(status, { bytes: scrubbed, credentials: names });
   }
-  const scrubbed = sides && sides.own.length > 0 ? await scrubResponse(sides.own, method, status, head, upstream.body) : { head, body: upstream.body };
-  if (!scrubbed) {
+  const scrubbed = sides && sides.own.length > 0 ? await scrubResponse(sides.own, method, status, head, upstream.body) : undefined;
+  if (scrubbed === "failed") {
     client.abort(); // the upstream failed while its body was read to be scrubbed
     return log(502, { credentials: names, reason: "upstream-reset" });
   }
-  const bytes = await client.respond(status, upstream.statusMessage, scrubbed.head, scrubbed.body);
+  const bytes = await client.respond(status, upstream.statusMessage, scrubbed?.head ?? head, scrubbed?.body ?? upstream.body);
   log(status, { bytes, credentials: names });
 }
 

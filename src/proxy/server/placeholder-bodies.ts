@@ -146,8 +146,8 @@ export function sendPlannedBody(plan: Extract<BodyPlan, { kind: "whole" | "strea
   plan.rest.pipe(call.body);
 }
 
-/** The response as the client gets it, real values replaced; undefined when its body failed while being read. */
-export async function scrubResponse(own: readonly PlaceholderSwap[], method: string, status: number, head: [string, string][], body: Readable): Promise<{ head: [string, string][]; body: Readable } | undefined> {
+/** The response as the client gets it, real values replaced; "failed" when its body failed while being read. */
+export async function scrubResponse(own: readonly PlaceholderSwap[], method: string, status: number, head: [string, string][], body: Readable): Promise<{ head: [string, string][]; body: Readable } | "failed"> {
   const headerPatterns = headerScrubPatterns(own);
   if (headerPatterns.length === 0) return { head, body };
   const scrubbed = head.map(([name, value]): [string, string] => [name, replaceAll(Buffer.from(value, "latin1"), headerPatterns)!.toString("latin1")]);
@@ -162,7 +162,7 @@ export async function scrubResponse(own: readonly PlaceholderSwap[], method: str
   // Unknown length (an event stream, say) or a large body: sent as it comes, without a length.
   if (!(length <= STAGED_BODY_MAX)) return { head: unsized, body: rewritten };
   const staged = await stageBody(rewritten, STAGED_BODY_MAX);
-  if (staged.kind !== "whole") return undefined;
+  if (staged.kind !== "whole") return "failed";
   return { head: [...unsized, ["content-length", String(staged.body.length)]], body: Readable.from([staged.body]) };
 }
 
