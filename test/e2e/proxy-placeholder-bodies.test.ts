@@ -192,6 +192,7 @@ describe("placeholders in bodies to other hosts", () => {
   test("in a chunked upload, split one byte per chunk: the upstream request is reset and never gets even a prefix of it", async () => {
     const r = await send({ url: at(other, "/wrong-chunked"), headers: { "content-type": "text/plain" }, chunked: true, parts: bytewise(`before ${PLACEHOLDER} after`) });
     expect(r.status).toBe(403);
+    expect(r.body).toContain("the upstream request was reset before the placeholder");
     // It may have been reset before its head even left: whatever reached the origin is an unfinished "before ".
     for (const seen of other.requests.filter((q) => q.path === "/wrong-chunked")) {
       expect(seen.complete).toBe(false);

@@ -137,7 +137,7 @@ export function plannedFraming(plan: BodyPlan, headers: OutgoingHttpHeaders, bod
 export function sendPlannedBody(plan: Extract<BodyPlan, { kind: "whole" | "stream" }>, call: UpstreamExchange, forbidden: (refusal: Refusal) => void): void {
   if (plan.kind === "whole") return void call.body.end(plan.body);
   const fail = (error: unknown) => {
-    if (error instanceof ForbiddenPattern) forbidden(bodyRefusal(error.pattern.reason));
+    if (error instanceof ForbiddenPattern) forbidden(midStream(bodyRefusal(error.pattern.reason)));
     call.abort(); // the bytes that held it were never written
   };
   for (const chunk of plan.head) call.body.write(chunk);
@@ -177,6 +177,11 @@ function hasBody(client: ClientSide, headers: HeaderList): boolean {
 
 function valueOf(headers: HeaderList, name: string): string | undefined {
   return headers.find(([n]) => n.toLowerCase() === name)?.[1];
+}
+
+/** The refusal of a body already partly sent: the upstream got its start, then a reset. */
+function midStream(refusal: Refusal): Refusal {
+  return { ...refusal, message: `${refusal.message} (The start of the body had been sent; the upstream request was reset before the placeholder.)` };
 }
 
 function bodyRefusal(reason: string | undefined): Refusal {
