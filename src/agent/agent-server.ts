@@ -10,7 +10,7 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { limitSendBuffer } from "../net/send-buffer.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import type { TunDevice, TunOptions } from "../tunnel/tun-device.ts";
+import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
 

@@ -11,7 +11,7 @@ import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { FakeTun } from "../tunnel/_fake-tun.ts";
 import { FakeClock, settle } from "../tunnel/_fake-tunnel-clock.ts";
 import { CloseReason, encodeClose, encodePacket, encodePing, encodePong, FrameDecoder, type Frame, type HelloFrame } from "../tunnel/framing.ts";
-import type { TunOptions } from "../tunnel/tun-device.ts";
+import type { TunOptions } from "../net/tun-device.ts";
 import { createAddressPool, type AddressPool } from "./address-pool.ts";
 import { AgentSession, type AgentConnection, type AgentSessionOptions } from "./agent-session.ts";
 

@@ -36,7 +36,7 @@ import {
   type HelloAckFrame,
 } from "../tunnel/framing.ts";
 import { packetFilter } from "../tunnel/packet-filter.ts";
-import type { TunDevice, TunOptions } from "../tunnel/tun-device.ts";
+import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
 import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";

@@ -7,7 +7,7 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { hasNetAdmin } from "../tunnel/net-admin.ts";
-import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../tunnel/tun-device.ts";
+import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
 import { startAgentServer, type AgentServer } from "./agent-server.ts";
 import { installNat as installSystemNat, type InstalledNat, type InstallNatOptions } from "./nat-rules.ts";

@@ -15,7 +15,7 @@ import { openDataChannel } from "../ssm/data-channel.ts";
 import { insecureStreamUrlFromEnv } from "../ssm/stream-url.ts";
 import { findInstance, type FoundInstance } from "./find-instance.ts";
 import { sessionCalls } from "./session-calls.ts";
-import { openTun } from "./tun-device.ts";
+import { openTun } from "../net/tun-device.ts";
 import { tunnelClients } from "./tunnel-clients.ts";
 import { startTunnel, type Tunnel } from "./tunnel-session.ts";
 

@@ -40,7 +40,7 @@ import {
   type HelloFrame,
 } from "./framing.ts";
 import { packetFilter } from "./packet-filter.ts";
-import type { TunDevice, TunOptions } from "./tun-device.ts";
+import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
 import { emptyCounters, type TunnelCounters, type TunnelState, type TunnelStatus } from "./tunnel-status.ts";
 

@@ -29,7 +29,7 @@ const USAGE = `Usage: credproxy tunnel up --cidr CIDR... (--instance-id ID | --t
 Routes private CIDRs through an EC2 instance over Session Manager: a TUN device here, a Port
 session to \`credproxy agent\` on the instance. When traffic can flow it prints one line starting
 "tunnel up:" (name, interface, addresses, routes) and, without --foreground, goes on in the
-background. Needs root or CAP_NET_ADMIN (Linux). Stop it with \`credproxy tunnel down NAME\`.
+background. Needs root or CAP_NET_ADMIN on Linux, root on macOS (unverified there). Stop it with \`credproxy tunnel down NAME\`.
 
 Options:
   --cidr CIDR          A range to route through the tunnel (repeat for more)
@@ -68,7 +68,7 @@ export const tunnelUpCommand: Command = {
     const dir = tunnelsDirectory();
     if (dir === undefined) {
       throw new CredproxyError(ErrorCode.Platform, `${COMMAND}: no runtime directory for the tunnel's state`, {
-        hint: "set CREDPROXY_RUNTIME_DIR (or XDG_RUNTIME_DIR), or run as root (/run/credproxy)",
+        hint: `set CREDPROXY_RUNTIME_DIR (or XDG_RUNTIME_DIR), or run as root (${process.platform === "darwin" ? "/var/run/credproxy" : "/run/credproxy"})`,
       });
     }
     const name = tunnelName(settings);

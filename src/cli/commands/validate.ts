@@ -127,7 +127,7 @@ async function validateProxy(path: string | undefined): Promise<number> {
     `  listen: http://${config.listen.host}:${config.listen.port}`,
     `  policy: ${t.policy}; intercept: ${t.intercept}; allow: ${t.allow.length}, deny: ${t.deny.length}, grants: ${t.grants.join(", ") || "(none)"}`,
     `  credentials: ${t.credentials.map(describeCredential).join("; ") || "(none)"}`,
-    ...t.awsCredentials.map((c) => `  aws: ${c.name} (${c.roleArn} re-signs SigV4 to ${c.hosts.map((h) => h.text).join(", ")})`),
+    ...t.awsCredentials.map((c) => `  aws: ${c.name} (${c.roleArn} re-signs SigV4 to ${c.hosts.map((h) => h.text).join(", ")}${c.containerEndpoint ? "; also served at /_credproxy/aws/credentials" : ""})`),
     `  runs: ${config.runsDir ?? "(none)"}`,
     ...config.warnings.map((w) => `  warning: ${w}`),
   ];

@@ -125,6 +125,11 @@ export interface AwsCredentialSpec {
   readonly stsEndpoint: string | undefined;
   readonly durationSeconds: number;
   readonly sessionName: string;
+  /**
+   * Also served, as ECS container credentials, at GET /_credproxy/aws/credentials to the run
+   * whose token asks (at most one per tenant). Off by default: it puts the role's keys in the sandbox.
+   */
+  readonly containerEndpoint: boolean;
 }
 
 export type CredentialValueSource =

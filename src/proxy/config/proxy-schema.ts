@@ -43,6 +43,12 @@ const awsRole = {
     sts_endpoint: { ...serveSource.sts_endpoint, description: "STS endpoint URL (a VPC endpoint, LocalStack or moto). Default: AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL, else the region's." },
     duration_seconds: { type: "integer", minimum: 900, maximum: 43_200, default: 3600, description: "Lifetime of the role's credentials (900..43200, at most the role's maximum session duration)." },
     session_name: { type: "string", pattern: "^[\\w+=,.@-]{2,64}$", default: "credproxy-proxy", description: "RoleSessionName, shown in CloudTrail and by GetCallerIdentity.", "x-expected": "2 to 64 letters, digits and + = , . @ _ -" },
+    container_endpoint: {
+      type: "boolean",
+      default: false,
+      description:
+        "Also serve the role's credentials as ECS container credentials at GET /_credproxy/aws/credentials on the proxy port, to the run whose token is in Authorization (`credproxy proxy env --aws-endpoint`), for tools that cannot use placeholder keys. It puts the role's keys in the sandbox; at most one aws credential per run may set it.",
+    },
   },
 } as const;
 
