@@ -247,8 +247,15 @@ describe("real values in responses", () => {
     expect(r.stdout).not.toContain(H2_REAL);
   }, 30_000);
 
-  test("a host with no placeholder credential gets its responses as they are", async () => {
-    const r = await send({ url: at(other, "/reflect"), method: "GET", headers: { "x-reflect": REAL }, parts: [] });
+  test("requests to such a host ask for an uncompressed response, so it can be scrubbed", async () => {
+    const r = await send({ url: at(api, "/reflect?gzip"), method: "GET", headers: { "x-reflect": REAL, "accept-encoding": "gzip, br" }, parts: [] });
+    expect(r.status).toBe(200);
+    expect((await api.settled("/reflect?gzip")).headers["accept-encoding"]).toBe("identity");
+  }, 30_000);
+
+  test("a host with no placeholder credential gets its responses as they are, and the client's Accept-Encoding", async () => {
+    const r = await send({ url: at(other, "/reflect"), method: "GET", headers: { "x-reflect": REAL, "accept-encoding": "gzip" }, parts: [] });
     expect(r.headers?.["x-echo"]).toBe(REAL);
+    expect((await other.settled("/reflect")).headers["accept-encoding"]).toBe("gzip");
   }, 30_000);
 });

@@ -23,7 +23,7 @@ import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import { credentialValues } from "./credential-injections.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
-import { NO_BODY_STEP, placeholderBodyStep, plannedFraming, scrubResponse, sendPlannedBody } from "./placeholder-bodies.ts";
+import { NO_BODY_STEP, placeholderBodyStep, placeholderRequestHeaders, scrubResponse, sendPlannedBody } from "./placeholder-bodies.ts";
 import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
 import { placeholderStep } from "../placeholders/placeholder-step.ts";
 import { substitutedRequest } from "./substituted-request.ts";
@@ -109,7 +109,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   const unsigned = { ...upstreamHeaders(rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
   const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
   const headers = signed?.headers ?? unsigned;
-  const framed = plan.kind === "as-is" ? undefined : plannedFraming(plan, headers, client.bodyLength);
+  const framed = bodies === NO_BODY_STEP ? undefined : placeholderRequestHeaders(bodies, headers, client.bodyLength);
   const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers: framed?.headers ?? headers, bodyLength: framed ? framed.bodyLength : client.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened

@@ -20,7 +20,8 @@
  * Responses from a host the request had placeholder credentials for (only there was a real
  * value ever sent) get each real value in a header, or in a text or JSON body, replaced by its
  * placeholder; a body with a known length within the bound is read whole and sent with its new
- * Content-Length, any other streams without one. Compressed responses are not scrubbed.
+ * Content-Length, any other streams without one. Requests to such a host ask for identity
+ * encoding, since a compressed response (which an upstream may still send) is not scrubbed.
  */
 import type { OutgoingHttpHeaders } from "node:http";
 import { Readable } from "node:stream";
@@ -118,7 +119,17 @@ export async function planRequestBody(client: ClientSide, sides: PlaceholderSide
   }
 }
 
-/** The headers and body length the upstream request goes with. */
+/**
+ * The headers and body length the upstream request goes with: `plannedFraming`'s, and, where
+ * responses are scrubbed, a request for them uncompressed (a compressed one could not be).
+ */
+export function placeholderRequestHeaders(step: Exclude<BodyStep, { refusal: Refusal }>, headers: OutgoingHttpHeaders, bodyLength: number | undefined): { headers: OutgoingHttpHeaders; bodyLength: number | undefined } {
+  const framed = plannedFraming(step.plan, headers, bodyLength);
+  if (!step.sides || step.sides.own.length === 0) return framed;
+  return { headers: { ...framed.headers, "accept-encoding": "identity" }, bodyLength: framed.bodyLength };
+}
+
+/** The headers and body length a body plan needs. */
 export function plannedFraming(plan: BodyPlan, headers: OutgoingHttpHeaders, bodyLength: number | undefined): { headers: OutgoingHttpHeaders; bodyLength: number | undefined } {
   if (plan.kind === "whole") {
     // An HTTP/2 request that turned out to have no body goes without a length it never had.
