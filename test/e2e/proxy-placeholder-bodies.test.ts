@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { cleanupAll, tempDir } from "../helpers/cleanup.ts";
-import { curl } from "../helpers/curl.ts";
+import { curl, streamingCurl } from "../helpers/curl.ts";
+import { startHttpsOrigin, type EchoOrigin } from "../helpers/https-origin.ts";
+import { withTimeout } from "../helpers/wait.ts";
 import { makeTestPki } from "../helpers/test-ca.ts";
 import { clientEnv, jsonOf, NODE, runClient } from "./proxy-client-run.ts";
 import { startProxy } from "./proxy-fixture.ts";
@@ -28,14 +30,16 @@ let api: PlaceholderOrigin;
 let other: PlaceholderOrigin;
 let h2: PlaceholderOrigin;
 let plain: PlaceholderOrigin;
+let events: EchoOrigin;
 let env: Record<string, string>;
 
 beforeAll(async () => {
   const pki = await makeTestPki(await tempDir(), { names: ["localhost"], ips: ["127.0.0.1"] });
   [api, other, h2, plain] = await Promise.all([startPlaceholderOrigin("h1", pki), startPlaceholderOrigin("h1", pki), startPlaceholderOrigin("h2", pki), startPlaceholderOrigin("plain", pki)]);
+  events = await startHttpsOrigin({ pki, name: "events" });
   const proxy = await startProxy(`
 tls: {upstream_ca_bundle: ${pki.caFile}}
-allow: ["localhost:${api.port}", "localhost:${other.port}", "localhost:${h2.port}", "127.0.0.1:${plain.port}"]
+allow: ["localhost:${api.port}", "localhost:${other.port}", "localhost:${h2.port}", "127.0.0.1:${plain.port}", "localhost:${events.port}"]
 allow_addresses: ["127.0.0.1/32"]
 # Tunnels to hosts with no credential are read too, so bodies to them are checked.
 intercept: all
@@ -53,6 +57,10 @@ credentials:
     value: ${PLAIN_REAL}
     allow_plaintext: true
     placeholder: ${PLAIN_PLACEHOLDER}
+  - name: events
+    host: localhost:${events.port}
+    value: sk-events-real-value-3
+    placeholder: cpx_bodies_events_012345
   - name: tls-only
     host: 127.0.0.1:${plain.port}
     header: x-tls-only
@@ -245,6 +253,17 @@ describe("real values in responses", () => {
     expect(r.stdout).toContain(`x-echo: ${H2_PLACEHOLDER}`);
     expect(r.stdout).toContain(`{"echo":"${H2_PLACEHOLDER}"}`);
     expect(r.stdout).not.toContain(H2_REAL);
+  }, 30_000);
+
+  test("Server-Sent Events from such a host are scrubbed as they stream, each reaching the client before the origin writes the next", async () => {
+    const base = events.sseSent;
+    const sse = streamingCurl(["--http1.1", "--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, `https://localhost:${events.port}/sse?n=3`]);
+    for (let k = 1; k <= 3; k++) {
+      await sse.until(`id: ${k}\n`);
+      expect(events.sseSent - base).toBe(k);
+      if (k < 3) events.releaseNext();
+    }
+    expect(await withTimeout(sse.exited, 5000, "curl to finish the SSE stream")).toBe(0);
   }, 30_000);
 
   test("requests to such a host ask for an uncompressed response, so it can be scrubbed", async () => {
