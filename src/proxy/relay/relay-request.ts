@@ -1,0 +1,126 @@
+/**
+ * Forwards one relay or MCP request (relay-route.ts chose the entry and the run) to its URL,
+ * with the entry's credential in its header (every value the client sent for that header
+ * removed first), hop-by-hop headers and the run token dropped, and both bodies streamed.
+ * The target is configured, not asked for by the sandbox, so it may be loopback or private
+ * (that is what relays are for); only the proxy's own address is refused, and no upstream
+ * proxy is used (a relay target is what a client would reach around the proxy anyway).
+ *
+ * Answers of its own: a credential that cannot be had is a 500 naming the fix (the operator
+ * reads it in the sandbox's error); an unreachable target 502, a slow one 504.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { CredproxyError } from "../../errors.ts";
+import { parseCidr, type Cidr } from "../../net/cidr.ts";
+import { responseHeaders } from "../forward-headers.ts";
+import { endpointThroughProxy, mcpUpstreamPath } from "../mcp/mcp-paths.ts";
+import { sseEndpointRewriter } from "../mcp/sse-endpoint-rewrite.ts";
+import type { Refusal } from "../refusal.ts";
+import { resolveDestination } from "../resolve-destination.ts";
+import type { Admitted } from "../server/admit.ts";
+import { nodeClientSide } from "../server/client-side.ts";
+import { pairs, upstreamHeaders } from "../server/forward-request.ts";
+import { canonicalHostHeader } from "../server/inner-target.ts";
+import type { ProxyRuntime } from "../server/proxy-runtime.ts";
+import { logRequest } from "../server/request-log.ts";
+import { openUpstream } from "../server/upstream-exchange.ts";
+import type { UpstreamFailure } from "../server/upstream-request.ts";
+import { TOKEN_HEADER, type RelayRoute } from "./relay-route.ts";
+
+/** Every address: the target is the operator's choice. */
+const ANY_ADDRESS = ["0.0.0.0/0", "::/0"].map((text) => parseCidr(text) as Cidr);
+
+export async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, route: RelayRoute): Promise<void> {
+  const started = performance.now();
+  const client = nodeClientSide(req, res);
+  const { spec, kind } = route;
+  const tls = spec.url.protocol === "https:";
+  const path = kind === "mcp" ? mcpUpstreamPath(spec, route.rest, route.query) : relayUpstreamPath(spec.url, route.rest, route.query);
+  const log = (status: number, extra: { reason?: string; bytes?: number }) =>
+    logRequest(runtime.logger, {
+      run: route.tenant.name,
+      mode: "plain",
+      method: client.method,
+      host: spec.target.authority,
+      path: `/${kind}/${spec.name}${route.rest}${route.query}`, // never the token-bearing prefix
+      status,
+      durationMs: performance.now() - started,
+      decision: `${kind}:${spec.name}`,
+      credentials: [spec.credential.name],
+      ...extra,
+    });
+  const refuse = (refusal: Refusal) => {
+    client.refuse(refusal, {});
+    log(refusal.status, { reason: refusal.code });
+  };
+  let value: string;
+  try {
+    value = await runtime.values.value(spec.credential);
+  } catch (error) {
+    runtime.metrics.upstreamError("credential");
+    runtime.logger.error("credential unavailable", { error });
+    return refuse(credentialMissing(route, error));
+  }
+  const resolved = await resolveDestination(spec.target, { lookup: runtime.lookup, allow: ANY_ADDRESS, self: runtime.self });
+  if (!resolved.ok) return refuse({ status: resolved.code === "resolve-timeout" ? 504 : 502, code: `${kind}-${resolved.code}`, message: `credproxy could not reach the target of ${describe(route)}: ${resolved.reason}.` });
+  const admitted: Admitted = { tenant: route.tenant, target: spec.target, decision: { allowed: true, by: "allow", pattern: `${kind}:${spec.name}` }, addresses: resolved.addresses };
+  const sent = pairs(req.rawHeaders).filter(([name]) => {
+    const lower = name.toLowerCase();
+    // An MCP stream is rewritten event by event, which a compressed body would hide.
+    return lower !== TOKEN_HEADER && !(kind === "mcp" && lower === "accept-encoding");
+  });
+  const headers = upstreamHeaders(sent.flat(), [{ header: spec.credential.header, value }], canonicalHostHeader(spec.target, tls));
+  const direct = { ...runtime, chooseProxy: () => undefined };
+  const call = await openUpstream(direct, admitted, { tls, method: client.method, path, headers });
+  if (client.gone) return void call.abort();
+  client.onGone(() => call.abort());
+  client.pipeBody(call.body);
+  const upstream = await call.response;
+  if ("kind" in upstream) {
+    runtime.metrics.upstreamError(upstream.kind);
+    runtime.logger.debug("relay upstream failed", { relay: spec.name, kind: upstream.kind, error: upstream.error.message });
+    return refuse(unreachable(route, upstream));
+  }
+  runtime.metrics.request("allowed", [spec.credential.name]);
+  if (upstream.status === 401 || upstream.status === 403) runtime.values.refresh(spec.credential);
+  let head = responseHeaders(upstream.headers);
+  let body: Readable = upstream.body;
+  upstream.body.once("error", () => client.abort());
+  if (kind === "mcp" && isEventStream(head)) {
+    const requested = new URL(path, spec.url);
+    body = upstream.body.pipe(sseEndpointRewriter((endpoint) => endpointThroughProxy(endpoint, requested, spec, route.prefix)));
+    head = head.filter(([name]) => name !== "content-length");
+  }
+  const bytes = await client.respond(upstream.status, upstream.statusMessage, head, body);
+  log(upstream.status, { bytes });
+}
+
+/** /relay/NAME/REST?Q → the URL's path, then /REST, then ?Q. */
+export function relayUpstreamPath(url: URL, rest: string, query: string): string {
+  const base = url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname;
+  const path = base + rest;
+  return (path === "" ? "/" : path) + query;
+}
+
+function isEventStream(head: readonly (readonly [string, string])[]): boolean {
+  return head.some(([name, value]) => name === "content-type" && /^\s*text\/event-stream\b/i.test(value));
+}
+
+function describe(route: RelayRoute): string {
+  return route.kind === "mcp" ? `MCP server "${route.spec.name}"` : `relay "${route.spec.name}"`;
+}
+
+/** The 500 a sandbox shows its user: which credential, why (never a value), and the fix. */
+function credentialMissing(route: RelayRoute, error: unknown): Refusal {
+  const name = route.spec.credential.name;
+  const detail = error instanceof CredproxyError ? `${error.message}${error.hint ? `. Fix: ${error.hint}` : ""}` : "see credproxy's log";
+  return { status: 500, code: "credential-unavailable", message: `credproxy could not get credential "${name}" for ${describe(route)} (in ${route.tenant.source}): ${detail}.` };
+}
+
+function unreachable(route: RelayRoute, failure: UpstreamFailure): Refusal {
+  const target = `the target of ${describe(route)}`;
+  if (failure.kind === "timeout") return { status: 504, code: `${route.kind}-timeout`, message: `credproxy could not reach ${target} in time.` };
+  if (failure.kind === "tls") return { status: 502, code: `${route.kind}-certificate`, message: `credproxy did not trust the certificate of ${target}; if it is an internal host, add its CA to tls.upstream_ca_bundle.` };
+  return { status: 502, code: `${route.kind}-unreachable`, message: `credproxy could not get an answer from ${target} (${failure.kind === "reset" ? "connection reset" : "connection failed"}).` };
+}
