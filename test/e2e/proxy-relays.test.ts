@@ -8,12 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCredproxy } from "../helpers/binary.ts";
-import { cleanupAll, tempDir } from "../helpers/cleanup.ts";
+import { createServer } from "node:net";
+import { cleanupAll, onCleanup, tempDir } from "../helpers/cleanup.ts";
+import { listenTracked, type Listening } from "../helpers/listen-tracked.ts";
 import { startHttpsOrigin, type EchoOrigin, type RecordedRequest } from "../helpers/https-origin.ts";
 import { freePort } from "../helpers/ports.ts";
 import { makeTestPki } from "../helpers/test-ca.ts";
 import { withTimeout } from "../helpers/wait.ts";
-import { startProxy, type RunningProxy } from "./proxy-fixture.ts";
+import { rawExchange, startProxy, type RunningProxy } from "./proxy-fixture.ts";
 
 const ALPHA = "relay-alpha-token-4Kw8Rm2Ty6Vb9Nc3";
 const BETA = "relay-beta-token-7Lt3Pz8Hq5Xr2Wk6B";
@@ -26,17 +28,22 @@ beforeAll(async () => {
   const pki = await makeTestPki(await tempDir(), { names: ["localhost"], ips: ["127.0.0.1"] });
   origin = await startHttpsOrigin({ pki, name: "relayed" });
   const closed = await freePort();
-  proxy = await startProxy(`runs_dir: ./runs\ntls: {upstream_ca_bundle: ${pki.caFile}}\n`, {
+  // Accepts connections and never answers: the TLS handshake to it cannot finish.
+  const silent = createServer(() => undefined);
+  const { port: silentPort, stop } = await listenTracked(silent as unknown as Listening); // a net.Server tracks connections the same way
+  onCleanup("silent server", stop);
+  proxy = await startProxy(`runs_dir: ./runs\ntls: {upstream_ca_bundle: ${pki.caFile}}\nlimits: {connect_timeout_seconds: 1}\n`, {
     dirs: ["runs"],
     files: {
       "runs/alpha.yaml": `token: ${ALPHA}
 credentials:
   - {name: llm, host: "localhost:${origin.port}", value: "Bearer ${SECRET}"}
-  - {name: nowhere, host: "127.0.0.1:${closed}", value: "Bearer unused"}
+  - {name: nowhere, host: ["127.0.0.1:${closed}", "127.0.0.1:${silentPort}"], value: "Bearer unused"}
 relays:
   - {name: llm, url: "https://localhost:${origin.port}/base/", credential: llm}
   - {name: root, url: "https://localhost:${origin.port}", credential: llm}
   - {name: down, url: "https://127.0.0.1:${closed}", credential: nowhere}
+  - {name: silent, url: "https://127.0.0.1:${silentPort}", credential: nowhere}
 `,
       "runs/beta.yaml": `token: ${BETA}\n`,
     },
@@ -93,7 +100,7 @@ describe("relays", () => {
     const unknown = await fetch(at("/relay/nope/x"), { headers: { "x-credproxy-token": ALPHA } });
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get("x-credproxy-deny-reason")).toBe("unknown-relay");
-    expect(await unknown.text()).toContain('no relay named "nope" for this run (it has 3: llm, root, down)');
+    expect(await unknown.text()).toContain('no relay named "nope" for this run (it has 4: llm, root, down, silent)');
     const other = await fetch(at("/relay/llm/x"), { headers: { "x-credproxy-token": BETA } });
     expect(other.status).toBe(404);
     expect(await other.text()).toContain("(it has none)");
@@ -108,6 +115,19 @@ describe("relays", () => {
     expect(res.status).toBe(502);
     expect(res.headers.get("x-credproxy-deny-reason")).toBe("relay-unreachable");
     expect(await res.text()).toContain('the target of relay "down"');
+  });
+
+  test("a target that accepts the connection but never completes TLS is a 504 once connect_timeout_seconds has passed", async () => {
+    const res = await fetch(at("/relay/silent/x"), { headers: { "x-credproxy-token": ALPHA } });
+    expect([res.status, res.headers.get("x-credproxy-deny-reason")]).toEqual([504, "relay-timeout"]);
+  });
+
+  test("a path with a dot segment (also percent-encoded) is refused before anything is sent: a relay reaches only below its URL's path", async () => {
+    const before = origin.requests.length;
+    const res = await rawExchange(proxy.port, `GET /relay/llm/%2e%2E/admin HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Credproxy-Token: ${ALPHA}\r\nConnection: close\r\n\r\n`);
+    expect(res).toStartWith("HTTP/1.1 400");
+    expect(res).toContain("relay-dot-segment");
+    expect(origin.requests.length).toBe(before);
   });
 
   test("validate --proxy rejects bad relay names and URLs, and credentials not bound to the URL, each with its key path", async () => {

@@ -19,19 +19,31 @@ import { sseEndpointRewriter } from "../mcp/sse-endpoint-rewrite.ts";
 import type { Refusal } from "../refusal.ts";
 import { resolveDestination } from "../resolve-destination.ts";
 import type { Admitted } from "../server/admit.ts";
-import { nodeClientSide } from "../server/client-side.ts";
+import { nodeClientSide, sendRefusal } from "../server/client-side.ts";
 import { pairs, upstreamHeaders } from "../server/forward-request.ts";
 import { canonicalHostHeader } from "../server/inner-target.ts";
 import type { ProxyRuntime } from "../server/proxy-runtime.ts";
 import { logRequest } from "../server/request-log.ts";
 import { openUpstream } from "../server/upstream-exchange.ts";
 import type { UpstreamFailure } from "../server/upstream-request.ts";
-import { TOKEN_HEADER, type RelayRoute } from "./relay-route.ts";
+import { relayRoute, TOKEN_HEADER, type RelayRoute } from "./relay-route.ts";
 
 /** Every address: the target is the operator's choice. */
 const ANY_ADDRESS = ["0.0.0.0/0", "::/0"].map((text) => parseCidr(text) as Cidr);
 
-export async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, route: RelayRoute): Promise<void> {
+/** Serves an origin-form /relay/… or /mcp/… request; undefined for any other path (the proxy's own endpoints). */
+export function relayEndpoint(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+  const token = req.headers[TOKEN_HEADER];
+  const route = relayRoute(req.url ?? "/", Array.isArray(token) ? token[0] : token, runtime.state.config, runtime.state.runs);
+  if (route === undefined) return undefined;
+  if (!("status" in route)) return relayRequest(runtime, req, res, route);
+  runtime.metrics.request("refused", []);
+  sendRefusal(res, route);
+  logRequest(runtime.logger, { run: undefined, mode: "refused", method: req.method ?? "GET", host: undefined, status: route.status, durationMs: 0, decision: "relay", reason: route.code });
+  return Promise.resolve();
+}
+
+async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse, route: RelayRoute): Promise<void> {
   const started = performance.now();
   const client = nodeClientSide(req, res);
   const { spec, kind } = route;

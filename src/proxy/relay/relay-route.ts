@@ -51,6 +51,7 @@ export function relayRoute(url: string, tokenHeader: string | undefined, config:
   const spec = list.find((s) => s.name === name);
   if (spec === undefined) return unknownName(kind, name, list, tenant);
   const rest = segments.slice(restAt);
+  if (kind === "relay" && rest.some(isDotSegment)) return dotSegment();
   return {
     kind,
     tenant,
@@ -73,6 +74,15 @@ function decoded(segment: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `.` and `..`, also percent-encoded: a relay reaches below its URL's path, never above it. */
+function isDotSegment(segment: string): boolean {
+  return /^(?:\.|%2e){1,2}$/i.test(segment);
+}
+
+function dotSegment(): Refusal {
+  return { status: 400, code: "relay-dot-segment", message: "credproxy refused the request: a relay path may not contain . or .. segments; a relay reaches only below its URL's path." };
 }
 
 const NOUN: Record<RelayKind, string> = { relay: "relay", mcp: "MCP server" };

@@ -11,16 +11,11 @@ import { forwardRequest } from "./forward-request.ts";
 import { ownEndpoint } from "./own-endpoints.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { reportRefusal } from "./report-refusal.ts";
-import { relayRoute, TOKEN_HEADER } from "../relay/relay-route.ts";
-import { relayRequest } from "../relay/relay-request.ts";
+import { relayEndpoint } from "../relay/relay-request.ts";
 
 export async function plainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
-  if (url.startsWith("/")) {
-    const route = relayRoute(url, header(req, TOKEN_HEADER), runtime.state.config, runtime.state.runs);
-    if (route === undefined) return ownEndpoint(runtime, req, res);
-    return "status" in route ? sendRefusal(res, route) : relayRequest(runtime, req, res, route);
-  }
+  if (url.startsWith("/")) return relayEndpoint(runtime, req, res) ?? ownEndpoint(runtime, req, res);
   const split = splitAbsolute(url);
   if (split === undefined) {
     return sendRefusal(res, { status: 400, code: "bad-target", message: "credproxy refused the request: the target is neither http://host/path nor /path." });
