@@ -106,6 +106,19 @@ describe("MCP servers through credproxy proxy", () => {
     expect(sseMode.refused).toEqual([]);
   });
 
+  test("over TLS straight to the proxy port (https://, by IP and by name): the leaf comes from the proxy's CA, which the client trusts through the trust bundle", async () => {
+    const ca = await Bun.file(proxy.bundle).text();
+    const trusting: typeof fetch = Object.assign((url: string | URL | Request, init?: RequestInit) => fetch(url, { ...init, tls: { ca } } as RequestInit), { preconnect: fetch.preconnect });
+    for (const host of ["127.0.0.1", "localhost"]) {
+      const client = await connected(new StreamableHTTPClientTransport(new URL(`https://${host}:${proxy.port}/mcp/${TOKEN}/tools`), { fetch: trusting }));
+      const result = await client.callTool({ name: "echo", arguments: { text: `over tls to ${host}` } });
+      expect(result.content).toEqual([{ type: "text", text: `echo: over tls to ${host}` }]);
+      await client.close();
+    }
+    // A client that does not trust the proxy's CA is turned away by its own TLS check.
+    await expect(fetch(`https://127.0.0.1:${proxy.port}/_credproxy/health`)).rejects.toThrow();
+  });
+
   test("a credential that cannot be had is a 500 naming the credential and the fix, and nothing reaches the server", async () => {
     const before = sseMode.seen.length + sseMode.refused.length;
     const res = await fetch(`${base()}/mcp/broken`, { method: "POST", headers: { "x-credproxy-token": TOKEN, "content-type": "application/json" }, body: "{}" });
