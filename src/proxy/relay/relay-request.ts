@@ -24,7 +24,7 @@ import { pairs, upstreamHeaders } from "../server/forward-request.ts";
 import { canonicalHostHeader } from "../server/inner-target.ts";
 import type { ProxyRuntime } from "../server/proxy-runtime.ts";
 import { logRequest } from "../server/request-log.ts";
-import { openUpstream } from "../server/upstream-exchange.ts";
+import { openUpstream, type UpstreamResponse } from "../server/upstream-exchange.ts";
 import type { UpstreamFailure } from "../server/upstream-request.ts";
 import { relayRoute, TOKEN_HEADER, type RelayRoute } from "./relay-route.ts";
 
@@ -47,8 +47,6 @@ async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: Se
   const started = performance.now();
   const client = nodeClientSide(req, res);
   const { spec, kind } = route;
-  const tls = spec.url.protocol === "https:";
-  const path = kind === "mcp" ? mcpUpstreamPath(spec, route.rest, route.query) : relayUpstreamPath(spec.url, route.rest, route.query);
   const log = (status: number, extra: { reason?: string; bytes?: number }) =>
     logRequest(runtime.logger, {
       run: route.tenant.name,
@@ -66,25 +64,15 @@ async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: Se
     client.refuse(refusal, {});
     log(refusal.status, { reason: refusal.code });
   };
-  let value: string;
-  try {
-    value = await runtime.values.value(spec.credential);
-  } catch (error) {
-    runtime.metrics.upstreamError("credential");
-    runtime.logger.error("credential unavailable", { error });
-    return refuse(credentialMissing(route, error));
-  }
-  const resolved = await resolveDestination(spec.target, { lookup: runtime.lookup, allow: ANY_ADDRESS, self: runtime.self });
-  if (!resolved.ok) return refuse({ status: resolved.code === "resolve-timeout" ? 504 : 502, code: `${kind}-${resolved.code}`, message: `credproxy could not reach the target of ${describe(route)}: ${resolved.reason}.` });
-  const admitted: Admitted = { tenant: route.tenant, target: spec.target, decision: { allowed: true, by: "allow", pattern: `${kind}:${spec.name}` }, addresses: resolved.addresses };
-  const sent = pairs(req.rawHeaders).filter(([name]) => {
-    const lower = name.toLowerCase();
-    // An MCP stream is rewritten event by event, which a compressed body would hide.
-    return lower !== TOKEN_HEADER && !(kind === "mcp" && lower === "accept-encoding");
-  });
-  const headers = upstreamHeaders(sent.flat(), [{ header: spec.credential.header, value }], canonicalHostHeader(spec.target, tls));
-  const direct = { ...runtime, chooseProxy: () => undefined };
-  const call = await openUpstream(direct, admitted, { tls, method: client.method, path, headers });
+  const value = await credentialValue(runtime, route);
+  if (typeof value !== "string") return refuse(value);
+  const admitted = await admittedFor(runtime, route);
+  if ("status" in admitted) return refuse(admitted);
+  const tls = spec.url.protocol === "https:";
+  const path = kind === "mcp" ? mcpUpstreamPath(spec, route.rest, route.query) : relayUpstreamPath(spec.url, route.rest, route.query);
+  const headers = upstreamHeaders(relayedHeaders(req.rawHeaders, kind), [{ header: spec.credential.header, value }], canonicalHostHeader(spec.target, tls));
+  // Never through upstream_proxy: a relay target is what a client would reach around a proxy.
+  const call = await openUpstream({ ...runtime, chooseProxy: () => undefined }, admitted, { tls, method: client.method, path, headers });
   if (client.gone) return void call.abort();
   client.onGone(() => call.abort());
   client.pipeBody(call.body);
@@ -96,16 +84,49 @@ async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: Se
   }
   runtime.metrics.request("allowed", [spec.credential.name]);
   if (upstream.status === 401 || upstream.status === 403) runtime.values.refresh(spec.credential);
-  let head = responseHeaders(upstream.headers);
-  let body: Readable = upstream.body;
   upstream.body.once("error", () => client.abort());
-  if (kind === "mcp" && isEventStream(head)) {
-    const requested = new URL(path, spec.url);
-    body = upstream.body.pipe(sseEndpointRewriter((endpoint) => endpointThroughProxy(endpoint, requested, spec, route.prefix)));
-    head = head.filter(([name]) => name !== "content-length");
-  }
-  const bytes = await client.respond(upstream.status, upstream.statusMessage, head, body);
+  const answer = responseFor(route, new URL(path, spec.url), upstream);
+  const bytes = await client.respond(upstream.status, upstream.statusMessage, answer.head, answer.body);
   log(upstream.status, { bytes });
+}
+
+/** The credential's value now, or the 500 that says why there is none. */
+async function credentialValue(runtime: ProxyRuntime, route: RelayRoute): Promise<string | Refusal> {
+  try {
+    return await runtime.values.value(route.spec.credential);
+  } catch (error) {
+    runtime.metrics.upstreamError("credential");
+    runtime.logger.error("credential unavailable", { error });
+    return credentialMissing(route, error);
+  }
+}
+
+/** The target's addresses (any but the proxy's own): what openUpstream dials. */
+async function admittedFor(runtime: ProxyRuntime, route: RelayRoute): Promise<Admitted | Refusal> {
+  const { spec, kind } = route;
+  const resolved = await resolveDestination(spec.target, { lookup: runtime.lookup, allow: ANY_ADDRESS, self: runtime.self });
+  if (!resolved.ok) {
+    return { status: resolved.code === "resolve-timeout" ? 504 : 502, code: `${kind}-${resolved.code}`, message: `credproxy could not reach the target of ${describe(route)}: ${resolved.reason}.` };
+  }
+  return { tenant: route.tenant, target: spec.target, decision: { allowed: true, by: "allow", pattern: `${kind}:${spec.name}` }, addresses: resolved.addresses };
+}
+
+/** The client's raw headers less the run token; for MCP also less Accept-Encoding, as its streams are rewritten event by event. */
+function relayedHeaders(raw: readonly string[], kind: RelayRoute["kind"]): string[] {
+  return pairs(raw)
+    .filter(([name]) => {
+      const lower = name.toLowerCase();
+      return lower !== TOKEN_HEADER && !(kind === "mcp" && lower === "accept-encoding");
+    })
+    .flat();
+}
+
+/** The response as the client gets it: an MCP event stream goes through the endpoint rewrite (its length may change). */
+function responseFor(route: RelayRoute, requested: URL, upstream: UpstreamResponse): { head: [string, string][]; body: Readable } {
+  const head = responseHeaders(upstream.headers);
+  if (route.kind !== "mcp" || !isEventStream(head)) return { head, body: upstream.body };
+  const rewrite = (endpoint: string) => endpointThroughProxy(endpoint, requested, route.spec, route.prefix);
+  return { head: head.filter(([name]) => name !== "content-length"), body: upstream.body.pipe(sseEndpointRewriter(rewrite)) };
 }
 
 /** /relay/NAME/REST?Q → the URL's path, then /REST, then ?Q. */
