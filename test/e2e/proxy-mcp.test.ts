@@ -95,11 +95,16 @@ describe("MCP servers through credproxy proxy", () => {
     expect(jsonMode.refused).toEqual([]);
   });
 
-  test("the older SSE transport: its endpoint event is rewritten so the client posts back through the proxy", async () => {
-    const client = await connected(new SSEClientTransport(new URL(`${base()}/mcp/${TOKEN}/legacy`), { requestInit: { headers: stub } }));
-    const result = await client.callTool({ name: "echo", arguments: { text: "old transport" } });
-    expect(result.content).toEqual([{ type: "text", text: "echo: old transport" }]);
-    await client.close();
+  test("the older SSE transport, token in the path or in the header: its endpoint event is rewritten so the client posts back through the proxy", async () => {
+    for (const [url, headers] of [
+      [`${base()}/mcp/${TOKEN}/legacy`, stub],
+      [`${base()}/mcp/legacy`, { ...stub, "x-credproxy-token": TOKEN }],
+    ] as const) {
+      const client = await connected(new SSEClientTransport(new URL(url), { requestInit: { headers } }));
+      const result = await client.callTool({ name: "echo", arguments: { text: "old transport" } });
+      expect(result.content).toEqual([{ type: "text", text: "echo: old transport" }]);
+      await client.close();
+    }
     const posts = sseMode.seen.filter((r) => r.path.startsWith("/messages?sessionId="));
     expect(posts.length).toBeGreaterThanOrEqual(2);
     expect(posts.every((r) => r.authorization === `Bearer ${SECRET}`)).toBe(true);
@@ -129,6 +134,18 @@ describe("MCP servers through credproxy proxy", () => {
     expect(body).toContain("command sh exited with status 3");
     expect(body).toContain("Fix: run the command by hand");
     expect(sseMode.seen.length + sseMode.refused.length).toBe(before);
+  });
+
+  test("the log names each MCP request's server and credential, never the run token (even from the path) or the credential's value", async () => {
+    // The 500 of the test before is among the last lines the proxy wrote: wait until they are all in.
+    await proxy.proc.waitForLog((r) => r.msg === "request" && r.decision === "mcp:broken" && r.status === 500);
+    const records = proxy.proc.logRecords();
+    const text = JSON.stringify(records);
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain(SECRET);
+    const forwarded = records.filter((r) => r.decision === "mcp:tools" && r.status === 200);
+    expect(forwarded.length).toBeGreaterThan(0);
+    expect(forwarded.every((r) => String(r.path).startsWith("/mcp/tools") && JSON.stringify(r.credentials) === '["mcp-token"]')).toBe(true);
   });
 
   test("an unknown server name is a 404 listing the names there are; a wrong token is a 403", async () => {
