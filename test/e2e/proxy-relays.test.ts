@@ -20,6 +20,9 @@ import { rawExchange, startProxy, type RunningProxy } from "./proxy-fixture.ts";
 const ALPHA = "relay-alpha-token-4Kw8Rm2Ty6Vb9Nc3";
 const BETA = "relay-beta-token-7Lt3Pz8Hq5Xr2Wk6B";
 const SECRET = "relay-secret-2Nc9Vb4Kw7Rm3Ty8Lt";
+const SWAPPED = "swapped-secret-8Hq3Lt5Pz2Nc7Vb4";
+const PLACEHOLDER = "cpx_relay_placeholder_4Kw8Rm2Ty6";
+const FOREIGN = "cpx_foreign_placeholder_9Xr2Wk6B";
 
 let origin: EchoOrigin;
 let proxy: RunningProxy;
@@ -39,11 +42,14 @@ beforeAll(async () => {
 credentials:
   - {name: llm, host: "localhost:${origin.port}", value: "Bearer ${SECRET}"}
   - {name: nowhere, host: ["127.0.0.1:${closed}", "127.0.0.1:${silentPort}"], value: "Bearer unused"}
+  - {name: swapped, host: "127.0.0.1:${origin.port}", value: "${SWAPPED}", placeholder: "${PLACEHOLDER}"}
+  - {name: elsewhere, host: api.example.invalid, value: "not-for-relays", placeholder: "${FOREIGN}"}
 relays:
   - {name: llm, url: "https://localhost:${origin.port}/base/", credential: llm}
   - {name: root, url: "https://localhost:${origin.port}", credential: llm}
   - {name: down, url: "https://127.0.0.1:${closed}", credential: nowhere}
   - {name: silent, url: "https://127.0.0.1:${silentPort}", credential: nowhere}
+  - {name: swap, url: "https://127.0.0.1:${origin.port}", credential: swapped}
 `,
       "runs/beta.yaml": `token: ${BETA}\n`,
     },
@@ -84,6 +90,16 @@ describe("relays", () => {
     expect(seen.headers.authorization).toBe(`Bearer ${SECRET}`);
   });
 
+  test("placeholders work as at any host: the relay credential's placeholder is swapped for its value (no header set besides), another credential's is refused", async () => {
+    const seen = await echoed(await fetch(at("/relay/swap/v1?key=" + PLACEHOLDER), { headers: { "x-credproxy-token": ALPHA, authorization: `Bearer ${PLACEHOLDER}` } }));
+    expect(seen.headers.authorization).toBe(`Bearer ${SWAPPED}`);
+    expect(seen.path).toBe(`/v1?key=${SWAPPED}`);
+    const before = origin.requests.length;
+    const foreign = await fetch(at("/relay/llm/v1"), { headers: { "x-credproxy-token": ALPHA, "x-api-key": FOREIGN } });
+    expect([foreign.status, foreign.headers.get("x-credproxy-deny-reason")]).toEqual([403, "placeholder-wrong-host"]);
+    expect(origin.requests.length).toBe(before);
+  });
+
   test("a streamed response arrives event by event: event 1 is read before the origin writes event 2", async () => {
     const res = await fetch(at("/relay/root/sse?n=2"), { headers: { "x-credproxy-token": ALPHA } });
     expect(res.headers.get("content-type")).toStartWith("text/event-stream");
@@ -100,7 +116,7 @@ describe("relays", () => {
     const unknown = await fetch(at("/relay/nope/x"), { headers: { "x-credproxy-token": ALPHA } });
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get("x-credproxy-deny-reason")).toBe("unknown-relay");
-    expect(await unknown.text()).toContain('no relay named "nope" for this run (it has 4: llm, root, down, silent)');
+    expect(await unknown.text()).toContain('no relay named "nope" for this run (it has 5: llm, root, down, silent, swap)');
     const other = await fetch(at("/relay/llm/x"), { headers: { "x-credproxy-token": BETA } });
     expect(other.status).toBe(404);
     expect(await other.text()).toContain("(it has none)");

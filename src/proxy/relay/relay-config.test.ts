@@ -10,6 +10,9 @@ const credential = (name: string, host: string, allowPlaintext = false): Credent
   header: "Authorization",
   value: { kind: "template", template: "Bearer x", files: [] },
   allowPlaintext,
+  placeholder: undefined,
+  requirePlaceholder: false,
+  env: undefined,
 });
 
 const credentials = [credential("api", "api.example.com"), credential("local", "127.0.0.1:4000", true), credential("tls-only", "127.0.0.1:4001")];

@@ -23,6 +23,8 @@ import { nodeClientSide, sendRefusal } from "../server/client-side.ts";
 import { pairs, upstreamHeaders } from "../server/forward-request.ts";
 import { canonicalHostHeader } from "../server/inner-target.ts";
 import type { ProxyRuntime } from "../server/proxy-runtime.ts";
+import { substitutedRequest } from "../server/substituted-request.ts";
+import { placeholderStep } from "../placeholders/placeholder-step.ts";
 import { logRequest } from "../server/request-log.ts";
 import { openUpstream, type UpstreamResponse } from "../server/upstream-exchange.ts";
 import type { UpstreamFailure } from "../server/upstream-request.ts";
@@ -64,13 +66,21 @@ async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: Se
     client.refuse(refusal, {});
     log(refusal.status, { reason: refusal.code });
   };
+  const tls = spec.url.protocol === "https:";
+  const sent = { path: kind === "mcp" ? mcpUpstreamPath(spec, route.rest, route.query) : relayUpstreamPath(spec.url, route.rest, route.query), rawHeaders: relayedHeaders(req.rawHeaders, kind) };
+  // Placeholders as at any host: swapped where their credential is bound to the target, refused where it is not.
+  const step = placeholderStep(route.tenant, { target: spec.target, plaintext: !tls, ...sent });
+  if (step.kind === "refused") return refuse(step.refusal);
   const value = await credentialValue(runtime, route);
   if (typeof value !== "string") return refuse(value);
+  const swapped = step.kind === "none" ? sent : await substitutedRequest(runtime, step, sent);
+  if ("refusal" in swapped) return refuse(swapped.refusal);
   const admitted = await admittedFor(runtime, route);
   if ("status" in admitted) return refuse(admitted);
-  const tls = spec.url.protocol === "https:";
-  const path = kind === "mcp" ? mcpUpstreamPath(spec, route.rest, route.query) : relayUpstreamPath(spec.url, route.rest, route.query);
-  const headers = upstreamHeaders(relayedHeaders(req.rawHeaders, kind), [{ header: spec.credential.header, value }], canonicalHostHeader(spec.target, tls));
+  const { path } = swapped;
+  // A credential with a placeholder sets no header: its value went where the placeholder was.
+  const injections = spec.credential.placeholder === undefined ? [{ header: spec.credential.header, value }] : [];
+  const headers = upstreamHeaders(swapped.rawHeaders, injections, canonicalHostHeader(spec.target, tls));
   // Never through upstream_proxy: a relay target is what a client would reach around a proxy.
   const call = await openUpstream({ ...runtime, chooseProxy: () => undefined }, admitted, { tls, method: client.method, path, headers });
   if (client.gone) return void call.abort();
