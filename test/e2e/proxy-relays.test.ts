@@ -14,7 +14,7 @@ import { listenTracked, type Listening } from "../helpers/listen-tracked.ts";
 import { startHttpsOrigin, type EchoOrigin, type RecordedRequest } from "../helpers/https-origin.ts";
 import { freePort } from "../helpers/ports.ts";
 import { makeTestPki } from "../helpers/test-ca.ts";
-import { withTimeout } from "../helpers/wait.ts";
+import { waitFor, withTimeout } from "../helpers/wait.ts";
 import { rawExchange, startProxy, type RunningProxy } from "./proxy-fixture.ts";
 
 const ALPHA = "relay-alpha-token-4Kw8Rm2Ty6Vb9Nc3";
@@ -144,6 +144,15 @@ describe("relays", () => {
     expect(res).toStartWith("HTTP/1.1 400");
     expect(res).toContain("relay-dot-segment");
     expect(origin.requests.length).toBe(before);
+  });
+
+  test("a run file written while the proxy runs brings its relays with it", async () => {
+    const token = "relay-gamma-token-3Pz8Hq5Xr2Wk6BLt";
+    const reloads = proxy.proc.logRecords().filter((r) => r.msg === "reloaded").length;
+    await writeFile(join(proxy.dir, "runs", "gamma.yaml"), `token: ${token}\ncredentials:\n  - {name: g, host: "localhost:${origin.port}", value: "Bearer gamma-secret"}\nrelays:\n  - {name: g, url: "https://localhost:${origin.port}/g", credential: g}\n`);
+    await waitFor(() => proxy.proc.logRecords().filter((r) => r.msg === "reloaded")[reloads], { timeoutMs: 10_000, what: "the reload after gamma.yaml appeared" });
+    const seen = await echoed(await fetch(at("/relay/g/x"), { headers: { "x-credproxy-token": token } }));
+    expect([seen.path, seen.headers.authorization]).toEqual(["/g/x", "Bearer gamma-secret"]);
   });
 
   test("validate --proxy rejects bad relay names and URLs, and credentials not bound to the URL, each with its key path", async () => {
