@@ -1,7 +1,9 @@
 /**
  * Forwards one relay or MCP request (relay-route.ts chose the entry and the run) to its URL,
  * with the entry's credential in its header (every value the client sent for that header
- * removed first), hop-by-hop headers and the run token dropped, and both bodies streamed.
+ * removed first; a credential with a placeholder is swapped in where the request carries it
+ * instead, and placeholders follow their rules as at any host), hop-by-hop headers and the
+ * run token dropped, and both bodies streamed.
  * The target is configured, not asked for by the sandbox, so it may be loopback or private
  * (that is what relays are for); only the proxy's own address is refused, and no upstream
  * proxy is used (a relay target is what a client would reach around the proxy anyway).
@@ -70,7 +72,10 @@ async function relayRequest(runtime: ProxyRuntime, req: IncomingMessage, res: Se
   const sent = { path: kind === "mcp" ? mcpUpstreamPath(spec, route.rest, route.query) : relayUpstreamPath(spec.url, route.rest, route.query), rawHeaders: relayedHeaders(req.rawHeaders, kind) };
   // Placeholders as at any host: swapped where their credential is bound to the target, refused where it is not.
   const step = placeholderStep(route.tenant, { target: spec.target, plaintext: !tls, ...sent });
-  if (step.kind === "refused") return refuse(step.refusal);
+  if (step.kind === "refused") {
+    runtime.metrics.request("refused", []);
+    return refuse(step.refusal);
+  }
   const value = await credentialValue(runtime, route);
   if (typeof value !== "string") return refuse(value);
   const swapped = step.kind === "none" ? sent : await substitutedRequest(runtime, step, sent);
