@@ -14,6 +14,7 @@ import { GRANT_NAMES, grantHosts } from "../grants.ts";
 import { parseHostPattern, type HostPattern } from "../host-pattern.ts";
 import { sourceSpec, type RawSource } from "../../config/resolve-services.ts";
 import { resolvePlaceholder, tenantPlaceholderProblems, type PlaceholderEntry, type RawPlaceholderKeys } from "../placeholders/resolve-placeholder.ts";
+import { relaySpecs, type RawRelay } from "../relay/relay-config.ts";
 import type { AwsCredentialSpec, CredentialSpec, CredentialValueSource, PolicyMode, InterceptMode, Tenant } from "./proxy-config.ts";
 
 export interface RawCredential extends RawPlaceholderKeys {
@@ -47,6 +48,8 @@ export interface RawTenant {
   readonly grants: string[];
   readonly allow_addresses: string[];
   readonly credentials: RawCredential[];
+  readonly relays: RawRelay[];
+  readonly mcp: RawRelay[];
 }
 
 export interface TenantContext {
@@ -95,6 +98,8 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
     allowAddresses,
     credentials,
     awsCredentials,
+    relays: relaySpecs(raw.relays, "relays", credentials, problems),
+    mcpServers: relaySpecs(raw.mcp, "mcp", credentials, problems),
     source: context.source,
   };
 }
