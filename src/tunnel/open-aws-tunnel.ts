@@ -24,6 +24,7 @@ import { startTunnel, type Tunnel } from "./tunnel-session.ts";
 export interface AwsTunnel {
   readonly instance: FoundInstance;
   readonly tunnel: Tunnel;
+  readonly ssmEndpoint: string | undefined;
   /** Releases the SDK clients (after the tunnel has closed). */
   destroy(): void;
 }
@@ -71,7 +72,7 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
       sessions: settings.sessions,
       logger,
     });
-    return { instance, tunnel, destroy: () => clients.destroy() };
+    return { instance, tunnel, ssmEndpoint: clients.ssmEndpoint, destroy: () => clients.destroy() };
   } catch (error) {
     clients.destroy();
     throw error;

@@ -6,7 +6,7 @@
  * vpc services. The sibling of tunnel-traffic.test.ts, which runs basic mode.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { credproxyBinary, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
 import { killRecordedTunnels, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
@@ -14,6 +14,7 @@ import { cleanupAll } from "../helpers/cleanup.ts";
 import { FakeSsmControl } from "../helpers/fake-ssm/fake-control-client.ts";
 import { bulkSha256 } from "../helpers/tunnel-hosts/bulk-bytes.ts";
 import { BULK_PORT } from "../helpers/tunnel-hosts/vpc-ports.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { createTunnelTopology, INSTANCE_ADDRESS, linkNames, runInNamespace, spawnInNamespace, VPC_CIDR, VPC_HOST } from "../helpers/tunnel-topology.ts";
 
 const HELPERS = join(import.meta.dir, "../helpers");
@@ -47,6 +48,21 @@ async function tunnelUp(name: string, extra: readonly string[]): Promise<string>
   return / session (\S+)$/.exec(up.out)![1]!;
 }
 
+const recordFile = (name: string) => join(runtimeDir, "tunnels", `${name}.json`);
+/** SIGKILLs the tunnel process of `name`, as a crash would, and waits for it to be gone. */
+async function crash(name: string): Promise<void> {
+  const { pid } = JSON.parse(readFileSync(recordFile(name), "utf8")) as { pid: number };
+  process.kill(pid, "SIGKILL");
+  await waitFor(() => !processAlive(pid), { timeoutMs: 5000, what: "the tunnel process to die" });
+}
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
 const tunnelLog = (name: string) => readFileSync(join(runtimeDir, "tunnels", `${name}.log`), "utf8");
 const clientDevices = (): string[] => linkNames(topology.client).filter((n) => n.startsWith("cpx"));
 let agentPort = 0;
@@ -121,5 +137,31 @@ describe.skipIf(!topology.ok)("a tunnel on one smux stream (AWS-StartPortForward
     const ping = await runInNamespace(topology.client, ["ping", "-c", "2", "-i", "0.2", "-W", "5", VPC_HOST]);
     expect(ping.out).toContain("2 received");
     expect((await credproxyIn(["tunnel", "down", "fallback"])).code).toBe(0);
+  }, 60_000);
+
+  test("after a SIGKILL, down --force cleans up and calls TerminateSession with the recorded region and endpoint", async () => {
+    const crashed = await tunnelUp("crash", ["--document", FORWARDING]);
+    expect(JSON.parse(readFileSync(recordFile("crash"), "utf8"))).toMatchObject({ region: env.AWS_REGION, ssmEndpoint: env.AWS_ENDPOINT_URL_SSM, sessionId: crashed });
+    await crash("crash");
+    expect((await control.sessions()).find((s) => s.id === crashed)!.state).toBe("live");
+    const forced = await credproxyIn(["tunnel", "down", "--force", "crash"]);
+    expect(forced.code).toBe(0);
+    expect(forced.out).toMatch(new RegExp(`^tunnel crash: state removed; .*; session ${crashed} terminated$`));
+    expect((await control.sessions()).find((s) => s.id === crashed)!.state).toBe("terminated");
+    expect(clientDevices()).toEqual([]);
+  }, 60_000);
+
+  test("down --force with an SSM endpoint that does not answer still cleans up, with a warning", async () => {
+    const crashed = await tunnelUp("crash2", ["--document", FORWARDING]);
+    await crash("crash2");
+    const record = JSON.parse(readFileSync(recordFile("crash2"), "utf8")) as Record<string, unknown>;
+    // Port 9 (discard) on loopback: nothing listens there, so the call is refused at once.
+    writeFileSync(recordFile("crash2"), JSON.stringify({ ...record, ssmEndpoint: "http://127.0.0.1:9" }));
+    const forced = await credproxyIn(["tunnel", "down", "--force", "crash2"]);
+    expect(forced.code).toBe(0);
+    expect(forced.out).toMatch(/^tunnel crash2: state removed; /);
+    expect(forced.err).toContain(`warning: tunnel crash2: TerminateSession for ${crashed} failed (`);
+    expect(clientDevices()).toEqual([]);
+    await control.terminate(crashed);
   }, 60_000);
 });

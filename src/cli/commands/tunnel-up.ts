@@ -141,6 +141,8 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
       cidrs: settings.cidrs,
       instanceId: instance.instanceId,
       region: settings.region,
+      profile: settings.profile,
+      ssmEndpoint: aws.ssmEndpoint,
       sessionId: up.sessionId,
       startedAt,
       logFile: options.logFile,
