@@ -39,7 +39,10 @@ function openMux(on: FakeSsm = fake, document = PORT_FORWARDING_DOCUMENT): DataC
         if (answer.status !== 200) throw new Error(`StartSession ${answer.status}`);
         return { sessionId: String(answer.body["SessionId"]), streamUrl: String(answer.body["StreamUrl"]), tokenValue: String(answer.body["TokenValue"]) };
       },
-      resume: async () => undefined,
+      resume: async (sessionId) => {
+        const answer = await callSsmApi(on.apiUrl, "ResumeSession", { SessionId: sessionId });
+        return { streamUrl: String(answer.body["StreamUrl"]), tokenValue: String(answer.body["TokenValue"]) };
+      },
       terminate: async (sessionId) => void (await callSsmApi(on.apiUrl, "TerminateSession", { SessionId: sessionId })),
       credentials: async () => DUMMY_CREDENTIALS,
       region: FAKE_REGION,
@@ -99,6 +102,19 @@ describe("AWS-StartPortForwardingSession in smux mode", () => {
     expect(digest(await roundTrip(channel, data))).toBe(digest(data));
     expect(agentOf(channel).mux!.stats.badFrames).toBe(0);
     expect(channel.stats().resends + channel.stats().duplicates).toBeGreaterThan(0);
+  });
+
+  test("a 1000 Bye mid-transfer is resumed under the smux stream: one stream, the bytes whole", async () => {
+    const channel = openMux();
+    await withTimeout(channel.ready, 5000, "HandshakeComplete");
+    const data = randomBytes(512 * 1024);
+    const back = roundTrip(channel, data);
+    const agent = agentOf(channel);
+    await waitFor(() => agent.stats.bytesFromTarget > 100_000, { timeoutMs: 10_000, what: "100 kB to pass the agent" });
+    fake.sendBye(channel.stats().sessionId!);
+    expect(digest(await back)).toBe(digest(data));
+    expect(channel.stats().reconnects).toBe(1);
+    expect(agent.mux!.stats).toMatchObject({ streamsOpened: 1, streamsClosed: 0, badFrames: 0 });
   });
 
   test("close() sends FIN: the agent closes the stream's TCP connection", async () => {
