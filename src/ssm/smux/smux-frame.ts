@@ -50,20 +50,29 @@ export function encodeSmuxData(streamId: number, data: Uint8Array): Uint8Array {
 
 /**
  * Splits a byte stream into frames: bytes arrive in any cut (1024-byte Output messages), frames
- * come out whole. A bad version, an unknown command or a body on a command without one throws,
- * and the decoder stays failed: nothing after a bad header can be trusted.
+ * come out whole, each byte copied once (a 32 KiB frame arrives in 32 pieces). A bad version, an
+ * unknown command or a body on a command without one throws, and the decoder stays failed:
+ * nothing after a bad header can be trusted.
  */
 export class SmuxFrameDecoder {
-  private buffer: Uint8Array = new Uint8Array(0);
+  private readonly header = new Uint8Array(SMUX_HEADER_BYTES);
+  private headerFilled = 0;
+  private cmd: SmuxCmd = SmuxCmd.NOP;
+  private streamId = 0;
+  private body: Uint8Array | undefined;
+  private bodyFilled = 0;
   private failed: Error | undefined;
 
   push(bytes: Uint8Array): SmuxFrame[] {
     if (this.failed !== undefined) throw this.failed;
-    this.buffer = this.buffer.length === 0 ? bytes.slice() : concat(this.buffer, bytes);
     const frames: SmuxFrame[] = [];
+    let at = 0;
     try {
-      let frame: SmuxFrame | undefined;
-      while ((frame = this.next()) !== undefined) frames.push(frame);
+      while (at < bytes.length) {
+        at += this.body === undefined ? this.fillHeader(bytes, at) : this.fillBody(bytes, at);
+        const frame = this.completed();
+        if (frame !== undefined) frames.push(frame);
+      }
     } catch (error) {
       this.failed = error as Error;
       throw error;
@@ -73,33 +82,49 @@ export class SmuxFrameDecoder {
 
   /** Bytes held for a frame not yet complete. */
   get pendingBytes(): number {
-    return this.buffer.length;
+    return this.headerFilled + this.bodyFilled;
   }
 
-  private next(): SmuxFrame | undefined {
-    if (this.buffer.length < SMUX_HEADER_BYTES) return undefined;
-    const view = new DataView(this.buffer.buffer, this.buffer.byteOffset, SMUX_HEADER_BYTES);
+  private fillHeader(bytes: Uint8Array, at: number): number {
+    const take = Math.min(SMUX_HEADER_BYTES - this.headerFilled, bytes.length - at);
+    this.header.set(bytes.subarray(at, at + take), this.headerFilled);
+    this.headerFilled += take;
+    if (this.headerFilled === SMUX_HEADER_BYTES) this.readHeader();
+    return take;
+  }
+
+  private fillBody(bytes: Uint8Array, at: number): number {
+    const body = this.body!;
+    const take = Math.min(body.length - this.bodyFilled, bytes.length - at);
+    body.set(bytes.subarray(at, at + take), this.bodyFilled);
+    this.bodyFilled += take;
+    return take;
+  }
+
+  private readHeader(): void {
+    const view = new DataView(this.header.buffer);
     const version = view.getUint8(0);
     const cmd = view.getUint8(1);
     const length = view.getUint16(2, true);
-    const streamId = view.getUint32(4, true);
     if (version !== SMUX_VERSION) throw protocolError("smux-version", `smux frame version ${version}, expected ${SMUX_VERSION}`, { version });
     if (!isCmd(cmd)) throw protocolError("smux-cmd", `unknown smux v1 command ${cmd}`, { cmd });
     if (cmd !== SmuxCmd.PSH && length !== 0) throw protocolError("smux-body", `smux command ${cmd} with a ${length}-byte body (only PSH has one)`, { cmd, length });
-    if (this.buffer.length < SMUX_HEADER_BYTES + length) return undefined;
-    const body = this.buffer.slice(SMUX_HEADER_BYTES, SMUX_HEADER_BYTES + length);
-    this.buffer = this.buffer.subarray(SMUX_HEADER_BYTES + length);
-    return { cmd, streamId, body };
+    this.cmd = cmd;
+    this.streamId = view.getUint32(4, true);
+    this.body = new Uint8Array(length);
+  }
+
+  /** The frame whose header and body are both in, if any; the decoder is then ready for the next. */
+  private completed(): SmuxFrame | undefined {
+    if (this.body === undefined || this.bodyFilled < this.body.length) return undefined;
+    const frame = { cmd: this.cmd, streamId: this.streamId, body: this.body };
+    this.body = undefined;
+    this.headerFilled = 0;
+    this.bodyFilled = 0;
+    return frame;
   }
 }
 
 function isCmd(cmd: number): cmd is SmuxCmd {
   return cmd === SmuxCmd.SYN || cmd === SmuxCmd.FIN || cmd === SmuxCmd.PSH || cmd === SmuxCmd.NOP;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
