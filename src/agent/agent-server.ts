@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from "../log.ts";
 import type { TunDevice, TunOptions } from "../tunnel/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
+import type { DnsUpstream } from "./instance-resolver.ts";
 
 export const SEND_BUFFER_BYTES = 16 * 1024;
 
@@ -25,6 +26,9 @@ export interface AgentServerOptions {
   readonly openTun: (options: TunOptions) => Promise<TunDevice>;
   readonly logger?: Logger;
   readonly mtu?: number;
+  /** Where each client's DNS forwarder sends queries; undefined: no forwarder. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  readonly dnsPort?: number;
 }
 
 export interface AgentServer {
@@ -98,6 +102,8 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, lo
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
+    dnsUpstream: options.dnsUpstream,
+    ...(options.dnsPort === undefined ? {} : { dnsPort: options.dnsPort }),
     logger,
   });
 }

@@ -9,6 +9,9 @@
  * through the backlog writer, which drops them rather than queue (§9). PINGs are answered with
  * PONGs, and we PING every 15 s ourselves; 60 s without a byte from the client ends the session.
  *
+ * With a DNS upstream, a forwarder answers on our tunnel address, port 53 (UDP and TCP), for
+ * `tunnel up --dns`: it relays the client's queries to the instance's resolver (the VPC's).
+ *
  * Every end (CLOSE from the client, a framing error, the connection gone, a timeout, shutdown)
  * goes through finish(): a CLOSE with the reason when the peer can still hear it, then the TUN
  * removed, then the address pair released, in that order, so an address is never handed out
@@ -35,6 +38,7 @@ import {
   type Frame,
   type HelloAckFrame,
 } from "../tunnel/framing.ts";
+import { DNS_PORT, startDnsRelay, type DnsRelay } from "../tunnel/dns/dns-relay.ts";
 import { packetFilter } from "../tunnel/packet-filter.ts";
 import type { TunDevice, TunOptions } from "../tunnel/tun-device.ts";
 import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
@@ -42,6 +46,7 @@ import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
 import { BacklogWriter, type BacklogStats, type ByteSink } from "./backlog-writer.ts";
 import { clientPacketCheck, type ClientPacketCheck } from "./client-packet-check.ts";
+import type { DnsUpstream } from "./instance-resolver.ts";
 
 export const DEFAULT_AGENT_MTU = 1400;
 /** The agent's TUN devices; the kernel numbers them. Distinct from the client's cpx%d. */
@@ -76,6 +81,10 @@ export interface AgentSessionOptions {
   /** With no byte from the client for this long, the session ends. Default 60 s. */
   readonly silenceTimeoutMs?: number;
   readonly maxBacklogBytes?: number;
+  /** With it, a DNS forwarder on our tunnel address (port 53) relays the client's queries there. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  /** The forwarder's port (53; tests pick another). */
+  readonly dnsPort?: number;
 }
 
 export type AgentSessionState = "hello_sent" | "opening" | "up" | "ended";
@@ -127,6 +136,7 @@ export class AgentSession {
   private packetCheck: ClientPacketCheck | undefined;
   private forClient: (packet: Uint8Array) => boolean = () => false;
   private tun: TunDevice | undefined;
+  private dns: Promise<DnsRelay | undefined> | undefined;
   private opening: Promise<TunDevice | undefined> | undefined;
   private early: Uint8Array[] = [];
   private ack: HelloAckFrame | undefined;
@@ -263,7 +273,7 @@ export class AgentSession {
     const lease = this.lease!;
     this.ack = ack;
     this.state = "opening";
-    this.packetCheck = clientPacketCheck(lease.clientAddress, this.options.allowCidrs);
+    this.packetCheck = clientPacketCheck(lease.clientAddress, this.options.allowCidrs, this.options.dnsUpstream === undefined ? undefined : lease.agentAddress);
     this.forClient = packetFilter([], lease.clientAddress);
     this.opening = this.options
       .openTun({ name: this.options.tunName ?? AGENT_TUN_NAME, mtu: this.mtu, address: lease.agentAddress, peer: lease.clientAddress, routes: [] })
@@ -293,6 +303,24 @@ export class AgentSession {
     });
     for (const packet of this.early.splice(0)) this.fromClient(packet);
     this.schedulePing();
+    this.dns = this.startDns(lease.agentAddress);
+  }
+
+  /** The DNS forwarder on our tunnel address; without it the agent still tunnels, so a failure only warns. */
+  private async startDns(address: string): Promise<DnsRelay | undefined> {
+    const upstream = this.options.dnsUpstream;
+    if (upstream === undefined) return undefined;
+    const port = this.options.dnsPort ?? DNS_PORT;
+    try {
+      const relay = await startDnsRelay({ host: address, port, upstream, accepts: () => true, logger: this.logger.child({ part: "dns" }) });
+      this.logger.debug("DNS forwarder up", { listen: `${address}:${relay.port}`, upstream: `${upstream.host}:${upstream.port}` });
+      return relay;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const why = code === "EACCES" ? "port 53 needs root or CAP_NET_BIND_SERVICE" : error instanceof Error ? error.message : String(error);
+      this.logger.warn("no DNS forwarder for this client (tunnel up --dns will not resolve)", { listen: `${address}:${port}`, error: why });
+      return undefined;
+    }
   }
 
   private fromClient(packet: Uint8Array): void {
@@ -366,6 +394,7 @@ export class AgentSession {
   /** TUN first, then the addresses: never hand out a pair a device still holds. */
   private async release(reason: string): Promise<void> {
     this.early = [];
+    await (await this.dns)?.close();
     const device = this.tun ?? (await this.opening);
     this.tun = undefined;
     if (device !== undefined) await this.closeDevice(device);
