@@ -5,7 +5,7 @@ import { DEFAULT_MTU, tunnelUpSettings } from "./tunnel-settings.ts";
 
 const ENV = { AWS_REGION: "eu-west-1" };
 const FILE = parseTunnelConfigText(
-  ["cidrs: [10.20.0.0/16, 10.30.0.0/16]", "tags: {Name: bastion}", "region: us-east-2", "profile: dev", "document: My-Port-Doc", "agent_port: 9000", "name: work", "mtu: 1300"].join("\n"),
+  ["cidrs: [10.20.0.0/16, 10.30.0.0/16]", "tags: {Name: bastion}", "region: us-east-2", "profile: dev", "document: My-Port-Doc", "agent_port: 9000", "name: work", "mtu: 1300", "dns: [Internal.Corp.]", "dns_mode: local"].join("\n"),
   "tunnel.yaml",
   { env: {} },
 );
@@ -33,6 +33,8 @@ describe("tunnel up settings", () => {
       agentPort: 7860,
       name: undefined,
       mtu: DEFAULT_MTU,
+      dns: [],
+      dnsMode: "auto",
     });
   });
 
@@ -47,12 +49,23 @@ describe("tunnel up settings", () => {
       agentPort: 9000,
       name: "work",
       mtu: 1300,
+      dns: ["internal.corp"],
+      dnsMode: "local",
     });
   });
 
   test("flags win over the file key by key, and a repeated flag replaces the file's whole list", () => {
     const s = tunnelUpSettings({ cidr: ["172.16.0.0/12"], region: "ap-south-1", "agent-port": "7000", name: "other" }, FILE, ENV);
     expect(s).toMatchObject({ cidrs: ["172.16.0.0/12"], region: "ap-south-1", agentPort: 7000, name: "other", profile: "dev", document: "My-Port-Doc", tags: { Name: "bastion" } });
+  });
+
+  test("--dns zones are checked, lowered and kept once; --dns-mode is one of auto, resolved, local and needs --dns", () => {
+    const base = { cidr: ["10.20.0.0/16"], "instance-id": "i-0123456789abcdef0" };
+    expect(tunnelUpSettings({ ...base, dns: ["internal.corp", "INTERNAL.corp", "compute.internal"], "dns-mode": "resolved" }, undefined, ENV)).toMatchObject({ dns: ["internal.corp", "compute.internal"], dnsMode: "resolved" });
+    expect(tunnelUpSettings({ dns: ["other.corp"] }, FILE, ENV)).toMatchObject({ dns: ["other.corp"], dnsMode: "local" });
+    expect(usageMessage(() => tunnelUpSettings({ ...base, dns: ["."] }, undefined, ENV))).toContain('--dns ".": the root zone would send every name through the tunnel');
+    expect(usageMessage(() => tunnelUpSettings({ ...base, dns: ["a.corp"], "dns-mode": "magic" }, undefined, ENV))).toContain('invalid --dns-mode "magic" (one of auto, resolved, local)');
+    expect(usageMessage(() => tunnelUpSettings({ ...base, "dns-mode": "local" }, undefined, ENV))).toContain("--dns-mode needs --dns ZONE");
   });
 
   test("--instance-id replaces the file's tags, and --tag the file's instance id", () => {

@@ -69,6 +69,8 @@ export interface TunnelSessionOptions {
   readonly backoff?: { readonly firstDelayMs: number; readonly maxDelayMs: number };
   /** Failed starts before the first session is up that end the tunnel (default 3). */
   readonly startAttempts?: number;
+  /** Called each time a session comes up (a new one may bring a new TUN): the DNS settings follow it. */
+  readonly onUp?: ((up: TunnelUp) => void) | undefined;
 }
 
 /** What `tunnel up` prints once traffic can flow. */
@@ -326,6 +328,7 @@ class ClientTunnel implements Tunnel {
     this.schedulePing(session);
     const up = { ...this.tun!.up, sessionId: session.channel.stats().sessionId };
     this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), agentVersion: hello.agentVersion });
+    this.options.onUp?.(up);
     this.readyDeferred.resolve(up);
   }
 
