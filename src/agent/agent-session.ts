@@ -303,16 +303,18 @@ export class AgentSession {
     });
     for (const packet of this.early.splice(0)) this.fromClient(packet);
     this.schedulePing();
-    this.dns = this.startDns(lease.agentAddress);
+    this.dns = this.startDns(lease.agentAddress, lease.clientAddress);
   }
 
   /** The DNS forwarder on our tunnel address; without it the agent still tunnels, so a failure only warns. */
-  private async startDns(address: string): Promise<DnsRelay | undefined> {
+  private async startDns(address: string, client: string): Promise<DnsRelay | undefined> {
     const upstream = this.options.dnsUpstream;
     if (upstream === undefined) return undefined;
     const port = this.options.dnsPort ?? DNS_PORT;
     try {
-      const relay = await startDnsRelay({ host: address, port, upstream, accepts: () => true, logger: this.logger.child({ part: "dns" }) });
+      // Only this client may ask: not an open resolver for anything else that can reach the address.
+      const asker = (from: string): boolean => from === client;
+      const relay = await startDnsRelay({ host: address, port, upstream, accepts: () => true, asker, logger: this.logger.child({ part: "dns" }) });
       this.logger.debug("DNS forwarder up", { listen: `${address}:${relay.port}`, upstream: `${upstream.host}:${upstream.port}` });
       return relay;
     } catch (error) {

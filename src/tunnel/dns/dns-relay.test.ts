@@ -4,6 +4,7 @@ import { connect, createServer, type Server } from "node:net";
 import { dnsAnswer, dnsQuery, parseDnsAnswer } from "../../../test/helpers/tunnel-hosts/dns-shape.ts";
 import { startDnsRelay, type DnsRelay } from "./dns-relay.ts";
 import { zoneMatcher } from "./dns-zones.ts";
+import { waitFor } from "../../../test/helpers/wait.ts";
 import { LengthPrefixed } from "./length-prefixed.ts";
 
 const ANSWER = "10.11.12.13";
@@ -97,6 +98,19 @@ describe("startDnsRelay()", () => {
     expect(rcode(byId.get(0x0b0b)!)).toBe(5);
     expect(parseDnsAnswer(byId.get(0x0c0c)!)?.address).toBe(ANSWER);
   });
+});
+
+test("asker: queries from an address it refuses get nothing, over UDP or TCP", async () => {
+  const closed = await startDnsRelay({ host: "127.0.0.1", port: 0, upstream: { host: "127.0.0.1", port: 9 }, accepts: () => true, asker: (a) => a === "127.0.0.9" });
+  const socket = createSocket("udp4");
+  socket.send(dnsQuery(1, "internal.corp"), closed.port, "127.0.0.1");
+  const tcp = connect({ host: "127.0.0.1", port: closed.tcpPort });
+  await new Promise((resolve) => tcp.on("close", resolve));
+  // Both were counted (the datagram and the connection), and nothing was answered or forwarded.
+  await waitFor(() => closed.stats().strangers === 2, { timeoutMs: 5000, what: "two strangers counted" });
+  expect(closed.stats()).toMatchObject({ forwarded: 0, malformed: 0 });
+  socket.close();
+  await closed.close();
 });
 
 describe("LengthPrefixed", () => {

@@ -10,6 +10,8 @@
  * answer from the upstream with the query's id or after 5 s; at most 256 at once, queries past
  * that are dropped (the stub retries). TCP (RFC 7766): length-prefixed messages both ways over
  * one upstream connection per client connection, each answer written whole, 30 s idle limit.
+ * `asker` limits who may ask at all: the relay is not an open resolver for whoever can reach
+ * its address (the kernel accepts packets for a local address on any interface).
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from "node:dgram";
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -32,6 +34,8 @@ export interface DnsRelayOptions {
   readonly upstreamSource?: string | undefined;
   /** true: forward the query; false: answer REFUSED. */
   readonly accepts: (question: DnsQuestion) => boolean;
+  /** Who may ask (the source address); anyone else's datagrams are dropped and connections cut. */
+  readonly asker?: ((address: string) => boolean) | undefined;
   readonly logger?: Logger;
   readonly udpTimeoutMs?: number;
 }
@@ -40,6 +44,8 @@ export interface DnsRelayStats {
   forwarded: number;
   refused: number;
   malformed: number;
+  /** Queries from an address `asker` refused. */
+  strangers: number;
   /** UDP queries dropped because 256 were already waiting for the upstream. */
   dropped: number;
   /** Forwarded UDP queries the upstream did not answer in time. */
@@ -58,7 +64,7 @@ type Verdict = { forward: true } | { forward: false; answer: Uint8Array | undefi
 
 export async function startDnsRelay(options: DnsRelayOptions): Promise<DnsRelay> {
   const logger = options.logger ?? silentLogger;
-  const stats: DnsRelayStats = { forwarded: 0, refused: 0, malformed: 0, dropped: 0, timeouts: 0 };
+  const stats: DnsRelayStats = { forwarded: 0, refused: 0, malformed: 0, strangers: 0, dropped: 0, timeouts: 0 };
   const judge = (message: Uint8Array): Verdict => {
     const question = parseDnsQuestion(message);
     if ("problem" in question) {
@@ -79,7 +85,7 @@ export async function startDnsRelay(options: DnsRelayOptions): Promise<DnsRelay>
   const udp = await startUdp(options, judge, stats);
   let tcp: Server;
   try {
-    tcp = await startTcp(options, judge, logger, udp.port);
+    tcp = await startTcp(options, judge, logger, udp.port, stats);
   } catch (error) {
     udp.close();
     throw error;
@@ -101,6 +107,7 @@ async function startUdp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verd
   const socket = createSocket({ type: family });
   const pending = new Set<UdpSocket>();
   socket.on("message", (message: Buffer, from: RemoteInfo) => {
+    if (options.asker?.(from.address) === false) return void stats.strangers++;
     const verdict = judge(message);
     if (!verdict.forward) {
       if (verdict.answer !== undefined) socket.send(verdict.answer, from.port, from.address);
@@ -158,8 +165,14 @@ function bindUdp(socket: UdpSocket, host: string, port: number): Promise<void> {
   });
 }
 
-async function startTcp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verdict, logger: Logger, udpPort: number): Promise<Server> {
-  const server = createServer((client) => serveTcp(client, options, judge, logger));
+async function startTcp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verdict, logger: Logger, udpPort: number, stats: DnsRelayStats): Promise<Server> {
+  const server = createServer((client) => {
+    if (options.asker?.(client.remoteAddress ?? "") === false) {
+      stats.strangers++;
+      return void client.destroy();
+    }
+    serveTcp(client, options, judge, logger);
+  });
   server.maxConnections = MAX_TCP_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

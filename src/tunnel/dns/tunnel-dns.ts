@@ -154,6 +154,8 @@ async function startLocalRelay(options: TunnelDnsOptions, up: TunnelAddresses): 
       upstream: { host: up.agentAddress, port: DNS_PORT },
       upstreamSource: up.clientAddress,
       accepts: (question) => inZones(question.name),
+      // Programs on this machine only: their queries to a local address come from it or loopback.
+      asker: (address) => address === up.clientAddress || address.startsWith("127.") || address === "::ffff:127.0.0.1",
       ...(options.logger === undefined ? {} : { logger: options.logger.child({ part: "dns" }) }),
     });
   } catch (error) {
