@@ -116,6 +116,13 @@ describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns: private zo
     expect(routes).toMatch(/^10\.99\.0\.0\/24 dev cpx\d+/m);
   }, 10_000);
 
+  test("tunnel status shows what --dns set up, in text and JSON", async () => {
+    const text = await credproxyIn(["tunnel", "status", "dns"]);
+    expect(text.out).toContain(`\n  dns internal.corp answered at ${resolver}:53 (no systemd-resolved`);
+    const [report] = JSON.parse((await credproxyIn(["tunnel", "status", "dns", "--json"])).out) as { dns: unknown }[];
+    expect(report!.dns).toEqual({ zones: ["internal.corp"], how: "local", interface: expect.stringMatching(/^cpx\d+$/), server: `${resolver}:53` });
+  }, 30_000);
+
   test("tunnel down: the resolver on the tunnel address is gone with the TUN", async () => {
     const down = await credproxyIn(["tunnel", "down", "dns"]);
     expect({ code: down.code, out: down.out }).toEqual({ code: 0, out: "tunnel dns: down" });

@@ -161,6 +161,7 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
       instanceId: instance.instanceId,
       region: settings.region,
       ...tunnel.status(),
+      ...(dns === undefined ? {} : { dns: dns.current() }),
     }));
     process.stdout.write(upLine(name, up, instance.instanceId, dnsRecord) + "\n");
     logger.info("tunnel up", { interface: up.interface, routes: up.routes, instance: instance.instanceId, session: up.sessionId });

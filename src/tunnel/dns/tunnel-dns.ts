@@ -60,6 +60,8 @@ export interface TunnelDnsOptions {
 
 export interface TunnelDns {
   apply(addresses: TunnelAddresses): Promise<TunnelDnsRecord>;
+  /** What is set up now (for tunnel status). */
+  current(): TunnelDnsRecord | undefined;
   close(): Promise<void>;
 }
 
@@ -80,6 +82,7 @@ export function tunnelDns(options: TunnelDnsOptions): TunnelDns {
     return next;
   };
   return {
+    current: () => applied?.record,
     apply: (addresses) =>
       serial(async () => {
         const key = `${addresses.interface}|${addresses.clientAddress}|${addresses.agentAddress}`;
