@@ -8,9 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createSocket, type Socket } from "node:dgram";
 import { dnsAnswer, dnsQuery, parseDnsAnswer } from "../../test/helpers/tunnel-hosts/dns-shape.ts";
 import { waitFor } from "../../test/helpers/wait.ts";
-import { FakeTun } from "../tunnel/_fake-tun.ts";
+import { fakeTunOpener, type FakeTun } from "../tunnel/_fake-tun.ts";
 import { settle } from "../tunnel/_fake-tunnel-clock.ts";
-import type { TunOptions } from "../tunnel/tun-device.ts";
 import { CLIENT_HELLO_ACK } from "./_client-hello-ack.ts";
 import { createAddressPool } from "./address-pool.ts";
 import { AgentSession, type AgentConnection } from "./agent-session.ts";
@@ -61,11 +60,7 @@ describe("an agent session's DNS forwarder", () => {
     const session = new AgentSession({
       connection,
       pool,
-      openTun: async (options: TunOptions) => {
-        const tun = new FakeTun(`cpa${tuns.length}`, options);
-        tuns.push(tun);
-        return tun;
-      },
+      openTun: fakeTunOpener(tuns, "cpa"),
       dnsUpstream: { host: "127.0.0.1", port: upstream.address().port },
       dnsPort: port,
     });
@@ -92,11 +87,7 @@ describe("an agent session's DNS forwarder", () => {
     const session = new AgentSession({
       connection,
       pool: createAddressPool("127.78.0.0/24"),
-      openTun: async (options: TunOptions) => {
-        const tun = new FakeTun("cpa0", options);
-        tuns.push(tun);
-        return tun;
-      },
+      openTun: fakeTunOpener(tuns, "cpa"),
       dnsUpstream: { host: "127.0.0.1", port: 9 },
       dnsPort: taken.address().port,
     });
