@@ -94,6 +94,7 @@ describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns: private zo
     expect({ code: udp.code, status: status(udp.out), answers: answers(udp.out) }).toEqual({ code: 0, status: "NOERROR", answers: [DB_ADDRESS] });
     const tcp = await dig("API.internal.corp", ["+tcp"]);
     expect({ code: tcp.code, status: status(tcp.out), answers: answers(tcp.out) }).toEqual({ code: 0, status: "NOERROR", answers: [WILDCARD_ADDRESS] });
+    console.log(`dig through the tunnel: UDP ${/Query time: (\d+ msec)/.exec(udp.out)?.[1]}, TCP ${/Query time: (\d+ msec)/.exec(tcp.out)?.[1]}`);
     expect(dnsmasqLog()).toMatch(/query\[A\] db\.internal\.corp from 10\.99\.0\.1/);
     expect(dnsmasqLog()).toMatch(/query\[A\] api\.internal\.corp from 10\.99\.0\.1/i);
   }, 30_000);
