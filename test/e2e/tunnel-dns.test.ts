@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { credproxyBinary, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
+import { credproxyBinary, runCredproxy, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
 import { cleanupAll } from "../helpers/cleanup.ts";
 import { killRecordedTunnels, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
 import { createTunnelTopology, INSTANCE_ADDRESS, linkNames, runInNamespace, spawnInNamespace, VPC_CIDR, VPC_HOST } from "../helpers/tunnel-topology.ts";
@@ -132,6 +132,19 @@ describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns: private zo
     expect(after.code).not.toBe(0);
     expect(answers(after.out)).toEqual([]);
   }, 30_000);
+});
+
+test("validate --tunnel lists the dns zones and mode; a bad zone is refused with file:line:col", async () => {
+  const dir = await tempDir("credproxy-dns-validate-");
+  const good = join(dir, "good.yaml");
+  const bad = join(dir, "bad.yaml");
+  await Bun.write(good, "cidrs: [10.20.0.0/16]\ninstance_id: i-0123456789abcdef0\ndns: [internal.corp, compute.internal]\ndns_mode: local\n");
+  await Bun.write(bad, "cidrs: [10.20.0.0/16]\ninstance_id: i-0123456789abcdef0\ndns: [internal.corp, '.']\n");
+  const ok = await runCredproxy(["validate", "--tunnel", good]);
+  expect({ code: ok.code, stdout: ok.stdout }).toEqual({ code: 0, stdout: `${good}: valid (tunnel config)\n  cidrs: 10.20.0.0/16\n  instance: i-0123456789abcdef0\n  dns: internal.corp, compute.internal\n  dns mode: local\n` });
+  const refused = await runCredproxy(["validate", "--tunnel", bad]);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(`${bad}:3:22: dns[1]: the root zone would send every name through the tunnel`);
 });
 
 test.skipIf(missing.length === 0)("tunnel up --dns needs dnsmasq and dig to be tested end to end", () => {

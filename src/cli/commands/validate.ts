@@ -107,6 +107,8 @@ function validateTunnel(path: string | undefined): number {
     ...set("document", file.document),
     ...set("agent port", file.agentPort),
     ...set("mtu", file.mtu),
+    ...set("dns", file.dns),
+    ...set("dns mode", file.dnsMode),
   ];
   if (file.cidrs === undefined) lines.push("  (no cidrs: tunnel up then needs --cidr)");
   if (file.instanceId === undefined && file.tags === undefined) lines.push("  (no instance_id or tags: tunnel up then needs --instance-id or --tag)");
