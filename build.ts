@@ -38,8 +38,8 @@ export async function compile(options: { outfile: string; target?: string; bytec
   const started = performance.now();
   const result = await Bun.build({
     // Workers are further entry points: the parser of dynamic service files
-    // (src/serve/services-file-worker.ts) and the TUN packet reader (src/tunnel/tun-device-linux.ts).
-    entrypoints: ["./src/main.ts", "./src/serve/parse-worker.ts", "./src/tunnel/tun-device-reader.ts"],
+    // (src/serve/services-file-worker.ts) and the TUN packet reader (src/net/tun-device-linux.ts).
+    entrypoints: ["./src/main.ts", "./src/serve/parse-worker.ts", "./src/net/tun-device-reader.ts"],
     compile: {
       outfile: options.outfile,
       ...(options.target ? { target: options.target as Bun.Build.CompileTarget } : {}),

@@ -107,7 +107,7 @@ export function ifconfig(
 ): Ifconfig {
   const path = options.path ?? IFCONFIG_PATH;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const run = options.run ?? ((file, args) => spawnIfconfig(file, args, timeoutMs));
+  const run = options.run ?? ((file, args) => spawnTool(file, args, timeoutMs));
   const call = (args: string[]): string => {
     const argv = [path, ...args];
     let result: IfconfigResult;
@@ -186,14 +186,20 @@ function popcount(n: number): number {
  * strerror form of EPERM is matched too, as other BSD ifconfigs print it.
  */
 function failureOf(stderr: string): IfconfigFailure {
-  if (/Operation not permitted|Permission denied/i.test(stderr)) return "not-permitted";
+  // route(8) refuses a non-root user itself: "must be root to alter routing table".
+  if (/Operation not permitted|Permission denied|must be root/i.test(stderr)) return "not-permitted";
   if (/File exists/i.test(stderr)) return "exists";
-  // EADDRNOTAVAIL (deleting an address that is not there), or no such interface.
-  if (/Can't assign requested address|no such interface|does not exist|Device not configured/i.test(stderr)) return "not-found";
+  // EADDRNOTAVAIL (deleting an address that is not there), or no such interface; route(8)
+  // says "not in table" for a route that is not there (ESRCH).
+  if (/Can't assign requested address|no such interface|does not exist|Device not configured|not in table/i.test(stderr)) return "not-found";
   return "failed";
 }
 
-function spawnIfconfig(path: string, args: readonly string[], timeoutMs: number): IfconfigResult {
+/**
+ * Runs a system tool (ifconfig, route) synchronously with LC_ALL=C, killed with SIGKILL after
+ * `timeoutMs`; throws the spawn error (code ENOENT, ETIMEDOUT). Shared with utun-commands.ts.
+ */
+export function spawnTool(path: string, args: readonly string[], timeoutMs: number): IfconfigResult {
   // LC_ALL=C: stderr is matched against the C library's English strerror texts. SIGKILL: the
   // default SIGTERM can be ignored, and spawnSync would then wait for as long as ifconfig hangs.
   const result = spawnSync(path, args, {

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   CTLIOCGINFO, CTL_INFO_SIZE, FIOCLEX, SOCKADDR_CTL_SIZE, UTUN_CONTROL_NAME, ctlIdOf, ctlInfo, interfaceNameOf,
-  ioctlArguments, sockaddrCtl, utunUnit, withAfHeader, withoutAfHeader,
+  variadicArguments, sockaddrCtl, utunUnit, withAfHeader, withoutAfHeader,
 } from "./utun-structs.ts";
 
 describe("utun structs", () => {
@@ -58,7 +58,7 @@ describe("the 4-byte address-family header", () => {
 describe("ioctl's variadic third argument", () => {
   test("on arm64 it is the ninth argument, after six zero pads; elsewhere the third", () => {
     const p = new Uint8Array(1);
-    expect(ioctlArguments("arm64", 5, CTLIOCGINFO, p)).toEqual([5, CTLIOCGINFO, 0n, 0n, 0n, 0n, 0n, 0n, p]);
-    expect(ioctlArguments("x64", 5, CTLIOCGINFO, p)).toEqual([5, CTLIOCGINFO, p]);
+    expect(variadicArguments("arm64", 5, CTLIOCGINFO, p)).toEqual([5, CTLIOCGINFO, 0n, 0n, 0n, 0n, 0n, 0n, p]);
+    expect(variadicArguments("x64", 5, CTLIOCGINFO, p)).toEqual([5, CTLIOCGINFO, p]);
   });
 });

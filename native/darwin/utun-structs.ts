@@ -128,8 +128,9 @@ export function withoutAfHeader(buffer: Uint8Array, length: number): Uint8Array<
 }
 
 /**
- * ioctl(2) is variadic: `int ioctl(int fd, unsigned long request, ...)`. bun:ffi declares fixed
- * arguments only, and where a fixed third argument goes depends on the ABI:
+ * ioctl(2) is variadic: `int ioctl(int fd, unsigned long request, ...)`, and so is fcntl(2)
+ * (`int fcntl(int fd, int cmd, ...)`); both take exactly one variadic argument after two fixed
+ * ones, so one layout serves both. bun:ffi declares fixed arguments only, and where a fixed third argument goes depends on the ABI:
  *
  * - x86-64 (Linux and macOS) and Linux arm64 pass the first variadic arguments in the same
  *   registers as fixed ones (rdx, x2), so a fixed `ioctl(i32, u64, ptr)` is sound there.
@@ -144,19 +145,20 @@ export function withoutAfHeader(buffer: Uint8Array, length: number): Uint8Array<
  * the first stack slot, [sp], under both the standard AAPCS64 and Apple's variant (Apple packs
  * smaller stack arguments tightly, which is why the pointer and pads are 8-byte types), which is
  * exactly where the variadic callee reads it. The pads are harmless: a variadic callee ignores
- * x2..x7. This is the workaround dotnet/runtime #48796 describes; bun:ffi's trampoline puts a
- * ninth argument at [sp] like any C caller (the test calls a 9-argument C function through
- * bun:ffi to check it). UNVERIFIED on an M-series Mac.
+ * x2..x7. This is the workaround dotnet/runtime #48796 describes. native/darwin/utun.test.ts
+ * calls a nine-argument C function through bun:ffi everywhere (the ninth arrives intact) and,
+ * on darwin-arm64 only, a real variadic one (it finds the pointer with va_arg). UNVERIFIED on an
+ * M-series Mac until that test has run there.
  */
 export const IOCTL_PADS = 6;
 
-/** Whether `arch` needs the nine-argument form: Apple arm64 only (the darwin callers ask). */
-export function ioctlNeedsStackSlot(arch: string): boolean {
+/** Whether `arch` needs the nine-argument form for a variadic call: Apple arm64 only (only darwin code asks). */
+export function variadicOnStack(arch: string): boolean {
   return arch === "arm64";
 }
 
-/** The argument list for the declaration `ioctlNeedsStackSlot(arch)` picks. */
-export function ioctlArguments<P>(arch: string, fd: number, request: number, argument: P): (number | bigint | P)[] {
-  if (!ioctlNeedsStackSlot(arch)) return [fd, request, argument];
+/** The argument list for the declaration `variadicOnStack(arch)` picks. */
+export function variadicArguments<P>(arch: string, fd: number, request: number, argument: P): (number | bigint | P)[] {
+  if (!variadicOnStack(arch)) return [fd, request, argument];
   return [fd, request, ...Array.from({ length: IOCTL_PADS }, () => 0n), argument];
 }

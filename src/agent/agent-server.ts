@@ -3,19 +3,20 @@
  * one per Session Manager session) becomes an AgentSession, several at once. Each accepted
  * socket gets a small send buffer (16 KiB asked, 32 KiB as Linux counts it) so data the SSM
  * agent has not read yet waits in the session's backlog writer, where it is bounded and
- * dropped, and not in megabytes of kernel buffer (ssm-tunnel.md §9).
+ * dropped, and not in megabytes of kernel buffer (ssm-tunnel.md §9). The bounds come from
+ * tunnel-queue.ts (a benchmark can lift them).
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { limitSendBuffer } from "../net/send-buffer.ts";
 import { silentLogger, type Logger } from "../log.ts";
-import type { TunDevice, TunOptions } from "../tunnel/tun-device.ts";
+import { tunnelQueueBounds, type TunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
+import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
+import type { AgentClients } from "./agent-client.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
 import type { DnsUpstream } from "./instance-resolver.ts";
-
-export const SEND_BUFFER_BYTES = 16 * 1024;
 
 export interface AgentServerOptions {
   readonly host: string;
@@ -26,6 +27,8 @@ export interface AgentServerOptions {
   readonly openTun: (options: TunOptions) => Promise<TunDevice>;
   readonly logger?: Logger;
   readonly mtu?: number;
+  /** Default: the bounded queues. */
+  readonly queue?: TunnelQueueBounds;
   /** Where each client's DNS forwarder sends queries; undefined: no forwarder. */
   readonly dnsUpstream?: DnsUpstream | undefined;
   readonly dnsPort?: number;
@@ -47,6 +50,7 @@ interface SocketData {
 export function startAgentServer(options: AgentServerOptions): AgentServer {
   const logger = options.logger ?? silentLogger;
   const sessions = new Set<AgentSession>();
+  const clients: AgentClients = new Map();
   let nextId = 1;
   let listener: TCPSocketListener<SocketData>;
   try {
@@ -56,7 +60,7 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
       socket: {
         open(socket) {
           const id = nextId++;
-          const session = openSession(socket, options, logger.child({ connection: id }));
+          const session = openSession(socket, options, clients, logger.child({ connection: id }));
           socket.data = { session };
           sessions.add(session);
           void session.ended.then(() => sessions.delete(session));
@@ -87,18 +91,21 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
   };
 }
 
-function openSession(socket: Socket<SocketData>, options: AgentServerOptions, logger: Logger): AgentSession {
+function openSession(socket: Socket<SocketData>, options: AgentServerOptions, clients: AgentClients, logger: Logger): AgentSession {
   socket.setNoDelay(true);
+  const queue = options.queue ?? tunnelQueueBounds({});
   try {
-    const size = limitSendBuffer(socket, SEND_BUFFER_BYTES);
-    logger.debug("SSM agent connected", { remote: `${socket.remoteAddress}:${socket.remotePort}`, sendBuffer: size });
+    const size = queue.agentSendBufferBytes === undefined ? undefined : limitSendBuffer(socket, queue.agentSendBufferBytes);
+    logger.debug("SSM agent connected", { remote: `${socket.remoteAddress}:${socket.remotePort}`, sendBuffer: size ?? "kernel default" });
   } catch (error) {
     // Still usable, only with a deeper hidden queue.
     logger.warn("cannot shrink the connection's send buffer", { error: error instanceof Error ? error.message : String(error) });
   }
   return new AgentSession({
+    backlog: { maxBacklogBytes: queue.agentBacklogBytes, stuckBytes: queue.agentStuckBytes },
     connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
     pool: options.pool,
+    clients,
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),

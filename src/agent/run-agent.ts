@@ -7,7 +7,8 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { hasNetAdmin } from "../tunnel/net-admin.ts";
-import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../tunnel/tun-device.ts";
+import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
+import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
 import { instanceResolver, type DnsUpstream } from "./instance-resolver.ts";
 import { startAgentServer, type AgentServer } from "./agent-server.ts";
@@ -47,6 +48,8 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
   const { settings, logger } = options;
   requireAgentPrivilege();
   const pool = createAddressPool(settings.pool);
+  const queue = tunnelQueueBounds();
+  if (queue.mode === "unbounded") logger.warn(`${TUNNEL_QUEUE_ENV}=unbounded: no bound on the queue toward the SSM agent (a benchmark switch; latency under load grows without limit)`);
   const nat = await (options.installNat ?? installSystemNat)({
     pool: pool.cidr,
     allowCidrs: settings.allowCidrs?.map((c) => c.text),
@@ -63,6 +66,7 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
       openTun: options.openTun ?? openSystemTun,
       dnsUpstream: dns,
       logger,
+      queue,
     });
   } catch (error) {
     await nat.remove();

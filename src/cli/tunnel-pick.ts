@@ -3,7 +3,7 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import { findTunnels, tunnelsDirectory, type FoundTunnel } from "../tunnel/tunnel-state.ts";
 
 /** For a user other than root: where root's tunnels are recorded. */
-const ROOT_HINT = (): string => (process.getuid?.() === 0 || process.env.CREDPROXY_RUNTIME_DIR ? "" : "; tunnels started as root are recorded in /run/credproxy: run this with sudo");
+const ROOT_HINT = (): string => (process.getuid?.() === 0 || process.env.CREDPROXY_RUNTIME_DIR ? "" : `; tunnels started as root are recorded in ${process.platform === "darwin" ? "/var/run/credproxy" : "/run/credproxy"}: run this with sudo`);
 
 export function tunnelsHere(): { dir: string | undefined; tunnels: FoundTunnel[] } {
   const dir = tunnelsDirectory();

@@ -1,5 +1,5 @@
 /** A TunDevice for unit tests: records what is written, and `read()` plays a packet the host sent. */
-import type { TunDevice, TunOptions, TunStats } from "./tun-device.ts";
+import type { TunDevice, TunOptions, TunStats } from "../net/tun-device.ts";
 
 export class FakeTun implements TunDevice {
   readonly written: Uint8Array[] = [];

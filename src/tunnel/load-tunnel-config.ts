@@ -27,11 +27,13 @@ export interface TunnelFile {
   readonly region?: string | undefined;
   readonly profile?: string | undefined;
   readonly document?: string | undefined;
+  readonly streamEndpoint?: string | undefined;
   readonly agentPort?: number | undefined;
   readonly name?: string | undefined;
   readonly mtu?: number | undefined;
   readonly dns?: readonly string[] | undefined;
   readonly dnsMode?: string | undefined;
+  readonly sessions?: number | undefined;
 }
 
 interface RawTunnelFile {
@@ -41,11 +43,13 @@ interface RawTunnelFile {
   region?: string;
   profile?: string;
   document?: string;
+  stream_endpoint?: string;
   agent_port?: number;
   name?: string;
   mtu?: number;
   dns?: string[];
   dns_mode?: string;
+  sessions?: number;
 }
 
 export interface TunnelFileOptions {
@@ -103,10 +107,12 @@ export function parseTunnelConfigText(text: string, file: string, options: Tunne
     region: raw.region,
     profile: raw.profile,
     document: raw.document,
+    streamEndpoint: raw.stream_endpoint,
     agentPort: raw.agent_port,
     name: raw.name,
     mtu: raw.mtu,
     dns: raw.dns,
     dnsMode: raw.dns_mode,
+    sessions: raw.sessions,
   });
 }

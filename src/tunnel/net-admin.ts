@@ -22,7 +22,17 @@ export function hasNetAdmin(statusText?: string): boolean {
   return ((BigInt(`0x${hex}`) >> CAP_NET_ADMIN) & 1n) === 1n;
 }
 
-export function requireNetAdmin(command: string): void {
+/**
+ * Throws CredproxyError(Platform) with the platform's way to get the privilege: CAP_NET_ADMIN on
+ * Linux; root on macOS, where only root may open a utun (its kernel control is privileged).
+ */
+export function requireNetAdmin(command: string, platform: NodeJS.Platform = process.platform, euid: number | undefined = process.geteuid?.()): void {
+  if (platform === "darwin") {
+    if (euid === 0) return;
+    throw new CredproxyError(ErrorCode.Platform, `${command} needs root on macOS to create its utun device and routes`, {
+      hint: `run it with sudo: sudo credproxy ${command} …`,
+    });
+  }
   if (hasNetAdmin()) return;
   throw new CredproxyError(ErrorCode.Platform, `${command} needs root or CAP_NET_ADMIN to create its TUN device and routes`, {
     hint: "run it with sudo, or grant the capability once: sudo setcap cap_net_admin+ep $(command -v credproxy)",

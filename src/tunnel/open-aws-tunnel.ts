@@ -12,10 +12,11 @@ import type { TunnelUpSettings } from "../cli/tunnel-settings.ts";
 import { createSourceProvider } from "../credentials/source-provider.ts";
 import type { Logger } from "../log.ts";
 import { openDataChannel } from "../ssm/data-channel.ts";
+import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "./tunnel-queue.ts";
 import { insecureStreamUrlFromEnv } from "../ssm/stream-url.ts";
 import { findInstance, type FoundInstance } from "./find-instance.ts";
 import { sessionCalls } from "./session-calls.ts";
-import { openTun } from "./tun-device.ts";
+import { openTun } from "../net/tun-device.ts";
 import { tunnelClients } from "./tunnel-clients.ts";
 import { startTunnel, type Tunnel, type TunnelUp } from "./tunnel-session.ts";
 
@@ -45,6 +46,8 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
   try {
     const instance = await findInstance({ instanceId: settings.instanceId, tags: settings.tags, ec2: clients.ec2, ssm: clients.ssm, signal: options.signal });
     logger.info("instance found", { instance: instance.instanceId, name: instance.name, agentVersion: instance.agentVersion });
+    const queue = tunnelQueueBounds();
+    if (queue.mode === "unbounded") logger.warn(`${TUNNEL_QUEUE_ENV}=unbounded: no drop-tail queue in front of the session (a benchmark switch; latency under load grows without limit)`);
     const calls = sessionCalls({ ssm: clients.ssm, instanceId: instance.instanceId, document: settings.document, agentPort: settings.agentPort });
     const tunnel = startTunnel({
       openChannel: () =>
@@ -54,11 +57,14 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
           region: settings.region,
           logger: logger.child({ part: "data-channel" }),
           allowInsecureStreamUrl: insecureStreamUrlFromEnv(),
+          streamEndpoint: settings.streamEndpoint,
+          maxInFlightBytes: queue.clientInFlightBytes,
         }),
       openTun,
       cidrs: settings.cidrs,
       tunName: options.tunName,
       mtu: settings.mtu,
+      sessions: settings.sessions,
       logger,
       onUp: options.onUp,
     });

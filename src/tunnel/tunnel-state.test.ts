@@ -44,6 +44,12 @@ describe("the runtime directory of tunnels", () => {
     expect(stateDirectory({ XDG_RUNTIME_DIR: "/run/user/1000" }, 1000)).toBe("/run/user/1000/credproxy");
     expect(stateDirectory({}, 1000)).toBeUndefined();
   });
+
+  test("on macOS, root's is /var/run/credproxy/tunnels (macOS has no /run); $CREDPROXY_RUNTIME_DIR still wins", () => {
+    expect(tunnelsDirectory({}, "darwin", 0)).toBe("/var/run/credproxy/tunnels");
+    expect(tunnelsDirectory({ CREDPROXY_RUNTIME_DIR: "/tmp/rt" }, "darwin", 0)).toBe("/tmp/rt/tunnels");
+    expect(tunnelsDirectory({}, "darwin", 501)).toBeUndefined();
+  });
 });
 
 describe("tunnel records", () => {

@@ -1,7 +1,8 @@
 /**
  * What a running tunnel leaves for `tunnel status`, `list` and `down` to find, in
  * <runtime>/tunnels/ (the runtime directory of loopback-state.ts: $CREDPROXY_RUNTIME_DIR, else
- * /run/credproxy for root, else $XDG_RUNTIME_DIR/credproxy), created 0700:
+ * /run/credproxy for root, else $XDG_RUNTIME_DIR/credproxy; on macOS /var/run/credproxy for
+ * root), created 0700:
  *
  * - `<name>.json`: pid and its start time, interface, addresses, routes, CIDRs, instance,
  *   session id, start time; written with a temp file + rename, removed on exit.
@@ -44,9 +45,14 @@ export interface FoundTunnel {
   readonly alive: boolean;
 }
 
-/** <runtime>/tunnels, or undefined when there is no runtime directory. */
-export function tunnelsDirectory(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const base = stateDirectory(env);
+/**
+ * <runtime>/tunnels, or undefined when there is no runtime directory. On macOS, which has no
+ * /run and where a tunnel needs root anyway, root's runtime directory is /var/run/credproxy
+ * (/var/run is root's, and emptied at boot like /run).
+ */
+export function tunnelsDirectory(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, uid = process.getuid?.() ?? -1): string | undefined {
+  const darwin = (): string | undefined => env.CREDPROXY_RUNTIME_DIR || (uid === 0 ? "/var/run/credproxy" : undefined);
+  const base = platform === "darwin" ? darwin() : stateDirectory(env, uid);
   return base === undefined ? undefined : join(base, "tunnels");
 }
 

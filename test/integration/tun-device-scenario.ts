@@ -7,7 +7,7 @@
  */
 import { runScenario } from "../helpers/netns.ts";
 import { IPPROTO_UDP, parseIpv4, parseUdp, udpPacket } from "../helpers/ip-packets.ts";
-import { openTun, type TunDevice } from "../../src/tunnel/tun-device.ts";
+import { openTun, type TunDevice } from "../../src/net/tun-device.ts";
 import { ADDRESS, BURST, CONFLICT, FIRST_ROUTE, PEER, ROUTE, ROUTE6, TARGET, TARGET_PORT } from "./tun-device-fixture.ts";
 
 

@@ -106,7 +106,7 @@ describe.skipIf(failure !== undefined)("a TUN device in a network namespace", ()
   });
 
   test("without CAP_NET_ADMIN, opening says it needs root or CAP_NET_ADMIN, with a hint", async () => {
-    const module = JSON.stringify(join(REPO_ROOT, "src/tunnel/tun-device.ts"));
+    const module = JSON.stringify(join(REPO_ROOT, "src/net/tun-device.ts"));
     const script = `const { openTun } = await import(${module});
       try { await openTun({ mtu: 1400, address: "100.64.0.1", peer: "100.64.0.2", routes: ["10.99.0.0/24"] }); console.log("{}"); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })); }`;

@@ -36,13 +36,15 @@ export const tunnelDownCommand: Command = {
         await exited(tunnel);
       }
       const { removeTunnelLeftovers } = await import("../../tunnel/remove-tunnel-leftovers.ts");
-      const outcome = removeTunnelLeftovers(dir!, tunnel.record);
+      const outcome = await removeTunnelLeftovers(dir!, tunnel.record);
       const device =
         outcome.device === "removed"
           ? `removed ${tunnel.record.interface} and its routes ${outcome.routesRemoved.join(" ") || "(none left)"}`
           : outcome.device === "kept"
             ? `left ${tunnel.record.interface} alone (a running tunnel owns it now)`
-            : `${tunnel.record.interface} and its routes were gone already`;
+            : outcome.device === "held"
+              ? `removed its routes through ${tunnel.record.interface} ${outcome.routesRemoved.join(" ") || "(none left)"}; the utun itself goes when the process holding it exits`
+              : `${tunnel.record.interface} and its routes were gone already`;
       const dns = outcome.dnsRemoved.length === 0 ? "" : `; removed ${outcome.dnsRemoved.join(" ")}`;
       process.stdout.write(`tunnel ${name}: state removed; ${device}${dns}\n`);
       return 0;

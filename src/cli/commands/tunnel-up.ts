@@ -30,7 +30,7 @@ const USAGE = `Usage: credproxy tunnel up --cidr CIDR... (--instance-id ID | --t
 Routes private CIDRs through an EC2 instance over Session Manager: a TUN device here, a Port
 session to \`credproxy agent\` on the instance. When traffic can flow it prints one line starting
 "tunnel up:" (name, interface, addresses, routes) and, without --foreground, goes on in the
-background. Needs root or CAP_NET_ADMIN (Linux). Stop it with \`credproxy tunnel down NAME\`.
+background. Needs root or CAP_NET_ADMIN on Linux, root on macOS (unverified there). Stop it with \`credproxy tunnel down NAME\`.
 
 Options:
   --cidr CIDR          A range to route through the tunnel (repeat for more)
@@ -40,6 +40,9 @@ Options:
                        Default: the default credential chain
   --region R           Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1
   --document NAME      Session Manager Port document. Default: AWS-StartSSHSession
+  --stream-endpoint HOST
+                       Also accept session streams (wss:// only) on HOST[:PORT], for a private
+                       name or relay in front of ssmmessages. Default: ssmmessages hosts only
   --agent-port N       Port credproxy agent listens on at the instance. Default: 7860
   --name NAME          The tunnel's name for status and down. Default: the instance id
                        (or the --tag values)
@@ -51,6 +54,9 @@ Options:
                        /etc/resolver files); resolved; local: a resolver on the tunnel address,
                        port 53, that answers only the zones, for your resolver to forward to
                        (resolv.conf is never changed). Default: auto
+  --sessions N         Open N Port sessions (1-8) and spread flows over them by a hash
+                       of their addresses and ports; one flow stays on one session.
+                       Default: 1
   --foreground         Stay in the foreground (logs on stderr) instead of detaching
   -c, --config FILE    Read these settings from a tunnel file (flags win; check it with
                        credproxy validate --tunnel FILE)
@@ -76,7 +82,7 @@ export const tunnelUpCommand: Command = {
     const dir = tunnelsDirectory();
     if (dir === undefined) {
       throw new CredproxyError(ErrorCode.Platform, `${COMMAND}: no runtime directory for the tunnel's state`, {
-        hint: "set CREDPROXY_RUNTIME_DIR (or XDG_RUNTIME_DIR), or run as root (/run/credproxy)",
+        hint: `set CREDPROXY_RUNTIME_DIR (or XDG_RUNTIME_DIR), or run as root (${process.platform === "darwin" ? "/var/run/credproxy" : "/run/credproxy"})`,
       });
     }
     const name = tunnelName(settings);

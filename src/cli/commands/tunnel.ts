@@ -15,7 +15,7 @@ function usage(): string {
 
 Routes private CIDRs (a VPC's, say) from this machine through an EC2 instance over AWS Systems
 Manager Session Manager, without SSH or an open port: a TUN device here and \`credproxy agent\`
-on the instance. Linux; needs root or CAP_NET_ADMIN.
+on the instance. Linux (root or CAP_NET_ADMIN) or macOS (root; unverified there).
 
 Commands:
 ${subcommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}

@@ -1,14 +1,18 @@
 /**
  * A TUN device as the tunnel sees it: an interface with an address pair and routes that
  * delivers whole IP packets to a callback and takes whole IP packets to inject. One interface
- * for every platform; `openTun` picks the implementation (Linux: tun-device-linux.ts over
- * native/linux/tun.ts and rtnetlink; macOS utun is still to come).
+ * for every platform, and `openTun` is the one place that picks the implementation: Linux
+ * (tun-device-linux.ts: /dev/net/tun and rtnetlink) or macOS (tun-device-darwin.ts: a utun with
+ * ifconfig and route, unverified on a Mac). Nothing above src/net knows which. Each backend is
+ * imported only when a device is opened, so commands that never open one (serve) load neither.
  */
 import { CredproxyError, ErrorCode } from "../errors.ts";
-import { openLinuxTun } from "./tun-device-linux.ts";
 
 export interface TunOptions {
-  /** The interface name to ask for; a `%d` lets the kernel number it. Default `cpx%d`. */
+  /**
+   * The interface name to ask for. Linux: a `%d` lets the kernel number it; default `cpx%d`.
+   * macOS: only `utunN` asks for a unit; anything else takes the next free utun.
+   */
   name?: string;
   /** The interface MTU: the largest packet either way. */
   mtu: number;
@@ -37,7 +41,7 @@ export interface TunStats {
 }
 
 export interface TunDevice {
-  /** The name the kernel gave the interface, e.g. `cpx0`. */
+  /** The name the kernel gave the interface, e.g. `cpx0`, `utun7`. */
   readonly name: string;
   /** Injects one IP packet; false when it was dropped (queue full) or refused. Never blocks. */
   write(packet: Uint8Array): boolean;
@@ -50,10 +54,17 @@ export interface TunDevice {
   close(): Promise<void>;
 }
 
+/** Which backend `openTun` uses on `platform`; undefined where there is none. */
+export function tunBackendFor(platform: NodeJS.Platform): "linux" | "darwin" | undefined {
+  return platform === "linux" || platform === "darwin" ? platform : undefined;
+}
+
 /** Opens and configures a TUN device. Throws CredproxyError(Platform) with a hint on failure. */
-export async function openTun(options: TunOptions): Promise<TunDevice> {
-  if (process.platform === "linux") return openLinuxTun(options);
-  throw new CredproxyError(ErrorCode.Platform, `A TUN device is not supported on ${process.platform} yet`, {
-    hint: "run the tunnel on Linux; macOS (utun) support is planned",
+export async function openTun(options: TunOptions, platform: NodeJS.Platform = process.platform): Promise<TunDevice> {
+  const backend = tunBackendFor(platform);
+  if (backend === "linux") return (await import("./tun-device-linux.ts")).openLinuxTun(options);
+  if (backend === "darwin") return (await import("./tun-device-darwin.ts")).openDarwinTun(options);
+  throw new CredproxyError(ErrorCode.Platform, `A TUN device is not supported on ${platform}`, {
+    hint: "run the tunnel on Linux or macOS",
   });
 }

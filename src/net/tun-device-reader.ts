@@ -1,11 +1,12 @@
 /**
  * Worker entry point: reads packets from a TUN descriptor with poll(2) + read(2) through FFI
- * and posts them to the thread that opened it (tun-device-linux.ts). Reads must not run on
+ * and posts them to the thread that opened it (tun-device-linux.ts, tun-device-darwin.ts), as
+ * bare IP packets on both (a utun's address-family header is stripped: tun-packet-io.ts). Reads must not run on
  * the main thread: Bun's own file reads either block the event loop or never wake on a TUN
  * (reference/ssm-tunnel-2.md §4). The loop is synchronous; it checks a shared stop flag after
  * every poll, so it ends within one poll period of being asked.
  */
-import { readPacket, waitReadable } from "../../native/linux/tun.ts";
+import { tunPacketReads, type TunPacketReads } from "./tun-packet-io.ts";
 
 declare const self: Worker;
 
@@ -27,7 +28,7 @@ export type ReaderMessage =
 /** Packets posted per message at most: one postMessage per packet would cost more than the read. */
 const BATCH = 64;
 
-function run(start: ReaderStart): void {
+function run(start: ReaderStart, { waitReadable, readPacket, packetOf }: TunPacketReads): void {
   const stop = new Int32Array(start.stop);
   const buffer = new Uint8Array(start.bufferSize);
   post({ type: "ready" });
@@ -41,7 +42,8 @@ function run(start: ReaderStart): void {
         const length = readPacket(start.fd, buffer);
         if (length === 0) break;
         if (length < 0) throw new Error(`read from the TUN device failed: errno ${-length}`);
-        packets.push(buffer.slice(0, length));
+        const packet = packetOf(buffer, length);
+        if (packet !== undefined) packets.push(packet);
       }
       if (packets.length > 0) self.postMessage({ type: "packets", packets } satisfies ReaderMessage, packets.map((p) => p.buffer));
     }
@@ -55,4 +57,14 @@ function post(message: ReaderMessage): void {
   self.postMessage(message);
 }
 
-self.onmessage = (event: MessageEvent<ReaderStart>) => run(event.data);
+self.onmessage = async (event: MessageEvent<ReaderStart>) => {
+  let reads: TunPacketReads;
+  try {
+    reads = await tunPacketReads(process.platform);
+  } catch (error) {
+    post({ type: "failed", message: `cannot load the TUN reads: ${error instanceof Error ? error.message : String(error)}` });
+    post({ type: "stopped" });
+    return;
+  }
+  run(event.data, reads);
+};
