@@ -3,7 +3,8 @@
  * dnsmasq-base) serves internal.corp in the vpc namespace, the compiled agent in the instance
  * namespace forwards each client's DNS from its tunnel address to it (--dns-upstream, with an
  * --allow-cidr that does not list the tunnel addresses), and the compiled `tunnel up --dns
- * internal.corp --dns-mode local` in the client namespace answers on its tunnel address. dig
+ * internal.corp --dns-mode local --sessions 2` in the client namespace answers on its tunnel
+ * address (one forwarder per client, whichever striped session a query takes). dig
  * (Debian bind9-dnsutils) is the client: names in the zone resolve over UDP and TCP, other
  * names are REFUSED by the client and never reach dnsmasq (its query log says so), and after
  * `tunnel down` nothing answers there.
@@ -82,7 +83,7 @@ describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns: private zo
     runtimeDir = await tempDir("credproxy-dns-rt-");
     env = tunnelClientEnv({ ssm: apiUrl!, ec2: ec2! }, runtimeDir);
     resolvConfBefore = (await runInNamespace(topology.client, ["cat", "/etc/resolv.conf"])).out;
-    const up = await credproxyIn(["tunnel", "up", "--cidr", VPC_CIDR, "--instance-id", INSTANCE_ID, "--agent-port", port!, "--name", "dns", "--dns", "Internal.Corp", "--dns-mode", "local"]);
+    const up = await credproxyIn(["tunnel", "up", "--cidr", VPC_CIDR, "--instance-id", INSTANCE_ID, "--agent-port", port!, "--name", "dns", "--sessions", "2", "--dns", "Internal.Corp", "--dns-mode", "local"]);
     if (up.code !== 0) throw new Error(`tunnel up failed (exit ${up.code}): ${up.err}\nagent: ${agent.tail(20)}`);
     const match = /, dns internal\.corp answered at (100\.64\.0\.\d+):53 \(no systemd-resolved: point your resolver there, e\.g\. dnsmasq server=\/internal\.corp\/100\.64\.0\.\d+; resolv\.conf is not changed\), instance /.exec(up.out);
     if (match === null) throw new Error(`unexpected up line: ${up.out}`);
