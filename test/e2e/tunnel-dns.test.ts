@@ -10,10 +10,12 @@
  * `tunnel down` nothing answers there.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { credproxyBinary, runCredproxy, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
 import { cleanupAll } from "../helpers/cleanup.ts";
-import { killRecordedTunnels, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
+import { killRecordedTunnels, processGone, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { createTunnelTopology, INSTANCE_ADDRESS, linkNames, runInNamespace, spawnInNamespace, VPC_CIDR, VPC_HOST } from "../helpers/tunnel-topology.ts";
 
 const HELPERS = join(import.meta.dir, "../helpers");
@@ -33,6 +35,7 @@ let dnsmasq: CredproxyProcess;
 /** The client-side resolver, ADDRESS:53, from the up line. */
 let resolver = "";
 let resolvConfBefore = "";
+let agentPort = "";
 
 afterAll(async () => {
   killRecordedTunnels(runtimeDir);
@@ -76,6 +79,7 @@ describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns: private zo
     const agentProc = spawnInNamespace(topology.instance, [credproxyBinary(), "agent", "--listen", "127.0.0.1:0", "--allow-cidr", VPC_CIDR, "--dns-upstream", VPC_HOST]);
     const [, port] = await agentProc.waitForLine(/^agent: listening on 127\.0\.0\.1:(\d+), .*, DNS to 10\.99\.0\.2:53$/, 15_000, "stdout");
     agent = agentProc;
+    agentPort = port!;
     const farEnd = spawnInNamespace(topology.instance, [process.execPath, join(HELPERS, "serve-tunnel-far-end.ts"), "--host", INSTANCE_ADDRESS, "--instance", `${INSTANCE_ID}=bastion`]);
     const [, , ec2] = await farEnd.waitForLine(/^far end: peer (\S+) ec2 (\S+)$/, 10_000, "stdout");
     const fake = spawnInNamespace(topology.instance, [process.execPath, join(HELPERS, "fake-ssm/serve-fake-ssm.ts"), "--host", INSTANCE_ADDRESS, "--target", `127.0.0.1:${port}`, "--instance", INSTANCE_ID]);
@@ -133,6 +137,31 @@ describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns: private zo
     expect(after.code).not.toBe(0);
     expect(answers(after.out)).toEqual([]);
   }, 30_000);
+});
+
+/** A tunnel's state record (pid, and what --dns set up). */
+function recordOf(name: string): { pid: number; dns?: { how: string; zones: string[] } } {
+  return JSON.parse(readFileSync(join(runtimeDir, "tunnels", `${name}.json`), "utf8")) as { pid: number; dns?: { how: string; zones: string[] } };
+}
+
+describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns after a crash", () => {
+  test("the record says what --dns set up; after kill -9, down --force leaves nothing and a new tunnel answers again", async () => {
+    const args = ["tunnel", "up", "--cidr", VPC_CIDR, "--instance-id", INSTANCE_ID, "--agent-port", agentPort, "--dns", "internal.corp", "--dns-mode", "local"];
+    expect((await credproxyIn([...args, "--name", "crash"])).code).toBe(0);
+    const record = recordOf("crash");
+    expect(record.dns).toMatchObject({ how: "local", zones: ["internal.corp"] });
+    process.kill(record.pid, "SIGKILL");
+    await waitFor(() => processGone(record.pid), { timeoutMs: 5000, what: "the tunnel process to die" });
+    const forced = await credproxyIn(["tunnel", "down", "--force", "crash"]);
+    expect({ code: forced.code, out: forced.out }).toEqual({ code: 0, out: expect.stringMatching(/^tunnel crash: state removed; cpx\d+ and its routes were gone already$/) });
+    expect(linkNames(topology.client).filter((n) => n.startsWith("cpx"))).toEqual([]);
+    // Port 53 on the new tunnel address is free for the next tunnel's resolver.
+    const again = await credproxyIn([...args, "--name", "again"]);
+    expect(again.code).toBe(0);
+    resolver = /answered at (\S+):53 /.exec(again.out)![1]!;
+    expect(answers((await dig("db.internal.corp")).out)).toEqual([DB_ADDRESS]);
+    expect((await credproxyIn(["tunnel", "down", "again"])).code).toBe(0);
+  }, 60_000);
 });
 
 test("validate --tunnel lists the dns zones and mode; a bad zone is refused with file:line:col", async () => {
