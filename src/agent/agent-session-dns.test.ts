@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createSocket, type Socket } from "node:dgram";
+import { createServer } from "node:net";
 import { dnsAnswer, dnsQuery, parseDnsAnswer } from "../../test/helpers/tunnel-hosts/dns-shape.ts";
 import { waitFor } from "../../test/helpers/wait.ts";
 import { fakeTunOpener, type FakeTun } from "../tunnel/_fake-tun.ts";
@@ -25,13 +26,21 @@ afterAll(() => upstream.close());
 
 const connection: AgentConnection = { write: (data) => data.length, end: () => undefined, destroy: () => undefined };
 
-/** A port free on `address` now (the forwarder takes it next). */
+/** A port free on `address` now for both UDP and TCP (the forwarder takes both next). */
 async function freePort(address: string): Promise<number> {
-  const probe = createSocket("udp4");
-  await new Promise<void>((resolve) => probe.bind({ address, port: 0 }, resolve));
-  const { port } = probe.address();
-  probe.close();
-  return port;
+  for (;;) {
+    const probe = createSocket("udp4");
+    await new Promise<void>((resolve) => probe.bind({ address, port: 0 }, resolve));
+    const { port } = probe.address();
+    const tcp = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      tcp.once("error", () => resolve(false));
+      tcp.listen({ host: address, port, exclusive: true }, () => resolve(true));
+    });
+    probe.close();
+    await new Promise<void>((resolve) => (free ? tcp.close(() => resolve()) : resolve()));
+    if (free) return port;
+  }
 }
 
 /** One query from `from` to `to`:`port`; the answer's address, or undefined within 300 ms. */

@@ -1,37 +1,65 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createSocket } from "node:dgram";
+import { createSocket, type Socket } from "node:dgram";
 import { connect, createServer, type Server } from "node:net";
 import { dnsAnswer, dnsQuery, parseDnsAnswer } from "../../../test/helpers/tunnel-hosts/dns-shape.ts";
 import { startDnsRelay, type DnsRelay } from "./dns-relay.ts";
-import { zoneMatcher } from "./dns-zones.ts";
 import { waitFor } from "../../../test/helpers/wait.ts";
+import { zoneMatcher } from "./dns-zones.ts";
 import { LengthPrefixed } from "./length-prefixed.ts";
 
 const ANSWER = "10.11.12.13";
-const upstreamUdp = createSocket("udp4");
+let upstreamUdp: Socket;
 let upstreamTcp: Server;
 let relay: DnsRelay;
 let upstreamQueries = 0;
 
-beforeAll(async () => {
-  upstreamUdp.on("message", (query, from) => {
-    upstreamQueries++;
-    upstreamUdp.send(dnsAnswer(query, ANSWER), from.port, from.address);
-  });
-  await new Promise<void>((resolve) => upstreamUdp.bind({ address: "127.0.0.1", port: 0 }, resolve));
-  const port = upstreamUdp.address().port;
-  upstreamTcp = createServer((socket) => {
-    const framer = new LengthPrefixed();
-    socket.on("data", (chunk: Buffer) => {
-      for (const query of framer.push(chunk)) {
-        upstreamQueries++;
-        socket.write(LengthPrefixed.frame(dnsAnswer(query, ANSWER)));
-      }
+/** Listens on 127.0.0.1:`port`, or rejects (EADDRINUSE: the UDP port's TCP twin is taken). */
+function listenOn(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => {
+      server.off("error", reject);
+      resolve();
     });
   });
-  await new Promise<void>((resolve) => upstreamTcp.listen({ host: "127.0.0.1", port }, resolve));
+}
+
+/** A tiny upstream answering every query with ANSWER, over UDP and TCP on one port (as port 53 is). */
+async function startUpstream(): Promise<{ udp: Socket; tcp: Server; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const udp = createSocket("udp4");
+    udp.on("message", (query, from) => {
+      upstreamQueries++;
+      udp.send(dnsAnswer(query, ANSWER), from.port, from.address);
+    });
+    await new Promise<void>((resolve) => udp.bind({ address: "127.0.0.1", port: 0 }, resolve));
+    const port = udp.address().port;
+    const tcp = createServer((socket) => {
+      const framer = new LengthPrefixed();
+      socket.on("data", (chunk: Buffer) => {
+        for (const query of framer.push(chunk)) {
+          upstreamQueries++;
+          socket.write(LengthPrefixed.frame(dnsAnswer(query, ANSWER)));
+        }
+      });
+    });
+    try {
+      await listenOn(tcp, port);
+      return { udp, tcp, port };
+    } catch (error) {
+      // That port's TCP twin is taken: another pair.
+      udp.close();
+      if (attempt >= 20) throw error;
+    }
+  }
+}
+
+beforeAll(async () => {
+  const upstream = await startUpstream();
+  upstreamUdp = upstream.udp;
+  upstreamTcp = upstream.tcp;
   const inZone = zoneMatcher(["internal.corp"]);
-  relay = await startDnsRelay({ host: "127.0.0.1", port: 0, upstream: { host: "127.0.0.1", port }, upstreamSource: "127.0.0.1", accepts: (q) => inZone(q.name) });
+  relay = await startDnsRelay({ host: "127.0.0.1", port: 0, upstream: { host: "127.0.0.1", port: upstream.port }, upstreamSource: "127.0.0.1", accepts: (q) => inZone(q.name) });
 });
 
 afterAll(async () => {

@@ -53,7 +53,7 @@ export interface DnsRelayStats {
 }
 
 export interface DnsRelay {
-  /** The UDP port bound (the TCP one is the same unless `port` was 0). */
+  /** The UDP port bound (the TCP one is the same unless `port` was 0: then each has its own). */
   readonly port: number;
   readonly tcpPort: number;
   stats(): DnsRelayStats;
@@ -82,10 +82,10 @@ export async function startDnsRelay(options: DnsRelayOptions): Promise<DnsRelay>
     stats.forwarded++;
     return { forward: true };
   };
-  const udp = await startUdp(options, judge, stats);
+  const udp = await startUdp(options, judge, stats, logger);
   let tcp: Server;
   try {
-    tcp = await startTcp(options, judge, logger, udp.port, stats);
+    tcp = await startTcp(options, judge, logger, stats);
   } catch (error) {
     udp.close();
     throw error;
@@ -102,7 +102,7 @@ export async function startDnsRelay(options: DnsRelayOptions): Promise<DnsRelay>
   };
 }
 
-async function startUdp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verdict, stats: DnsRelayStats): Promise<{ port: number; close(): void }> {
+async function startUdp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verdict, stats: DnsRelayStats, logger: Logger): Promise<{ port: number; close(): void }> {
   const family = options.host.includes(":") ? "udp6" : "udp4";
   const socket = createSocket({ type: family });
   const pending = new Set<UdpSocket>();
@@ -117,6 +117,8 @@ async function startUdp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verd
     forwardUdp(message, options, pending, stats, (answer) => socket.send(answer, from.port, from.address));
   });
   await bindUdp(socket, options.host, options.port);
+  // A send that fails (the asker went away) must not end the relay, let alone the process.
+  socket.on("error", (error) => logger.debug("DNS relay UDP error", { error: error.message }));
   return {
     port: socket.address().port,
     close() {
@@ -165,7 +167,7 @@ function bindUdp(socket: UdpSocket, host: string, port: number): Promise<void> {
   });
 }
 
-async function startTcp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verdict, logger: Logger, udpPort: number, stats: DnsRelayStats): Promise<Server> {
+async function startTcp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verdict, logger: Logger, stats: DnsRelayStats): Promise<Server> {
   const server = createServer((client) => {
     if (options.asker?.(client.remoteAddress ?? "") === false) {
       stats.strangers++;
@@ -176,9 +178,9 @@ async function startTcp(options: DnsRelayOptions, judge: (m: Uint8Array) => Verd
   server.maxConnections = MAX_TCP_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    // Port 0 asks for the UDP port again, so both answer on one port when it is free.
-    server.listen({ host: options.host, port: options.port === 0 ? udpPort : options.port, exclusive: true }, () => {
+    server.listen({ host: options.host, port: options.port, exclusive: true }, () => {
       server.off("error", reject);
+      server.on("error", (error) => logger.debug("DNS relay TCP error", { error: error.message }));
       resolve();
     });
   });
