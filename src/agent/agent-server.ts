@@ -16,6 +16,7 @@ import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
 import type { AgentClients } from "./agent-client.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
+import type { DnsUpstream } from "./instance-resolver.ts";
 
 export interface AgentServerOptions {
   readonly host: string;
@@ -28,6 +29,9 @@ export interface AgentServerOptions {
   readonly mtu?: number;
   /** Default: the bounded queues. */
   readonly queue?: TunnelQueueBounds;
+  /** Where each client's DNS forwarder sends queries; undefined: no forwarder. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  readonly dnsPort?: number;
 }
 
 export interface AgentServer {
@@ -105,6 +109,8 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, cl
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
+    dnsUpstream: options.dnsUpstream,
+    ...(options.dnsPort === undefined ? {} : { dnsPort: options.dnsPort }),
     logger,
   });
 }

@@ -10,6 +10,7 @@ import { hasNetAdmin } from "../tunnel/net-admin.ts";
 import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
 import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
+import { instanceResolver, type DnsUpstream } from "./instance-resolver.ts";
 import { startAgentServer, type AgentServer } from "./agent-server.ts";
 import { installNat as installSystemNat, type InstalledNat, type InstallNatOptions } from "./nat-rules.ts";
 
@@ -20,6 +21,8 @@ export interface AgentSettings {
   readonly pool: string;
   /** Undefined: clients may reach everything. */
   readonly allowCidrs: readonly Cidr[] | undefined;
+  /** "off": no DNS forwarder; undefined: the instance's resolver (instance-resolver.ts). */
+  readonly dnsUpstream: DnsUpstream | "off" | undefined;
 }
 
 export interface RunAgentOptions {
@@ -52,6 +55,7 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
     allowCidrs: settings.allowCidrs?.map((c) => c.text),
     log: logger,
   });
+  const dns = settings.dnsUpstream === "off" ? undefined : (settings.dnsUpstream ?? instanceResolver());
   let server: AgentServer;
   try {
     server = startAgentServer({
@@ -60,6 +64,7 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
       pool,
       allowCidrs: settings.allowCidrs,
       openTun: options.openTun ?? openSystemTun,
+      dnsUpstream: dns,
       logger,
       queue,
     });
@@ -68,11 +73,12 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
     throw error;
   }
   const where = settings.host.includes(":") ? `[${settings.host}]:${server.port}` : `${settings.host}:${server.port}`;
+  const dnsText = dns === undefined ? "off" : `to ${hostPort(dns)}`;
   const allowed = settings.allowCidrs === undefined ? "everywhere" : settings.allowCidrs.map((c) => c.text).join(" ");
   (options.announce ?? ((line) => process.stdout.write(line + "\n")))(
-    `agent: listening on ${where}, pool ${pool.cidr} (${pool.size} clients), allowed ${allowed}, NAT via ${nat.firewall}`,
+    `agent: listening on ${where}, pool ${pool.cidr} (${pool.size} clients), allowed ${allowed}, NAT via ${nat.firewall}, DNS ${dnsText}`,
   );
-  logger.info("agent listening", { listen: where, pool: pool.cidr, allowed, firewall: nat.firewall });
+  logger.info("agent listening", { listen: where, pool: pool.cidr, allowed, firewall: nat.firewall, dns: dnsText });
   const signal = await options.stop;
   logger.info("agent stopping", { signal, clients: server.sessions().length });
   try {
@@ -81,4 +87,8 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
     await nat.remove();
   }
   logger.info("agent stopped");
+}
+
+function hostPort({ host, port }: DnsUpstream): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

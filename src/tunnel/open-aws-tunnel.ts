@@ -19,7 +19,7 @@ import { findInstance, type FoundInstance } from "./find-instance.ts";
 import { sessionCalls } from "./session-calls.ts";
 import { openTun } from "../net/tun-device.ts";
 import { tunnelClients } from "./tunnel-clients.ts";
-import { startTunnel, type Tunnel } from "./tunnel-session.ts";
+import { startTunnel, type Tunnel, type TunnelUp } from "./tunnel-session.ts";
 
 export interface AwsTunnel {
   readonly instance: FoundInstance;
@@ -35,6 +35,7 @@ export interface OpenAwsTunnelOptions {
   /** The TUN interface name to ask for (a `%d` numbers it). */
   readonly tunName?: string | undefined;
   readonly signal?: AbortSignal | undefined;
+  readonly onUp?: ((up: TunnelUp) => void) | undefined;
 }
 
 export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsTunnel> {
@@ -71,6 +72,7 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
       mtu: settings.mtu,
       sessions: settings.sessions,
       logger,
+      onUp: options.onUp,
     });
     return { instance, tunnel, ssmEndpoint: clients.ssmEndpoint, destroy: () => clients.destroy() };
   } catch (error) {

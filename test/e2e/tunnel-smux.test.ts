@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { credproxyBinary, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
-import { killRecordedTunnels, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
+import { killRecordedTunnels, processGone, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
 import { cleanupAll } from "../helpers/cleanup.ts";
 import { FakeSsmControl } from "../helpers/fake-ssm/fake-control-client.ts";
 import { bulkSha256 } from "../helpers/tunnel-hosts/bulk-bytes.ts";
@@ -53,15 +53,7 @@ const recordFile = (name: string) => join(runtimeDir, "tunnels", `${name}.json`)
 async function crash(name: string): Promise<void> {
   const { pid } = JSON.parse(readFileSync(recordFile(name), "utf8")) as { pid: number };
   process.kill(pid, "SIGKILL");
-  await waitFor(() => !processAlive(pid), { timeoutMs: 5000, what: "the tunnel process to die" });
-}
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
-  } catch {
-    return false;
-  }
+  await waitFor(() => processGone(pid), { timeoutMs: 5000, what: "the tunnel process to die" });
 }
 const tunnelLog = (name: string) => readFileSync(join(runtimeDir, "tunnels", `${name}.log`), "utf8");
 const clientDevices = (): string[] => linkNames(topology.client).filter((n) => n.startsWith("cpx"));

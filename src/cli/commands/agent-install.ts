@@ -9,6 +9,7 @@ import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT } from "../../tunnel/tunnel-schema.ts";
 import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import { agentCidr, agentListen, isLoopbackHost, type AgentListen } from "../agent-flags.ts";
+import { agentSettings } from "../agent-settings.ts";
 import type { Command } from "./index.ts";
 
 const COMMAND = "agent install";
@@ -17,8 +18,8 @@ const USAGE = `Usage: credproxy agent install [--listen HOST:PORT] [--pool CIDR]
 
 Sets this instance up for credproxy tunnels: writes the systemd unit
 ${UNIT_NAME} that runs \`credproxy agent\` with these flags (hardened: root boxed
-in to CAP_NET_ADMIN and CAP_NET_RAW, a read-only system, /dev/net/tun and ip_forward only),
-then prints the IAM policy the tunnel's users need, what the instance's role needs, and a Port
+in to CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE, a read-only system, /dev/net/tun
+and ip_forward only), then prints the IAM policy the tunnel's users need, what the instance's role needs, and a Port
 session document for accounts that do not allow AWS-StartSSHSession. The write is atomic; a
 different unit is kept unless --force.
 
@@ -28,6 +29,9 @@ Options:
   --pool CIDR          The IPv4 range the agent gives clients addresses from. Default: the
                        agent's own
   --allow-cidr CIDR    Let clients reach only this range (repeat for more). Default: anywhere
+  --dns-upstream ADDR  Where the DNS forwarder for tunnel up --dns sends queries. Default:
+                       the first nameserver of /etc/resolv.conf, else 169.254.169.253
+  --no-dns-forward     Run the agent without its DNS forwarder
   --binary PATH        The credproxy executable the unit runs. Default: this one
   --unit-dir DIR       Where the unit goes. Default: ${UNIT_DIR}
   --force              Replace a unit file that differs from this one
@@ -42,6 +46,8 @@ const FLAGS = {
   listen: { type: "string" },
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
+  "dns-upstream": { type: "string" },
+  "no-dns-forward": { type: "boolean" },
   binary: { type: "string" },
   "unit-dir": { type: "string" },
   force: { type: "boolean" },
@@ -58,7 +64,7 @@ export const agentInstallCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(COMMAND, argv, FLAGS);
     const listen = agentListen(COMMAND, values.listen);
-    const args = agentArgs(listen, values.pool, values["allow-cidr"] ?? []);
+    const args = [...agentArgs(listen, values.pool, values["allow-cidr"] ?? []), ...dnsArgs(values)];
     const instanceId = localInstanceId();
     if (values["print-iam"] === true || values["print-document"] === true) {
       const out: string[] = [];
@@ -90,6 +96,13 @@ function agentArgs(listen: AgentListen, pool: string | undefined, allow: readonl
   if (pool !== undefined) args.push("--pool", agentCidr(COMMAND, "--pool", pool));
   for (const cidr of allow) args.push("--allow-cidr", agentCidr(COMMAND, "--allow-cidr", cidr));
   return args;
+}
+
+/** The DNS flags as given, checked as the agent will check them. */
+function dnsArgs(values: { "dns-upstream"?: string | undefined; "no-dns-forward"?: boolean | undefined }): string[] {
+  agentSettings({ "dns-upstream": values["dns-upstream"], "no-dns-forward": values["no-dns-forward"] });
+  if (values["no-dns-forward"] === true) return ["--no-dns-forward"];
+  return values["dns-upstream"] === undefined ? [] : ["--dns-upstream", values["dns-upstream"]];
 }
 
 /** An absolute path to an executable file; by default this executable, when it is credproxy. */

@@ -34,6 +34,10 @@ Options:
   --allow-cidr CIDR    A destination clients may reach (repeat for more); packets to
                        anything else, and packets whose source is not the client's own
                        address, are dropped. Default: everywhere
+  --dns-upstream ADDR  Where each client's DNS forwarder (UDP and TCP port 53 on the agent's
+                       tunnel address, for tunnel up --dns) sends queries; ADDR or ADDR:PORT.
+                       Default: the first nameserver of /etc/resolv.conf, else 169.254.169.253
+  --no-dns-forward     Run no DNS forwarder
   --log-level LEVEL    debug, info, warn or error. Default: info
   --check              Test this machine's prerequisites instead (as \`agent check\`)
 ${logOutputHelp(19, "text")}

@@ -1,3 +1,4 @@
+import { describeTunnelDns, type TunnelDnsRecord } from "../../tunnel/dns/tunnel-dns.ts";
 import type { TunnelStatus, TunnelStripeStatus } from "../../tunnel/tunnel-status.ts";
 import { queryControlSocket, type FoundTunnel } from "../../tunnel/tunnel-state.ts";
 import { parseCommandArgs, type OptionSpec } from "../args.ts";
@@ -30,6 +31,8 @@ export interface TunnelReport extends Partial<Omit<TunnelStatus, "state">> {
   readonly instanceId: string;
   readonly region: string;
   readonly uptimeSeconds: number | undefined;
+  /** What --dns set up (the live tunnel's, else the record's). */
+  readonly dns?: TunnelDnsRecord | undefined;
 }
 
 export const tunnelStatusCommand: Command = {
@@ -61,6 +64,7 @@ export async function tunnelReport(found: FoundTunnel): Promise<TunnelReport> {
     agentAddress: record.agentAddress,
     routes: record.routes,
     sessionId: record.sessionId,
+    ...(record.dns === undefined ? {} : { dns: record.dns }),
   };
   const now = Date.now();
   return {
@@ -84,6 +88,7 @@ function describe(r: TunnelReport): string {
     `  instance ${r.instanceId} (${r.region}), session ${r.sessionId ?? "(none)"}, pid ${r.pid}`,
     `  interface ${r.interface ?? "-"} ${r.clientAddress ?? "-"} -> ${r.agentAddress ?? "-"}${r.mtu === undefined ? "" : ` mtu ${r.mtu}`}, routes ${(r.routes ?? []).join(" ") || "-"}`,
   ];
+  if (r.dns !== undefined) lines.push(`  ${describeTunnelDns(r.dns)}`);
   if (!r.stale) {
     const d = r.drops;
     const dropped = d === undefined ? 0 : d.queueFull + d.filtered + d.oversize + d.noSession + d.tunWrite;
