@@ -12,6 +12,7 @@ import type { TunnelUpSettings } from "../cli/tunnel-settings.ts";
 import { createSourceProvider } from "../credentials/source-provider.ts";
 import type { Logger } from "../log.ts";
 import { openDataChannel } from "../ssm/data-channel.ts";
+import { withPortMux } from "../ssm/port-mux-channel.ts";
 import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "./tunnel-queue.ts";
 import { insecureStreamUrlFromEnv } from "../ssm/stream-url.ts";
 import { findInstance, type FoundInstance } from "./find-instance.ts";
@@ -23,6 +24,7 @@ import { startTunnel, type Tunnel, type TunnelUp } from "./tunnel-session.ts";
 export interface AwsTunnel {
   readonly instance: FoundInstance;
   readonly tunnel: Tunnel;
+  readonly ssmEndpoint: string | undefined;
   /** Releases the SDK clients (after the tunnel has closed). */
   destroy(): void;
 }
@@ -48,18 +50,22 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
     logger.info("instance found", { instance: instance.instanceId, name: instance.name, agentVersion: instance.agentVersion });
     const queue = tunnelQueueBounds();
     if (queue.mode === "unbounded") logger.warn(`${TUNNEL_QUEUE_ENV}=unbounded: no drop-tail queue in front of the session (a benchmark switch; latency under load grows without limit)`);
-    const calls = sessionCalls({ ssm: clients.ssm, instanceId: instance.instanceId, document: settings.document, agentPort: settings.agentPort });
+    const calls = sessionCalls({ ssm: clients.ssm, instanceId: instance.instanceId, document: settings.document, agentPort: settings.agentPort, logger });
     const tunnel = startTunnel({
+      // withPortMux: basic mode passes through; AWS-StartPortForwardingSession runs on one smux stream.
       openChannel: () =>
-        openDataChannel({
-          ...calls,
-          credentials: source,
-          region: settings.region,
-          logger: logger.child({ part: "data-channel" }),
-          allowInsecureStreamUrl: insecureStreamUrlFromEnv(),
-          streamEndpoint: settings.streamEndpoint,
-          maxInFlightBytes: queue.clientInFlightBytes,
-        }),
+        withPortMux(
+          openDataChannel({
+            ...calls,
+            credentials: source,
+            region: settings.region,
+            logger: logger.child({ part: "data-channel" }),
+            allowInsecureStreamUrl: insecureStreamUrlFromEnv(),
+            streamEndpoint: settings.streamEndpoint,
+            maxInFlightBytes: queue.clientInFlightBytes,
+          }),
+          { logger },
+        ),
       openTun,
       cidrs: settings.cidrs,
       tunName: options.tunName,
@@ -68,7 +74,7 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
       logger,
       onUp: options.onUp,
     });
-    return { instance, tunnel, destroy: () => clients.destroy() };
+    return { instance, tunnel, ssmEndpoint: clients.ssmEndpoint, destroy: () => clients.destroy() };
   } catch (error) {
     clients.destroy();
     throw error;

@@ -9,6 +9,8 @@ import { extensionKeys, REGION_PATTERN } from "../config/services-schema.ts";
 import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
 
 export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
+/** The fallback when a policy allows only port forwarding: the session runs in smux mode. */
+export const PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSession";
 export const DEFAULT_AGENT_PORT = 7860;
 export const INSTANCE_ID_PATTERN = "^(i|mi)-[0-9a-f]{8,17}$";
 /** `--sessions`: at most this many striped sessions (the live set travels as a bit mask, and each costs an SSM session). */

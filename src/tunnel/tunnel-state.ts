@@ -30,6 +30,10 @@ export interface TunnelRecord {
   readonly cidrs: readonly string[];
   readonly instanceId: string;
   readonly region: string;
+  /** The --profile of `up`, so `down --force` can call TerminateSession as it would have. */
+  readonly profile?: string | undefined;
+  /** The SSM endpoint `up` used when one was configured (AWS_ENDPOINT_URL_SSM, the profile's). */
+  readonly ssmEndpoint?: string | undefined;
   readonly sessionId: string | undefined;
   /** ISO time. */
   readonly startedAt: string;

@@ -153,7 +153,7 @@ describe.skipIf(!topology.ok || missing.length > 0)("tunnel up --dns after a cra
     process.kill(record.pid, "SIGKILL");
     await waitFor(() => processGone(record.pid), { timeoutMs: 5000, what: "the tunnel process to die" });
     const forced = await credproxyIn(["tunnel", "down", "--force", "crash"]);
-    expect({ code: forced.code, out: forced.out }).toEqual({ code: 0, out: expect.stringMatching(/^tunnel crash: state removed; cpx\d+ and its routes were gone already$/) });
+    expect({ code: forced.code, out: forced.out }).toEqual({ code: 0, out: expect.stringMatching(/^tunnel crash: state removed; cpx\d+ and its routes were gone already; session \S+ terminated$/) });
     expect(linkNames(topology.client).filter((n) => n.startsWith("cpx"))).toEqual([]);
     // Port 53 on the new tunnel address is free for the next tunnel's resolver.
     const again = await credproxyIn([...args, "--name", "again"]);

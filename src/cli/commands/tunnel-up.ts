@@ -39,7 +39,8 @@ Options:
   --profile P          AWS profile for the credentials (SSO and role_arn chains work).
                        Default: the default credential chain
   --region R           Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1
-  --document NAME      Session Manager Port document. Default: AWS-StartSSHSession
+  --document NAME      Session Manager Port document. Default: AWS-StartSSHSession, and
+                       AWS-StartPortForwardingSession (smux mode) when that is denied
   --stream-endpoint HOST
                        Also accept session streams (wss:// only) on HOST[:PORT], for a private
                        name or relay in front of ssmmessages. Default: ssmmessages hosts only
@@ -154,6 +155,8 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
       cidrs: settings.cidrs,
       instanceId: instance.instanceId,
       region: settings.region,
+      profile: settings.profile,
+      ssmEndpoint: aws.ssmEndpoint,
       sessionId: up.sessionId,
       startedAt,
       logFile: options.logFile,
