@@ -3,6 +3,7 @@
  * a bad value is a usage error that names the flag, the value and what would be right.
  */
 import { DEFAULT_POOL, createAddressPool } from "../agent/address-pool.ts";
+import type { AgentMode } from "../agent/agent-server.ts";
 import type { AgentSettings } from "../agent/run-agent.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { parseIp } from "../net/ip-address.ts";
@@ -16,6 +17,7 @@ export const AGENT_FLAGS = {
   listen: { type: "string" },
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
+  mode: { type: "string" },
   "log-level": { type: "string" },
   check: { type: "boolean" },
   ...LOG_OUTPUT_FLAGS,
@@ -25,6 +27,7 @@ export interface AgentFlags {
   readonly listen?: string | undefined;
   readonly pool?: string | undefined;
   readonly "allow-cidr"?: string[] | undefined;
+  readonly mode?: string | undefined;
 }
 
 export function agentSettings(flags: AgentFlags): AgentSettings {
@@ -33,7 +36,13 @@ export function agentSettings(flags: AgentFlags): AgentSettings {
   // The pool's own checks (IPv4, room for a pair) give the message; the error already names --pool.
   const pool = createAddressPool(poolText).cidr;
   const allowCidrs = flags["allow-cidr"]?.map(allowCidr);
-  return { host, port, pool, allowCidrs };
+  return { host, port, pool, allowCidrs, mode: agentMode(flags.mode) };
+}
+
+/** `--mode tun` (the default: a TUN per client, root) or `--mode socks` (streams only, no privilege). */
+export function agentMode(text: string | undefined): AgentMode {
+  if (text === undefined || text === "tun" || text === "socks") return text ?? "tun";
+  throw usageError(AGENT_COMMAND, `--mode "${text}": write tun (a TUN device per client; needs root) or socks (the agent dials TCP streams itself for \`credproxy tunnel socks\`; no root)`);
 }
 
 /** `127.0.0.1:7860`, `[::1]:7860` or `localhost:7860`. */
