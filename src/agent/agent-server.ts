@@ -3,22 +3,23 @@
  * one per Session Manager session) becomes an AgentSession, several at once. Each accepted
  * socket gets a small send buffer (16 KiB asked, 32 KiB as Linux counts it) so data the SSM
  * agent has not read yet waits in the session's backlog writer, where it is bounded and
- * dropped, and not in megabytes of kernel buffer (ssm-tunnel.md §9).
+ * dropped, and not in megabytes of kernel buffer (ssm-tunnel.md §9). The bounds come from
+ * tunnel-queue.ts (a benchmark can lift them).
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { limitSendBuffer } from "../net/send-buffer.ts";
 import { silentLogger, type Logger } from "../log.ts";
+import { tunnelQueueBounds, type TunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
+import type { AgentClients } from "./agent-client.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
 import { StreamAgentSession, type StreamAgentSessionStats } from "./stream-agent-session.ts";
 
 /** `tun`: a TUN device per client (root); `socks`: the agent dials streams itself (no privilege). */
 export type AgentMode = "tun" | "socks";
-
-export const SEND_BUFFER_BYTES = 16 * 1024;
 
 export interface AgentServerOptions {
   readonly host: string;
@@ -31,6 +32,8 @@ export interface AgentServerOptions {
   readonly mtu?: number;
   /** Default tun; in socks mode the pool and openTun are never used. */
   readonly mode?: AgentMode;
+  /** Default: the bounded queues. */
+  readonly queue?: TunnelQueueBounds;
 }
 
 export interface AgentServer {
@@ -51,6 +54,7 @@ interface SocketData {
 export function startAgentServer(options: AgentServerOptions): AgentServer {
   const logger = options.logger ?? silentLogger;
   const sessions = new Set<AgentSession | StreamAgentSession>();
+  const clients: AgentClients = new Map();
   let nextId = 1;
   let listener: TCPSocketListener<SocketData>;
   try {
@@ -61,7 +65,7 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
         open(socket) {
           const id = nextId++;
           const child = logger.child({ connection: id });
-          const session = options.mode === "socks" ? openStreamSession(socket, options, child) : openSession(socket, options, child);
+          const session = options.mode === "socks" ? openStreamSession(socket, options, child) : openSession(socket, options, clients, child);
           socket.data = { session };
           sessions.add(session);
           void session.ended.then(() => sessions.delete(session));
@@ -93,18 +97,21 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
   };
 }
 
-function openSession(socket: Socket<SocketData>, options: AgentServerOptions, logger: Logger): AgentSession {
+function openSession(socket: Socket<SocketData>, options: AgentServerOptions, clients: AgentClients, logger: Logger): AgentSession {
   socket.setNoDelay(true);
+  const queue = options.queue ?? tunnelQueueBounds({});
   try {
-    const size = limitSendBuffer(socket, SEND_BUFFER_BYTES);
-    logger.debug("SSM agent connected", { remote: `${socket.remoteAddress}:${socket.remotePort}`, sendBuffer: size });
+    const size = queue.agentSendBufferBytes === undefined ? undefined : limitSendBuffer(socket, queue.agentSendBufferBytes);
+    logger.debug("SSM agent connected", { remote: `${socket.remoteAddress}:${socket.remotePort}`, sendBuffer: size ?? "kernel default" });
   } catch (error) {
     // Still usable, only with a deeper hidden queue.
     logger.warn("cannot shrink the connection's send buffer", { error: error instanceof Error ? error.message : String(error) });
   }
   return new AgentSession({
+    backlog: { maxBacklogBytes: queue.agentBacklogBytes, stuckBytes: queue.agentStuckBytes },
     connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
     pool: options.pool,
+    clients,
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
@@ -114,8 +121,9 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, lo
 
 function openStreamSession(socket: Socket<SocketData>, options: AgentServerOptions, logger: Logger): StreamAgentSession {
   socket.setNoDelay(true);
+  const queue = options.queue ?? tunnelQueueBounds({});
   try {
-    limitSendBuffer(socket, SEND_BUFFER_BYTES);
+    if (queue.agentSendBufferBytes !== undefined) limitSendBuffer(socket, queue.agentSendBufferBytes);
   } catch (error) {
     logger.warn("cannot shrink the connection's send buffer", { error: error instanceof Error ? error.message : String(error) });
   }

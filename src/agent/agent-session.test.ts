@@ -10,35 +10,11 @@ import { udpPacket } from "../../test/helpers/ip-packets.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { FakeTun } from "../tunnel/_fake-tun.ts";
 import { FakeClock, settle } from "../tunnel/_fake-tunnel-clock.ts";
-import { CloseReason, encodeClose, encodePacket, encodePing, encodePong, FrameDecoder, type Frame, type HelloFrame } from "../tunnel/framing.ts";
+import { CAPABILITY_STRIPES, CloseReason, encodeClose, encodePacket, encodePing, encodePong, FrameDecoder, type Frame, type HelloFrame } from "../tunnel/framing.ts";
 import type { TunOptions } from "../net/tun-device.ts";
 import { createAddressPool, type AddressPool } from "./address-pool.ts";
-import { AgentSession, type AgentConnection, type AgentSessionOptions } from "./agent-session.ts";
-
-/** The SSM agent's end of the connection: takes `room` bytes at a time, decodes what arrives. */
-class FakeConnection implements AgentConnection {
-  room = Infinity;
-  ended = false;
-  destroyed = false;
-  private readonly decoder = new FrameDecoder({ from: "agent" });
-  readonly frames: Frame[] = [];
-  write(data: Uint8Array): number {
-    if (this.ended || this.destroyed) return -1;
-    const taken = Math.min(this.room, data.length);
-    this.room -= taken;
-    this.frames.push(...this.decoder.push(data.subarray(0, taken)));
-    return taken;
-  }
-  end(): void {
-    this.ended = true;
-  }
-  destroy(): void {
-    this.destroyed = true;
-  }
-  of<T extends Frame["type"]>(type: T): Extract<Frame, { type: T }>[] {
-    return this.frames.filter((f): f is Extract<Frame, { type: T }> => f.type === type);
-  }
-}
+import { FakeConnection } from "./_fake-connection.ts";
+import { AgentSession, type AgentSessionOptions } from "./agent-session.ts";
 
 interface Rig {
   session: AgentSession;
@@ -80,7 +56,7 @@ describe("an agent session's handshake", () => {
   test("a new connection gets HELLO first, with the first free address pair, the MTU and a fresh nonce", () => {
     const { connection, pool } = rig();
     const [hello] = connection.frames;
-    expect(hello).toMatchObject({ type: "hello", version: { major: 1, minor: 0 }, mtu: 1400, agentAddress: "100.64.0.2", clientAddress: "100.64.0.3" });
+    expect(hello).toMatchObject({ type: "hello", version: { major: 1, minor: 1 }, capabilities: CAPABILITY_STRIPES, mtu: 1400, agentAddress: "100.64.0.2", clientAddress: "100.64.0.3" });
     expect((hello as HelloFrame).sessionNonce.some((b) => b !== 0)).toBe(true);
     expect(pool.inUse()).toBe(1);
   });

@@ -31,17 +31,17 @@ import {
   negotiate,
   PING_INTERVAL_MS,
   PROTOCOL_VERSION,
-  NO_CAPABILITIES,
+  CAPABILITY_STRIPES,
+  encodeStripeJoined,
   type Frame,
   type HelloAckFrame,
 } from "../tunnel/framing.ts";
-import { packetFilter } from "../tunnel/packet-filter.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
 import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
-import { BacklogWriter, type BacklogStats, type ByteSink } from "./backlog-writer.ts";
-import { clientPacketCheck, type ClientPacketCheck } from "./client-packet-check.ts";
+import { AgentClient, clientKey, type AgentClients, type ClientMember } from "./agent-client.ts";
+import { BacklogWriter, type BacklogStats, type BacklogWriterOptions, type ByteSink } from "./backlog-writer.ts";
 
 export const DEFAULT_AGENT_MTU = 1400;
 /** The agent's TUN devices; the kernel numbers them. Distinct from the client's cpx%d. */
@@ -75,7 +75,10 @@ export interface AgentSessionOptions {
   readonly pingIntervalMs?: number;
   /** With no byte from the client for this long, the session ends. Default 60 s. */
   readonly silenceTimeoutMs?: number;
-  readonly maxBacklogBytes?: number;
+  /** The bounds of the backlog toward the SSM agent (defaults: backlog-writer.ts). */
+  readonly backlog?: BacklogWriterOptions;
+  /** The server's striping clients, shared by its sessions; a session of its own when absent. */
+  readonly clients?: AgentClients;
 }
 
 export type AgentSessionState = "hello_sent" | "opening" | "up" | "ended";
@@ -94,6 +97,8 @@ export interface AgentSessionDrops {
   filtered: number;
   /** Packets toward the client dropped because the SSM agent's connection was backed up. */
   backlog: number;
+  /** Packets the client's TUN read while none of its sessions was up (this and `filtered` count per client). */
+  noSession: number;
 }
 
 export interface AgentSessionStats {
@@ -102,6 +107,8 @@ export interface AgentSessionStats {
   readonly agentAddress: string | undefined;
   readonly interface: string | undefined;
   readonly hostname: string | undefined;
+  /** `index/count` of a striping client's session. */
+  readonly stripe: string | undefined;
   packetsFromClient: number;
   bytesFromClient: number;
   packetsToClient: number;
@@ -115,7 +122,7 @@ export interface AgentSessionEnd {
   readonly reason: string;
 }
 
-export class AgentSession {
+export class AgentSession implements ClientMember {
   private state: AgentSessionState = "hello_sent";
   private readonly clock: TunnelClock;
   private readonly logger: Logger;
@@ -123,9 +130,9 @@ export class AgentSession {
   private readonly decoder = new FrameDecoder({ from: "client" });
   private readonly mtu: number;
   private readonly endDeferred = Promise.withResolvers<AgentSessionEnd>();
+  /** The pair HELLO offered; given back when the session joins a client already here. */
   private lease: AddressLease | undefined;
-  private packetCheck: ClientPacketCheck | undefined;
-  private forClient: (packet: Uint8Array) => boolean = () => false;
+  private client: AgentClient | undefined;
   private tun: TunDevice | undefined;
   private opening: Promise<TunDevice | undefined> | undefined;
   private early: Uint8Array[] = [];
@@ -137,7 +144,7 @@ export class AgentSession {
   private cancelFlush: () => void = () => undefined;
   private endingConnection = false;
   private readonly counts = { packetsFromClient: 0, bytesFromClient: 0, packetsToClient: 0, bytesToClient: 0 };
-  private readonly drops = { oversize: 0, tunWrite: 0, early: 0, filtered: 0 };
+  private readonly drops = { oversize: 0, tunWrite: 0, early: 0 };
 
   /** Resolves once the session has ended and given back its TUN and addresses. */
   readonly ended: Promise<AgentSessionEnd>;
@@ -146,7 +153,7 @@ export class AgentSession {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.mtu = options.mtu ?? DEFAULT_AGENT_MTU;
-    this.writer = new BacklogWriter(options.connection, options.maxBacklogBytes === undefined ? {} : { maxBacklogBytes: options.maxBacklogBytes });
+    this.writer = new BacklogWriter(options.connection, options.backlog);
     this.lastHeardAt = this.clock.now();
     this.ended = this.endDeferred.promise;
   }
@@ -163,7 +170,7 @@ export class AgentSession {
     this.writer.writeControl(
       encodeHello({
         version: PROTOCOL_VERSION,
-        capabilities: NO_CAPABILITIES,
+        capabilities: CAPABILITY_STRIPES,
         mtu: this.mtu,
         clientAddress: lease.clientAddress,
         agentAddress: lease.agentAddress,
@@ -213,15 +220,17 @@ export class AgentSession {
   }
 
   stats(): AgentSessionStats {
-    const check = this.packetCheck?.drops ?? { malformed: 0, spoofed: 0, notAllowed: 0 };
+    const check = this.client?.packetCheck.drops ?? { malformed: 0, spoofed: 0, notAllowed: 0 };
+    const pair = this.client?.lease ?? this.lease;
     return {
       state: this.state,
-      clientAddress: this.lease?.clientAddress,
-      agentAddress: this.lease?.agentAddress,
+      clientAddress: pair?.clientAddress,
+      agentAddress: pair?.agentAddress,
       interface: this.tun?.name,
       hostname: this.ack?.hostname,
+      stripe: this.ack !== undefined && this.ack.stripeCount > 1 ? `${this.ack.stripeIndex}/${this.ack.stripeCount}` : undefined,
       ...this.counts,
-      drops: { ...check, ...this.drops, backlog: this.writer.stats().packetsDropped },
+      drops: { ...check, ...this.drops, filtered: this.client?.filtered ?? 0, noSession: this.client?.noSession ?? 0, backlog: this.writer.stats().packetsDropped },
       rttMs: this.rttMs,
       writer: this.writer.stats(),
     };
@@ -247,52 +256,91 @@ export class AgentSession {
         const text = frame.text === "" ? `reason ${frame.reason}` : frame.text;
         return this.finish(`the client closed the session: ${text}`);
       }
+      case "stripes_live":
+        return this.client?.setLiveMask(frame.mask);
       case "hello":
+      case "stripe_joined":
         return;
     }
   }
 
   private async helloAck(ack: HelloAckFrame): Promise<void> {
     this.cancelTimer();
+    let striped: boolean;
     try {
-      negotiate(ack.version, ack.capabilities, "client");
+      striped = (negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, CAPABILITY_STRIPES).capabilities & CAPABILITY_STRIPES) !== 0;
     } catch (error) {
       const framing = error instanceof FramingError ? error : new FramingError("version_unsupported", String(error));
       return this.finish(framing.message, framing.closeReason, framing.message);
     }
-    const lease = this.lease!;
     this.ack = ack;
     this.state = "opening";
-    this.packetCheck = clientPacketCheck(lease.clientAddress, this.options.allowCidrs);
-    this.forClient = packetFilter([], lease.clientAddress);
-    this.opening = this.options
-      .openTun({ name: this.options.tunName ?? AGENT_TUN_NAME, mtu: this.mtu, address: lease.agentAddress, peer: lease.clientAddress, routes: [] })
-      .then(
-        (device) => device,
-        (error: unknown) => {
-          const message = error instanceof Error ? error.message : String(error);
-          this.logger.error("cannot open a TUN device for a client", { error: message, client: ack.hostname });
-          this.finish(`the TUN device failed: ${message}`, CloseReason.InternalError, "the agent could not open its TUN device");
-          return undefined;
-        },
-      );
+    const client = (this.client = this.clientFor(ack, striped));
+    client.hold(this);
+    this.opening = client.open().then(
+      (device) => device,
+      (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        this.logger.error("cannot open a TUN device for a client", { error: message, client: ack.hostname });
+        this.finish(`the TUN device failed: ${message}`, CloseReason.InternalError, "the agent could not open its TUN device");
+        return undefined;
+      },
+    );
     const device = await this.opening;
-    if (device === undefined) return;
-    if (this.isEnded()) return void (await this.closeDevice(device));
+    if (device === undefined || this.isEnded()) return;
     this.tun = device;
-    device.onPacket((packet) => this.toClient(packet));
-    device.onError((error) => this.finish(`the TUN device failed: ${error.message}`, CloseReason.InternalError, "the agent's TUN device failed"));
+    if (striped) this.writer.writeControl(encodeStripeJoined(client.lease));
     this.state = "up";
+    client.join(this);
     this.logger.info("client session up", {
       client: ack.hostname,
       clientVersion: ack.clientVersion,
       cidrs: ack.cidrs.join(","),
       interface: device.name,
-      clientAddress: lease.clientAddress,
-      agentAddress: lease.agentAddress,
+      clientAddress: client.lease.clientAddress,
+      agentAddress: client.lease.agentAddress,
+      ...(ack.stripeCount > 1 ? { stripe: `${ack.stripeIndex}/${ack.stripeCount}`, sessionsOfClient: client.size } : {}),
     });
     for (const packet of this.early.splice(0)) this.fromClient(packet);
     this.schedulePing();
+  }
+
+  /**
+   * The client this session carries packets for: with stripes, the one its client id names
+   * (created with this session's pair when it is the first; else this session's pair goes
+   * back), without, a client of this session alone.
+   */
+  private clientFor(ack: HelloAckFrame, striped: boolean): AgentClient {
+    const registry = this.options.clients;
+    const key = clientKey(ack.clientId);
+    const existing = striped ? registry?.get(key) : undefined;
+    if (existing !== undefined) {
+      this.lease?.release();
+      this.lease = undefined;
+      return existing;
+    }
+    const lease = this.lease!;
+    this.lease = undefined;
+    const client = new AgentClient({
+      lease,
+      openTun: this.options.openTun,
+      tunName: this.options.tunName ?? AGENT_TUN_NAME,
+      mtu: this.mtu,
+      allowCidrs: this.options.allowCidrs,
+      logger: this.logger,
+      ...(striped && registry !== undefined ? { onEmpty: () => registry.get(key) === client && registry.delete(key) } : {}),
+    });
+    if (striped) registry?.set(key, client);
+    return client;
+  }
+
+  /** ClientMember: the client's TUN failed, or a newer session took this stripe. */
+  evict(reason: string): void {
+    this.finish(reason, CloseReason.Normal, reason);
+  }
+
+  get stripeIndex(): number {
+    return this.ack?.stripeIndex ?? 0;
   }
 
   private fromClient(packet: Uint8Array): void {
@@ -303,15 +351,15 @@ export class AgentSession {
     }
     if (this.state !== "up" || this.tun === undefined) return;
     if (packet.length > this.mtu) return void this.drops.oversize++;
-    if (this.packetCheck!.check(packet) !== "ok") return;
+    if (this.client!.packetCheck.check(packet) !== "ok") return;
     if (!this.tun.write(packet)) return void this.drops.tunWrite++;
     this.counts.packetsFromClient++;
     this.counts.bytesFromClient += packet.length;
   }
 
-  private toClient(packet: Uint8Array): void {
+  /** ClientMember: a packet the client's TUN read for this session's flows. */
+  toClient(packet: Uint8Array): void {
     if (this.state !== "up") return;
-    if (!this.forClient(packet)) return void this.drops.filtered++;
     if (packet.length > this.mtu) return void this.drops.oversize++;
     if (!this.writer.writePacket(encodePacket(packet))) return this.checkWriter();
     this.counts.packetsToClient++;
@@ -366,19 +414,11 @@ export class AgentSession {
   /** TUN first, then the addresses: never hand out a pair a device still holds. */
   private async release(reason: string): Promise<void> {
     this.early = [];
-    const device = this.tun ?? (await this.opening);
     this.tun = undefined;
-    if (device !== undefined) await this.closeDevice(device);
+    await this.opening;
+    await this.client?.leave(this);
     this.lease?.release();
     this.endDeferred.resolve({ reason });
-  }
-
-  private async closeDevice(device: TunDevice): Promise<void> {
-    try {
-      await device.close();
-    } catch (error) {
-      this.logger.warn("removing a client's TUN device failed", { interface: device.name, error: error instanceof Error ? error.message : String(error) });
-    }
   }
 
   private summary(): Record<string, unknown> {

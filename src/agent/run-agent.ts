@@ -7,6 +7,7 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { hasNetAdmin } from "../tunnel/net-admin.ts";
+import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
 import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
 import { startAgentServer, type AgentMode, type AgentServer } from "./agent-server.ts";
@@ -47,6 +48,8 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
   if (settings.mode === "socks") return runSocksAgent(options);
   requireAgentPrivilege();
   const pool = createAddressPool(settings.pool);
+  const queue = tunnelQueueBounds();
+  if (queue.mode === "unbounded") logger.warn(`${TUNNEL_QUEUE_ENV}=unbounded: no bound on the queue toward the SSM agent (a benchmark switch; latency under load grows without limit)`);
   const nat = await (options.installNat ?? installSystemNat)({
     pool: pool.cidr,
     allowCidrs: settings.allowCidrs?.map((c) => c.text),
@@ -61,6 +64,7 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
       allowCidrs: settings.allowCidrs,
       openTun: options.openTun ?? openSystemTun,
       logger,
+      queue,
     });
   } catch (error) {
     await nat.remove();

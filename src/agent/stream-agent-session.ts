@@ -158,7 +158,9 @@ export class StreamAgentSession {
         return this.finish(`the client closed the session: ${frame.text === "" ? `reason ${frame.reason}` : frame.text}`);
       case "hello":
       case "packet":
-        // A TUN client's packets have nowhere to go here; it was refused at HELLO_ACK.
+      case "stripe_joined":
+      case "stripes_live":
+        // TUN-mode frames have nowhere to go here; such a client was refused at HELLO_ACK.
         return;
       default:
         if (this.mux === undefined) throw new FramingError("unexpected_frame", `${frame.type.toUpperCase()} before the streams capability was agreed`);

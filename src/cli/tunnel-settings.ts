@@ -6,9 +6,10 @@
  */
 import { REGION_PATTERN } from "../config/services-schema.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
+import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
 import { checkTunnelCidrs } from "../tunnel/tunnel-cidrs.ts";
 import type { TunnelFile } from "../tunnel/load-tunnel-config.ts";
-import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT, INSTANCE_ID_PATTERN, TUNNEL_NAME_PATTERN } from "../tunnel/tunnel-schema.ts";
+import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT, INSTANCE_ID_PATTERN, MAX_SESSIONS, TUNNEL_NAME_PATTERN } from "../tunnel/tunnel-schema.ts";
 import { usageError } from "./args.ts";
 import { awsRegion } from "./env.ts";
 
@@ -22,9 +23,11 @@ export const TUNNEL_UP_FLAGS = {
   profile: { type: "string" },
   region: { type: "string" },
   document: { type: "string" },
+  "stream-endpoint": { type: "string" },
   "agent-port": { type: "string" },
   name: { type: "string" },
   mtu: { type: "string" },
+  sessions: { type: "string" },
   foreground: { type: "boolean" },
   config: { type: "string", short: "c" },
   "log-level": { type: "string" },
@@ -39,9 +42,11 @@ export interface TunnelUpFlags {
   readonly profile?: string | undefined;
   readonly region?: string | undefined;
   readonly document?: string | undefined;
+  readonly "stream-endpoint"?: string | undefined;
   readonly "agent-port"?: string | undefined;
   readonly name?: string | undefined;
   readonly mtu?: string | undefined;
+  readonly sessions?: string | undefined;
 }
 
 export interface TunnelUpSettings {
@@ -51,10 +56,14 @@ export interface TunnelUpSettings {
   readonly region: string;
   readonly profile: string | undefined;
   readonly document: string;
+  /** One more StreamUrl host to accept besides the ssmmessages hosts. */
+  readonly streamEndpoint: string | undefined;
   readonly agentPort: number;
   /** Undefined: the instance id, once known. */
   readonly name: string | undefined;
   readonly mtu: number;
+  /** Striped Port sessions to the agent (--sessions). */
+  readonly sessions: number;
 }
 
 /** Merges flags over the file (if any) and checks the result. */
@@ -92,6 +101,10 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
   if (name !== undefined && !new RegExp(TUNNEL_NAME_PATTERN).test(name)) throw usageError(COMMAND, `invalid --name "${name}" (letters, digits, _ . - and at most 64, starting with a letter or digit)`);
   const document = flags.document ?? file?.document ?? DEFAULT_DOCUMENT;
   if (!/^[A-Za-z0-9_.:/-]{3,128}$/.test(document)) throw usageError(COMMAND, `invalid --document "${document}" (a Session Manager document name such as AWS-StartSSHSession)`);
+  const streamEndpoint = flags["stream-endpoint"] ?? file?.streamEndpoint;
+  if (streamEndpoint !== undefined && !new RegExp(STREAM_ENDPOINT_PATTERN).test(streamEndpoint)) {
+    throw usageError(COMMAND, `invalid --stream-endpoint "${streamEndpoint}" (a host name or host:port such as ssm-stream.example.internal, without wss://)`);
+  }
   return {
     cidrs: cidrs.map((c) => c.text),
     instanceId,
@@ -99,9 +112,11 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
     region,
     profile: flags.profile ?? file?.profile,
     document,
+    streamEndpoint: streamEndpoint?.toLowerCase(),
     agentPort: integerFlag("--agent-port", flags["agent-port"], 1, 65535) ?? file?.agentPort ?? DEFAULT_AGENT_PORT,
     name,
     mtu: integerFlag("--mtu", flags.mtu, 576, 65535) ?? file?.mtu ?? DEFAULT_MTU,
+    sessions: integerFlag("--sessions", flags.sessions, 1, MAX_SESSIONS) ?? file?.sessions ?? 1,
   };
 }
 

@@ -37,7 +37,21 @@ export interface TokenHolder {
  * lengths, so timingSafeEqual applies) against every holder, without stopping at a match.
  */
 export function selectByToken<T extends TokenHolder>(holders: readonly T[], header: string | undefined): T | undefined {
-  const candidates = presentedTokens(header).map(digest);
+  return selectByCandidates(holders, presentedTokens(header));
+}
+
+/**
+ * The holder whose token is exactly `value` (or `Bearer value`): the container endpoint's
+ * Authorization, which SDKs send as AWS_CONTAINER_AUTHORIZATION_TOKEN holds it, with no scheme.
+ */
+export function selectByExactToken<T extends TokenHolder>(holders: readonly T[], value: string | undefined): T | undefined {
+  if (value === undefined || value === "") return undefined;
+  const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value)?.[1];
+  return selectByCandidates(holders, bearer === undefined ? [value] : [value, bearer]);
+}
+
+function selectByCandidates<T extends TokenHolder>(holders: readonly T[], tokens: readonly string[]): T | undefined {
+  const candidates = tokens.map(digest);
   let found: T | undefined;
   for (const holder of holders) {
     if (holder.token === undefined) continue;

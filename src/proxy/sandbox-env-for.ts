@@ -3,7 +3,8 @@
  * with: the proxy URL (with the run's or the proxy's token), NO_PROXY, and the trust bundle
  * (written beside the CA, generating the CA when it does not exist yet, exactly as the proxy
  * itself would), or the CA certificate and how to trust it. With --aws, also the placeholder
- * AWS keys of the run's aws: credential, the only AWS keys a sandbox should hold. Every
+ * AWS keys of the run's aws: credential, the only AWS keys a sandbox should hold; with
+ * --aws-endpoint, the container credential endpoint's URL and the run's token instead. Every
  * credential with `env:` adds that variable holding its placeholder.
  */
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { CredproxyError, ErrorCode } from "../errors.ts";
 import { loadProxyConfig, type ProxyConfigLocation } from "./config/load-proxy-config.ts";
 import type { ProxyConfig, Tenant } from "./config/proxy-config.ts";
 import { awsPlaceholders } from "./aws/aws-placeholders.ts";
+import { AWS_CREDENTIALS_PATH } from "./server/container-credentials.ts";
 import { loadRuns } from "./load-runs.ts";
 import { sandboxEnv, shellLines } from "./sandbox-env.ts";
 import type { ProxyCa } from "./tls/proxy-ca.ts";
@@ -27,6 +29,8 @@ export interface SandboxEnvRequest {
   readonly bundlePath: string | undefined;
   /** Print the placeholder keys of an aws: credential: true for the only one, or its name. */
   readonly aws?: boolean | string | undefined;
+  /** Print the container credential endpoint's URL and the token instead of keys. */
+  readonly awsEndpoint?: boolean | undefined;
   readonly usage: (message: string) => Error;
 }
 
@@ -48,8 +52,36 @@ export async function sandboxEnvFor(request: SandboxEnvRequest): Promise<string>
   });
   for (const c of tenant.credentials) if (c.env !== undefined && c.placeholder !== undefined) pairs.push([c.env, c.placeholder]);
   if (request.aws !== undefined && request.aws !== false) pairs.push(...awsPairs(tenant, request.aws, request.usage));
-  return shellLines(pairs);
+  if (!request.awsEndpoint) return shellLines(pairs);
+  if (request.aws !== undefined && request.aws !== false) throw request.usage("--aws and --aws-endpoint exclude each other: SDKs take AWS_ACCESS_KEY_ID before the container endpoint, so pick one");
+  const endpoint = containerEndpointPairs(tenant, token, host, address.port, request.usage);
+  return shellLines([...pairs, ...endpoint.pairs]) + endpoint.note;
 }
+
+/**
+ * AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN: the SDK default
+ * chain then fetches the role of the run's container_endpoint credential from the proxy. SDKs
+ * fetch over plain http:// only from loopback, 169.254.170.2, 169.254.170.23 and fd00:ec2::23
+ * (aws-credential-protocols.md §1), so any other address gets a note saying so.
+ */
+function containerEndpointPairs(tenant: Tenant, token: string | undefined, host: string, port: number, usage: (message: string) => Error): { pairs: [string, string][]; note: string } {
+  const where = tenant.name === "default" ? "proxy.yaml" : `run ${tenant.name}`;
+  if (token === undefined) throw usage("--aws-endpoint: this proxy has no token, so its container credential endpoint is off; set token: in proxy.yaml (or use runs_dir)");
+  if (!tenant.awsCredentials.some((c) => c.containerEndpoint)) {
+    throw usage(`--aws-endpoint: no aws: credential of ${where} sets container_endpoint: true; set it on the one the sandbox should get (see docs/proxy.md, "Container credentials")`);
+  }
+  const authority = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const pairs: [string, string][] = [
+    ["AWS_CONTAINER_CREDENTIALS_FULL_URI", `http://${authority}${AWS_CREDENTIALS_PATH}`],
+    ["AWS_CONTAINER_AUTHORIZATION_TOKEN", token],
+  ];
+  const note = SDK_HTTP_HOSTS.test(host)
+    ? ""
+    : `# note: AWS SDKs fetch container credentials over http:// only from 127.0.0.1/8, ::1, localhost, 169.254.170.2, 169.254.170.23 or fd00:ec2::23; ${host} is none of them, so reach the proxy at one of those from the sandbox (docs/proxy.md, "Container credentials")\n`;
+  return { pairs, note };
+}
+
+const SDK_HTTP_HOSTS = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost|169\.254\.170\.2|169\.254\.170\.23|fd00:ec2::23)$/i;
 
 /** AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN: the placeholders the proxy re-signs. */
 function awsPairs(tenant: Tenant, which: true | string, usage: (message: string) => Error): [string, string][] {

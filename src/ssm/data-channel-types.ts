@@ -41,6 +41,8 @@ export interface DataChannelOptions {
   readonly logger?: Logger;
   /** Accept ws:// and any host as StreamUrl (tests); also CREDPROXY_INSECURE_STREAM_URL=1. */
   readonly allowInsecureStreamUrl?: boolean;
+  /** One more StreamUrl host (host[:port]) to accept over wss:// (--stream-endpoint). */
+  readonly streamEndpoint?: string | undefined;
 }
 
 export type DataChannelState = "connecting" | "up" | "resuming" | "down";

@@ -158,7 +158,7 @@ class SsmDataChannel implements DataChannel {
 
   /** Checks the URL, dials it signed with fresh credentials, sends the open frame, writes everything unacked. */
   private async connect(url: string, tokenValue: string): Promise<void> {
-    checkStreamUrl(url, this.allowInsecure);
+    checkStreamUrl(url, this.allowInsecure, this.options.streamEndpoint);
     const openFrame = buildOpenDataChannelFrame({ tokenValue, clientId: this.clientId, requestId: crypto.randomUUID(), clientVersion: this.clientVersion });
     const credentials = await this.options.credentials();
     const ws = await dialStream({ url, credentials, region: this.options.region, logger: this.logger });

@@ -13,6 +13,8 @@ import {
   type HelloFrame,
   type PingFrame,
   type PongFrame,
+  type StripeJoinedFrame,
+  type StripesLiveFrame,
 } from "./frames.ts";
 import { checkPeerMajor, type ProtocolVersion, type TunnelRole } from "./protocol-version.ts";
 import { decodeStreamBody, encodeStreamBody, isStreamFrameType } from "./streams/stream-frames.ts";
@@ -66,6 +68,15 @@ export function encodeHelloAck(ack: HelloAckFields): Uint8Array {
   return encodeControl(FrameType.HelloAck, w.finish());
 }
 
+export function encodeStripeJoined(joined: Omit<StripeJoinedFrame, "type">): Uint8Array {
+  const body = new BodyWriter().raw(ipv4ToBytes(joined.clientAddress, "the client address")).raw(ipv4ToBytes(joined.agentAddress, "the agent address"));
+  return encodeControl(FrameType.StripeJoined, body.finish());
+}
+
+export function encodeStripesLive(mask: number): Uint8Array {
+  return encodeControl(FrameType.StripesLive, new BodyWriter().u32(mask >>> 0).finish());
+}
+
 /** Frames one IP packet. Throws FramingError for an empty, non-IP or oversize packet. */
 export function encodePacket(packet: Uint8Array): Uint8Array {
   const problem = packetProblem(packet);
@@ -94,6 +105,10 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return encodeHello(frame);
     case "hello_ack":
       return encodeHelloAck(frame);
+    case "stripe_joined":
+      return encodeStripeJoined(frame);
+    case "stripes_live":
+      return encodeStripesLive(frame.mask);
     case "packet":
       return encodePacket(frame.packet);
     case "ping":
@@ -135,6 +150,10 @@ export function decodeBody(typeCode: number, body: Uint8Array, ctx: BodyContext)
       return decodeHello(body, ctx);
     case FrameType.HelloAck:
       return decodeHelloAck(body, ctx);
+    case FrameType.StripeJoined:
+      return decodeStripeJoined(body, newerPeer);
+    case FrameType.StripesLive:
+      return decodeStripesLive(body, newerPeer);
     case FrameType.Packet:
       return decodePacket(body, ctx.maxPacket);
     case FrameType.Ping:
@@ -171,6 +190,21 @@ function decodeHelloAck(body: Uint8Array, ctx: BodyContext): HelloAckFrame {
   for (let n = r.u8(); n > 0; n--) cidrs.push(r.string8("a CIDR"));
   r.finish();
   return { type: "hello_ack", version, capabilities, clientId, stripeIndex, stripeCount, hostname, clientVersion, cidrs };
+}
+
+function decodeStripeJoined(body: Uint8Array, newerPeer: boolean): StripeJoinedFrame {
+  const r = new BodyReader(body, "STRIPE_JOINED", newerPeer);
+  const clientAddress = ipv4FromBytes(r.bytesCopy(4));
+  const agentAddress = ipv4FromBytes(r.bytesCopy(4));
+  r.finish();
+  return { type: "stripe_joined", clientAddress, agentAddress };
+}
+
+function decodeStripesLive(body: Uint8Array, newerPeer: boolean): StripesLiveFrame {
+  const r = new BodyReader(body, "STRIPES_LIVE", newerPeer);
+  const mask = r.u32();
+  r.finish();
+  return { type: "stripes_live", mask };
 }
 
 function decodePacket(body: Uint8Array, maxPacket: number): Frame {

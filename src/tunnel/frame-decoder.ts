@@ -180,6 +180,8 @@ export class FrameDecoder {
 const NAMES = new Map<number, string>([
   [FrameType.Hello, "HELLO"],
   [FrameType.HelloAck, "HELLO_ACK"],
+  [FrameType.StripeJoined, "STRIPE_JOINED"],
+  [FrameType.StripesLive, "STRIPES_LIVE"],
   [FrameType.Packet, "PACKET"],
   [FrameType.Ping, "PING"],
   [FrameType.Pong, "PONG"],

@@ -11,6 +11,10 @@ import type { StreamFrame } from "./streams/stream-frames.ts";
 export const FrameType = {
   Hello: 0x01,
   HelloAck: 0x02,
+  /** 1.1, with the stripes capability: agent → client after HELLO_ACK. */
+  StripeJoined: 0x03,
+  /** 1.1, with the stripes capability: client → agent, which sessions are live. */
+  StripesLive: 0x04,
   Packet: 0x10,
   Ping: 0x20,
   Pong: 0x21,
@@ -62,6 +66,29 @@ export interface HelloAckFrame {
   readonly cidrs: readonly string[];
 }
 
+/**
+ * Agent → client, once per session after HELLO_ACK when both offered the stripes capability:
+ * the address pair of the client's tunnel. Every session with the same client id shares one
+ * pair (and one TUN at the agent), so a session that joins a client already here gets that
+ * client's pair, not the one its HELLO offered.
+ */
+export interface StripeJoinedFrame {
+  readonly type: "stripe_joined";
+  readonly clientAddress: string;
+  readonly agentAddress: string;
+}
+
+/**
+ * Client → agent, on every live session whenever the set changes: bit i set when session i
+ * can carry packets now. The agent sends a flow's packets only on sessions in the latest set
+ * that it also holds a connection for, so a session whose WebSocket is resuming is skipped in
+ * both directions.
+ */
+export interface StripesLiveFrame {
+  readonly type: "stripes_live";
+  readonly mask: number;
+}
+
 /** One IP packet, v4 or v6 (told apart by the version nibble). */
 export interface PacketFrame {
   readonly type: "packet";
@@ -90,7 +117,7 @@ export interface CloseFrame {
   readonly text: string;
 }
 
-export type Frame = HelloFrame | HelloAckFrame | PacketFrame | PingFrame | PongFrame | CloseFrame | StreamFrame;
+export type Frame = HelloFrame | HelloAckFrame | StripeJoinedFrame | StripesLiveFrame | PacketFrame | PingFrame | PongFrame | CloseFrame | StreamFrame;
 
 /** How often the caller sends a PING (it also keeps the SSM session from going idle). */
 export const PING_INTERVAL_MS = 15_000;

@@ -314,7 +314,7 @@ describe("versions", () => {
     const error = framingError(() => new FrameDecoder({ from: "agent" }).push(encodeHello({ ...hello, version: { major: 2, minor: 0 } })));
     expect(error.kind).toBe("version_unsupported");
     expect(error.closeReason).toBe(CloseReason.VersionUnsupported);
-    expect(error.message).toBe("the agent speaks tunnel protocol 2.0, newer than this credproxy's 1.0");
+    expect(error.message).toBe("the agent speaks tunnel protocol 2.0, newer than this credproxy's 1.1");
     expect(error.hint).toBe("upgrade credproxy on this machine");
   });
 
@@ -344,4 +344,15 @@ test("PING ids and timestamps up to 2^53 survive; encoding a larger one is refus
   const [, ping] = decoder.push(concat(encodeHello(hello), encodePing(Number.MAX_SAFE_INTEGER, 0)));
   expect(ping).toEqual({ type: "ping", id: Number.MAX_SAFE_INTEGER, sentAtMicros: 0 });
   expect(framingError(() => encodePing(2 ** 53, 0)).kind).toBe("bad_body");
+});
+
+describe("the stripe frames of 1.1", () => {
+  test("STRIPE_JOINED and STRIPES_LIVE round-trip after the handshake", () => {
+    const fromAgent = new FrameDecoder({ from: "agent" });
+    const joined: Frame = { type: "stripe_joined", clientAddress: "100.64.0.3", agentAddress: "100.64.0.2" };
+    expect(fromAgent.push(concat(encodeHello({ ...hello, version: { major: 1, minor: 1 } }), encodeFrame(joined)))).toEqual([{ type: "hello", ...hello, version: { major: 1, minor: 1 } }, joined]);
+    const fromClient = new FrameDecoder({ from: "client" });
+    const live: Frame = { type: "stripes_live", mask: 0b1011 };
+    expect(fromClient.push(concat(encodeHelloAck(helloAck), encodeFrame(live)))).toEqual([{ type: "hello_ack", ...helloAck }, live]);
+  });
 });

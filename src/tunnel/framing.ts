@@ -14,6 +14,8 @@ export {
   encodePacket,
   encodePing,
   encodePong,
+  encodeStripeJoined,
+  encodeStripesLive,
   encodeRawFrame,
   rttMicros,
   MAX_CLOSE_TEXT_BYTES,

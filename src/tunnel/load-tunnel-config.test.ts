@@ -30,6 +30,12 @@ describe("the tunnel file", () => {
     expect(message).toContain("tunnel.yaml:5:1: bogus: unknown key");
   });
 
+  test("sessions: is a whole number from 1 to 8", () => {
+    expect(parseTunnelConfigText("cidrs: [10.20.0.0/16]\nsessions: 4\n", "t.yaml", { env: {} }).sessions).toBe(4);
+    expect(problems("cidrs: [10.20.0.0/16]\nsessions: 9\n")).toContain("tunnel.yaml:2:11: sessions: must be from 1 to 8");
+    expect(problems("cidrs: [10.20.0.0/16]\nsessions: 1.5\n")).toContain("sessions");
+  });
+
   test("a CIDR entry that is not a string is the schema's problem only", () => {
     const message = problems("cidrs: [10.20.0.0/16, 7]\n");
     expect(message).toContain("cidrs[1]");

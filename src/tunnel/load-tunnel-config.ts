@@ -26,9 +26,11 @@ export interface TunnelFile {
   readonly region?: string | undefined;
   readonly profile?: string | undefined;
   readonly document?: string | undefined;
+  readonly streamEndpoint?: string | undefined;
   readonly agentPort?: number | undefined;
   readonly name?: string | undefined;
   readonly mtu?: number | undefined;
+  readonly sessions?: number | undefined;
 }
 
 interface RawTunnelFile {
@@ -38,9 +40,11 @@ interface RawTunnelFile {
   region?: string;
   profile?: string;
   document?: string;
+  stream_endpoint?: string;
   agent_port?: number;
   name?: string;
   mtu?: number;
+  sessions?: number;
 }
 
 export interface TunnelFileOptions {
@@ -93,8 +97,10 @@ export function parseTunnelConfigText(text: string, file: string, options: Tunne
     region: raw.region,
     profile: raw.profile,
     document: raw.document,
+    streamEndpoint: raw.stream_endpoint,
     agentPort: raw.agent_port,
     name: raw.name,
     mtu: raw.mtu,
+    sessions: raw.sessions,
   });
 }

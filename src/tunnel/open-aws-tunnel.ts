@@ -12,6 +12,7 @@ import type { TunnelUpSettings } from "../cli/tunnel-settings.ts";
 import { createSourceProvider } from "../credentials/source-provider.ts";
 import type { Logger } from "../log.ts";
 import { openDataChannel } from "../ssm/data-channel.ts";
+import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "./tunnel-queue.ts";
 import { insecureStreamUrlFromEnv } from "../ssm/stream-url.ts";
 import { findInstance, type FoundInstance } from "./find-instance.ts";
 import { sessionCalls } from "./session-calls.ts";
@@ -44,6 +45,8 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
   try {
     const instance = await findInstance({ instanceId: settings.instanceId, tags: settings.tags, ec2: clients.ec2, ssm: clients.ssm, signal: options.signal });
     logger.info("instance found", { instance: instance.instanceId, name: instance.name, agentVersion: instance.agentVersion });
+    const queue = tunnelQueueBounds();
+    if (queue.mode === "unbounded") logger.warn(`${TUNNEL_QUEUE_ENV}=unbounded: no drop-tail queue in front of the session (a benchmark switch; latency under load grows without limit)`);
     const calls = sessionCalls({ ssm: clients.ssm, instanceId: instance.instanceId, document: settings.document, agentPort: settings.agentPort });
     const tunnel = startTunnel({
       openChannel: () =>
@@ -53,11 +56,14 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
           region: settings.region,
           logger: logger.child({ part: "data-channel" }),
           allowInsecureStreamUrl: insecureStreamUrlFromEnv(),
+          streamEndpoint: settings.streamEndpoint,
+          maxInFlightBytes: queue.clientInFlightBytes,
         }),
       openTun,
       cidrs: settings.cidrs,
       tunName: options.tunName,
       mtu: settings.mtu,
+      sessions: settings.sessions,
       logger,
     });
     return { instance, tunnel, destroy: () => clients.destroy() };

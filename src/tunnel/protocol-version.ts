@@ -11,10 +11,17 @@ export interface ProtocolVersion {
   readonly minor: number;
 }
 
-export const PROTOCOL_VERSION: ProtocolVersion = { major: 1, minor: 0 };
+/** 1.1 added the stripes capability and its STRIPE_JOINED and STRIPES_LIVE frames. */
+export const PROTOCOL_VERSION: ProtocolVersion = { major: 1, minor: 1 };
 
 /** Capability bits offered in HELLO and accepted in HELLO_ACK. None are defined in 1.0. */
 export const NO_CAPABILITIES = 0;
+/**
+ * 1.1: several sessions of one client (the same client id in HELLO_ACK) share one TUN and
+ * address pair at the agent, which answers each with STRIPE_JOINED and sends each packet on
+ * the session its flow hashes to (flow-hash.ts).
+ */
+export const CAPABILITY_STRIPES = 0x1;
 /**
  * The agent dials TCP streams for the client (OPEN, OPEN_OK, OPEN_FAIL, DATA, CREDIT,
  * STREAM_CLOSE: streams/stream-frames.ts), for `credproxy tunnel socks`. Offered by an agent in

@@ -6,10 +6,13 @@
  * cannot say (CIDRs that parse, instance_id or tags) is checked in load-tunnel-config.ts.
  */
 import { extensionKeys, REGION_PATTERN } from "../config/services-schema.ts";
+import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
 
 export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
 export const DEFAULT_AGENT_PORT = 7860;
 export const INSTANCE_ID_PATTERN = "^(i|mi)-[0-9a-f]{8,17}$";
+/** `--sessions`: at most this many striped sessions (the live set travels as a bit mask, and each costs an SSM session). */
+export const MAX_SESSIONS = 8;
 export const TUNNEL_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
 
 export const tunnelConfigSchema = {
@@ -53,6 +56,12 @@ export const tunnelConfigSchema = {
       pattern: "^[A-Za-z0-9_.:/-]{3,128}$",
       "x-expected": "a document name such as AWS-StartSSHSession",
     },
+    stream_endpoint: {
+      type: "string",
+      description: "One more host (host or host:port) whose wss:// session streams are accepted besides the ssmmessages hosts (--stream-endpoint).",
+      pattern: STREAM_ENDPOINT_PATTERN,
+      "x-expected": "a host name or host:port, without wss://",
+    },
     agent_port: { type: "integer", description: "The port `credproxy agent` listens on, on the instance (--agent-port). Default 7860.", minimum: 1, maximum: 65535 },
     name: {
       type: "string",
@@ -61,5 +70,11 @@ export const tunnelConfigSchema = {
       "x-expected": "letters, digits, _ . - (at most 64)",
     },
     mtu: { type: "integer", description: "The TUN device's MTU (--mtu); the agent may lower it. Default 1400.", minimum: 576, maximum: 65535 },
+    sessions: {
+      type: "integer",
+      description: "Port sessions to open to the agent, striped by flow (--sessions): N sessions carry about N times one session's throughput for N parallel flows. Default 1.",
+      minimum: 1,
+      maximum: MAX_SESSIONS,
+    },
   },
 } as const;

@@ -4,9 +4,9 @@
  * the TUN stays, and the counters. The real channel and TUN are tested in their own files.
  */
 import { describe, expect, test } from "bun:test";
-import type { DataChannel, DataChannelClosed, DataChannelState, DataChannelStats } from "../ssm/data-channel-types.ts";
 import { CloseReason, encodeClose, encodeHello, encodePacket, encodePong, FrameDecoder, type Frame, type HelloFields } from "./framing.ts";
 import { FakeClock, settle } from "./_fake-tunnel-clock.ts";
+import { FakeChannel, fakeTunnelParts } from "./_fake-channel.ts";
 import { FakeTun } from "./_fake-tun.ts";
 import { startTunnel, type Tunnel, type TunnelSessionOptions } from "./tunnel-session.ts";
 
@@ -20,60 +20,6 @@ const HELLO: HelloFields = {
   agentVersion: "test-agent",
 };
 
-/** A data channel that records what is written and delivers what the test sends. */
-class FakeChannel implements DataChannel {
-  readonly written: Uint8Array[] = [];
-  refuse = false;
-  closedByClient = false;
-  private readonly data: ((bytes: Uint8Array) => void)[] = [];
-  private readonly readyDeferred = Promise.withResolvers<void>();
-  private readonly closedDeferred = Promise.withResolvers<DataChannelClosed>();
-  readonly ready = this.readyDeferred.promise;
-  readonly closed = this.closedDeferred.promise;
-  state: DataChannelState = "connecting";
-  resends = 0;
-
-  constructor(readonly sessionId: string) {
-    this.ready.catch(() => undefined);
-  }
-  write(bytes: Uint8Array): boolean {
-    if (this.refuse) return false;
-    this.written.push(bytes);
-    return true;
-  }
-  onData(callback: (bytes: Uint8Array) => void): void {
-    this.data.push(callback);
-  }
-  onState(): void {}
-  onWritable(): void {}
-  stats(): DataChannelStats {
-    return { state: this.state, sessionId: this.sessionId, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, resends: this.resends, duplicates: 0, parseErrors: 0, srttMs: 0, rtoMs: 0, reconnects: 0, unackedBytes: 0 };
-  }
-  close(): Promise<DataChannelClosed> {
-    this.closedByClient = true;
-    this.end("closed by the client");
-    return this.closed;
-  }
-  // ——— test side ———
-  handshake(): void {
-    this.state = "up";
-    this.readyDeferred.resolve();
-  }
-  deliver(bytes: Uint8Array): void {
-    for (const listener of this.data) listener(bytes);
-  }
-  end(reason: string): void {
-    this.state = "down";
-    this.readyDeferred.reject(new Error(reason));
-    this.closedDeferred.resolve({ reason });
-  }
-  /** What the client sent, decoded as the agent would read it. */
-  frames(): Frame[] {
-    const decoder = new FrameDecoder({ from: "client" });
-    return this.written.flatMap((bytes) => decoder.push(bytes));
-  }
-}
-
 interface Rig {
   tunnel: Tunnel;
   clock: FakeClock;
@@ -82,20 +28,10 @@ interface Rig {
 }
 
 function rig(overrides: Partial<TunnelSessionOptions> = {}): Rig {
-  const clock = new FakeClock();
-  const channels: FakeChannel[] = [];
-  const tuns: FakeTun[] = [];
+  const { clock, channels, tuns, openChannel, openTun } = fakeTunnelParts();
   const tunnel = startTunnel({
-    openChannel: () => {
-      const channel = new FakeChannel(`session-${channels.length + 1}`);
-      channels.push(channel);
-      return channel;
-    },
-    openTun: async (options) => {
-      const tun = new FakeTun(`cpx${tuns.length}`, options);
-      tuns.push(tun);
-      return tun;
-    },
+    openChannel,
+    openTun,
     cidrs: ["10.99.0.0/24", "fd00:99::/64"],
     mtu: 1400,
     clock,
@@ -241,16 +177,24 @@ describe("packets through an up session", () => {
     channel.refuse = false;
     r.tuns[0]!.read(ipv4("10.99.0.8", 1400));
     expect(sentPackets(channel)).toBe(1);
-    expect(channel.written.slice(1).every((bytes) => bytes.length === 1403)).toBe(true);
+    // Past HELLO_ACK and the first PING, only the one packet that was not refused.
+    expect(channel.written.slice(2).map((bytes) => bytes.length)).toEqual([1403]);
     expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 1400, drops: { queueFull: 5 } });
   });
 
-  test("a PING every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {
+  test("a PING at once and then every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {
     const r = rig();
     const channel = await bringUp(r);
-    await r.clock.advance(15_000);
-    const ping = channel.frames().find((f) => f.type === "ping");
-    expect(ping).toMatchObject({ type: "ping", id: 1 });
+    const first = channel.frames().filter((f) => f.type === "ping");
+    expect(first).toEqual([expect.objectContaining({ type: "ping", id: 1 })]);
+    expect(r.tunnel.status().rttMs).toBeUndefined();
+    await r.clock.advance(5);
+    if (first[0]?.type !== "ping") throw new Error("no first ping");
+    channel.deliver(encodePong(first[0]));
+    expect(r.tunnel.status().rttMs).toBe(5);
+    await r.clock.advance(14_995);
+    const ping = channel.frames().find((f) => f.type === "ping" && f.id === 2);
+    expect(ping).toMatchObject({ type: "ping", id: 2 });
     await r.clock.advance(42);
     if (ping?.type !== "ping") throw new Error("no ping");
     channel.deliver(encodePong(ping));

@@ -7,13 +7,21 @@
  * when they are unchanged) and a route per CIDR → HELLO_ACK → relay. TUN packets are framed one
  * per PACKET and written whole; a refused write (the channel's in-flight bound: the drop-tail
  * queue) drops that packet and counts it, so nothing that has a sequence number is ever dropped.
- * Only packets to a routed CIDR or the agent's address are sent. A PING goes out every 15 s and
- * its PONG gives the RTT.
+ * Only packets to a routed CIDR or the agent's address are sent. A PING goes out as soon as the
+ * session is up and then every 15 s; its PONG gives the RTT.
  *
  * A session ends on channel_closed, a refused resume, 60 s without a PONG, a CLOSE from the
  * agent or a framing error; a new one starts after a backoff of 1 s doubling to 30 s, while the
  * TUN and its routes stay. Before the first session is up, a few failed starts end the tunnel
  * instead, with the last error, so `tunnel up` reports what is wrong.
+ *
+ * With `sessions` N > 1 there are N such sessions, each in its slot (stripe-slot.ts) with its
+ * own restarts, sharing the TUN. Against an agent that offers the stripes capability the client
+ * accepts it and sends HELLO_ACK at once with its stripe index; the agent puts every session
+ * with our client id on one TUN and address pair and says which in STRIPE_JOINED, and only then
+ * is the TUN opened (or kept). Each packet goes on the session its flow hashes to among the
+ * live ones (flow-hash.ts), and STRIPES_LIVE tells the agent which are live whenever that
+ * changes, so it answers on the same session. An agent without stripes gets one session.
  *
  * The channel factory, the TUN opener and the clock are injected (unit tests pass fakes).
  */
@@ -25,8 +33,10 @@ import type { DataChannel } from "../ssm/data-channel-types.ts";
 import { VERSION } from "../version.ts";
 import {
   CloseReason,
+  CAPABILITY_STRIPES,
   encodeClose,
   encodeHelloAck,
+  encodeStripesLive,
   encodePacket,
   encodePing,
   encodePong,
@@ -36,12 +46,15 @@ import {
   negotiate,
   PING_INTERVAL_MS,
   PROTOCOL_VERSION,
+  NO_CAPABILITIES,
   type Frame,
   type HelloFrame,
 } from "./framing.ts";
 import { packetFilter } from "./packet-filter.ts";
+import { newSlot, sessionForPacket, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
+import { MAX_SESSIONS } from "./tunnel-schema.ts";
 import { emptyCounters, type TunnelCounters, type TunnelState, type TunnelStatus } from "./tunnel-status.ts";
 
 export const PONG_TIMEOUT_MS = 60_000;
@@ -67,8 +80,10 @@ export interface TunnelSessionOptions {
   readonly pingIntervalMs?: number;
   readonly pongTimeoutMs?: number;
   readonly backoff?: { readonly firstDelayMs: number; readonly maxDelayMs: number };
-  /** Failed starts before the first session is up that end the tunnel (default 3). */
+  /** Failed starts before the first session is up that end the tunnel (default 3 per session). */
   readonly startAttempts?: number;
+  /** Striped sessions to keep open, 1 to MAX_SESSIONS (default 1). */
+  readonly sessions?: number;
 }
 
 /** What `tunnel up` prints once traffic can flow. */
@@ -98,22 +113,8 @@ export interface Tunnel {
 
 export function startTunnel(options: TunnelSessionOptions): Tunnel {
   const tunnel = new ClientTunnel(options);
-  tunnel.startSession();
+  tunnel.startAll();
   return tunnel;
-}
-
-/** One data channel and what the framing knows about it. */
-interface Session {
-  readonly channel: DataChannel;
-  readonly decoder: FrameDecoder;
-  up: boolean;
-  ended: boolean;
-  mtu: number;
-  accepts: (packet: Uint8Array) => boolean;
-  lastPongAt: number;
-  nextPingId: number;
-  cancelHello: () => void;
-  cancelPing: () => void;
 }
 
 interface OpenTun {
@@ -131,18 +132,15 @@ class ClientTunnel implements Tunnel {
   private readonly closedDeferred = Promise.withResolvers<TunnelEnd>();
   private readonly counters: TunnelCounters = emptyCounters();
   private readonly startedAt: number;
-  private session: Session | undefined;
+  private readonly slots: StripeSlot[];
+  /** The slots that carry packets now, by index; recomputed when a session or channel changes. */
+  private live: StripeSlot[] = [];
+  private liveMask = 0;
   private tun: OpenTun | undefined;
+  /** TUN (re)opens one after another, so two sessions coming up at once share one device. */
+  private tunQueue: Promise<void> = Promise.resolve();
   private everUp = false;
   private failedStarts = 0;
-  /** Consecutive sessions that ended; reset when one comes up. */
-  private restartAttempt = 0;
-  private cancelRestart: (() => void) | undefined;
-  private sessionsStarted = 0;
-  private restarts = 0;
-  /** Resends and resumes of channels already ended. */
-  private past = { resends: 0, reconnects: 0 };
-  private upSince: number | undefined;
   private rttMs: number | undefined;
   private lastError: string | undefined;
   /** Set by close() and by a failure that ends the tunnel: no new session starts after it. */
@@ -163,17 +161,24 @@ class ClientTunnel implements Tunnel {
       if ("problem" in cidr) throw new CredproxyError(ErrorCode.ConfigInvalid, `tunnel CIDR: ${cidr.problem}`);
       return cidr;
     });
+    const count = options.sessions ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_SESSIONS) throw new CredproxyError(ErrorCode.ConfigInvalid, `tunnel sessions: ${count} is not a whole number from 1 to ${MAX_SESSIONS}`);
+    this.slots = Array.from({ length: count }, (_, index) => newSlot(index));
     this.ready = this.readyDeferred.promise;
     this.closed = this.closedDeferred.promise;
     this.ready.catch(() => undefined);
   }
 
+  startAll(): void {
+    for (const slot of this.slots) this.startSession(slot);
+  }
+
   // ——— sessions ———
 
-  startSession(): void {
-    this.cancelRestart = undefined;
+  private startSession(slot: StripeSlot): void {
+    slot.cancelRestart = undefined;
     if (this.stopping) return;
-    this.sessionsStarted++;
+    slot.sessionsStarted++;
     let channel: DataChannel;
     try {
       channel = this.options.openChannel();
@@ -181,19 +186,23 @@ class ClientTunnel implements Tunnel {
       return this.failTunnel(asError(error, "could not open a data channel"));
     }
     const session: Session = {
+      slot,
       channel,
       decoder: new FrameDecoder({ from: "agent" }),
       up: false,
       ended: false,
+      striped: false,
       mtu: this.options.mtu,
+      agentVersion: "",
       accepts: () => false,
       lastPongAt: this.clock.now(),
       nextPingId: 1,
       cancelHello: () => undefined,
       cancelPing: () => undefined,
     };
-    this.session = session;
+    slot.session = session;
     channel.onData((bytes) => this.receive(session, bytes));
+    channel.onState(() => this.liveChanged());
     channel.ready.then(
       () => {
         if (session.ended) return;
@@ -205,44 +214,51 @@ class ClientTunnel implements Tunnel {
     void channel.closed.then((end) => this.endSession(session, end.error ?? new CredproxyError(ErrorCode.SsmSetting, `the data channel ended: ${end.reason}`)));
   }
 
-  private helloTimedOut(session: Session, ms: number): void {
+  private helloTimedOut(session: Session, ms: number, frame = "HELLO"): void {
     if (session.ended || session.up) return;
-    session.channel.write(encodeClose(CloseReason.Timeout, "no HELLO"));
+    session.channel.write(encodeClose(CloseReason.Timeout, `no ${frame}`));
     this.endSession(
       session,
-      new CredproxyError(ErrorCode.TunnelProtocol, `no HELLO from the agent within ${Math.round(ms / 1000)} s`, {
+      new CredproxyError(ErrorCode.TunnelProtocol, `no ${frame} from the agent within ${Math.round(ms / 1000)} s`, {
         hint: "check that `credproxy agent` runs on the instance and listens on the agent port (--agent-port, default 7860)",
       }),
     );
   }
 
-  /** Ends one session; the tunnel goes on with a new one after a backoff (or ends, before its first). */
+  /** Ends one session; its slot goes on with a new one after a backoff (or the tunnel ends, before its first). */
   private endSession(session: Session, error: CredproxyError, fatal = false): void {
     if (session.ended) return;
+    const slot = session.slot;
     session.ended = true;
     session.up = false;
     session.cancelHello();
     session.cancelPing();
-    if (this.session === session) {
-      this.session = undefined;
-      this.upSince = undefined;
+    if (slot.session === session) {
+      slot.session = undefined;
+      slot.upSince = undefined;
     }
+    this.liveChanged();
     void session.channel.close().then(() => {
       const stats = session.channel.stats();
-      this.past.resends += stats.resends;
-      this.past.reconnects += stats.reconnects;
+      slot.past.resends += stats.resends;
+      slot.past.reconnects += stats.reconnects;
     });
-    if (this.stopping) return;
-    this.lastError = error.message;
+    if (this.stopping || slot.unsupported) return;
+    this.lastError = slot.lastError = error.message;
     if (!this.everUp) {
       this.failedStarts++;
-      if (fatal || this.failedStarts >= (this.options.startAttempts ?? DEFAULT_START_ATTEMPTS)) return this.failTunnel(error);
+      const allowed = (this.options.startAttempts ?? DEFAULT_START_ATTEMPTS) * this.slots.length;
+      if (fatal || this.failedStarts >= allowed) return this.failTunnel(error);
     }
     const backoff = this.options.backoff ?? RESTART_BACKOFF;
-    const delay = Math.min(backoff.maxDelayMs, backoff.firstDelayMs * 2 ** this.restartAttempt++);
-    this.logger.warn("tunnel session ended; starting a new one", { error: error.message, delayMs: delay });
-    this.restarts++;
-    this.cancelRestart = this.clock.setTimer(() => this.startSession(), delay);
+    const delay = Math.min(backoff.maxDelayMs, backoff.firstDelayMs * 2 ** slot.restartAttempt++);
+    this.logger.warn("tunnel session ended; starting a new one", { error: error.message, delayMs: delay, ...this.stripeField(slot) });
+    slot.restarts++;
+    slot.cancelRestart = this.clock.setTimer(() => this.startSession(slot), delay);
+  }
+
+  private stripeField(slot: StripeSlot): Record<string, string> {
+    return this.slots.length > 1 ? { stripe: `${slot.index}/${this.slots.length}` } : {};
   }
 
   // ——— from the agent ———
@@ -267,6 +283,9 @@ class ClientTunnel implements Tunnel {
     switch (frame.type) {
       case "hello":
         return void this.hello(session, frame);
+      case "stripe_joined":
+        if (session.striped && !session.up) void this.sessionUp(session, frame, session.mtu);
+        return;
       case "packet":
         return this.toTun(session, frame.packet);
       case "ping":
@@ -274,7 +293,7 @@ class ClientTunnel implements Tunnel {
         return;
       case "pong":
         session.lastPongAt = this.clock.now();
-        this.rttMs = Math.max(0, this.clock.now() - frame.sentAtMicros / 1000);
+        this.rttMs = session.slot.rttMs = Math.max(0, this.clock.now() - frame.sentAtMicros / 1000);
         return;
       case "close": {
         const refused = frame.reason === CloseReason.NotAllowed || frame.reason === CloseReason.VersionUnsupported;
@@ -282,57 +301,107 @@ class ClientTunnel implements Tunnel {
         return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `the agent closed the tunnel: ${text}`), refused);
       }
       case "hello_ack":
+      case "stripes_live":
         return;
     }
   }
 
   private async hello(session: Session, hello: HelloFrame): Promise<void> {
     session.cancelHello();
+    const striping = this.slots.length > 1;
     let negotiated;
     try {
-      negotiated = negotiate(hello.version, hello.capabilities, "agent");
+      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, striping ? CAPABILITY_STRIPES : NO_CAPABILITIES);
     } catch (error) {
       return this.endSession(session, asError(error, "HELLO"), true);
     }
-    const mtu = Math.min(this.options.mtu, hello.mtu);
-    try {
-      await this.ensureTun(hello, mtu);
-    } catch (error) {
-      // A TUN that cannot be opened (no privilege, a route already there) will not open later either.
-      session.channel.write(encodeClose(CloseReason.InternalError, "the client could not open its TUN device"));
-      return this.failTunnel(asError(error, "could not open the TUN device"));
+    session.striped = (negotiated.capabilities & CAPABILITY_STRIPES) !== 0;
+    session.mtu = Math.min(this.options.mtu, hello.mtu);
+    session.agentVersion = hello.agentVersion;
+    if (striping && !session.striped && session.slot.index > 0) return this.stripesUnsupported(session, hello);
+    if (session.striped) {
+      // The agent answers STRIPE_JOINED with the pair every session of ours shares.
+      if (!this.sendHelloAck(session, negotiated)) return;
+      const ms = this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+      session.cancelHello = this.clock.setTimer(() => this.helloTimedOut(session, ms, "STRIPE_JOINED"), ms);
+      return;
     }
-    if (session.ended || this.session !== session) return;
+    if (!(await this.openTunFor(session, hello, session.mtu))) return;
+    if (!this.sendHelloAck(session, negotiated)) return;
+    this.markUp(session, hello);
+  }
+
+  /** A striped session's STRIPE_JOINED: the TUN with the shared pair, then up. */
+  private async sessionUp(session: Session, pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<void> {
+    session.cancelHello();
+    if (await this.openTunFor(session, pair, mtu)) this.markUp(session, pair);
+  }
+
+  private sendHelloAck(session: Session, negotiated: { version: { major: number; minor: number }; capabilities: number }): boolean {
     const ack = encodeHelloAck({
       version: negotiated.version,
       capabilities: negotiated.capabilities,
       clientId: this.clientId,
-      stripeIndex: 0,
-      stripeCount: 1,
+      stripeIndex: session.striped ? session.slot.index : 0,
+      stripeCount: session.striped ? this.slots.length : 1,
       hostname: (this.options.hostname ?? hostname()).slice(0, 255),
       clientVersion: VERSION,
       cidrs: this.cidrs.map((c) => c.text),
     });
-    if (!session.channel.write(ack)) {
-      return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, "the data channel refused HELLO_ACK"));
+    if (session.channel.write(ack)) return true;
+    this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, "the data channel refused HELLO_ACK"));
+    return false;
+  }
+
+  /** An agent without stripes would give this session a TUN and pair of its own: it stays closed. */
+  private stripesUnsupported(session: Session, hello: HelloFrame): void {
+    session.slot.unsupported = true;
+    session.slot.lastError = `the agent (credproxy ${hello.agentVersion}, tunnel protocol ${hello.version.major}.${hello.version.minor}) does not support several sessions per tunnel`;
+    if (session.slot.index === 1) this.logger.warn("the agent does not support --sessions; using one session", { agentVersion: hello.agentVersion, hint: "upgrade credproxy on the instance" });
+    session.channel.write(encodeClose(CloseReason.Normal, "stripes not supported"));
+    this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, session.slot.lastError));
+  }
+
+  /** Opens or keeps the TUN for `pair`; false (and the tunnel failed or the session gone) when it cannot be used. */
+  private async openTunFor(session: Session, pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<boolean> {
+    try {
+      await this.ensureTun(pair, mtu);
+    } catch (error) {
+      // A TUN that cannot be opened (no privilege, a route already there) will not open later either.
+      session.channel.write(encodeClose(CloseReason.InternalError, "the client could not open its TUN device"));
+      this.failTunnel(asError(error, "could not open the TUN device"));
+      return false;
     }
-    session.mtu = mtu;
-    session.accepts = packetFilter(this.cidrs, hello.agentAddress);
+    return !session.ended && session.slot.session === session && this.tun !== undefined;
+  }
+
+  private markUp(session: Session, pair: { agentAddress: string }): void {
+    const slot = session.slot;
+    session.accepts = packetFilter(this.cidrs, pair.agentAddress);
     session.up = true;
     session.lastPongAt = this.clock.now();
-    this.upSince = this.clock.now();
+    slot.upSince = this.clock.now();
     this.everUp = true;
-    this.restartAttempt = 0;
+    slot.restartAttempt = 0;
+    // One PING at once, so status has an RTT from the start rather than after the first interval.
+    this.sendPing(session);
     this.schedulePing(session);
+    this.liveChanged();
     const up = { ...this.tun!.up, sessionId: session.channel.stats().sessionId };
-    this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), agentVersion: hello.agentVersion });
+    this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), agentVersion: session.agentVersion, ...this.stripeField(slot) });
     this.readyDeferred.resolve(up);
   }
 
-  /** Keeps the open TUN when HELLO's addresses and the MTU are unchanged, else (re)opens it. */
-  private async ensureTun(hello: HelloFrame, mtu: number): Promise<void> {
-    const key = `${hello.clientAddress}|${hello.agentAddress}|${mtu}`;
-    if (this.tun?.key === key) return;
+  /** Keeps the open TUN when the addresses and the MTU are unchanged, else (re)opens it. */
+  private ensureTun(pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<void> {
+    const next = this.tunQueue.then(() => this.reopenTun(pair, mtu));
+    this.tunQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reopenTun(pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<void> {
+    const key = `${pair.clientAddress}|${pair.agentAddress}|${mtu}`;
+    if (this.tun?.key === key || this.stopping) return;
     const old = this.tun;
     this.tun = undefined;
     if (old !== undefined) {
@@ -343,8 +412,8 @@ class ClientTunnel implements Tunnel {
     const device = await this.options.openTun({
       ...(this.options.tunName !== undefined ? { name: this.options.tunName } : {}),
       mtu,
-      address: hello.clientAddress,
-      peer: hello.agentAddress,
+      address: pair.clientAddress,
+      peer: pair.agentAddress,
       routes,
     });
     if (this.stopping) {
@@ -353,7 +422,7 @@ class ClientTunnel implements Tunnel {
     }
     device.onPacket((packet) => this.fromTun(packet));
     device.onError((error) => this.failTunnel(asError(error, "the TUN device failed")));
-    this.tun = { device, key, up: { interface: device.name, clientAddress: hello.clientAddress, agentAddress: hello.agentAddress, mtu, routes } };
+    this.tun = { device, key, up: { interface: device.name, clientAddress: pair.clientAddress, agentAddress: pair.agentAddress, mtu, routes } };
   }
 
   private toTun(session: Session, packet: Uint8Array): void {
@@ -361,21 +430,41 @@ class ClientTunnel implements Tunnel {
     if (this.tun.device.write(packet)) {
       this.counters.packetsReceived++;
       this.counters.bytesReceived += packet.length;
+      session.slot.counters.packetsReceived++;
+      session.slot.counters.bytesReceived += packet.length;
     } else this.counters.drops.tunWrite++;
   }
 
   // ——— towards the agent ———
 
+  /**
+   * The live set changed (a session up or ended, a WebSocket resuming or back): recompute it,
+   * and tell the agent on every live striped session, so it answers each flow where we send it.
+   */
+  private liveChanged(): void {
+    this.live = this.slots.filter(slotLive);
+    const mask = this.live.reduce((m, slot) => m | (1 << slot.index), 0);
+    if (mask === this.liveMask) return;
+    this.liveMask = mask;
+    for (const slot of this.live) if (slot.session!.striped) slot.session!.channel.write(encodeStripesLive(mask));
+  }
+
   private fromTun(packet: Uint8Array): void {
-    const session = this.session;
     const drops = this.counters.drops;
-    if (session === undefined || !session.up) return void drops.noSession++;
+    const session = this.sessionFor(packet);
+    if (session === undefined) return void drops.noSession++;
     if (!session.accepts(packet)) return void drops.filtered++;
     if (packet.length > session.mtu) return void drops.oversize++;
     // One frame per packet, written whole or not at all: the channel never splits our frames.
     if (!session.channel.write(encodePacket(packet))) return void drops.queueFull++;
     this.counters.packetsSent++;
     this.counters.bytesSent += packet.length;
+    session.slot.counters.packetsSent++;
+    session.slot.counters.bytesSent += packet.length;
+  }
+
+  private sessionFor(packet: Uint8Array): Session | undefined {
+    return sessionForPacket(this.slots, this.live, packet);
   }
 
   private schedulePing(session: Session): void {
@@ -388,9 +477,15 @@ class ClientTunnel implements Tunnel {
         session.channel.write(encodeClose(CloseReason.Timeout, "no PONG"));
         return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `no PONG from the agent for ${Math.round(silentMs / 1000)} s`));
       }
-      session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
+      this.sendPing(session);
+      // Again with every PING, in case the one sent on the change found the channel full.
+      if (session.striped) session.channel.write(encodeStripesLive(this.liveMask));
       this.schedulePing(session);
     }, interval);
+  }
+
+  private sendPing(session: Session): void {
+    session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
   }
 
   // ——— the tunnel's end ———
@@ -399,36 +494,41 @@ class ClientTunnel implements Tunnel {
     if (this.ended) return this.closed;
     this.closing ??= (async () => {
       this.stopping = true;
-      this.cancelRestart?.();
-      const session = this.session;
-      if (session !== undefined && !session.ended) {
-        if (session.up) session.channel.write(encodeClose(CloseReason.Normal, "tunnel down"));
-        session.ended = true;
-        session.cancelHello();
-        session.cancelPing();
-        await session.channel.close();
-      }
-      this.session = undefined;
+      await Promise.all(this.slots.map((slot) => this.closeSlot(slot)));
       await this.finish({ reason });
       return this.closed;
     })();
     return this.closing;
   }
 
+  private async closeSlot(slot: StripeSlot): Promise<void> {
+    slot.cancelRestart?.();
+    const session = slot.session;
+    slot.session = undefined;
+    if (session === undefined || session.ended) return;
+    if (session.up) session.channel.write(encodeClose(CloseReason.Normal, "tunnel down"));
+    session.ended = true;
+    session.cancelHello();
+    session.cancelPing();
+    await session.channel.close();
+  }
+
   private failTunnel(error: CredproxyError): void {
     if (this.stopping) return;
     this.stopping = true;
     this.lastError = error.message;
-    const session = this.session;
-    if (session !== undefined) this.endSession(session, error);
-    this.cancelRestart?.();
+    for (const slot of this.slots) {
+      if (slot.session !== undefined) this.endSession(slot.session, error);
+      slot.cancelRestart?.();
+    }
     void this.finish({ reason: error.message, error });
   }
 
   private async finish(end: TunnelEnd): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    this.upSince = undefined;
+    for (const slot of this.slots) slot.upSince = undefined;
+    await this.tunQueue;
     const tun = this.tun;
     this.tun = undefined;
     if (tun !== undefined) {
@@ -443,31 +543,35 @@ class ClientTunnel implements Tunnel {
   }
 
   status(): TunnelStatus {
-    const session = this.session;
-    const channel = session?.channel.stats();
+    const stripes = this.slots.map((slot) => slotStatus(slot, this.ended));
+    const states = this.slots.map((slot) => slotState(slot, this.ended));
     let state: TunnelState = "connecting";
     if (this.ended) state = "down";
-    else if (session?.up) state = channel?.state === "resuming" ? "resuming" : "up";
+    else if (states.includes("up")) state = "up";
+    else if (states.includes("resuming")) state = "resuming";
+    const first = this.slots.find((slot) => slot.session?.up) ?? this.slots[0]!;
+    const upSince = stripes.map((s) => s.upSince).filter((t) => t !== undefined);
     return {
       state,
-      sessionId: channel?.sessionId,
+      sessionId: first.session?.channel.stats().sessionId,
       interface: this.tun?.up.interface,
       clientAddress: this.tun?.up.clientAddress,
       agentAddress: this.tun?.up.agentAddress,
       mtu: this.tun?.up.mtu,
       routes: this.cidrs.map((c) => c.text),
       startedAt: this.startedAt,
-      upSince: this.upSince,
+      upSince: upSince.length === 0 ? undefined : Math.min(...upSince),
       packetsSent: this.counters.packetsSent,
       bytesSent: this.counters.bytesSent,
       packetsReceived: this.counters.packetsReceived,
       bytesReceived: this.counters.bytesReceived,
       drops: { ...this.counters.drops },
-      resends: this.past.resends + (channel?.resends ?? 0),
+      resends: stripes.reduce((n, s) => n + s.resends, 0),
       rttMs: this.rttMs,
-      reconnects: this.restarts + this.past.reconnects + (channel?.reconnects ?? 0),
-      sessions: this.sessionsStarted,
+      reconnects: stripes.reduce((n, s) => n + s.reconnects, 0),
+      sessions: this.slots.reduce((n, slot) => n + slot.sessionsStarted, 0),
       lastError: this.lastError,
+      stripes,
     };
   }
 }

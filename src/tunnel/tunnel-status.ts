@@ -48,6 +48,24 @@ export interface TunnelStatus extends TunnelCounters {
   readonly sessions: number;
   /** Why the last session ended, if one did. */
   readonly lastError: string | undefined;
+  /** Each striped session (`--sessions N`; one entry without). */
+  readonly stripes: readonly TunnelStripeStatus[];
+}
+
+/** One striped session: its own state and the packets that went over it. */
+export interface TunnelStripeStatus {
+  readonly index: number;
+  readonly state: TunnelState;
+  readonly sessionId: string | undefined;
+  readonly upSince: number | undefined;
+  readonly packetsSent: number;
+  readonly bytesSent: number;
+  readonly packetsReceived: number;
+  readonly bytesReceived: number;
+  readonly resends: number;
+  readonly reconnects: number;
+  readonly rttMs: number | undefined;
+  readonly lastError: string | undefined;
 }
 
 export function emptyCounters(): TunnelCounters {

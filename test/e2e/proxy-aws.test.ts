@@ -202,6 +202,64 @@ describe("AWS requests the proxy refuses before they leave", () => {
   });
 });
 
+/**
+ * A request signed with the sandbox's placeholder keys by @smithy/signature-v4 exactly as given
+ * (S3: the path as sent), then sent through the proxy by curl with --path-as-is, so dot segments
+ * and doubled slashes reach the proxy as written. `raw` headers are sent but never signed.
+ */
+async function placeholderSigned(method: string, path: string, options: { body?: string; headers?: Record<string, string>; raw?: string[]; date?: Date; service?: string } = {}) {
+  const body = options.body ?? "";
+  const service = options.service ?? "s3";
+  const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!, sessionToken: env.AWS_SESSION_TOKEN! };
+  const signer = new SignatureV4({ credentials, region: "us-east-1", service, sha256: Sha256, uriEscapePath: service !== "s3" });
+  const headers = { host: `localhost:${front.port}`, "x-amz-content-sha256": createHash("sha256").update(body).digest("hex"), ...options.headers };
+  const signed = await signer.sign({ method, protocol: "https:", hostname: "localhost", path, query: {}, headers, body }, { signingDate: options.date ?? new Date() });
+  const sent = [...Object.entries(signed.headers).map(([n, v]) => `${n}: ${v}`), ...(options.raw ?? [])];
+  // HTTP/1.1: over HTTP/2 curl drops Connection, which no h2 request may carry
+  return viaProxy(`${endpoint}${path}`, sent, ["--http1.1", "--path-as-is", "-X", method, ...(body === "" ? [] : ["--data-binary", body])]);
+}
+
+describe("hostile SigV4 inputs", () => {
+  test("S3 paths with dot segments, doubled slashes and percent-encodings are forwarded byte for byte and signed as S3 reads them", async () => {
+    await boto3("roundtrip", "1"); // the bucket
+    // Only what moto's own check gets right: it refuses boto3's put_object, sent directly, of keys
+    // with + ( ) * ! = ? & or non-ASCII; those are proven against the canonical request in resign-request.test.ts.
+    const paths = ["/sandbox/dots/../up.txt", "/sandbox/dbl//slash.txt", "/sandbox/enc%2Fslash.txt", "/sandbox/low%2fslash.txt", "/sandbox/pct%41-unreserved%7e.txt", "/sandbox/sp%20ace.txt"];
+    for (const path of paths) {
+      const r = await placeholderSigned("PUT", path, { body: `stored at ${path}` });
+      expect(r.status, `${path}: ${r.body}`).toBe(200);
+      const head = front.heads().findLast((h) => h.startsWith("PUT "))!;
+      expect(head.split("\r\n", 1)[0]).toBe(`PUT ${path} HTTP/1.1`);
+    }
+  }, 60_000);
+
+  test("a Connection header naming a signed header is refused before anything leaves", async () => {
+    const before = front.heads().length;
+    const r = await placeholderSigned("PUT", "/sandbox/connection.txt", { body: "x", headers: { "x-amz-meta-color": "blue" }, raw: ["Connection: keep-alive, X-Amz-Meta-Color"] });
+    expect(r).toMatchObject({ status: 403, reason: "aws-connection-signed" });
+    expect(r.body).toContain("x-amz-meta-color");
+    expect(front.heads().length).toBe(before);
+  });
+
+  test("two Authorization headers, or two spellings of x-amz-content-sha256, are refused as ambiguous", async () => {
+    const before = front.heads().length;
+    const auth = `AWS4-HMAC-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${"0".repeat(64)}`;
+    expect((await viaProxy(`${endpoint}/sandbox/small.txt`, [`Authorization: ${auth}`, `authorization: ${auth}`])).reason).toBe("aws-ambiguous");
+    const two = await viaProxy(`${endpoint}/sandbox/small.txt`, [`Authorization: ${auth}`, "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD", `x-amz-content-sha256: ${"e".repeat(64)}`]);
+    expect(two).toMatchObject({ status: 403, reason: "aws-ambiguous" });
+    expect(front.heads().length).toBe(before);
+  });
+
+  test("a request dated years off is signed for the proxy's clock, never for the date the sandbox chose", async () => {
+    const r = await placeholderSigned("PUT", "/sandbox/dated.txt", { body: "dated", date: new Date("2020-01-01T00:00:00Z") });
+    expect(r.status, r.body).toBe(200);
+    const head = front.heads().findLast((h) => h.startsWith("PUT /sandbox/dated.txt"))!;
+    const date = /x-amz-date: (\d{8})T/i.exec(head)?.[1];
+    expect(date).toBe(new Date().toISOString().slice(0, 10).replaceAll("-", ""));
+    expect(head).not.toContain("/20200101/");
+  });
+});
+
 describe("moto itself", () => {
   // Last: it sends the placeholders to moto around the proxy, on purpose.
   test("moto validates: the same call signed with the placeholders, sent around the proxy, is refused by moto", async () => {

@@ -2,7 +2,7 @@ import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import type { Command } from "./index.ts";
 import { parseListen, proxyLocation } from "./proxy-flags.ts";
 
-const USAGE = `Usage: credproxy proxy env [--config PATH] [--run NAME] [--proxy-address HOST:PORT] [--bundle-path PATH] [--aws]
+const USAGE = `Usage: credproxy proxy env [--config PATH] [--run NAME] [--proxy-address HOST:PORT] [--bundle-path PATH] [--aws | --aws-endpoint]
 
 Prints the shell lines a sandbox needs to use the proxy: HTTPS_PROXY and HTTP_PROXY (with the
 run's token in the URL), NO_PROXY, and every CA-file variable (SSL_CERT_FILE,
@@ -11,6 +11,9 @@ at the trust bundle: the proxy's CA plus the public roots, since several of thos
 replace a tool's own store. With --aws, also AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
 AWS_SESSION_TOKEN: placeholders the proxy re-signs with the aws: credential's role, so the
 sandbox holds no AWS keys. Use:  eval "$(credproxy proxy env --run ci-42 --aws)"
+With --aws-endpoint, instead AWS_CONTAINER_CREDENTIALS_FULL_URI (the proxy's
+/_credproxy/aws/credentials) and AWS_CONTAINER_AUTHORIZATION_TOKEN (the run's token): the SDKs
+then fetch the role's real keys from the proxy (an aws credential with container_endpoint: true).
 
 Options:
   -c, --config PATH           proxy.yaml (as for credproxy proxy)
@@ -22,6 +25,7 @@ Options:
                               Default: where the proxy writes it, beside its CA
       --aws                   Add the placeholder AWS keys of the run's aws: credential
       --aws-credential NAME   The same, for the aws: credential NAME (when there are several)
+      --aws-endpoint          Add the container credential endpoint's URL and token instead
   -h, --help                  Show this help
 
 The lines carry the token: print them into the sandbox, not into a log.`;
@@ -33,6 +37,7 @@ const FLAGS = {
   "bundle-path": { type: "string" },
   aws: { type: "boolean" },
   "aws-credential": { type: "string" },
+  "aws-endpoint": { type: "boolean" },
 } as const satisfies OptionSpec;
 
 export const proxyEnvCommand: Command = {
@@ -50,6 +55,7 @@ export const proxyEnvCommand: Command = {
       address,
       bundlePath: values["bundle-path"],
       aws: values["aws-credential"] ?? values.aws,
+      awsEndpoint: values["aws-endpoint"],
       usage: (message) => usageError("proxy env", message),
     });
     process.stdout.write(lines);

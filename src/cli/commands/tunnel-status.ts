@@ -1,4 +1,4 @@
-import type { TunnelStatus } from "../../tunnel/tunnel-status.ts";
+import type { TunnelStatus, TunnelStripeStatus } from "../../tunnel/tunnel-status.ts";
 import { queryControlSocket, type FoundTunnel } from "../../tunnel/tunnel-state.ts";
 import { parseCommandArgs, type OptionSpec } from "../args.ts";
 import { pickTunnel, tunnelsHere } from "../tunnel-pick.ts";
@@ -10,7 +10,7 @@ const USAGE = `Usage: credproxy tunnel status [NAME] [--json]
 
 Shows each tunnel (or the one named): instance, session id, state (connecting, up, resuming,
 down), uptime, packets and bytes each way, drops, resends, round-trip time and reconnects, as
-the tunnel's process reports them on its socket. A tunnel whose process is gone shows as down
+the tunnel's process reports them on its socket; with --sessions N, a line per session too. A tunnel whose process is gone shows as down
 (stale), with how to clean up after it.
 
 Options:
@@ -92,8 +92,15 @@ function describe(r: TunnelReport): string {
       `  drops ${dropped}${d === undefined ? "" : ` (queue full ${d.queueFull}, filtered ${d.filtered}, oversize ${d.oversize}, no session ${d.noSession}, TUN write ${d.tunWrite})`}; resends ${r.resends ?? 0}; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
     );
     if (r.lastError !== undefined) lines.push(`  last error: ${r.lastError}`);
+    if ((r.stripes?.length ?? 0) > 1) for (const s of r.stripes!) lines.push(stripeLine(s));
   }
   return lines.join("\n");
+}
+
+/** `  session 1: up dev-0a1b…, sent 12 packets 3400 bytes, received 20 packets 28000 bytes, reconnects 0` */
+function stripeLine(s: TunnelStripeStatus): string {
+  const error = s.lastError === undefined || s.state === "up" ? "" : `; ${s.lastError}`;
+  return `  session ${s.index}: ${s.state} ${s.sessionId ?? "(none)"}, sent ${s.packetsSent} packets ${s.bytesSent} bytes, received ${s.packetsReceived} packets ${s.bytesReceived} bytes, reconnects ${s.reconnects}${error}`;
 }
 
 function duration(seconds: number): string {

@@ -39,10 +39,16 @@ Options:
                        Default: the default credential chain
   --region R           Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1
   --document NAME      Session Manager Port document. Default: AWS-StartSSHSession
+  --stream-endpoint HOST
+                       Also accept session streams (wss:// only) on HOST[:PORT], for a private
+                       name or relay in front of ssmmessages. Default: ssmmessages hosts only
   --agent-port N       Port credproxy agent listens on at the instance. Default: 7860
   --name NAME          The tunnel's name for status and down. Default: the instance id
                        (or the --tag values)
   --mtu N              The TUN's MTU (the agent may lower it). Default: 1400
+  --sessions N         Open N Port sessions (1-8) and spread flows over them by a hash
+                       of their addresses and ports; one flow stays on one session.
+                       Default: 1
   --foreground         Stay in the foreground (logs on stderr) instead of detaching
   -c, --config FILE    Read these settings from a tunnel file (flags win; check it with
                        credproxy validate --tunnel FILE)

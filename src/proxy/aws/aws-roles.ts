@@ -11,13 +11,23 @@ import type { RefreshingCredentials } from "../../credentials/refreshing-credent
 import type { RoleCredentials } from "../../credentials/types.ts";
 import type { Logger } from "../../log.ts";
 import type { AwsCredentialSpec, Tenant } from "../config/proxy-config.ts";
+import { ServedKeys } from "./served-keys.ts";
 
-/** serve's defaults: keep 5 minutes of life, retry within a minute, give up a call after 30 s. */
-const SETTINGS: CredentialSettings = { refreshBufferSeconds: 300, retryDelaySeconds: 60, requestTimeoutSeconds: 30 };
+/**
+ * Retry within a minute, give up a call after 30 s (serve's defaults); refresh with 20 minutes
+ * of life left (a third of it for short roles: 5 minutes of a 15-minute one), so what the
+ * container endpoint serves never falls inside botocore's 15-minute advisory window, in which
+ * it would fetch again on every call (aws-credential-protocols.md §1-2).
+ */
+export function roleSettings(durationSeconds: number): CredentialSettings {
+  return { refreshBufferSeconds: Math.min(1200, Math.floor(durationSeconds / 3)), retryDelaySeconds: 60, requestTimeoutSeconds: 30 };
+}
 
 export class AwsRoles {
   readonly #logger: Logger;
   readonly #caches = new Map<string, RefreshingCredentials>();
+  /** Key ids the container endpoint handed out: requests signed with them pass unchanged. */
+  readonly served = new ServedKeys();
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -37,6 +47,7 @@ export class AwsRoles {
 
   /** After a reload: stop the caches of roles no tenant has any more. */
   retain(tenants: readonly Tenant[]): void {
+    this.served.retain(new Set(tenants.map((t) => t.name)));
     const live = new Set(tenants.flatMap((t) => t.awsCredentials.map((c) => keyOf(t, c))));
     for (const [key, cache] of this.#caches) {
       if (live.has(key)) continue;
@@ -54,7 +65,7 @@ export class AwsRoles {
     const key = keyOf(tenant, spec);
     let cache = this.#caches.get(key);
     if (!cache) {
-      cache = createServiceCredentials(serviceSpec(tenant, spec), SETTINGS, { logger: this.#logger });
+      cache = createServiceCredentials(serviceSpec(tenant, spec), roleSettings(spec.durationSeconds), { logger: this.#logger });
       cache.start(); // refresh ahead of expiry from now on, not on the request path
       this.#caches.set(key, cache);
     }
@@ -73,8 +84,8 @@ function serviceSpec(tenant: Pick<Tenant, "name">, spec: AwsCredentialSpec): Ser
   };
 }
 
-/** A changed role, source or duration is another cache; the hosts do not matter to it. */
+/** A changed role, source or duration is another cache; the hosts and the container endpoint do not matter to it. */
 function keyOf(tenant: Pick<Tenant, "name">, spec: AwsCredentialSpec): string {
-  const { hosts: _hosts, allowPlaintext: _plain, ...role } = spec;
+  const { hosts: _hosts, allowPlaintext: _plain, containerEndpoint: _served, ...role } = spec;
   return JSON.stringify([tenant.name, role]);
 }

@@ -31,7 +31,7 @@ const headers = {
 async function resigned(sent: string, split: number): Promise<{ head: Record<string, unknown>; body: string }> {
   const shape = classifySigV4(Object.entries(headers), "/examplebucket/chunkObject.txt") as HeaderSignedRequest;
   expect(shape.payload).toBe("chunk-signed");
-  const head = await resignRequest({ method: "PUT", target: "/examplebucket/chunkObject.txt", headers, shape, credentials: DOCS });
+  const head = await resignRequest({ method: "PUT", target: "/examplebucket/chunkObject.txt", headers, shape, credentials: DOCS, now: new Date("2013-05-24T00:01:00Z") });
   const { seed, sign } = chunkSignerFor(shape, DOCS, head);
   const bytes = Buffer.from(sent, "latin1");
   const pieces = [];
@@ -55,5 +55,16 @@ describe("chunk-signed uploads, signed again chunk by chunk", () => {
   test("a body that is not aws-chunked, or ends inside a chunk, fails the stream", async () => {
     await expect(resigned("hello world\r\n", 64)).rejects.toThrow(/not a chunk header line/);
     await expect(resigned(body(CHUNKS).slice(0, 66000), 4096)).rejects.toThrow(/ended inside a chunk/);
+  });
+
+  test("a client dated far off is signed for now, and its chunks chain from that new date's scope", async () => {
+    const shape = classifySigV4(Object.entries(headers), "/examplebucket/chunkObject.txt") as HeaderSignedRequest;
+    const head = await resignRequest({ method: "PUT", target: "/examplebucket/chunkObject.txt", headers, shape, credentials: DOCS, now: new Date("2026-12-04T18:00:00Z") });
+    expect(head["x-amz-date"]).toBe("20261204T180000Z");
+    expect(String(head.authorization)).toContain("/20261204/us-east-1/s3/aws4_request");
+    const { seed, sign } = chunkSignerFor(shape, DOCS, head);
+    const out = await text(Readable.from([Buffer.from(body(["2".repeat(64), "3".repeat(64), "4".repeat(64)]), "latin1")]).pipe(chunkResigner(seed, sign)));
+    expect(out.length).toBe(66824);
+    expect(out).not.toContain(CHUNKS[0]!); // chained from the new seed, not the 2013 one
   });
 });

@@ -65,4 +65,24 @@ describe("classifySigV4: the signature shape of a request to an AWS-bound host",
     expect(reason(classifySigV4([], "/public/object?versionId=3"))).toBe("unsigned");
     expect(reason(classifySigV4([["authorization", "Bearer x"]], "/"))).toBe("unsigned");
   });
+
+  test("a Connection header naming a signed header is refused; naming an unsigned one is not", () => {
+    const signed = "host;x-amz-content-sha256;x-amz-date;x-amz-meta-color";
+    const refusedShape = classifySigV4([["authorization", auth(undefined, signed)], ["Connection", "keep-alive, X-Amz-Meta-Color"], ["x-amz-meta-color", "blue"]], "/b/k");
+    expect(reason(refusedShape)).toBe("aws-connection-signed");
+    if (refusedShape.kind === "refused") expect(refusedShape.refusal.message).toContain("x-amz-meta-color");
+    expect(reason(classifySigV4([["authorization", auth(undefined, signed)], ["connection", "x-amz-date"]], "/b/k"))).toBe("aws-connection-signed");
+    expect(reason(classifySigV4([["authorization", auth(undefined, signed)], ["connection", "keep-alive, x-unsigned"]], "/b/k"))).toBe("sigv4");
+  });
+
+  test("header names that differ only in case are one header: two spellings of Authorization or the payload hash are ambiguous", () => {
+    expect(reason(classifySigV4([["Authorization", auth()], ["authorization", auth()]], "/"))).toBe("aws-ambiguous");
+    expect(reason(classifySigV4([["authorization", auth()], ["X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"], ["x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]], "/"))).toBe("aws-ambiguous");
+  });
+
+  test("a presigned query hides behind no spelling: case, percent-encoding, repeated or empty values", () => {
+    for (const query of ["x-amz-credential=a", "X-AMZ-SIGNATURE=", "%58-Amz-Signature=1", "a=1&X-Amz-Algorithm=AWS4-HMAC-SHA256", "awsaccesskeyid=AKIA", "X-Amz-Signature", "X-Amz-Security-Token=credproxyPlaceholder"]) {
+      expect(reason(classifySigV4([["authorization", auth()]], `/b/k?${query}`))).toBe("aws-presigned");
+    }
+  });
 });

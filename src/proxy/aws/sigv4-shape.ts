@@ -6,8 +6,8 @@
  * (STREAMING-AWS4-HMAC-SHA256-PAYLOAD: every chunk is signed again as it streams) or not
  * declared (the body is hashed then). Everything else a sandbox could send is refused with a reason it can act on:
  * a presigned query (even beside a junk Authorization, which would otherwise hide it), SigV4A,
- * chunk-signed uploads with a signed trailer, event streams, SigV2, and heads we cannot read
- * unambiguously.
+ * chunk-signed uploads with a signed trailer, event streams, SigV2, a signed header its own
+ * Connection header would drop, and heads we cannot read unambiguously.
  */
 import type { HeaderList } from "../forward-headers.ts";
 import type { Refusal } from "../refusal.ts";
@@ -30,7 +30,8 @@ export interface HeaderSignedRequest {
 export type SigV4Shape = { readonly kind: "unsigned" } | HeaderSignedRequest | { readonly kind: "refused"; readonly refusal: Refusal };
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
-const PRESIGN_PARAMS = new Set(["x-amz-signature", "x-amz-credential", "x-amz-algorithm", "awsaccesskeyid"]);
+/** Query parameters only a presigned URL carries (a session token there would carry the placeholder on, unsigned). */
+const PRESIGN_PARAMS = new Set(["x-amz-signature", "x-amz-credential", "x-amz-algorithm", "x-amz-security-token", "awsaccesskeyid"]);
 /** Chunk-signed with a signed trailer, or event streams: chains credproxy does not re-sign. */
 const CHUNK_SIGNED_OTHER = /^STREAMING-AWS4-HMAC-SHA256-(PAYLOAD-TRAILER|EVENTS)$/;
 
@@ -48,9 +49,29 @@ export function classifySigV4(headers: HeaderList, target: string): SigV4Shape {
   if (scheme !== "AWS4-HMAC-SHA256") return { kind: "unsigned" }; // not an AWS signature: nothing to re-sign, forwarded as it is
   const parsed = parseAuthorization(authorization.slice(scheme.length));
   if (!parsed) return refused("aws-malformed", "credproxy refused the request: its AWS4-HMAC-SHA256 Authorization lacks a readable Credential=KEY/DATE/REGION/SERVICE/aws4_request, SignedHeaders= or Signature=.");
+  const dropped = parsed.signedHeaders.filter((name) => connectionNamed(headers).has(name));
+  if (dropped.length > 0) return refused("aws-connection-signed", connectionSigned(dropped));
   const payload = payloadMode(sha[0]?.trim());
   if (typeof payload !== "string") return payload;
   return { kind: "sigv4", ...parsed, payload };
+}
+
+/**
+ * Header names the client's Connection lists: a proxy drops them (RFC 9110 §7.6.1). When the
+ * signature covers one, the hop-by-hop rule and the signature disagree on what the origin must
+ * get, so the request is refused rather than signed without it.
+ */
+function connectionNamed(headers: HeaderList): Set<string> {
+  const names = new Set<string>();
+  for (const value of values(headers, "connection")) for (const token of value.split(",")) if (token.trim()) names.add(token.trim().toLowerCase());
+  return names;
+}
+
+function connectionSigned(names: readonly string[]): string {
+  return (
+    `credproxy refused the request: its Connection header names ${names.join(", ")}, which its signature covers. ` +
+    "A proxy drops the headers Connection names, so the request could not arrive as it was signed; do not list signed headers in Connection."
+  );
 }
 
 function payloadMode(declared: string | undefined): PayloadMode | SigV4Shape {

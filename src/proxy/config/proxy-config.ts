@@ -4,6 +4,7 @@
  * decides per request reads from a Tenant; a reload swaps the whole ProxyConfig at once.
  */
 import type { HostPattern } from "../host-pattern.ts";
+import type { CanonicalTarget } from "../canonical-host.ts";
 import type { Cidr } from "../../net/cidr.ts";
 import type { SourceSpec } from "../../config/types.ts";
 
@@ -86,6 +87,10 @@ export interface Tenant {
   readonly credentials: readonly CredentialSpec[];
   /** The `aws:` credentials: roles whose credentials re-sign SigV4 requests to their hosts. */
   readonly awsCredentials: readonly AwsCredentialSpec[];
+  /** `relays:`: /relay/NAME/… forwarded to a URL with a credential (targets the sandbox reaches around the proxy). */
+  readonly relays: readonly RelaySpec[];
+  /** `mcp:`: /mcp/NAME forwarded to a remote MCP server (streamable HTTP or SSE) with a credential. */
+  readonly mcpServers: readonly RelaySpec[];
   /** The file the tenant comes from, for refusal bodies ("add it to allow in proxy.yaml"). */
   readonly source: string;
 }
@@ -113,6 +118,16 @@ export interface CredentialSpec {
   readonly env: string | undefined;
 }
 
+/** One entry of `relays:` or `mcp:`, checked at load (src/proxy/relay/relay-config.ts). */
+export interface RelaySpec {
+  readonly name: string;
+  /** http(s), no userinfo, query or fragment. */
+  readonly url: URL;
+  /** The URL's canonical host and port (the credential is bound to it). */
+  readonly target: CanonicalTarget;
+  readonly credential: CredentialSpec;
+}
+
 /** A credential with `aws:`: SigV4 requests to its hosts, signed with its placeholder keys, are signed again with the role's. */
 export interface AwsCredentialSpec {
   readonly name: string;
@@ -125,6 +140,11 @@ export interface AwsCredentialSpec {
   readonly stsEndpoint: string | undefined;
   readonly durationSeconds: number;
   readonly sessionName: string;
+  /**
+   * Also served, as ECS container credentials, at GET /_credproxy/aws/credentials to the run
+   * whose token asks (at most one per tenant). Off by default: it puts the role's keys in the sandbox.
+   */
+  readonly containerEndpoint: boolean;
 }
 
 export type CredentialValueSource =

@@ -43,6 +43,12 @@ const awsRole = {
     sts_endpoint: { ...serveSource.sts_endpoint, description: "STS endpoint URL (a VPC endpoint, LocalStack or moto). Default: AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL, else the region's." },
     duration_seconds: { type: "integer", minimum: 900, maximum: 43_200, default: 3600, description: "Lifetime of the role's credentials (900..43200, at most the role's maximum session duration)." },
     session_name: { type: "string", pattern: "^[\\w+=,.@-]{2,64}$", default: "credproxy-proxy", description: "RoleSessionName, shown in CloudTrail and by GetCallerIdentity.", "x-expected": "2 to 64 letters, digits and + = , . @ _ -" },
+    container_endpoint: {
+      type: "boolean",
+      default: false,
+      description:
+        "Also serve the role's credentials as ECS container credentials at GET /_credproxy/aws/credentials on the proxy port, to the run whose token is in Authorization (`credproxy proxy env --aws-endpoint`), for tools that cannot use placeholder keys. It puts the role's keys in the sandbox; at most one aws credential per run may set it.",
+    },
   },
 } as const;
 
@@ -117,6 +123,21 @@ const credential = {
   },
 } as const;
 
+/** An entry of relays: or mcp: (checked further by relay/relay-config.ts). */
+const relayEntry = (what: string, example: string) =>
+  ({
+    type: "object",
+    description: what,
+    additionalProperties: false,
+    patternProperties: extensionKeys,
+    required: ["name", "url", "credential"],
+    properties: {
+      name: { type: "string", description: "The name in the proxy path the sandbox asks for.", pattern: "^[a-z0-9][a-z0-9-]{0,62}$", "x-expected": "lower-case letters, digits and - (at most 63)" },
+      url: { type: "string", description: `Where requests go: http(s)://host[:port][/path], no userinfo, query or fragment, e.g. ${example}.`, "x-expected": "an http:// or https:// URL" },
+      credential: { type: "string", description: "The name of a credential (value: or command:) in the same file, bound to the URL's host; it is injected into every request.", "x-expected": "a credential name" },
+    },
+  }) as const;
+
 /** The keys a tenant has, in proxy.yaml (the default tenant) and in each run file. */
 const tenantProperties = {
   policy: {
@@ -136,6 +157,18 @@ const tenantProperties = {
   grants: stringList("Named host sets added to allow (docs/proxy-grants.md): github, anthropic, openai, npm, pypi, docker-hub, …", "a grant name"),
   allow_addresses: stringList("Addresses (CIDR) that may be dialled although they are loopback, private or link-local, e.g. 127.0.0.1/32.", "an address or CIDR such as 10.0.0.0/8"),
   credentials: { type: "array", description: "The credentials injected, each bound to its hosts.", items: credential, default: [] },
+  relays: {
+    type: "array",
+    description: "http://PROXY/relay/NAME/PATH?QUERY is forwarded to URL/PATH?QUERY with the credential injected: for hosts the sandbox reaches around the proxy (NO_PROXY, loopback). The request carries the run token (X-Credproxy-Token, or /relay/TOKEN/NAME/…) when the proxy needs one.",
+    items: relayEntry("One relay: a name, the URL it forwards to, and the credential injected.", "http://127.0.0.1:4000/v1"),
+    default: [],
+  },
+  mcp: {
+    type: "array",
+    description: "Remote MCP servers (streamable HTTP, or the older SSE transport) at http://PROXY/mcp/NAME, the credential injected upstream, streams passed on event by event: for MCP clients that ignore HTTP_PROXY. The run token goes in X-Credproxy-Token or the path (/mcp/TOKEN/NAME) when the proxy needs one.",
+    items: relayEntry("One MCP server: a name, its URL (the streamable HTTP endpoint, or the SSE endpoint), and the credential injected.", "https://mcp.example.com/mcp"),
+    default: [],
+  },
 } as const;
 
 export const proxyConfigSchema = {

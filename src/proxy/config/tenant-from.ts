@@ -14,6 +14,7 @@ import { GRANT_NAMES, grantHosts } from "../grants.ts";
 import { parseHostPattern, type HostPattern } from "../host-pattern.ts";
 import { sourceSpec, type RawSource } from "../../config/resolve-services.ts";
 import { resolvePlaceholder, tenantPlaceholderProblems, type PlaceholderEntry, type RawPlaceholderKeys } from "../placeholders/resolve-placeholder.ts";
+import { relaySpecs, type RawRelay } from "../relay/relay-config.ts";
 import type { AwsCredentialSpec, CredentialSpec, CredentialValueSource, PolicyMode, InterceptMode, Tenant } from "./proxy-config.ts";
 
 export interface RawCredential extends RawPlaceholderKeys {
@@ -36,6 +37,7 @@ export interface RawAws {
   readonly sts_endpoint?: string;
   readonly duration_seconds: number;
   readonly session_name: string;
+  readonly container_endpoint: boolean;
 }
 
 export interface RawTenant {
@@ -46,6 +48,8 @@ export interface RawTenant {
   readonly grants: string[];
   readonly allow_addresses: string[];
   readonly credentials: RawCredential[];
+  readonly relays: RawRelay[];
+  readonly mcp: RawRelay[];
 }
 
 export interface TenantContext {
@@ -81,6 +85,7 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
     placeholders.push({ path, name: c.name, placeholder: spec?.placeholder, env: c.env, value: c.value, format: c.format });
   });
   problems.push(...tenantPlaceholderProblems(placeholders, context.token ?? context.proxyToken));
+  oneContainerEndpoint(awsCredentials, raw.credentials, problems);
   return {
     name: context.name,
     token: context.token,
@@ -93,6 +98,8 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
     allowAddresses,
     credentials,
     awsCredentials,
+    relays: relaySpecs(raw.relays, "relays", credentials, problems),
+    mcpServers: relaySpecs(raw.mcp, "mcp", credentials, problems),
     source: context.source,
   };
 }
@@ -131,7 +138,20 @@ function awsCredential(c: RawCredential, aws: RawAws, written: Partial<RawCreden
     stsEndpoint: aws.sts_endpoint,
     durationSeconds: aws.duration_seconds,
     sessionName: aws.session_name,
+    containerEndpoint: aws.container_endpoint,
   };
+}
+
+/** The container endpoint serves one role per tenant, so its URL needs no name and an SDK nothing but the two variables. */
+function oneContainerEndpoint(specs: readonly AwsCredentialSpec[], raw: readonly RawCredential[], problems: Problem[]): void {
+  const served = specs.filter((s) => s.containerEndpoint);
+  for (const extra of served.slice(1)) {
+    const i = raw.findIndex((c) => c.name === extra.name);
+    problems.push({
+      path: ["credentials", i, "aws", "container_endpoint"],
+      message: `is also set on "${served[0]!.name}"; the container endpoint serves one role per run, so set it on one aws credential only`,
+    });
+  }
 }
 
 function valueSource(c: RawCredential, template: string | undefined, path: KeyPath, context: TenantContext, problems: Problem[]): CredentialValueSource | undefined {

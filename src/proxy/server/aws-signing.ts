@@ -56,6 +56,8 @@ export async function awsStep(runtime: ProxyRuntime, bound: readonly AwsCredenti
   const shape = classifySigV4(request.headers, request.path);
   if (shape.kind === "unsigned") return { kind: "none" };
   if (shape.kind === "refused") return shape;
+  // Signed with keys the container endpoint gave this run: its own role's, nothing to re-sign.
+  if (runtime.aws.served.has(request.tenant.name, shape.keyId)) return { kind: "none" };
   const picked = pickAwsCredential(
     shape.keyId,
     bound.map((c) => ({ credential: c, name: c.name, placeholderKeyId: placeholderKeyId(request.tenant, c), realKeyIds: runtime.aws.realKeyIds(request.tenant, c) })),

@@ -1,10 +1,12 @@
 /**
  * The proxy's own answers to origin-form requests on its port: GET /_credproxy/health (what
- * `credproxy healthcheck` probes) and GET /_credproxy/metrics. Anything else gets a 400 that
- * says how a client is meant to use a proxy. Neither shows a token, a credential or a host.
+ * `credproxy healthcheck` probes), GET /_credproxy/metrics and GET /_credproxy/aws/credentials
+ * (container-credentials.ts: a run's role, for its token only). Anything else gets a 400 that
+ * says how a client is meant to use a proxy. Health and metrics show no token, credential or host.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
+import { AWS_CREDENTIALS_PATH, serveContainerCredentials } from "./container-credentials.ts";
 
 export const HEALTH_PATH = "/_credproxy/health";
 export const METRICS_PATH = "/_credproxy/metrics";
@@ -12,6 +14,7 @@ export const METRICS_PATH = "/_credproxy/metrics";
 export async function ownEndpoint(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? "/").split("?", 1)[0];
   const method = req.method ?? "GET";
+  if (path === AWS_CREDENTIALS_PATH) return serveContainerCredentials(runtime, req, res);
   if ((method === "GET" || method === "HEAD") && path === HEALTH_PATH) return json(res, 200, health(runtime), method === "HEAD");
   if ((method === "GET" || method === "HEAD") && path === METRICS_PATH && runtime.state.config.metrics.enabled) {
     const text = await runtime.metrics.render();

@@ -2,7 +2,7 @@
  * The client side of the tunnel tests, run inside the client namespace against vpc-services.ts.
  * Prints one JSON line (the last on stdout) with what happened:
  *
- *   get HOST PORT BYTES SEED          {bytes, sha256, ms}            a bulk download
+ *   get HOST PORT BYTES SEED [LPORT]  {bytes, sha256, ms}            a bulk download (from local port LPORT)
  *   put HOST PORT BYTES SEED          {reply, ms}                    a bulk upload, the server's hash
  *   dns HOST PORT NAME COUNT          {answers: [{id, address}], rttMs: [...]}
  *   echo HOST PORT INTERVAL_MS UNTIL  {rttMs: [...]}  one TCP connection, a 32-byte request every
@@ -21,7 +21,7 @@ const print = (result: unknown): void => console.log(JSON.stringify(result));
 
 switch (verb) {
   case "get":
-    print(await get(Number(rest[0]), rest[1] ?? ""));
+    print(await get(Number(rest[0]), rest[1] ?? "", rest[2] === undefined ? undefined : Number(rest[2])));
     break;
   case "put":
     print(await put(Number(rest[0]), rest[1] ?? ""));
@@ -40,11 +40,11 @@ switch (verb) {
     process.exit(2);
 }
 
-async function get(bytes: number, seed: string): Promise<{ bytes: number; sha256: string; ms: number }> {
+async function get(bytes: number, seed: string, localPort?: number): Promise<{ bytes: number; sha256: string; ms: number }> {
   const started = performance.now();
   const hash = createHash("sha256");
   let got = 0;
-  const socket = connect({ host, port });
+  const socket = connect({ host, port, ...(localPort === undefined ? {} : { localPort }) });
   socket.on("connect", () => socket.write(`GET ${bytes} ${seed}\n`));
   socket.on("data", (chunk: Buffer) => {
     hash.update(chunk);

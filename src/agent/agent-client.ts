@@ -1,0 +1,164 @@
+/**
+ * One tunnel client as the agent holds it: its address pair, its TUN device and the sessions
+ * that carry its packets (issue 13 point 2). A client that does not stripe (protocol 1.0, or
+ * one session) is a client of one session. Sessions of a striping client find their client by
+ * the client id of HELLO_ACK in an AgentClients registry shared by the server.
+ *
+ * Packets the TUN reads for the client go to one session each: the flow's rendezvous pick
+ * (flow-hash.ts) among the sessions that are up here and, once the client has sent
+ * STRIPES_LIVE, also live at the client, so both directions of a flow use the same session
+ * and a session whose WebSocket is resuming is skipped. The TUN is closed and the pair given
+ * back when the last session leaves, in that order.
+ */
+import type { Cidr } from "../net/cidr.ts";
+import { silentLogger, type Logger } from "../log.ts";
+import { flowHash, pickStripe } from "../tunnel/flow-hash.ts";
+import { packetFilter } from "../tunnel/packet-filter.ts";
+import type { TunDevice, TunOptions } from "../net/tun-device.ts";
+import type { AddressLease } from "./address-pool.ts";
+import { clientPacketCheck, type ClientPacketCheck } from "./client-packet-check.ts";
+
+/** A session as its client sees it. */
+export interface ClientMember {
+  readonly stripeIndex: number;
+  /** A packet from the TUN for this session to send (already filtered). */
+  toClient(packet: Uint8Array): void;
+  /** Another session took this one's stripe index, or the TUN failed: end. */
+  evict(reason: string): void;
+}
+
+export interface AgentClientOptions {
+  readonly lease: AddressLease;
+  readonly openTun: (options: TunOptions) => Promise<TunDevice>;
+  readonly tunName: string;
+  readonly mtu: number;
+  readonly allowCidrs?: readonly Cidr[] | undefined;
+  readonly logger?: Logger;
+  /** Called once the last session has left (before the TUN is closed). */
+  readonly onEmpty?: () => void;
+}
+
+export class AgentClient {
+  readonly lease: AddressLease;
+  readonly packetCheck: ClientPacketCheck;
+  private readonly forClient: (packet: Uint8Array) => boolean;
+  private readonly members = new Map<number, ClientMember>();
+  /** Every session that uses this client, up or still opening: the TUN stays while one does. */
+  private readonly holders = new Set<ClientMember>();
+  private readonly logger: Logger;
+  private live: number[] = [];
+  private liveMask: number | undefined;
+  private opening: Promise<TunDevice> | undefined;
+  private device: TunDevice | undefined;
+  private closing: Promise<void> | undefined;
+  /** Packets the TUN read that were not for the client's address. */
+  filtered = 0;
+  /** Packets read while no session was up. */
+  noSession = 0;
+
+  constructor(private readonly options: AgentClientOptions) {
+    this.lease = options.lease;
+    this.logger = options.logger ?? silentLogger;
+    this.packetCheck = clientPacketCheck(options.lease.clientAddress, options.allowCidrs);
+    this.forClient = packetFilter([], options.lease.clientAddress);
+  }
+
+  get tun(): TunDevice | undefined {
+    return this.device;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** A session starts using this client (before its TUN is open). */
+  hold(member: ClientMember): void {
+    this.holders.add(member);
+  }
+
+  /** Opens the TUN once; every session of the client awaits the same device. */
+  open(): Promise<TunDevice> {
+    this.opening ??= this.options
+      .openTun({ name: this.options.tunName, mtu: this.options.mtu, address: this.lease.agentAddress, peer: this.lease.clientAddress, routes: [] })
+      .then(async (device) => {
+        if (this.closing !== undefined) {
+          await device.close();
+          throw new Error("the client left while its TUN was being opened");
+        }
+        this.device = device;
+        device.onPacket((packet) => this.fromTun(packet));
+        device.onError((error) => {
+          for (const member of [...this.members.values()]) member.evict(`the TUN device failed: ${error.message}`);
+        });
+        return device;
+      });
+    return this.opening;
+  }
+
+  /** Adds a session that is up; a session already holding its stripe index is evicted. */
+  join(member: ClientMember): void {
+    this.holders.add(member);
+    const old = this.members.get(member.stripeIndex);
+    this.members.set(member.stripeIndex, member);
+    this.recompute();
+    if (old !== undefined && old !== member) old.evict(`replaced by a new session for stripe ${member.stripeIndex}`);
+  }
+
+  /** Removes a session; the last one out closes the TUN, then gives the pair back. */
+  leave(member: ClientMember): Promise<void> {
+    if (this.members.get(member.stripeIndex) === member) this.members.delete(member.stripeIndex);
+    this.holders.delete(member);
+    this.recompute();
+    if (this.holders.size > 0) return Promise.resolve();
+    this.closing ??= this.close();
+    return this.closing;
+  }
+
+  /** STRIPES_LIVE from the client: the sessions it can use now. */
+  setLiveMask(mask: number): void {
+    this.liveMask = mask;
+    this.recompute();
+  }
+
+  /** The stripe indexes packets go to now. */
+  liveStripes(): readonly number[] {
+    return this.live;
+  }
+
+  private recompute(): void {
+    const here = [...this.members.keys()];
+    const mask = this.liveMask;
+    const both = mask === undefined ? here : here.filter((i) => i < 32 && (mask >>> i) & 1);
+    // A client that marks every session we hold as down still gets its packets somewhere.
+    this.live = both.length > 0 ? both : here;
+  }
+
+  private fromTun(packet: Uint8Array): void {
+    if (!this.forClient(packet)) return void this.filtered++;
+    const index = this.live.length === 1 ? this.live[0] : pickStripe(flowHash(packet) ?? 0, this.live);
+    const member = index === undefined ? undefined : this.members.get(index);
+    if (member === undefined) return void this.noSession++;
+    member.toClient(packet);
+  }
+
+  private async close(): Promise<void> {
+    this.options.onEmpty?.();
+    const device = this.device ?? (await this.opening?.catch(() => undefined));
+    this.device = undefined;
+    if (device !== undefined) {
+      try {
+        await device.close();
+      } catch (error) {
+        this.logger.warn("removing a client's TUN device failed", { interface: device.name, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    this.lease.release();
+  }
+}
+
+/** The striping clients of one agent, by client id (hex). */
+export type AgentClients = Map<string, AgentClient>;
+
+export function clientKey(clientId: Uint8Array): string {
+  return Buffer.from(clientId).toString("hex");
+}

@@ -1,0 +1,106 @@
+/**
+ * One of a tunnel's striped sessions as the client keeps it across restarts (issue 13 point 2):
+ * its place (the stripe index), the session now in it, its own restart backoff and counters,
+ * and what `tunnel status` shows for it.
+ */
+import type { DataChannel } from "../ssm/data-channel-types.ts";
+import { flowHash, pickStripe } from "./flow-hash.ts";
+import type { FrameDecoder } from "./framing.ts";
+import type { TunnelState, TunnelStripeStatus } from "./tunnel-status.ts";
+
+/** One data channel and what the framing knows about it. */
+export interface Session {
+  readonly slot: StripeSlot;
+  readonly channel: DataChannel;
+  readonly decoder: FrameDecoder;
+  up: boolean;
+  ended: boolean;
+  /** Both sides offered the stripes capability: the addresses come in STRIPE_JOINED. */
+  striped: boolean;
+  mtu: number;
+  agentVersion: string;
+  accepts: (packet: Uint8Array) => boolean;
+  lastPongAt: number;
+  nextPingId: number;
+  cancelHello: () => void;
+  cancelPing: () => void;
+}
+
+export interface StripeSlot {
+  readonly index: number;
+  session: Session | undefined;
+  /** Consecutive sessions that ended; reset when one comes up. */
+  restartAttempt: number;
+  cancelRestart: (() => void) | undefined;
+  /** The agent speaks no stripes: this slot stays empty. */
+  unsupported: boolean;
+  sessionsStarted: number;
+  restarts: number;
+  /** Resends and resumes of this slot's channels already ended. */
+  past: { resends: number; reconnects: number };
+  upSince: number | undefined;
+  rttMs: number | undefined;
+  lastError: string | undefined;
+  readonly counters: { packetsSent: number; bytesSent: number; packetsReceived: number; bytesReceived: number };
+}
+
+export function newSlot(index: number): StripeSlot {
+  return {
+    index,
+    session: undefined,
+    restartAttempt: 0,
+    cancelRestart: undefined,
+    unsupported: false,
+    sessionsStarted: 0,
+    restarts: 0,
+    past: { resends: 0, reconnects: 0 },
+    upSince: undefined,
+    rttMs: undefined,
+    lastError: undefined,
+    counters: { packetsSent: 0, bytesSent: 0, packetsReceived: 0, bytesReceived: 0 },
+  };
+}
+
+/** Whether the slot's session can carry packets now (up, and its WebSocket not resuming). */
+export function slotLive(slot: StripeSlot): boolean {
+  const session = slot.session;
+  return session !== undefined && session.up && !session.ended && session.channel.stats().state === "up";
+}
+
+/**
+ * The session a packet from the TUN goes on: the live one its flow hashes to (flow-hash.ts).
+ * With none live, one that is up but resuming (its channel queues until the WebSocket is back),
+ * as a single session always did; with one slot, its session whenever it is up.
+ */
+export function sessionForPacket(slots: readonly StripeSlot[], live: readonly StripeSlot[], packet: Uint8Array): Session | undefined {
+  if (slots.length === 1) {
+    const only = slots[0]!.session;
+    return only?.up ? only : undefined;
+  }
+  const candidates = live.length > 0 ? live : slots.filter((slot) => slot.session?.up);
+  if (candidates.length <= 1) return candidates[0]?.session;
+  const index = pickStripe(flowHash(packet) ?? 0, candidates.map((slot) => slot.index));
+  return slots[index!]!.session;
+}
+
+export function slotState(slot: StripeSlot, tunnelEnded: boolean): TunnelState {
+  const session = slot.session;
+  if (tunnelEnded || slot.unsupported) return "down";
+  if (session?.up !== true) return "connecting";
+  return session.channel.stats().state === "resuming" ? "resuming" : "up";
+}
+
+export function slotStatus(slot: StripeSlot, tunnelEnded: boolean): TunnelStripeStatus {
+  const channel = slot.session?.channel.stats();
+  return {
+    index: slot.index,
+    state: slotState(slot, tunnelEnded),
+    sessionId: channel?.sessionId,
+    upSince: slot.upSince,
+    ...slot.counters,
+    resends: slot.past.resends + (channel?.resends ?? 0),
+    reconnects: slot.restarts + slot.past.reconnects + (channel?.reconnects ?? 0),
+    rttMs: slot.rttMs,
+    lastError: slot.lastError,
+  };
+}
