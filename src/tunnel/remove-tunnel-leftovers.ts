@@ -15,8 +15,10 @@ export interface LeftoverOutcome {
 
 /** `options` picks the platform and its commands (tests); by default this machine's. */
 export async function removeTunnelLeftovers(dir: string, record: TunnelRecord, options: TunLeftoverOptions = {}): Promise<LeftoverOutcome> {
-  const owner = findTunnels(dir).find((t) => t.alive && t.record.name !== record.name && t.record.interface === record.interface);
-  const outcome: LeftoverOutcome = owner !== undefined ? { device: "kept", routesRemoved: [] } : await removeTunLeftovers(record.interface, record.routes, options);
+  // `tunnel socks` records interface "socks": it had no device and no routes to leave behind.
+  const socks = record.interface === "socks";
+  const owner = socks ? undefined : findTunnels(dir).find((t) => t.alive && t.record.name !== record.name && t.record.interface === record.interface);
+  const outcome: LeftoverOutcome = socks ? { device: "gone", routesRemoved: [] } : owner !== undefined ? { device: "kept", routesRemoved: [] } : await removeTunLeftovers(record.interface, record.routes, options);
   removeTunnelFiles(dir, record.name, { log: true });
   return outcome;
 }

@@ -4,10 +4,11 @@ import type { Command } from "./index.ts";
 import { tunnelDownCommand } from "./tunnel-down.ts";
 import { tunnelListCommand } from "./tunnel-list.ts";
 import { tunnelStatusCommand } from "./tunnel-status.ts";
+import { tunnelSocksCommand } from "./tunnel-socks.ts";
 import { tunnelUpCommand } from "./tunnel-up.ts";
 
 /** `credproxy tunnel <sub>`: the client end of a Session Manager tunnel (the instance runs credproxy agent). */
-const subcommands: readonly Command[] = [tunnelUpCommand, tunnelDownCommand, tunnelStatusCommand, tunnelListCommand];
+const subcommands: readonly Command[] = [tunnelUpCommand, tunnelSocksCommand, tunnelDownCommand, tunnelStatusCommand, tunnelListCommand];
 
 function usage(): string {
   const width = Math.max(0, ...subcommands.map((c) => c.name.length));
