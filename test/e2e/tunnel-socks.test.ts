@@ -10,11 +10,14 @@
  * for the VPC resolver and a private zone. Nothing outside that namespace sees the file.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { credproxyBinary, tempDir, type CredproxyProcess } from "../helpers/binary.ts";
 import { cleanupAll } from "../helpers/cleanup.ts";
 import { killRecordedTunnels, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
+import { BULK_PORT, ECHO_PORT } from "../helpers/tunnel-hosts/vpc-ports.ts";
+import { MAX_DATA_BYTES } from "../../src/tunnel/streams/stream-frames.ts";
+import { DEFAULT_STREAM_WINDOW } from "../../src/tunnel/streams/stream-mux.ts";
 import { createTunnelTopology, INSTANCE_ADDRESS, linkNames, runInNamespace, spawnInNamespace, VPC_HOST, VPC_HOST_2 } from "../helpers/tunnel-topology.ts";
 import { withTimeout } from "../helpers/wait.ts";
 
@@ -24,6 +27,10 @@ const NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"
 const WEB_PORT = 8080;
 const PROXY = "127.0.0.1:1080";
 const FORWARD_PORT = 18080;
+const PG_FORWARD_PORT = 15432;
+const BULK_FORWARD_PORT = 17002;
+const ECHO_FORWARD_PORT = 17001;
+const PG_BIN = ["15", "16", "17", "14", "13"].map((v) => `/usr/lib/postgresql/${v}/bin`).find((dir) => existsSync(join(dir, "initdb")));
 
 const topology = createTunnelTopology("sox");
 let runtimeDir = "";
@@ -49,9 +56,12 @@ describe.skipIf(!topology.ok)("tunnel socks: SOCKS5, HTTP CONNECT and -L through
       `Bun.serve({ hostname: "0.0.0.0", port: ${WEB_PORT}, fetch: (r) => new Response("vpc web " + new URL(r.url).pathname) }); console.log("web ready");`,
     ]);
     await web.waitForLine(/^web ready$/, 10_000, "stdout");
+    const services = spawnInNamespace(topology.vpc, [process.execPath, join(HELPERS, "tunnel-hosts/vpc-services.ts"), "--answer", VPC_HOST]);
+    await services.waitForLine(/^vpc services ready$/, 10_000, "stdout");
     const scratch = await tempDir("credproxy-socks-");
+    if (PG_BIN !== undefined) await startPostgres(scratch);
     const hosts = join(scratch, "hosts");
-    writeFileSync(hosts, `127.0.0.1 localhost\n${VPC_HOST} web.vpc.invalid\n`);
+    writeFileSync(hosts, `127.0.0.1 localhost\n${VPC_HOST} web.vpc.invalid db.vpc.invalid\n`);
     chmodSync(hosts, 0o644);
     const agentCommand = `mount --bind ${hosts} /etc/hosts && exec ${NOBODY.join(" ")} ${credproxyBinary()} agent --mode socks --listen 127.0.0.1:0 --allow-cidr ${VPC_HOST}/32`;
     agent = spawnInNamespace(topology.instance, ["unshare", "--mount", "--propagation", "private", "sh", "-c", agentCommand]);
@@ -65,14 +75,15 @@ describe.skipIf(!topology.ok)("tunnel socks: SOCKS5, HTTP CONNECT and -L through
     env = tunnelClientEnv({ ssm: apiUrl!, ec2: ec2! }, runtimeDir);
     client = spawnInNamespace(
       topology.client,
-      [...NOBODY, credproxyBinary(), "tunnel", "socks", "--foreground", "--instance-id", INSTANCE_ID, "--agent-port", agentPort!, "--listen", PROXY, "-L", `${FORWARD_PORT}:${VPC_HOST}:${WEB_PORT}`, "--name", "socks"],
+      [...NOBODY, credproxyBinary(), "tunnel", "socks", "--foreground", "--instance-id", INSTANCE_ID, "--agent-port", agentPort!, "--listen", PROXY, "-L", `${FORWARD_PORT}:${VPC_HOST}:${WEB_PORT}`, ...extraForwards(), "--name", "socks"],
       { env },
     );
     [upLine] = await client.waitForLine(/^tunnel up: socks via socks: .*$/, 30_000, "stdout");
   }, 90_000);
 
   test("both ends run as nobody; no TUN exists on either and the client has no route to the vpc", () => {
-    expect(upLine).toBe(`tunnel up: socks via socks: socks5+connect ${PROXY}, 127.0.0.1:${FORWARD_PORT}>${VPC_HOST}:${WEB_PORT}; instance ${INSTANCE_ID}, session ${/session (\S+)$/.exec(upLine)![1]}`);
+    expect(upLine).toStartWith(`tunnel up: socks via socks: socks5+connect ${PROXY}, 127.0.0.1:${FORWARD_PORT}>${VPC_HOST}:${WEB_PORT}, `);
+    expect(upLine).toEndWith(`; instance ${INSTANCE_ID}, session ${/session (\S+)$/.exec(upLine)![1]}`);
     expect(uidOf(client.pid)).toBe("65534");
     expect(uidOf(agent.pid)).toBe("65534");
     expect(linkNames(topology.instance).filter((n) => n.startsWith("cpa") || n.startsWith("tun"))).toEqual([]);
@@ -103,12 +114,35 @@ describe.skipIf(!topology.ok)("tunnel socks: SOCKS5, HTTP CONNECT and -L through
     await agent.waitForLine(/stream refused/, 10_000, "stderr");
   });
 
+  test.skipIf(PG_BIN === undefined)("psql reaches a PostgreSQL server in the vpc through -L, by a name the agent resolves", async () => {
+    const r = await inClient(["psql", "-h", "127.0.0.1", "-p", String(PG_FORWARD_PORT), "-U", "postgres", "-d", "postgres", "-At", "-c", "select 'answer ' || (40 + 2), inet_server_addr()"]);
+    expect(r).toMatchObject({ code: 0, out: `answer 42|${VPC_HOST}` });
+  });
+
+  test("an interactive stream beside a bulk one: every echo comes back while most of the bulk download is still to come", async () => {
+    const total = 8_000_000;
+    const run = await runInNamespace(topology.client, [process.execPath, join(HELPERS, "tunnel-hosts/interactive-beside-bulk.ts"), String(BULK_FORWARD_PORT), String(ECHO_FORWARD_PORT), String(total), "8"], { timeoutMs: 120_000 });
+    expect(run.code).toBe(0);
+    const { bulkBytesAtEcho, bulkTotal } = JSON.parse(run.out.split("\n").at(-1)!) as { bulkBytesAtEcho: number[]; bulkTotal: number };
+    expect(bulkTotal).toBe(total);
+    expect(bulkBytesAtEcho).toHaveLength(8);
+    // Each round trip waits behind at most one DATA frame per busy stream and the bounded queues
+    // (a couple of hundred KB at the agent's pacing), never behind the bulk stream's megabytes.
+    expect(bulkBytesAtEcho.at(-1)!).toBeLessThan(total / 2);
+    // And by credit: between two answers at most the bulk stream's window (what the agent may
+    // have in flight ahead of the answer) and a frame or two arrive.
+    const gaps = bulkBytesAtEcho.slice(1).map((bytes, i) => bytes - bulkBytesAtEcho[i]!);
+    for (const gap of gaps) expect(gap).toBeLessThanOrEqual(DEFAULT_STREAM_WINDOW + 2 * MAX_DATA_BYTES);
+    console.log(`bulk bytes when each echo came back: ${bulkBytesAtEcho.join(" ")} (of ${total})`);
+  }, 120_000);
+
   test("tunnel status shows the listeners and the streams; tunnel down stops it", async () => {
     const report = JSON.parse((await inClient([credproxyBinary(), "tunnel", "status", "socks", "--json"])).out)[0] as Record<string, unknown>;
     expect(report).toMatchObject({ name: "socks", state: "up", mode: "socks", interface: "socks", instanceId: INSTANCE_ID });
     expect(report.streamsOpened as number).toBeGreaterThanOrEqual(3);
     const text = await inClient([credproxyBinary(), "tunnel", "status", "socks"]);
-    expect(text.out).toContain(`listening socks5+connect ${PROXY}, 127.0.0.1:${FORWARD_PORT}>${VPC_HOST}:${WEB_PORT} (socks mode: no TUN)`);
+    expect(text.out).toContain(`listening socks5+connect ${PROXY}, 127.0.0.1:${FORWARD_PORT}>${VPC_HOST}:${WEB_PORT}, `);
+    expect(text.out).toContain("(socks mode: no TUN)");
     const list = await inClient([credproxyBinary(), "tunnel", "list"]);
     expect(list.out).toMatch(/^socks {2}up {2}socks {2}i-0feedfacecafe0005 /);
     const down = await inClient([...NOBODY, credproxyBinary(), "tunnel", "down", "socks"]);
@@ -116,3 +150,26 @@ describe.skipIf(!topology.ok)("tunnel socks: SOCKS5, HTTP CONNECT and -L through
     expect((await withTimeout(client.exited, 15_000, "the tunnel process to exit")).code).toBe(0);
   }, 30_000);
 });
+
+function extraForwards(): string[] {
+  const forwards = [`${BULK_FORWARD_PORT}:${VPC_HOST}:${BULK_PORT}`, `${ECHO_FORWARD_PORT}:${VPC_HOST}:${ECHO_PORT}`];
+  if (PG_BIN !== undefined) forwards.push(`${PG_FORWARD_PORT}:db.vpc.invalid:5432`);
+  return forwards.flatMap((f) => ["-L", f]);
+}
+
+/** A private cluster in our temp dir, run as nobody in the vpc namespace (never the system service). */
+async function startPostgres(scratch: string): Promise<void> {
+  const data = join(scratch, "pgdata");
+  const sockets = join(scratch, "pgsock");
+  for (const dir of [data, sockets]) {
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, 65534, 65534);
+  }
+  chmodSync(scratch, 0o755);
+  const init = await runInNamespace(topology.vpc, [...NOBODY, join(PG_BIN!, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"], { env: { LANG: "C", LC_ALL: "C" }, exactEnv: true, timeoutMs: 60_000 });
+  if (init.code !== 0) throw new Error(`initdb failed: ${init.err}`);
+  // Connections arrive from the instance's address: the agent dialled them.
+  appendFileSync(join(data, "pg_hba.conf"), "host all all 10.99.0.1/32 trust\n");
+  const server = spawnInNamespace(topology.vpc, [...NOBODY, join(PG_BIN!, "postgres"), "-D", data, "-h", VPC_HOST, "-p", "5432", "-k", sockets, "-c", "fsync=off"], { env: { LANG: "C", LC_ALL: "C" } });
+  await server.waitForLine(/database system is ready to accept connections/, 30_000, "stderr");
+}
