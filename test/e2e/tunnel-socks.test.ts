@@ -38,6 +38,7 @@ let env: Record<string, string> = {};
 let agent: CredproxyProcess;
 let client: CredproxyProcess;
 let upLine = "";
+let agentPort = "";
 
 afterAll(async () => {
   killRecordedTunnels(runtimeDir);
@@ -65,7 +66,7 @@ describe.skipIf(!topology.ok)("tunnel socks: SOCKS5, HTTP CONNECT and -L through
     chmodSync(hosts, 0o644);
     const agentCommand = `mount --bind ${hosts} /etc/hosts && exec ${NOBODY.join(" ")} ${credproxyBinary()} agent --mode socks --listen 127.0.0.1:0 --allow-cidr ${VPC_HOST}/32`;
     agent = spawnInNamespace(topology.instance, ["unshare", "--mount", "--propagation", "private", "sh", "-c", agentCommand]);
-    const [, agentPort] = await agent.waitForLine(/^agent: listening on 127\.0\.0\.1:(\d+), mode socks \(no TUN, no NAT\)/, 15_000, "stdout");
+    agentPort = (await agent.waitForLine(/^agent: listening on 127\.0\.0\.1:(\d+), mode socks \(no TUN, no NAT\)/, 15_000, "stdout"))[1]!;
     const farEnd = spawnInNamespace(topology.instance, [process.execPath, join(HELPERS, "serve-tunnel-far-end.ts"), "--host", INSTANCE_ADDRESS, "--instance", `${INSTANCE_ID}=bastion`]);
     const [, , ec2] = await farEnd.waitForLine(/^far end: peer (\S+) ec2 (\S+)$/, 10_000, "stdout");
     const fake = spawnInNamespace(topology.instance, [process.execPath, join(HELPERS, "fake-ssm/serve-fake-ssm.ts"), "--host", INSTANCE_ADDRESS, "--target", `127.0.0.1:${agentPort}`, "--instance", INSTANCE_ID]);
@@ -75,7 +76,7 @@ describe.skipIf(!topology.ok)("tunnel socks: SOCKS5, HTTP CONNECT and -L through
     env = tunnelClientEnv({ ssm: apiUrl!, ec2: ec2! }, runtimeDir);
     client = spawnInNamespace(
       topology.client,
-      [...NOBODY, credproxyBinary(), "tunnel", "socks", "--foreground", "--instance-id", INSTANCE_ID, "--agent-port", agentPort!, "--listen", PROXY, "-L", `${FORWARD_PORT}:${VPC_HOST}:${WEB_PORT}`, ...extraForwards(), "--name", "socks"],
+      [...NOBODY, credproxyBinary(), "tunnel", "socks", "--foreground", "--instance-id", INSTANCE_ID, "--agent-port", agentPort, "--listen", PROXY, "-L", `${FORWARD_PORT}:${VPC_HOST}:${WEB_PORT}`, ...extraForwards(), "--name", "socks"],
       { env },
     );
     [upLine] = await client.waitForLine(/^tunnel up: socks via socks: .*$/, 30_000, "stdout");
@@ -135,6 +136,13 @@ describe.skipIf(!topology.ok)("tunnel socks: SOCKS5, HTTP CONNECT and -L through
     for (const gap of gaps) expect(gap).toBeLessThanOrEqual(DEFAULT_STREAM_WINDOW + 2 * MAX_DATA_BYTES);
     console.log(`bulk bytes when each echo came back: ${bulkBytesAtEcho.join(" ")} (of ${total})`);
   }, 120_000);
+
+  test("tunnel up (TUN mode) against the socks-mode agent stops at once and says what to run", async () => {
+    const up = await runInNamespace(topology.client, [credproxyBinary(), "tunnel", "up", "--cidr", "10.99.0.0/24", "--instance-id", INSTANCE_ID, "--agent-port", agentPort, "--name", "tun-try"], { env, exactEnv: true, timeoutMs: 60_000 });
+    expect(up.code).not.toBe(0);
+    expect(up.err).toContain("the agent on the instance runs in socks mode (no TUN)");
+    expect(linkNames(topology.client).filter((n) => n.startsWith("cpx"))).toEqual([]);
+  }, 60_000);
 
   test("tunnel status shows the listeners and the streams; tunnel down stops it", async () => {
     const report = JSON.parse((await inClient([credproxyBinary(), "tunnel", "status", "socks", "--json"])).out)[0] as Record<string, unknown>;
