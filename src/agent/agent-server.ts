@@ -20,6 +20,7 @@ import { StreamAgentSession, type StreamAgentSessionStats } from "./stream-agent
 
 /** `tun`: a TUN device per client (root); `socks`: the agent dials streams itself (no privilege). */
 export type AgentMode = "tun" | "socks";
+import type { DnsUpstream } from "./instance-resolver.ts";
 
 export interface AgentServerOptions {
   readonly host: string;
@@ -34,6 +35,9 @@ export interface AgentServerOptions {
   readonly mode?: AgentMode;
   /** Default: the bounded queues. */
   readonly queue?: TunnelQueueBounds;
+  /** Where each client's DNS forwarder sends queries; undefined: no forwarder. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  readonly dnsPort?: number;
 }
 
 export interface AgentServer {
@@ -115,6 +119,8 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, cl
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
+    dnsUpstream: options.dnsUpstream,
+    ...(options.dnsPort === undefined ? {} : { dnsPort: options.dnsPort }),
     logger,
   });
 }

@@ -42,6 +42,7 @@ import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
 import { AgentClient, clientKey, type AgentClients, type ClientMember } from "./agent-client.ts";
 import { BacklogWriter, type BacklogStats, type BacklogWriterOptions, type ByteSink } from "./backlog-writer.ts";
+import type { DnsUpstream } from "./instance-resolver.ts";
 
 export const DEFAULT_AGENT_MTU = 1400;
 /** The agent's TUN devices; the kernel numbers them. Distinct from the client's cpx%d. */
@@ -79,6 +80,10 @@ export interface AgentSessionOptions {
   readonly backlog?: BacklogWriterOptions;
   /** The server's striping clients, shared by its sessions; a session of its own when absent. */
   readonly clients?: AgentClients;
+  /** With it, each client gets a DNS forwarder on its agent address (port 53) relaying there. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  /** The forwarder's port (53; tests pick another). */
+  readonly dnsPort?: number;
 }
 
 export type AgentSessionState = "hello_sent" | "opening" | "up" | "ended";
@@ -327,6 +332,8 @@ export class AgentSession implements ClientMember {
       tunName: this.options.tunName ?? AGENT_TUN_NAME,
       mtu: this.mtu,
       allowCidrs: this.options.allowCidrs,
+      dnsUpstream: this.options.dnsUpstream,
+      ...(this.options.dnsPort === undefined ? {} : { dnsPort: this.options.dnsPort }),
       logger: this.logger,
       ...(striped && registry !== undefined ? { onEmpty: () => registry.get(key) === client && registry.delete(key) } : {}),
     });

@@ -10,6 +10,7 @@ import { hasNetAdmin } from "../tunnel/net-admin.ts";
 import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
 import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
+import { instanceResolver, type DnsUpstream } from "./instance-resolver.ts";
 import { startAgentServer, type AgentMode, type AgentServer } from "./agent-server.ts";
 import { installNat as installSystemNat, type InstalledNat, type InstallNatOptions } from "./nat-rules.ts";
 
@@ -22,6 +23,8 @@ export interface AgentSettings {
   readonly allowCidrs: readonly Cidr[] | undefined;
   /** Default tun. socks: no TUN, no NAT, no privilege (runSocksAgent). */
   readonly mode?: AgentMode;
+  /** "off": no DNS forwarder; undefined: the instance's resolver (instance-resolver.ts). */
+  readonly dnsUpstream: DnsUpstream | "off" | undefined;
 }
 
 export interface RunAgentOptions {
@@ -55,6 +58,7 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
     allowCidrs: settings.allowCidrs?.map((c) => c.text),
     log: logger,
   });
+  const dns = settings.dnsUpstream === "off" ? undefined : (settings.dnsUpstream ?? instanceResolver());
   let server: AgentServer;
   try {
     server = startAgentServer({
@@ -63,6 +67,7 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
       pool,
       allowCidrs: settings.allowCidrs,
       openTun: options.openTun ?? openSystemTun,
+      dnsUpstream: dns,
       logger,
       queue,
     });
@@ -71,11 +76,12 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
     throw error;
   }
   const where = settings.host.includes(":") ? `[${settings.host}]:${server.port}` : `${settings.host}:${server.port}`;
+  const dnsText = dns === undefined ? "off" : `to ${hostPort(dns)}`;
   const allowed = settings.allowCidrs === undefined ? "everywhere" : settings.allowCidrs.map((c) => c.text).join(" ");
   (options.announce ?? ((line) => process.stdout.write(line + "\n")))(
-    `agent: listening on ${where}, pool ${pool.cidr} (${pool.size} clients), allowed ${allowed}, NAT via ${nat.firewall}`,
+    `agent: listening on ${where}, pool ${pool.cidr} (${pool.size} clients), allowed ${allowed}, NAT via ${nat.firewall}, DNS ${dnsText}`,
   );
-  logger.info("agent listening", { listen: where, pool: pool.cidr, allowed, firewall: nat.firewall });
+  logger.info("agent listening", { listen: where, pool: pool.cidr, allowed, firewall: nat.firewall, dns: dnsText });
   const signal = await options.stop;
   logger.info("agent stopping", { signal, clients: server.sessions().length });
   try {
@@ -109,4 +115,8 @@ async function runSocksAgent(options: RunAgentOptions): Promise<void> {
   logger.info("agent stopping", { signal, clients: server.streamSessions().length });
   await server.close("the agent is shutting down");
   logger.info("agent stopped");
+}
+
+function hostPort({ host, port }: DnsUpstream): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

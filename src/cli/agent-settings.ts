@@ -18,6 +18,8 @@ export const AGENT_FLAGS = {
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
   mode: { type: "string" },
+  "dns-upstream": { type: "string" },
+  "no-dns-forward": { type: "boolean" },
   "log-level": { type: "string" },
   check: { type: "boolean" },
   ...LOG_OUTPUT_FLAGS,
@@ -28,6 +30,8 @@ export interface AgentFlags {
   readonly pool?: string | undefined;
   readonly "allow-cidr"?: string[] | undefined;
   readonly mode?: string | undefined;
+  readonly "dns-upstream"?: string | undefined;
+  readonly "no-dns-forward"?: boolean | undefined;
 }
 
 export function agentSettings(flags: AgentFlags): AgentSettings {
@@ -36,7 +40,21 @@ export function agentSettings(flags: AgentFlags): AgentSettings {
   // The pool's own checks (IPv4, room for a pair) give the message; the error already names --pool.
   const pool = createAddressPool(poolText).cidr;
   const allowCidrs = flags["allow-cidr"]?.map(allowCidr);
-  return { host, port, pool, allowCidrs, mode: agentMode(flags.mode) };
+  if (flags["no-dns-forward"] === true && flags["dns-upstream"] !== undefined) throw usageError(AGENT_COMMAND, "give either --dns-upstream or --no-dns-forward, not both");
+  const dnsUpstream = flags["no-dns-forward"] === true ? "off" : flags["dns-upstream"] === undefined ? undefined : parseDnsUpstream(flags["dns-upstream"]);
+  return { host, port, pool, allowCidrs, dnsUpstream, mode: agentMode(flags.mode) };
+}
+
+/** `10.0.0.2`, `10.0.0.2:5353`, `[fd00::2]:53` or `fd00::2`. */
+function parseDnsUpstream(text: string): { host: string; port: number } {
+  const bad = (why: string) => usageError(AGENT_COMMAND, `--dns-upstream "${text}": ${why}; give the resolver's IP address, e.g. --dns-upstream 169.254.169.253 (or HOST:PORT)`);
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text);
+  const host = match ? (match[1] ?? match[2]!) : text;
+  const ip = parseIp(host);
+  if (ip === undefined) throw bad(match ? `"${host}" is not an IP address` : "not an address");
+  const port = match?.[3] === undefined ? 53 : Number(match[3]);
+  if (port < 1 || port > 65535) throw bad(`port ${port} is not from 1 to 65535`);
+  return { host, port };
 }
 
 /** `--mode tun` (the default: a TUN per client, root) or `--mode socks` (streams only, no privilege). */

@@ -5,7 +5,7 @@ import { DEFAULT_MTU, tunnelUpSettings } from "./tunnel-settings.ts";
 
 const ENV = { AWS_REGION: "eu-west-1" };
 const FILE = parseTunnelConfigText(
-  ["cidrs: [10.20.0.0/16, 10.30.0.0/16]", "tags: {Name: bastion}", "region: us-east-2", "profile: dev", "document: My-Port-Doc", "agent_port: 9000", "name: work", "mtu: 1300", "sessions: 4", "stream_endpoint: Stream.Example.Internal:8443"].join("\n"),
+  ["cidrs: [10.20.0.0/16, 10.30.0.0/16]", "tags: {Name: bastion}", "region: us-east-2", "profile: dev", "document: My-Port-Doc", "agent_port: 9000", "name: work", "mtu: 1300", "dns: [Internal.Corp.]", "dns_mode: local", "sessions: 4", "stream_endpoint: Stream.Example.Internal:8443"].join("\n"),
   "tunnel.yaml",
   { env: {} },
 );
@@ -34,6 +34,8 @@ describe("tunnel up settings", () => {
       agentPort: 7860,
       name: undefined,
       mtu: DEFAULT_MTU,
+      dns: [],
+      dnsMode: "auto",
       sessions: 1,
     });
   });
@@ -50,6 +52,8 @@ describe("tunnel up settings", () => {
       agentPort: 9000,
       name: "work",
       mtu: 1300,
+      dns: ["internal.corp"],
+      dnsMode: "local",
       sessions: 4,
     });
   });
@@ -62,6 +66,15 @@ describe("tunnel up settings", () => {
 
   test("--sessions wins over the file's sessions", () => {
     expect(tunnelUpSettings({ sessions: "2" }, FILE, ENV).sessions).toBe(2);
+  });
+
+  test("--dns zones are checked, lowered and kept once; --dns-mode is one of auto, resolved, local and needs --dns", () => {
+    const base = { cidr: ["10.20.0.0/16"], "instance-id": "i-0123456789abcdef0" };
+    expect(tunnelUpSettings({ ...base, dns: ["internal.corp", "INTERNAL.corp", "compute.internal"], "dns-mode": "resolved" }, undefined, ENV)).toMatchObject({ dns: ["internal.corp", "compute.internal"], dnsMode: "resolved" });
+    expect(tunnelUpSettings({ dns: ["other.corp"] }, FILE, ENV)).toMatchObject({ dns: ["other.corp"], dnsMode: "local" });
+    expect(usageMessage(() => tunnelUpSettings({ ...base, dns: ["."] }, undefined, ENV))).toContain('--dns ".": the root zone would send every name through the tunnel');
+    expect(usageMessage(() => tunnelUpSettings({ ...base, dns: ["a.corp"], "dns-mode": "magic" }, undefined, ENV))).toContain('invalid --dns-mode "magic" (one of auto, resolved, local)');
+    expect(usageMessage(() => tunnelUpSettings({ ...base, "dns-mode": "local" }, undefined, ENV))).toContain("--dns-mode needs --dns ZONE");
   });
 
   test("--instance-id replaces the file's tags, and --tag the file's instance id", () => {

@@ -7,6 +7,8 @@
 import { REGION_PATTERN } from "../config/services-schema.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
+import { parseDnsZone } from "../tunnel/dns/dns-zones.ts";
+import { DNS_MODES, type DnsMode } from "../tunnel/dns/tunnel-dns.ts";
 import { checkTunnelCidrs } from "../tunnel/tunnel-cidrs.ts";
 import type { TunnelFile } from "../tunnel/load-tunnel-config.ts";
 import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT, INSTANCE_ID_PATTERN, MAX_SESSIONS, TUNNEL_NAME_PATTERN } from "../tunnel/tunnel-schema.ts";
@@ -27,6 +29,8 @@ export const TUNNEL_UP_FLAGS = {
   "agent-port": { type: "string" },
   name: { type: "string" },
   mtu: { type: "string" },
+  dns: { type: "string", multiple: true },
+  "dns-mode": { type: "string" },
   sessions: { type: "string" },
   foreground: { type: "boolean" },
   config: { type: "string", short: "c" },
@@ -46,6 +50,8 @@ export interface TunnelUpFlags {
   readonly "agent-port"?: string | undefined;
   readonly name?: string | undefined;
   readonly mtu?: string | undefined;
+  readonly dns?: string[] | undefined;
+  readonly "dns-mode"?: string | undefined;
   readonly sessions?: string | undefined;
 }
 
@@ -62,6 +68,9 @@ export interface TunnelUpSettings {
   /** Undefined: the instance id, once known. */
   readonly name: string | undefined;
   readonly mtu: number;
+  /** The zones whose queries go through the tunnel (tunnel-dns.ts); empty: DNS untouched. */
+  readonly dns: readonly string[];
+  readonly dnsMode: DnsMode;
   /** Striped Port sessions to the agent (--sessions). */
   readonly sessions: number;
 }
@@ -116,8 +125,22 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
     agentPort: integerFlag("--agent-port", flags["agent-port"], 1, 65535) ?? file?.agentPort ?? DEFAULT_AGENT_PORT,
     name,
     mtu: integerFlag("--mtu", flags.mtu, 576, 65535) ?? file?.mtu ?? DEFAULT_MTU,
+    ...dnsSettings(flags, file, from),
     sessions: integerFlag("--sessions", flags.sessions, 1, MAX_SESSIONS) ?? file?.sessions ?? 1,
   };
+}
+
+function dnsSettings(flags: TunnelUpFlags, file: TunnelFile | undefined, from: string): { dns: string[]; dnsMode: DnsMode } {
+  const zones: string[] = [];
+  for (const text of flags.dns ?? file?.dns ?? []) {
+    const zone = parseDnsZone(text);
+    if ("problem" in zone) throw usageError(COMMAND, `--dns "${text}"${flags.dns ? "" : from}: ${zone.problem}`);
+    if (!zones.includes(zone.zone)) zones.push(zone.zone);
+  }
+  const mode = flags["dns-mode"] ?? file?.dnsMode ?? "auto";
+  if (!(DNS_MODES as readonly string[]).includes(mode)) throw usageError(COMMAND, `invalid --dns-mode "${mode}" (one of ${DNS_MODES.join(", ")})`);
+  if (flags["dns-mode"] !== undefined && zones.length === 0) throw usageError(COMMAND, "--dns-mode needs --dns ZONE (the zones to resolve through the tunnel)");
+  return { dns: zones, dnsMode: mode as DnsMode };
 }
 
 /** `--tag KEY=VALUE` values (also `tunnel socks`'s): one value per key. */

@@ -58,7 +58,7 @@ export interface StaticForward {
 }
 
 /** The session part is `tunnel up`'s shape (cidrs empty, mtu unused), so openAwsTunnel's lookups are shared. */
-export interface TunnelSocksSettings extends Omit<TunnelUpSettings, "cidrs" | "mtu" | "sessions"> {
+export interface TunnelSocksSettings extends Omit<TunnelUpSettings, "cidrs" | "mtu" | "sessions" | "dns" | "dnsMode"> {
   /** Undefined with --no-proxy (forwards only). */
   readonly listen: { readonly host: string; readonly port: number } | undefined;
   readonly forwards: readonly StaticForward[];

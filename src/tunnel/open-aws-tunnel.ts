@@ -20,7 +20,7 @@ import { findInstance, type FoundInstance } from "./find-instance.ts";
 import { sessionCalls } from "./session-calls.ts";
 import { openTun } from "../net/tun-device.ts";
 import { tunnelClients } from "./tunnel-clients.ts";
-import { startTunnel, type Tunnel } from "./tunnel-session.ts";
+import { startTunnel, type Tunnel, type TunnelUp } from "./tunnel-session.ts";
 import { startStreamTunnel, type StreamTunnel } from "./streams/stream-tunnel.ts";
 
 export interface AwsTunnel {
@@ -36,6 +36,7 @@ export interface OpenAwsTunnelOptions {
   /** The TUN interface name to ask for (a `%d` numbers it). */
   readonly tunName?: string | undefined;
   readonly signal?: AbortSignal | undefined;
+  readonly onUp?: ((up: TunnelUp) => void) | undefined;
 }
 
 /** What both kinds of tunnel need from AWS: the instance, and a way to open a session to it. */
@@ -58,6 +59,7 @@ export async function openAwsTunnel(options: OpenAwsTunnelOptions): Promise<AwsT
     mtu: settings.mtu,
     sessions: settings.sessions,
     logger,
+    onUp: options.onUp,
   });
   return { instance: aws.instance, tunnel, destroy: aws.destroy };
 }

@@ -70,6 +70,17 @@ export const tunnelConfigSchema = {
       "x-expected": "letters, digits, _ . - (at most 64)",
     },
     mtu: { type: "integer", description: "The TUN device's MTU (--mtu); the agent may lower it. Default 1400.", minimum: 576, maximum: 65535 },
+    dns: {
+      type: "array",
+      description: "DNS zones resolved through the tunnel by the VPC's resolver (--dns), e.g. [internal.corp, compute.internal]; other names are untouched.",
+      items: { type: "string", "x-expected": "a DNS zone such as internal.corp" },
+      minItems: 1,
+    },
+    dns_mode: {
+      type: "string",
+      description: "How the system is pointed at the tunnel for the dns zones (--dns-mode): auto (systemd-resolved if it runs, else local; /etc/resolver on macOS), resolved, or local (a resolver on the tunnel address). Default auto.",
+      enum: ["auto", "resolved", "local"],
+    },
     sessions: {
       type: "integer",
       description: "Port sessions to open to the agent, striped by flow (--sessions): N sessions carry about N times one session's throughput for N parallel flows. Default 1.",

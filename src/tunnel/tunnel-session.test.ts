@@ -234,6 +234,17 @@ describe("restarts", () => {
     expect(r.tunnel.status().interface).toBe("cpx1");
   });
 
+  test("onUp hears of every session that comes up, with its TUN (so --dns can follow a new one)", async () => {
+    const ups: string[] = [];
+    const r = rig({ onUp: (up) => ups.push(`${up.interface} ${up.clientAddress} -> ${up.agentAddress}`) });
+    const first = await bringUp(r);
+    first.end("channel_closed");
+    await settle();
+    await r.clock.advance(1000);
+    await bringUp(r, { ...HELLO, clientAddress: "100.64.0.6", agentAddress: "100.64.0.5" });
+    expect(ups).toEqual([`cpx0 ${HELLO.clientAddress} -> ${HELLO.agentAddress}`, "cpx1 100.64.0.6 -> 100.64.0.5"]);
+  });
+
   test("sessions that keep ending are restarted after 1, 2, 4, … s, capped at 30 s, and the backoff resets once one is up", async () => {
     const r = rig();
     await bringUp(r);

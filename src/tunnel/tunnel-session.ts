@@ -84,6 +84,8 @@ export interface TunnelSessionOptions {
   readonly startAttempts?: number;
   /** Striped sessions to keep open, 1 to MAX_SESSIONS (default 1). */
   readonly sessions?: number;
+  /** Called each time a session comes up (a new one may bring a new TUN): the DNS settings follow it. */
+  readonly onUp?: ((up: TunnelUp) => void) | undefined;
 }
 
 /** What `tunnel up` prints once traffic can flow. */
@@ -396,6 +398,7 @@ class ClientTunnel implements Tunnel {
     this.liveChanged();
     const up = { ...this.tun!.up, sessionId: session.channel.stats().sessionId };
     this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), agentVersion: session.agentVersion, ...this.stripeField(slot) });
+    this.options.onUp?.(up);
     this.readyDeferred.resolve(up);
   }
 

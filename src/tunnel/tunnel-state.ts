@@ -16,6 +16,7 @@ import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { stateDirectory } from "../net/loopback-state.ts";
 import { parseStatStartTime } from "../net/proc-stat.ts";
+import type { TunnelDnsRecord } from "./dns/tunnel-dns.ts";
 
 export interface TunnelRecord {
   readonly name: string;
@@ -33,6 +34,8 @@ export interface TunnelRecord {
   /** ISO time. */
   readonly startedAt: string;
   readonly logFile: string | undefined;
+  /** What `--dns` set up (absent without it), for `tunnel down --force`. */
+  readonly dns?: TunnelDnsRecord | undefined;
 }
 
 export interface FoundTunnel {

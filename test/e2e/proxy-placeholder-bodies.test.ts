@@ -24,6 +24,7 @@ const H2_PLACEHOLDER = "cpx_bodies_h2_0123456789";
 const PLAIN_REAL = "sk-plain-real-value-7";
 const PLAIN_PLACEHOLDER = "cpx_bodies_plain_0123456";
 const TLS_ONLY_PLACEHOLDER = "cpx_bodies_tls_only_01234";
+const NOTES_PLACEHOLDER = "cpx_bodies_notes_0123456";
 const CLIENT = join(import.meta.dir, "clients", "placeholder-body-client.mjs");
 
 let api: PlaceholderOrigin;
@@ -31,15 +32,17 @@ let other: PlaceholderOrigin;
 let h2: PlaceholderOrigin;
 let plain: PlaceholderOrigin;
 let events: EchoOrigin;
+let notes: PlaceholderOrigin;
 let env: Record<string, string>;
 
 beforeAll(async () => {
   const pki = await makeTestPki(await tempDir(), { names: ["localhost"], ips: ["127.0.0.1"] });
   [api, other, h2, plain] = await Promise.all([startPlaceholderOrigin("h1", pki), startPlaceholderOrigin("h1", pki), startPlaceholderOrigin("h2", pki), startPlaceholderOrigin("plain", pki)]);
   events = await startHttpsOrigin({ pki, name: "events" });
+  notes = await startPlaceholderOrigin("h1", pki);
   const proxy = await startProxy(`
 tls: {upstream_ca_bundle: ${pki.caFile}}
-allow: ["localhost:${api.port}", "localhost:${other.port}", "localhost:${h2.port}", "127.0.0.1:${plain.port}", "localhost:${events.port}"]
+allow: ["localhost:${api.port}", "localhost:${other.port}", "localhost:${h2.port}", "127.0.0.1:${plain.port}", "localhost:${events.port}", "localhost:${notes.port}"]
 allow_addresses: ["127.0.0.1/32"]
 # Tunnels to hosts with no credential are read too, so bodies to them are checked.
 intercept: all
@@ -48,15 +51,18 @@ credentials:
     host: localhost:${api.port}
     value: '${REAL}'
     placeholder: ${PLACEHOLDER}
+    placeholder_in_body: true
   - name: h2api
     host: localhost:${h2.port}
     value: ${H2_REAL}
     placeholder: ${H2_PLACEHOLDER}
+    placeholder_in_body: true
   - name: plain
     host: 127.0.0.1:${plain.port}
     value: ${PLAIN_REAL}
     allow_plaintext: true
     placeholder: ${PLAIN_PLACEHOLDER}
+    placeholder_in_body: true
   - name: events
     host: localhost:${events.port}
     value: sk-events-real-value-3
@@ -66,6 +72,11 @@ credentials:
     header: x-tls-only
     value: sk-tls-only-real-value
     placeholder: ${TLS_ONLY_PLACEHOLDER}
+  # An API that stores what it is sent: its placeholder stays out of bodies (no placeholder_in_body).
+  - name: notes
+    host: localhost:${notes.port}
+    value: sk-notes-real-value-4
+    placeholder: ${NOTES_PLACEHOLDER}
 `);
   env = clientEnv(await proxy.sandboxEnv());
 });
@@ -155,6 +166,15 @@ describe("placeholders in request bodies", () => {
     const seen = await plain.settled("/plain");
     expect(JSON.parse(seen.body.toString())).toEqual({ key: PLAIN_REAL });
     expect(lengthMatches(seen)).toBe(true);
+  }, 30_000);
+
+  test("without placeholder_in_body, a JSON body to the credential's own host keeps the placeholder, while its header gets the value", async () => {
+    const body = JSON.stringify({ comment: `my key is ${NOTES_PLACEHOLDER}` });
+    const r = await send({ url: at(notes, "/store"), headers: { authorization: `Bearer ${NOTES_PLACEHOLDER}`, "content-type": "application/json", "content-length": String(body.length) }, parts: [{ text: body }] });
+    expect(r.status).toBe(200);
+    const seen = await notes.settled("/store");
+    expect(seen.body.toString()).toBe(body);
+    expect(seen.headers["authorization"]).toBe("Bearer sk-notes-real-value-4");
   }, 30_000);
 
   test("a gzip body passes unchanged: the origin gets the very bytes sent, the placeholder inside", async () => {

@@ -21,7 +21,7 @@ describe("agentUnit()", () => {
   test("runs the binary with the agent's flags, as root with only the network capabilities", () => {
     expect(lines).toContain("ExecStart=/usr/local/bin/credproxy agent --listen 127.0.0.1:7860 --allow-cidr 10.0.0.0/8");
     expect(lines).toContain("User=root");
-    expect(lines).toContain("CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW");
+    expect(lines).toContain("CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE");
     expect(unit).not.toContain("AmbientCapabilities");
     expect(unit).not.toContain("DynamicUser");
     expect(unit).not.toContain("PrivateDevices");

@@ -6,8 +6,9 @@
  *   dynamic uid cannot open that lock and gets a fresh uid every start. Root here is boxed in
  *   by the bounding set instead: no CAP_DAC_OVERRIDE, CAP_SYS_ADMIN, CAP_SYS_MODULE or
  *   CAP_SYS_PTRACE, so root cannot read other users' files, load modules or trace processes.
- * - CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW: TUNSETIFF, rtnetlink and nftables need
- *   NET_ADMIN; legacy iptables opens a raw socket (NET_RAW). AmbientCapabilities= is only for
+ * - CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE: TUNSETIFF, rtnetlink
+ *   and nftables need NET_ADMIN; legacy iptables opens a raw socket (NET_RAW); the DNS forwarder
+ *   binds port 53 on each client's tunnel address (NET_BIND_SERVICE). AmbientCapabilities= is only for
  *   services that run as another user, so it is absent.
  * - ProtectKernelTunables=yes with ReadWritePaths= on ip_forward alone: the one sysctl the
  *   agent turns on (and back off on exit); the rest of /proc/sys and /sys stay read-only.
@@ -25,7 +26,7 @@
  */
 export const UNIT_NAME = "credproxy-agent.service";
 export const UNIT_DIR = "/etc/systemd/system";
-export const UNIT_CAPABILITIES = ["CAP_NET_ADMIN", "CAP_NET_RAW"] as const;
+export const UNIT_CAPABILITIES = ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"] as const;
 
 export interface AgentUnitOptions {
   /** Absolute path of the credproxy executable. */

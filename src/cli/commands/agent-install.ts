@@ -10,6 +10,7 @@ import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT } from "../../tunnel/tunnel-schema
 import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
 import { agentMode } from "../agent-settings.ts";
 import { agentCidr, agentListen, isLoopbackHost, type AgentListen } from "../agent-flags.ts";
+import { agentSettings } from "../agent-settings.ts";
 import type { Command } from "./index.ts";
 
 const COMMAND = "agent install";
@@ -18,8 +19,8 @@ const USAGE = `Usage: credproxy agent install [--listen HOST:PORT] [--pool CIDR]
 
 Sets this instance up for credproxy tunnels: writes the systemd unit
 ${UNIT_NAME} that runs \`credproxy agent\` with these flags (hardened: root boxed
-in to CAP_NET_ADMIN and CAP_NET_RAW, a read-only system, /dev/net/tun and ip_forward only),
-then prints the IAM policy the tunnel's users need, what the instance's role needs, and a Port
+in to CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE, a read-only system, /dev/net/tun
+and ip_forward only), then prints the IAM policy the tunnel's users need, what the instance's role needs, and a Port
 session document for accounts that do not allow AWS-StartSSHSession. The write is atomic; a
 different unit is kept unless --force.
 
@@ -32,6 +33,9 @@ Options:
   --mode MODE          tun (default) or socks: the agent dials streams for \`tunnel socks\`
                        and the unit runs it as an unprivileged DynamicUser with no
                        capabilities, no devices and nothing writable
+  --dns-upstream ADDR  Where the DNS forwarder for tunnel up --dns sends queries. Default:
+                       the first nameserver of /etc/resolv.conf, else 169.254.169.253
+  --no-dns-forward     Run the agent without its DNS forwarder
   --binary PATH        The credproxy executable the unit runs. Default: this one
   --unit-dir DIR       Where the unit goes. Default: ${UNIT_DIR}
   --force              Replace a unit file that differs from this one
@@ -47,6 +51,8 @@ const FLAGS = {
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
   mode: { type: "string" },
+  "dns-upstream": { type: "string" },
+  "no-dns-forward": { type: "boolean" },
   binary: { type: "string" },
   "unit-dir": { type: "string" },
   force: { type: "boolean" },
@@ -64,7 +70,7 @@ export const agentInstallCommand: Command = {
     const { values } = parseCommandArgs(COMMAND, argv, FLAGS);
     const listen = agentListen(COMMAND, values.listen);
     const mode = agentMode(values.mode);
-    const args = [...agentArgs(listen, values.pool, values["allow-cidr"] ?? []), ...(mode === "socks" ? ["--mode", "socks"] : [])];
+    const args = [...agentArgs(listen, values.pool, values["allow-cidr"] ?? []), ...dnsArgs(values), ...(mode === "socks" ? ["--mode", "socks"] : [])];
     const instanceId = localInstanceId();
     if (values["print-iam"] === true || values["print-document"] === true) {
       const out: string[] = [];
@@ -96,6 +102,13 @@ function agentArgs(listen: AgentListen, pool: string | undefined, allow: readonl
   if (pool !== undefined) args.push("--pool", agentCidr(COMMAND, "--pool", pool));
   for (const cidr of allow) args.push("--allow-cidr", agentCidr(COMMAND, "--allow-cidr", cidr));
   return args;
+}
+
+/** The DNS flags as given, checked as the agent will check them. */
+function dnsArgs(values: { "dns-upstream"?: string | undefined; "no-dns-forward"?: boolean | undefined }): string[] {
+  agentSettings({ "dns-upstream": values["dns-upstream"], "no-dns-forward": values["no-dns-forward"] });
+  if (values["no-dns-forward"] === true) return ["--no-dns-forward"];
+  return values["dns-upstream"] === undefined ? [] : ["--dns-upstream", values["dns-upstream"]];
 }
 
 /** An absolute path to an executable file; by default this executable, when it is credproxy. */

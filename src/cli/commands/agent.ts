@@ -38,6 +38,10 @@ Options:
   --mode MODE          tun (default): a TUN device per client, for \`tunnel up\`.
                        socks: no TUN, no NAT, no root; the agent dials TCP streams itself
                        (names resolved here, with the VPC resolver) for \`tunnel socks\`
+  --dns-upstream ADDR  Where each client's DNS forwarder (UDP and TCP port 53 on the agent's
+                       tunnel address, for tunnel up --dns) sends queries; ADDR or ADDR:PORT.
+                       Default: the first nameserver of /etc/resolv.conf, else 169.254.169.253
+  --no-dns-forward     Run no DNS forwarder
   --log-level LEVEL    debug, info, warn or error. Default: info
   --check              Test this machine's prerequisites instead (as \`agent check\`)
 ${logOutputHelp(19, "text")}

@@ -14,8 +14,8 @@ TUN device and routes, and its state files. NAME may be left out when only one t
 
 Options:
   --force      After a crash (kill -9): remove what the record says the tunnel left (its TUN
-               device and routes, if still there) and the record itself; a tunnel process
-               that still runs is killed first
+               device and routes, if still there; --dns resolver files) and the record
+               itself; a tunnel process that still runs is killed first
   -h, --help   Show this help`;
 
 const FLAGS = { force: { type: "boolean" } } as const satisfies OptionSpec;
@@ -45,7 +45,8 @@ export const tunnelDownCommand: Command = {
             : outcome.device === "held"
               ? `removed its routes through ${tunnel.record.interface} ${outcome.routesRemoved.join(" ") || "(none left)"}; the utun itself goes when the process holding it exits`
               : `${tunnel.record.interface} and its routes were gone already`;
-      process.stdout.write(`tunnel ${name}: state removed; ${device}\n`);
+      const dns = outcome.dnsRemoved.length === 0 ? "" : `; removed ${outcome.dnsRemoved.join(" ")}`;
+      process.stdout.write(`tunnel ${name}: state removed; ${device}${dns}\n`);
       return 0;
     }
     if (!tunnel.alive) {

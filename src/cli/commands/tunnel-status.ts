@@ -1,3 +1,4 @@
+import { describeTunnelDns, type TunnelDnsRecord } from "../../tunnel/dns/tunnel-dns.ts";
 import type { TunnelStatus, TunnelStripeStatus } from "../../tunnel/tunnel-status.ts";
 import { queryControlSocket, type FoundTunnel } from "../../tunnel/tunnel-state.ts";
 import { parseCommandArgs, type OptionSpec } from "../args.ts";
@@ -34,6 +35,8 @@ export interface TunnelReport extends Partial<Omit<TunnelStatus, "state">> {
   readonly mode?: "socks";
   readonly streams?: number;
   readonly streamsOpened?: number;
+  /** What --dns set up (the live tunnel's, else the record's). */
+  readonly dns?: TunnelDnsRecord | undefined;
 }
 
 export const tunnelStatusCommand: Command = {
@@ -65,6 +68,7 @@ export async function tunnelReport(found: FoundTunnel): Promise<TunnelReport> {
     agentAddress: record.agentAddress,
     routes: record.routes,
     sessionId: record.sessionId,
+    ...(record.dns === undefined ? {} : { dns: record.dns }),
   };
   const now = Date.now();
   return {
@@ -88,6 +92,7 @@ function describe(r: TunnelReport): string {
     `  instance ${r.instanceId} (${r.region}), session ${r.sessionId ?? "(none)"}, pid ${r.pid}`,
     `  interface ${r.interface ?? "-"} ${r.clientAddress ?? "-"} -> ${r.agentAddress ?? "-"}${r.mtu === undefined ? "" : ` mtu ${r.mtu}`}, routes ${(r.routes ?? []).join(" ") || "-"}`,
   ];
+  if (r.dns !== undefined) lines.push(`  ${describeTunnelDns(r.dns)}`);
   if (!r.stale && r.mode === "socks") {
     lines[2] = `  listening ${(r.routes ?? []).join(", ") || "-"} (socks mode: no TUN)`;
     lines.push(

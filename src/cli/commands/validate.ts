@@ -107,6 +107,8 @@ function validateTunnel(path: string | undefined): number {
     ...set("document", file.document),
     ...set("agent port", file.agentPort),
     ...set("mtu", file.mtu),
+    ...set("dns", file.dns),
+    ...set("dns mode", file.dnsMode),
     ...set("sessions", file.sessions),
   ];
   if (file.cidrs === undefined) lines.push("  (no cidrs: tunnel up then needs --cidr)");

@@ -114,6 +114,13 @@ export interface CredentialSpec {
   readonly placeholder: string | undefined;
   /** A request to its hosts whose `header` lacks the placeholder is refused (a smuggled real key). */
   readonly requirePlaceholder: boolean;
+  /**
+   * Also put the value in place of the placeholder in JSON, form and text request bodies
+   * (`placeholder_in_body`, default false). Off by default because an API that stores what it
+   * is sent (issues, gists, chat) would store the real value, for the sandbox to read back where
+   * responses are not scrubbed (another host, a compressed or binary download).
+   */
+  readonly placeholderInBody: boolean;
   /** The variable `credproxy proxy env` prints the placeholder into (e.g. OPENAI_API_KEY). */
   readonly env: string | undefined;
 }

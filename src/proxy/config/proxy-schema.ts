@@ -113,6 +113,12 @@ const credential = {
       default: false,
       description: "With placeholder: refuse (403, placeholder-missing) a request to these hosts whose header is present but does not carry the placeholder, e.g. a real key the sandbox got hold of. A request without the header passes (git asks only after a 401).",
     },
+    placeholder_in_body: {
+      type: "boolean",
+      default: false,
+      description:
+        "With placeholder: also replace it in JSON, form and text request bodies to these hosts (streamed; compressed bodies pass unchanged). Off by default: an API that stores what it is sent (issues, gists, chat messages) would store the real value, which the sandbox could then read back where responses are not scrubbed (another host, a compressed or binary download). Turn it on only for APIs that take the key in the body.",
+    },
     env: {
       type: "string",
       pattern: "^[A-Za-z_][A-Za-z0-9_]*$",

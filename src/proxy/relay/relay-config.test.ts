@@ -12,6 +12,7 @@ const credential = (name: string, host: string, allowPlaintext = false): Credent
   allowPlaintext,
   placeholder: undefined,
   requirePlaceholder: false,
+  placeholderInBody: false,
   env: undefined,
 });
 

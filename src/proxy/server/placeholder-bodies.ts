@@ -3,8 +3,8 @@
  * have placeholders (a tenant with none never reaches this file: forwardFrom checks first).
  *
  * Request bodies (types and encodings: body-patterns.ts) run through a windowed matcher: the
- * placeholders of credentials bound to the target become their real values, the tenant's
- * other placeholders are forbidden. Framing, so no upstream ever gets a wrong Content-Length:
+ * placeholders of credentials bound to the target that set placeholder_in_body become their
+ * real values (others pass as they are), the tenant's other placeholders are forbidden. Framing, so no upstream ever gets a wrong Content-Length:
  *
  * - a body whose Content-Length is declared and at most STAGED_BODY_MAX (1 MiB) is read whole
  *   before anything is sent and goes with its exact new Content-Length; a forbidden placeholder
@@ -40,8 +40,10 @@ import type { UpstreamExchange } from "./upstream-exchange.ts";
 
 /** The tenant's placeholders as one request sees them. */
 export interface PlaceholderSides {
-  /** Bound to the target (and allowed over this transport): replaced by their real values. */
+  /** Bound to the target (and allowed over this transport): their real values are scrubbed from responses. */
   readonly own: readonly PlaceholderSwap[];
+  /** Those of `own` whose credential sets placeholder_in_body: replaced by their real values in request bodies. */
+  readonly inBody: readonly PlaceholderSwap[];
   /** Bound elsewhere (or bound here but kept inside TLS, on plain http://): a body holding one is refused. */
   readonly forbidden: readonly ForbiddenPlaceholder[];
 }
@@ -88,13 +90,14 @@ export async function placeholderSides(runtime: ProxyRuntime, tenant: Tenant, ta
   }
   const values = await credentialValues(runtime, own.map((o) => o.credential));
   if ("refusal" in values) return values;
-  return { own: own.map((o, i) => ({ placeholder: o.placeholder, real: values[i]!.value })), forbidden };
+  const swaps = own.map((o, i) => ({ placeholder: o.placeholder, real: values[i]!.value }));
+  return { own: swaps, inBody: swaps.filter((_, i) => own[i]!.credential.placeholderInBody), forbidden };
 }
 
 /** Reads ahead what must be read before the request can go: a body with a declared length within the bound (see the file's comment). */
 export async function planRequestBody(client: ClientSide, sides: PlaceholderSides, headers: HeaderList): Promise<BodyPlan> {
   if (!hasBody(client, headers)) return AS_IS;
-  const patterns = requestPatterns(bodyKind(valueOf(headers, "content-type"), valueOf(headers, "content-encoding")), sides.own, sides.forbidden);
+  const patterns = requestPatterns(bodyKind(valueOf(headers, "content-type"), valueOf(headers, "content-encoding")), sides.inBody, sides.forbidden);
   if (patterns.length === 0) return AS_IS;
   const rewritten = windowTransform(patterns);
   client.onGone(() => rewritten.destroy());
