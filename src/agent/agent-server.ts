@@ -16,6 +16,10 @@ import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
 import type { AgentClients } from "./agent-client.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
+import { StreamAgentSession, type StreamAgentSessionStats } from "./stream-agent-session.ts";
+
+/** `tun`: a TUN device per client (root); `socks`: the agent dials streams itself (no privilege). */
+export type AgentMode = "tun" | "socks";
 import type { DnsUpstream } from "./instance-resolver.ts";
 
 export interface AgentServerOptions {
@@ -27,6 +31,8 @@ export interface AgentServerOptions {
   readonly openTun: (options: TunOptions) => Promise<TunDevice>;
   readonly logger?: Logger;
   readonly mtu?: number;
+  /** Default tun; in socks mode the pool and openTun are never used. */
+  readonly mode?: AgentMode;
   /** Default: the bounded queues. */
   readonly queue?: TunnelQueueBounds;
   /** Where each client's DNS forwarder sends queries; undefined: no forwarder. */
@@ -39,17 +45,19 @@ export interface AgentServer {
   readonly port: number;
   /** The sessions now open. */
   sessions(): AgentSessionStats[];
+  /** The socks-mode sessions now open. */
+  streamSessions(): StreamAgentSessionStats[];
   /** Stops accepting, sends every client CLOSE and waits until each has released its TUN. */
   close(reason?: string): Promise<void>;
 }
 
 interface SocketData {
-  session: AgentSession | undefined;
+  session: AgentSession | StreamAgentSession | undefined;
 }
 
 export function startAgentServer(options: AgentServerOptions): AgentServer {
   const logger = options.logger ?? silentLogger;
-  const sessions = new Set<AgentSession>();
+  const sessions = new Set<AgentSession | StreamAgentSession>();
   const clients: AgentClients = new Map();
   let nextId = 1;
   let listener: TCPSocketListener<SocketData>;
@@ -60,7 +68,8 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
       socket: {
         open(socket) {
           const id = nextId++;
-          const session = openSession(socket, options, clients, logger.child({ connection: id }));
+          const child = logger.child({ connection: id });
+          const session = options.mode === "socks" ? openStreamSession(socket, options, child) : openSession(socket, options, clients, child);
           socket.data = { session };
           sessions.add(session);
           void session.ended.then(() => sessions.delete(session));
@@ -82,7 +91,8 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
   return {
     host: options.host,
     port: listener.port,
-    sessions: () => [...sessions].map((s) => s.stats()),
+    sessions: () => [...sessions].flatMap((s) => (s instanceof AgentSession ? [s.stats()] : [])),
+    streamSessions: () => [...sessions].flatMap((s) => (s instanceof StreamAgentSession ? [s.stats()] : [])),
     async close(reason) {
       listener.stop(false);
       await Promise.all([...sessions].map((s) => s.close(reason)));
@@ -111,6 +121,21 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, cl
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
     dnsUpstream: options.dnsUpstream,
     ...(options.dnsPort === undefined ? {} : { dnsPort: options.dnsPort }),
+    logger,
+  });
+}
+
+function openStreamSession(socket: Socket<SocketData>, options: AgentServerOptions, logger: Logger): StreamAgentSession {
+  socket.setNoDelay(true);
+  const queue = options.queue ?? tunnelQueueBounds({});
+  try {
+    if (queue.agentSendBufferBytes !== undefined) limitSendBuffer(socket, queue.agentSendBufferBytes);
+  } catch (error) {
+    logger.warn("cannot shrink the connection's send buffer", { error: error instanceof Error ? error.message : String(error) });
+  }
+  return new StreamAgentSession({
+    connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
+    allowCidrs: options.allowCidrs,
     logger,
   });
 }

@@ -11,7 +11,7 @@ import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
 import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
 import { instanceResolver, type DnsUpstream } from "./instance-resolver.ts";
-import { startAgentServer, type AgentServer } from "./agent-server.ts";
+import { startAgentServer, type AgentMode, type AgentServer } from "./agent-server.ts";
 import { installNat as installSystemNat, type InstalledNat, type InstallNatOptions } from "./nat-rules.ts";
 
 export interface AgentSettings {
@@ -21,6 +21,8 @@ export interface AgentSettings {
   readonly pool: string;
   /** Undefined: clients may reach everything. */
   readonly allowCidrs: readonly Cidr[] | undefined;
+  /** Default tun. socks: no TUN, no NAT, no privilege (runSocksAgent). */
+  readonly mode?: AgentMode;
   /** "off": no DNS forwarder; undefined: the instance's resolver (instance-resolver.ts). */
   readonly dnsUpstream: DnsUpstream | "off" | undefined;
 }
@@ -46,6 +48,7 @@ export function requireAgentPrivilege(netAdmin: boolean = hasNetAdmin()): void {
 
 export async function runAgent(options: RunAgentOptions): Promise<void> {
   const { settings, logger } = options;
+  if (settings.mode === "socks") return runSocksAgent(options);
   requireAgentPrivilege();
   const pool = createAddressPool(settings.pool);
   const queue = tunnelQueueBounds();
@@ -86,6 +89,31 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
   } finally {
     await nat.remove();
   }
+  logger.info("agent stopped");
+}
+
+/**
+ * `agent --mode socks`: only the listener; streams are dialled from this process, so it needs
+ * no root, no CAP_NET_ADMIN, no TUN and no NAT (any user may run it).
+ */
+async function runSocksAgent(options: RunAgentOptions): Promise<void> {
+  const { settings, logger } = options;
+  const server = startAgentServer({
+    host: settings.host,
+    port: settings.port,
+    mode: "socks",
+    pool: createAddressPool(settings.pool),
+    allowCidrs: settings.allowCidrs,
+    openTun: () => Promise.reject(new Error("an agent in socks mode opens no TUN")),
+    logger,
+  });
+  const where = settings.host.includes(":") ? `[${settings.host}]:${server.port}` : `${settings.host}:${server.port}`;
+  const allowed = settings.allowCidrs === undefined ? "everywhere but the instance itself" : settings.allowCidrs.map((c) => c.text).join(" ");
+  (options.announce ?? ((line) => process.stdout.write(line + "\n")))(`agent: listening on ${where}, mode socks (no TUN, no NAT), allowed ${allowed}`);
+  logger.info("agent listening", { listen: where, mode: "socks", allowed });
+  const signal = await options.stop;
+  logger.info("agent stopping", { signal, clients: server.streamSessions().length });
+  await server.close("the agent is shutting down");
   logger.info("agent stopped");
 }
 

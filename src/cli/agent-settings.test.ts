@@ -3,7 +3,7 @@ import { agentSettings } from "./agent-settings.ts";
 
 describe("credproxy agent's flags", () => {
   test("without flags: 127.0.0.1:7860, pool 100.64.0.0/24, clients may reach everything", () => {
-    expect(agentSettings({})).toEqual({ host: "127.0.0.1", port: 7860, pool: "100.64.0.0/24", allowCidrs: undefined, dnsUpstream: undefined });
+    expect(agentSettings({})).toEqual({ host: "127.0.0.1", port: 7860, pool: "100.64.0.0/24", allowCidrs: undefined, dnsUpstream: undefined, mode: "tun" });
   });
 
   test("--listen takes an IPv4 address, a bracketed IPv6 one or localhost, with a port", () => {
@@ -27,6 +27,12 @@ describe("credproxy agent's flags", () => {
   test("--pool must be an IPv4 range with room for a pair", () => {
     expect(agentSettings({ pool: "100.100.0.0/28" }).pool).toBe("100.100.0.0/28");
     expect(() => agentSettings({ pool: "100.64.0.9/32" })).toThrow('agent: --pool "100.64.0.9/32"');
+  });
+
+  test("--mode is tun by default, socks on request, and anything else is a usage error naming both", () => {
+    expect(agentSettings({ mode: "socks" }).mode).toBe("socks");
+    expect(agentSettings({ mode: "tun" }).mode).toBe("tun");
+    expect(() => agentSettings({ mode: "tap" })).toThrow('agent: --mode "tap": write tun');
   });
 
   test("--dns-upstream takes an address (port 53) or HOST:PORT; --no-dns-forward turns the forwarder off", () => {

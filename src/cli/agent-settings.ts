@@ -3,6 +3,7 @@
  * a bad value is a usage error that names the flag, the value and what would be right.
  */
 import { DEFAULT_POOL, createAddressPool } from "../agent/address-pool.ts";
+import type { AgentMode } from "../agent/agent-server.ts";
 import type { AgentSettings } from "../agent/run-agent.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { parseIp } from "../net/ip-address.ts";
@@ -16,6 +17,7 @@ export const AGENT_FLAGS = {
   listen: { type: "string" },
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
+  mode: { type: "string" },
   "dns-upstream": { type: "string" },
   "no-dns-forward": { type: "boolean" },
   "log-level": { type: "string" },
@@ -27,6 +29,7 @@ export interface AgentFlags {
   readonly listen?: string | undefined;
   readonly pool?: string | undefined;
   readonly "allow-cidr"?: string[] | undefined;
+  readonly mode?: string | undefined;
   readonly "dns-upstream"?: string | undefined;
   readonly "no-dns-forward"?: boolean | undefined;
 }
@@ -39,7 +42,7 @@ export function agentSettings(flags: AgentFlags): AgentSettings {
   const allowCidrs = flags["allow-cidr"]?.map(allowCidr);
   if (flags["no-dns-forward"] === true && flags["dns-upstream"] !== undefined) throw usageError(AGENT_COMMAND, "give either --dns-upstream or --no-dns-forward, not both");
   const dnsUpstream = flags["no-dns-forward"] === true ? "off" : flags["dns-upstream"] === undefined ? undefined : parseDnsUpstream(flags["dns-upstream"]);
-  return { host, port, pool, allowCidrs, dnsUpstream };
+  return { host, port, pool, allowCidrs, dnsUpstream, mode: agentMode(flags.mode) };
 }
 
 /** `10.0.0.2`, `10.0.0.2:5353`, `[fd00::2]:53` or `fd00::2`. */
@@ -52,6 +55,12 @@ function parseDnsUpstream(text: string): { host: string; port: number } {
   const port = match?.[3] === undefined ? 53 : Number(match[3]);
   if (port < 1 || port > 65535) throw bad(`port ${port} is not from 1 to 65535`);
   return { host, port };
+}
+
+/** `--mode tun` (the default: a TUN per client, root) or `--mode socks` (streams only, no privilege). */
+export function agentMode(text: string | undefined): AgentMode {
+  if (text === undefined || text === "tun" || text === "socks") return text ?? "tun";
+  throw usageError(AGENT_COMMAND, `--mode "${text}": write tun (a TUN device per client; needs root) or socks (the agent dials TCP streams itself for \`credproxy tunnel socks\`; no root)`);
 }
 
 /** `127.0.0.1:7860`, `[::1]:7860` or `localhost:7860`. */

@@ -90,7 +90,7 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
     throw usageError(COMMAND, `--cidr "${cidrTexts[first.index]}"${flags.cidr ? "" : from}: ${first.problem}`);
   }
 
-  const tags = flags.tag !== undefined ? parseTags(flags.tag) : flags["instance-id"] !== undefined ? undefined : file?.tags;
+  const tags = flags.tag !== undefined ? parseTags(flags.tag, COMMAND) : flags["instance-id"] !== undefined ? undefined : file?.tags;
   const instanceId = flags["instance-id"] ?? (flags.tag !== undefined ? undefined : file?.instanceId);
   if (instanceId !== undefined && tags !== undefined) {
     throw usageError(COMMAND, "give either --instance-id or --tag, not both");
@@ -143,13 +143,14 @@ function dnsSettings(flags: TunnelUpFlags, file: TunnelFile | undefined, from: s
   return { dns: zones, dnsMode: mode as DnsMode };
 }
 
-function parseTags(values: readonly string[]): Record<string, string> {
+/** `--tag KEY=VALUE` values (also `tunnel socks`'s): one value per key. */
+export function parseTags(values: readonly string[], command: string): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const value of values) {
     const eq = value.indexOf("=");
-    if (eq <= 0) throw usageError(COMMAND, `--tag "${value}" is not KEY=VALUE (e.g. --tag Name=bastion)`);
+    if (eq <= 0) throw usageError(command, `--tag "${value}" is not KEY=VALUE (e.g. --tag Name=bastion)`);
     const key = value.slice(0, eq);
-    if (Object.hasOwn(tags, key)) throw usageError(COMMAND, `--tag ${key} is given twice; an instance has one value per tag key`);
+    if (Object.hasOwn(tags, key)) throw usageError(command, `--tag ${key} is given twice; an instance has one value per tag key`);
     tags[key] = value.slice(eq + 1);
   }
   return tags;

@@ -17,6 +17,7 @@ import {
   type StripesLiveFrame,
 } from "./frames.ts";
 import { checkPeerMajor, type ProtocolVersion, type TunnelRole } from "./protocol-version.ts";
+import { decodeStreamBody, encodeStreamBody, isStreamFrameType } from "./streams/stream-frames.ts";
 
 export type HelloFields = Omit<HelloFrame, "type">;
 export type HelloAckFields = Omit<HelloAckFrame, "type">;
@@ -116,6 +117,10 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return encodePong(frame);
     case "close":
       return encodeClose(frame.reason, frame.text);
+    default: {
+      const { typeCode, body } = encodeStreamBody(frame);
+      return encodeRawFrame(typeCode, body);
+    }
   }
 }
 
@@ -157,7 +162,7 @@ export function decodeBody(typeCode: number, body: Uint8Array, ctx: BodyContext)
     case FrameType.Close:
       return decodeClose(body);
     default:
-      return undefined;
+      return isStreamFrameType(typeCode) ? decodeStreamBody(typeCode, body) : undefined;
   }
 }
 

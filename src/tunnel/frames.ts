@@ -1,5 +1,6 @@
 import type { CloseReason } from "./framing-error.ts";
 import type { ProtocolVersion } from "./protocol-version.ts";
+import type { StreamFrame } from "./streams/stream-frames.ts";
 
 /**
  * The frames spoken between `credproxy tunnel` and `credproxy agent` over the SSM byte stream.
@@ -116,7 +117,7 @@ export interface CloseFrame {
   readonly text: string;
 }
 
-export type Frame = HelloFrame | HelloAckFrame | StripeJoinedFrame | StripesLiveFrame | PacketFrame | PingFrame | PongFrame | CloseFrame;
+export type Frame = HelloFrame | HelloAckFrame | StripeJoinedFrame | StripesLiveFrame | PacketFrame | PingFrame | PongFrame | CloseFrame | StreamFrame;
 
 /** How often the caller sends a PING (it also keeps the SSM session from going idle). */
 export const PING_INTERVAL_MS = 15_000;

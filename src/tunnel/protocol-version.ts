@@ -22,6 +22,13 @@ export const NO_CAPABILITIES = 0;
  * the session its flow hashes to (flow-hash.ts).
  */
 export const CAPABILITY_STRIPES = 0x1;
+/**
+ * The agent dials TCP streams for the client (OPEN, OPEN_OK, OPEN_FAIL, DATA, CREDIT,
+ * STREAM_CLOSE: streams/stream-frames.ts), for `credproxy tunnel socks`. Offered by an agent in
+ * socks mode, accepted by a socks client; older peers neither offer nor accept it, so they
+ * never see a stream frame.
+ */
+export const CAPABILITY_STREAMS = 0x2;
 
 export type TunnelRole = "agent" | "client";
 

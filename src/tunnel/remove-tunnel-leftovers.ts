@@ -19,6 +19,11 @@ export interface LeftoverOutcome {
 
 /** `options` picks the platform and its commands (tests); by default this machine's. */
 export async function removeTunnelLeftovers(dir: string, record: TunnelRecord, options: TunLeftoverOptions = {}): Promise<LeftoverOutcome> {
+  // `tunnel socks` records interface "socks": it had no device, routes or DNS to leave behind.
+  if (record.interface === "socks") {
+    removeTunnelFiles(dir, record.name, { log: true });
+    return { device: "gone", routesRemoved: [], dnsRemoved: [] };
+  }
   const owner = findTunnels(dir).find((t) => t.alive && t.record.name !== record.name && t.record.interface === record.interface);
   const dnsRemoved = record.dns === undefined ? [] : removeTunnelDnsLeftovers(record.dns, { linkOwnedElsewhere: owner !== undefined });
   const tun = owner !== undefined ? { device: "kept" as const, routesRemoved: [] } : await removeTunLeftovers(record.interface, record.routes, options);

@@ -317,6 +317,13 @@ class ClientTunnel implements Tunnel {
     } catch (error) {
       return this.endSession(session, asError(error, "HELLO"), true);
     }
+    // An agent in socks mode has no TUN and sends no address pair (stream-agent-session.ts).
+    if (hello.clientAddress === "0.0.0.0") {
+      const error = new CredproxyError(ErrorCode.TunnelProtocol, "the agent on the instance runs in socks mode (no TUN): it carries `credproxy tunnel socks` streams, not packets", {
+        hint: "use credproxy tunnel socks here, or run the agent on the instance without --mode socks (as root) for tunnel up",
+      });
+      return this.endSession(session, error, true);
+    }
     session.striped = (negotiated.capabilities & CAPABILITY_STRIPES) !== 0;
     session.mtu = Math.min(this.options.mtu, hello.mtu);
     session.agentVersion = hello.agentVersion;

@@ -105,3 +105,22 @@ describe("hiddenByUnit()", () => {
     for (const path of ["/usr/local/bin/credproxy", "/opt/credproxy/credproxy", "/homer/credproxy", "/usr/bin/credproxy"]) expect(hiddenByUnit(path)).toBeUndefined();
   });
 });
+
+describe("agentUnit() in socks mode", () => {
+  const unit = agentUnit({ binary: process.execPath, args: [...ARGS, "--mode", "socks"], mode: "socks" });
+  const lines = unit.split("\n");
+
+  test("runs as a dynamic unprivileged user with no capabilities, no devices and nothing writable", () => {
+    expect(lines).toContain("DynamicUser=yes");
+    expect(lines).toContain("CapabilityBoundingSet=");
+    expect(lines).toContain("PrivateDevices=yes");
+    expect(unit).not.toContain("User=root");
+    expect(unit).not.toContain("/dev/net/tun");
+    expect(unit).not.toContain("ReadWritePaths");
+    expect(lines.find((l) => l.startsWith("ExecStart="))).toEndWith("--mode socks");
+  });
+
+  test("systemd-analyze verify accepts it without a warning", () => {
+    expect(verify(unit)).toEqual({ code: 0, stderr: "" });
+  });
+});

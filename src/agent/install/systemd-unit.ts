@@ -19,6 +19,10 @@
  *   so ProtectKernelModules=yes costs nothing.
  * - No MemoryDenyWriteExecute=: Bun's JavaScript JIT needs writable+executable pages.
  * - No PrivateNetwork=: the agent's whole job is the host's network namespace.
+ *
+ * With `--mode socks` the agent only listens and dials TCP, so the unit drops root altogether:
+ * DynamicUser=yes (a fresh unprivileged uid; nothing of its own to keep), an empty bounding
+ * set, PrivateDevices=yes and no writable path at all.
  */
 export const UNIT_NAME = "credproxy-agent.service";
 export const UNIT_DIR = "/etc/systemd/system";
@@ -29,6 +33,8 @@ export interface AgentUnitOptions {
   readonly binary: string;
   /** The arguments after the binary: `agent --listen …`. */
   readonly args: readonly string[];
+  /** Default tun. */
+  readonly mode?: "tun" | "socks";
 }
 
 export function agentUnit(options: AgentUnitOptions): string {
@@ -42,11 +48,11 @@ export function agentUnit(options: AgentUnitOptions): string {
     "[Service]",
     "Type=simple",
     `ExecStart=${execLine([options.binary, ...options.args])}`,
-    "User=root",
+    ...(options.mode === "socks" ? ["DynamicUser=yes"] : ["User=root"]),
     "Restart=on-failure",
     "RestartSec=2s",
     "TimeoutStopSec=20s",
-    `CapabilityBoundingSet=${UNIT_CAPABILITIES.join(" ")}`,
+    `CapabilityBoundingSet=${options.mode === "socks" ? "" : UNIT_CAPABILITIES.join(" ")}`,
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
     "ProtectHome=yes",
@@ -59,10 +65,9 @@ export function agentUnit(options: AgentUnitOptions): string {
     "ProtectControlGroups=yes",
     "ProtectClock=yes",
     "ProtectHostname=yes",
-    "ReadWritePaths=/proc/sys/net/ipv4/ip_forward /run",
-    "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX",
-    "DevicePolicy=closed",
-    "DeviceAllow=/dev/net/tun rw",
+    ...(options.mode === "socks"
+      ? ["RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX", "PrivateDevices=yes"]
+      : ["ReadWritePaths=/proc/sys/net/ipv4/ip_forward /run", "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX", "DevicePolicy=closed", "DeviceAllow=/dev/net/tun rw"]),
     "RestrictNamespaces=yes",
     "RestrictRealtime=yes",
     "RestrictSUIDSGID=yes",

@@ -8,6 +8,7 @@ import { writeUnitFile } from "../../agent/install/write-unit-file.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT } from "../../tunnel/tunnel-schema.ts";
 import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
+import { agentMode } from "../agent-settings.ts";
 import { agentCidr, agentListen, isLoopbackHost, type AgentListen } from "../agent-flags.ts";
 import { agentSettings } from "../agent-settings.ts";
 import type { Command } from "./index.ts";
@@ -29,6 +30,9 @@ Options:
   --pool CIDR          The IPv4 range the agent gives clients addresses from. Default: the
                        agent's own
   --allow-cidr CIDR    Let clients reach only this range (repeat for more). Default: anywhere
+  --mode MODE          tun (default) or socks: the agent dials streams for \`tunnel socks\`
+                       and the unit runs it as an unprivileged DynamicUser with no
+                       capabilities, no devices and nothing writable
   --dns-upstream ADDR  Where the DNS forwarder for tunnel up --dns sends queries. Default:
                        the first nameserver of /etc/resolv.conf, else 169.254.169.253
   --no-dns-forward     Run the agent without its DNS forwarder
@@ -46,6 +50,7 @@ const FLAGS = {
   listen: { type: "string" },
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
+  mode: { type: "string" },
   "dns-upstream": { type: "string" },
   "no-dns-forward": { type: "boolean" },
   binary: { type: "string" },
@@ -64,7 +69,8 @@ export const agentInstallCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(COMMAND, argv, FLAGS);
     const listen = agentListen(COMMAND, values.listen);
-    const args = [...agentArgs(listen, values.pool, values["allow-cidr"] ?? []), ...dnsArgs(values)];
+    const mode = agentMode(values.mode);
+    const args = [...agentArgs(listen, values.pool, values["allow-cidr"] ?? []), ...dnsArgs(values), ...(mode === "socks" ? ["--mode", "socks"] : [])];
     const instanceId = localInstanceId();
     if (values["print-iam"] === true || values["print-document"] === true) {
       const out: string[] = [];
@@ -77,7 +83,7 @@ export const agentInstallCommand: Command = {
     const binary = unitBinary(values.binary);
     warnings(binary, listen).forEach((w) => process.stderr.write(`warning: ${w}\n`));
     const path = join(resolve(values["unit-dir"] ?? UNIT_DIR), UNIT_NAME);
-    const unit = agentUnit({ binary, args });
+    const unit = agentUnit({ binary, args, mode });
     if (values["dry-run"] === true) {
       process.stdout.write(`dry run: would write ${path}:\n\n${unit}\n`);
     } else {

@@ -24,7 +24,7 @@ The instance end of \`credproxy tunnel\`: listens for the SSM agent's Port conne
 Session Manager session), gives each client a pair of tunnel addresses and a TUN device of
 its own, and puts the clients' packets on the network with IPv4 forwarding and MASQUERADE
 (nftables or iptables, whichever exists; only its own rules, removed on exit). Several clients
-at once. Needs root or CAP_NET_ADMIN (Linux).
+at once. Needs root or CAP_NET_ADMIN (Linux), except with --mode socks.
 
 Options:
   --listen HOST:PORT   Where the SSM agent connects (the client's --agent-port).
@@ -33,7 +33,11 @@ Options:
                        Default: 100.64.0.0/24
   --allow-cidr CIDR    A destination clients may reach (repeat for more); packets to
                        anything else, and packets whose source is not the client's own
-                       address, are dropped. Default: everywhere
+                       address, are dropped. Default: everywhere (in socks mode:
+                       everywhere but the instance's loopback and link-local addresses)
+  --mode MODE          tun (default): a TUN device per client, for \`tunnel up\`.
+                       socks: no TUN, no NAT, no root; the agent dials TCP streams itself
+                       (names resolved here, with the VPC resolver) for \`tunnel socks\`
   --dns-upstream ADDR  Where each client's DNS forwarder (UDP and TCP port 53 on the agent's
                        tunnel address, for tunnel up --dns) sends queries; ADDR or ADDR:PORT.
                        Default: the first nameserver of /etc/resolv.conf, else 169.254.169.253

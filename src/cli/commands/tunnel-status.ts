@@ -31,6 +31,10 @@ export interface TunnelReport extends Partial<Omit<TunnelStatus, "state">> {
   readonly instanceId: string;
   readonly region: string;
   readonly uptimeSeconds: number | undefined;
+  /** `tunnel socks` only: streams open now and opened in all. */
+  readonly mode?: "socks";
+  readonly streams?: number;
+  readonly streamsOpened?: number;
   /** What --dns set up (the live tunnel's, else the record's). */
   readonly dns?: TunnelDnsRecord | undefined;
 }
@@ -57,7 +61,7 @@ export const tunnelStatusCommand: Command = {
 
 export async function tunnelReport(found: FoundTunnel): Promise<TunnelReport> {
   const { record } = found;
-  const live = found.alive ? ((await queryControlSocket(found.socket)) as Partial<TunnelStatus> | undefined) : undefined;
+  const live = found.alive ? ((await queryControlSocket(found.socket)) as (Partial<TunnelStatus> & Pick<TunnelReport, "mode" | "streams" | "streamsOpened">) | undefined) : undefined;
   const base = {
     interface: record.interface,
     clientAddress: record.clientAddress,
@@ -89,7 +93,13 @@ function describe(r: TunnelReport): string {
     `  interface ${r.interface ?? "-"} ${r.clientAddress ?? "-"} -> ${r.agentAddress ?? "-"}${r.mtu === undefined ? "" : ` mtu ${r.mtu}`}, routes ${(r.routes ?? []).join(" ") || "-"}`,
   ];
   if (r.dns !== undefined) lines.push(`  ${describeTunnelDns(r.dns)}`);
-  if (!r.stale) {
+  if (!r.stale && r.mode === "socks") {
+    lines[2] = `  listening ${(r.routes ?? []).join(", ") || "-"} (socks mode: no TUN)`;
+    lines.push(
+      `  uptime ${r.uptimeSeconds === undefined ? "-" : duration(r.uptimeSeconds)}; streams ${r.streams ?? 0} open, ${r.streamsOpened ?? 0} opened; sent ${r.bytesSent ?? 0} bytes; received ${r.bytesReceived ?? 0} bytes; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
+    );
+    if (r.lastError !== undefined) lines.push(`  last error: ${r.lastError}`);
+  } else if (!r.stale) {
     const d = r.drops;
     const dropped = d === undefined ? 0 : d.queueFull + d.filtered + d.oversize + d.noSession + d.tunWrite;
     lines.push(
