@@ -181,26 +181,26 @@ describe("the in-flight bound toward a client that reports", () => {
     for (let i = 0; i < n; i++) r.tuns[0]!.read(udp("10.99.0.2", "100.64.0.3", 972));
   };
 
-  test("once the client reports, packets past the limit of bytes in flight are dropped and counted; a report makes room again", async () => {
+  test("once the client reports, packets past twice the target of bytes in flight are dropped and counted; a report makes room again", async () => {
     const r = await reportingUp();
     bulk(r, 3);
     r.session.receive(encodeRxReport(0));
-    bulk(r, 10);
-    // 1000-byte packets: 8 fit the 8000-byte floor; the rest are dropped at the agent, not queued.
-    expect(r.session.stats()).toMatchObject({ packetsToClient: 8, drops: { inFlightBound: 5, backlog: 0 }, inFlightBound: { reports: 1, inFlightBytes: 8000, limitBytes: 8000 } });
+    bulk(r, 20);
+    // 1000-byte packets: 16 fit twice the 8000-byte floor; the rest are dropped at the agent, not queued.
+    expect(r.session.stats()).toMatchObject({ packetsToClient: 16, drops: { inFlightBound: 7, backlog: 0 }, inFlightBound: { reports: 1, inFlightBytes: 16_000, limitBytes: 8000 } });
     await r.clock.advance(20);
     r.session.receive(encodeRxReport(4000));
     bulk(r, 10);
-    expect(r.session.stats()).toMatchObject({ packetsToClient: 12, drops: { inFlightBound: 11 } });
+    expect(r.session.stats()).toMatchObject({ packetsToClient: 20, drops: { inFlightBound: 13 } });
   });
 
   test("it answers reports with BOUND_STATS at most once a second", async () => {
     const r = await reportingUp();
     bulk(r, 10);
     r.session.receive(encodeRxReport(1000));
-    bulk(r, 1);
+    bulk(r, 8);
     r.session.receive(encodeRxReport(2000));
-    // Before the first report all 10 went; after it the 11th is over the limit.
+    // Before the first report all 10 went; after it 7 more fit under the hard limit.
     expect(r.connection.of("bound_stats")).toEqual([expect.objectContaining({ drops: 0, limitBytes: 8000, inFlightBytes: 9000 })]);
     expect(r.session.stats().drops.inFlightBound).toBe(1);
     await r.clock.advance(1000);

@@ -46,23 +46,39 @@ describe("the agent's in-flight bound", () => {
     expect(bound.stats(T0)).toMatchObject({ reports: 0, drops: 0, inFlightBytes: 1_400_000, limitBytes: undefined });
   });
 
-  test("after a report and before a rate is known, the floor holds; a refusal is counted", () => {
-    const bound = new InFlightBound({ floorBytes: 4200 });
+  test("until a rate is known the target is the floor; past twice the target every packet is dropped and counted", () => {
+    const bound = new InFlightBound({ floorBytes: 4000 });
     bound.sent(1400, T0);
     bound.report(0, T0 + 1);
-    bound.sent(1400, T0 + 1);
-    expect(bound.admit(1400, T0 + 1)).toBe(true);
-    bound.sent(1400, T0 + 1);
-    expect(bound.admit(1400, T0 + 1)).toBe(false);
-    expect(bound.stats(T0 + 1)).toMatchObject({ reports: 1, drops: 1, dropBytes: 1400, inFlightBytes: 4200, limitBytes: 4200 });
+    let admitted = 0;
+    while (bound.admit(1400, T0 + 1)) {
+      bound.sent(1400, T0 + 1);
+      admitted++;
+    }
+    // 1400 in flight, then four more up to 7000; the next would be 8400, over the hard 8000.
+    expect(admitted).toBe(4);
+    expect(bound.stats(T0 + 1)).toMatchObject({ reports: 1, drops: 1, dropBytes: 1400, inFlightBytes: 7000, limitBytes: 4000 });
   });
 
-  test("a small packet may go a little over the limit, so a ping is not dropped behind a full bulk flow", () => {
-    const bound = new InFlightBound({ floorBytes: 4000, smallHeadroomBytes: 1000 });
-    bound.sent(4000, T0);
+  test("over the target for an interval, one packet is dropped, the next after interval/√2, and so on until it is back under", () => {
+    const bound = new InFlightBound({ floorBytes: 10_000, intervalMs: 40 });
+    bound.sent(12_000, T0);
     bound.report(0, T0);
-    expect(bound.admit(1400, T0)).toBe(false);
-    expect(bound.admit(84, T0)).toBe(true);
+    const at = (ms: number) => bound.admit(1400, T0 + ms);
+    expect([at(0), at(39), at(40), at(41), at(79), at(80), at(108), at(109)]).toEqual([true, true, false, true, true, false, true, false]);
+    bound.report(5000, T0 + 110);
+    expect([at(110), at(200)]).toEqual([true, true]);
+    expect(bound.stats(T0 + 200).drops).toBe(3);
+  });
+
+  test("a small packet is not dropped over the target and may go a little over the hard limit, so a ping is not lost behind a bulk flow", () => {
+    const bound = new InFlightBound({ floorBytes: 4000, smallHeadroomBytes: 1000, intervalMs: 40 });
+    bound.sent(6000, T0);
+    bound.report(0, T0);
+    expect([bound.admit(84, T0), bound.admit(84, T0 + 100), bound.admit(84, T0 + 200)]).toEqual([true, true, true]);
+    bound.sent(2000, T0 + 200);
+    expect(bound.admit(1400, T0 + 200)).toBe(false);
+    expect(bound.admit(84, T0 + 200)).toBe(true);
   });
 
   test("the minimum RTT is the report's time less the send time of the newest packet it covers", () => {

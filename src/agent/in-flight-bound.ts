@@ -9,11 +9,16 @@
  * seconds: the pacing cap while a bulk flow runs) and the minimum round trip (the path with no
  * queue), and it keeps the bytes in flight at most
  *
- *     limit = max(floor, rate × (minRtt + margin))
+ *     target = max(floor, rate × (minRtt + margin))
  *
  * which is the path's bandwidth-delay product plus `margin` of queue: the BBR idea, enforced by
- * dropping a new packet (drop-tail) instead of by pacing a sender we do not control. The inner
- * TCP reads the drop as congestion and backs off, so the hidden queue stays near `margin` deep.
+ * dropping packets instead of by pacing a sender we do not control. Above the target, drops are
+ * spaced as CoDel spaces them: none while the excess is younger than one interval (a burst
+ * that drains by itself costs nothing), then one, then the next after interval/√count, until
+ * the bytes in flight are back under the target. One drop per round trip is all a loss-based
+ * sender (cubic) needs to back off, and a sender that ignores single losses (bbr) loses little
+ * throughput to so few. At twice the target every new packet is dropped (drop-tail), whatever
+ * the sender does, so the hidden queue stays bounded even for a flow that does not back off.
  * Small packets (ACKs, pings, DNS) get a little headroom over the limit, so a bulk flow that keeps
  * the queue at its limit does not also cost every ping.
  *
@@ -31,7 +36,9 @@ export interface InFlightBoundOptions {
   readonly minRttWindowMs?: number;
   /** How long a delivery rate sample counts. */
   readonly rateWindowMs?: number;
-  /** Packets up to this size may go `smallHeadroomBytes` over the limit. */
+  /** How long the bytes in flight may stay over the target before the first drop. */
+  readonly intervalMs?: number;
+  /** Packets up to this size are never dropped below the hard limit, and may go `smallHeadroomBytes` over it. */
   readonly smallPacketBytes?: number;
   readonly smallHeadroomBytes?: number;
 }
@@ -39,18 +46,21 @@ export interface InFlightBoundOptions {
 export interface InFlightBoundStats {
   /** Reports received from the client. */
   reports: number;
-  /** Packets (and their bytes) dropped because the bytes in flight were at the limit. */
+  /** Packets (and their bytes) dropped because the bytes in flight were over the target. */
   drops: number;
   dropBytes: number;
   inFlightBytes: number;
-  /** Undefined until the first report. */
+  /** The target; undefined until the first report. Every packet is dropped above twice this. */
   limitBytes: number | undefined;
   rateBytesPerSecond: number | undefined;
   minRttMs: number | undefined;
 }
 
-export const DEFAULT_BOUND_FLOOR_BYTES = 16 * 1024;
+export const DEFAULT_BOUND_FLOOR_BYTES = 24 * 1024;
 export const DEFAULT_BOUND_MARGIN_MS = 10;
+export const DEFAULT_BOUND_INTERVAL_MS = 40;
+/** The hard limit, as a multiple of the target. */
+const HARD_LIMIT_FACTOR = 2;
 const MIN_RTT_WINDOW_MS = 10_000;
 const RATE_WINDOW_MS = 2_000;
 /** A delivery rate is measured over at least this long, so report timing jitter averages out. */
@@ -75,6 +85,11 @@ export class InFlightBound {
   private readonly margin: number;
   private readonly small: number;
   private readonly headroom: number;
+  private readonly interval: number;
+  /** When the bytes in flight went over the target (undefined: under it), and the CoDel state. */
+  private overSince: number | undefined;
+  private dropCount = 0;
+  private nextDropAt = 0;
   private readonly counters = { reports: 0, drops: 0, dropBytes: 0 };
 
   constructor(options: InFlightBoundOptions = {}) {
@@ -82,6 +97,7 @@ export class InFlightBound {
     this.margin = options.marginMs ?? DEFAULT_BOUND_MARGIN_MS;
     this.small = options.smallPacketBytes ?? SMALL_PACKET_BYTES;
     this.headroom = options.smallHeadroomBytes ?? SMALL_HEADROOM_BYTES;
+    this.interval = options.intervalMs ?? DEFAULT_BOUND_INTERVAL_MS;
     this.minRtt = new WindowedExtreme("min", options.minRttWindowMs ?? MIN_RTT_WINDOW_MS);
     this.rate = new WindowedExtreme("max", options.rateWindowMs ?? RATE_WINDOW_MS);
   }
@@ -90,7 +106,7 @@ export class InFlightBound {
     return this.sentBytes - this.reportedBytes;
   }
 
-  /** The most bytes allowed in flight now; Infinity until the client has reported. */
+  /** The target of bytes in flight now; Infinity until the client has reported. */
   limit(now: number): number {
     if (!this.reported) return Infinity;
     const rate = this.rate.get(now);
@@ -101,11 +117,16 @@ export class InFlightBound {
 
   /** Whether a packet of `bytes` may be sent now; a refusal is counted as a drop. */
   admit(bytes: number, now: number): boolean {
-    const allowed = this.limit(now) + (bytes <= this.small ? this.headroom : 0);
-    if (this.inFlightBytes + bytes <= allowed) return true;
-    this.counters.drops++;
-    this.counters.dropBytes += bytes;
-    return false;
+    const target = this.limit(now);
+    const after = this.inFlightBytes + bytes;
+    const small = bytes <= this.small;
+    if (after > target * HARD_LIMIT_FACTOR + (small ? this.headroom : 0)) return this.drop(bytes);
+    if (after <= target) {
+      this.overSince = undefined;
+      return true;
+    }
+    if (small) return true;
+    return this.spacedDrop(now) ? this.drop(bytes) : true;
   }
 
   /** A packet of `bytes` was handed to the connection. */
@@ -129,6 +150,25 @@ export class InFlightBound {
     // The newest packet the report covers was sent at `newest.at`: one round trip through every queue.
     if (newest !== undefined) this.minRtt.add(now - newest.at, now);
     this.sampleRate(received, now);
+  }
+
+  /** Over the target: true when this packet is the one to drop (CoDel's control law). */
+  private spacedDrop(now: number): boolean {
+    if (this.overSince === undefined) {
+      this.overSince = now;
+      this.dropCount = 0;
+      return false;
+    }
+    if (this.dropCount === 0 ? now - this.overSince < this.interval : now < this.nextDropAt) return false;
+    this.dropCount++;
+    this.nextDropAt = now + this.interval / Math.sqrt(this.dropCount);
+    return true;
+  }
+
+  private drop(bytes: number): false {
+    this.counters.drops++;
+    this.counters.dropBytes += bytes;
+    return false;
   }
 
   stats(now: number): InFlightBoundStats {
