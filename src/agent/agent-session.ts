@@ -162,6 +162,7 @@ export class AgentSession implements ClientMember {
   /** Set at HELLO_ACK when the client accepted the in-flight bound. */
   private bound: InFlightBound | undefined;
   private boundStatsAt = -Infinity;
+  private cancelBoundStats: (() => void) | undefined;
 
   /** Resolves once the session has ended and given back its TUN and addresses. */
   readonly ended: Promise<AgentSessionEnd>;
@@ -410,9 +411,19 @@ export class AgentSession implements ClientMember {
     if (bound === undefined) return;
     const now = this.clock.now();
     bound.report(receivedBytes, now);
-    if (now - this.boundStatsAt < BOUND_STATS_INTERVAL_MS) return;
+    const wait = this.boundStatsAt + BOUND_STATS_INTERVAL_MS - now;
+    // Too soon: once the second is up, so the client also learns how the last burst ended.
+    if (wait > 0) this.cancelBoundStats ??= this.clock.setTimer(() => this.sendBoundStats(), wait);
+    else this.sendBoundStats();
+  }
+
+  private sendBoundStats(): void {
+    this.cancelBoundStats?.();
+    this.cancelBoundStats = undefined;
+    if (this.bound === undefined || this.state !== "up") return;
+    const now = this.clock.now();
     this.boundStatsAt = now;
-    const stats = bound.stats(now);
+    const stats = this.bound.stats(now);
     const u32 = (n: number | undefined) => Math.min(0xffffffff, Math.max(0, Math.round(n ?? 0)));
     this.writeControl(
       encodeBoundStats({
@@ -458,6 +469,7 @@ export class AgentSession implements ClientMember {
     const wasUp = this.state === "up";
     this.state = "ended";
     this.cancelTimer();
+    this.cancelBoundStats?.();
     if (closeReason !== undefined && !this.endingConnection) this.writer.writeControl(encodeClose(closeReason, closeText ?? reason));
     this.endingConnection = true;
     if (this.writer.backlogBytes === 0 || this.writer.failed) this.endConnection();
