@@ -10,9 +10,10 @@
  * toward the client) in the instance namespace; `tunnel up --foreground` in the client namespace.
  * Each case gets fresh processes:
  *
- * - tunnel, paced, with the drop-tail queues (the product);
+ * - tunnel, paced, with the drop-tail queues and the agent's in-flight bound (the product);
  * - tunnel, paced, CREDPROXY_TUNNEL_QUEUE=unbounded (a benchmark-only switch, src/tunnel/
- *   tunnel-queue.ts): no bound in front of the session at either end, bytes wait until the
+ *   tunnel-queue.ts): no bound in front of the session at either end (nor the agent's in-flight
+ *   bound), bytes wait until the
  *   socket takes them, as with a tunnel that simply writes into the session;
  * - sshuttle over ssh, paced by bench/paced-relay.ts the same way (sshuttle over SSM is ssh
  *   through AWS-StartSSHSession), then both tools unpaced (the fake with --read-pause-ms 0,

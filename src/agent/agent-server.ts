@@ -113,6 +113,7 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, cl
   }
   return new AgentSession({
     backlog: { maxBacklogBytes: queue.agentBacklogBytes, stuckBytes: queue.agentStuckBytes },
+    inFlightBound: queue.agentInFlightBound,
     connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
     pool: options.pool,
     clients,

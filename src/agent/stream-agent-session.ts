@@ -160,6 +160,8 @@ export class StreamAgentSession {
       case "packet":
       case "stripe_joined":
       case "stripes_live":
+      case "rx_report":
+      case "bound_stats":
         // TUN-mode frames have nowhere to go here; such a client was refused at HELLO_ACK.
         return;
       default:

@@ -185,6 +185,8 @@ const NAMES = new Map<number, string>([
   [FrameType.Packet, "PACKET"],
   [FrameType.Ping, "PING"],
   [FrameType.Pong, "PONG"],
+  [FrameType.RxReport, "RX_REPORT"],
+  [FrameType.BoundStats, "BOUND_STATS"],
   [FrameType.Close, "CLOSE"],
   ...STREAM_FRAME_NAMES,
 ]);

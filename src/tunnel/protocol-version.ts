@@ -29,6 +29,13 @@ export const CAPABILITY_STRIPES = 0x1;
  * never see a stream frame.
  */
 export const CAPABILITY_STREAMS = 0x2;
+/**
+ * The in-flight bound: the client sends RX_REPORT, the agent bounds the bytes on the way to the
+ * client by what the reports show and answers BOUND_STATS (docs/tunnel.md, "Queues"). Offered by
+ * every agent, accepted by every client that knows it; either side without it gets neither frame.
+ * (0x2 is the streams capability, 0x4 IPv6.)
+ */
+export const CAPABILITY_IN_FLIGHT_BOUND = 0x8;
 
 export type TunnelRole = "agent" | "client";
 

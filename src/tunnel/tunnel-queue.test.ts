@@ -7,13 +7,13 @@ import { TUNNEL_QUEUE_ENV, tunnelQueueBounds } from "./tunnel-queue.ts";
 const unbounded = () => tunnelQueueBounds({ [TUNNEL_QUEUE_ENV]: "unbounded" });
 
 describe("the tunnel's queue bounds", () => {
-  test("unset, the drop-tail bounds of ssm-tunnel.md §9 hold: 64 KiB in flight, 64 KiB backlog, a 16 KiB send buffer", () => {
-    expect(tunnelQueueBounds({})).toMatchObject({ mode: "bounded", clientInFlightBytes: 65536, agentBacklogBytes: 65536, agentSendBufferBytes: 16384 });
+  test("unset, the drop-tail bounds of ssm-tunnel.md §9 hold: 64 KiB in flight, 64 KiB backlog, a 16 KiB send buffer, and the agent's in-flight bound", () => {
+    expect(tunnelQueueBounds({})).toMatchObject({ mode: "bounded", clientInFlightBytes: 65536, agentBacklogBytes: 65536, agentSendBufferBytes: 16384, agentInFlightBound: true });
     expect(tunnelQueueBounds({ [TUNNEL_QUEUE_ENV]: "bounded" }).mode).toBe("bounded");
   });
 
-  test("the benchmark switch lifts every bound and leaves the kernel's send buffer alone", () => {
-    expect(unbounded()).toEqual({ mode: "unbounded", clientInFlightBytes: Infinity, agentBacklogBytes: Infinity, agentStuckBytes: Infinity, agentSendBufferBytes: undefined });
+  test("the benchmark switch lifts every bound (the in-flight bound too) and leaves the kernel's send buffer alone", () => {
+    expect(unbounded()).toEqual({ mode: "unbounded", clientInFlightBytes: Infinity, agentBacklogBytes: Infinity, agentStuckBytes: Infinity, agentSendBufferBytes: undefined, agentInFlightBound: false });
   });
 
   test("any other value is refused with the values it takes", () => {

@@ -7,7 +7,9 @@
  * BENCHMARK ONLY: `CREDPROXY_TUNNEL_QUEUE=unbounded` lifts every bound, so bench/tunnel.bench.ts
  * can show what the bounds buy: nothing is dropped at ingress, bytes wait in an ever-growing
  * queue until the socket takes them, and the agent's socket keeps the kernel's default (auto-
- * tuned) send buffer, which is what a tunnel that simply writes into the session gets. It is
+ * tuned) send buffer and the agent neither offers nor applies its in-flight bound (the bytes on
+ * the way to the client, from the client's reports), which is what a tunnel that simply writes
+ * into the session gets. It is
  * not a user setting: latency under load grows without limit with it. Not in --help or the docs
  * for users; docs/BENCHMARKS.md names it.
  */
@@ -29,6 +31,8 @@ export interface TunnelQueueBounds {
   readonly agentStuckBytes: number;
   /** Undefined: leave the kernel's default send buffer. */
   readonly agentSendBufferBytes: number | undefined;
+  /** The agent's end-to-end bound on bytes in flight to a reporting client (agent/in-flight-bound.ts). */
+  readonly agentInFlightBound: boolean;
 }
 
 const BOUNDED: TunnelQueueBounds = Object.freeze({
@@ -37,6 +41,7 @@ const BOUNDED: TunnelQueueBounds = Object.freeze({
   agentBacklogBytes: DEFAULT_MAX_BACKLOG_BYTES,
   agentStuckBytes: DEFAULT_STUCK_BYTES,
   agentSendBufferBytes: AGENT_SEND_BUFFER_BYTES,
+  agentInFlightBound: true,
 });
 
 const UNBOUNDED: TunnelQueueBounds = Object.freeze({
@@ -45,6 +50,7 @@ const UNBOUNDED: TunnelQueueBounds = Object.freeze({
   agentBacklogBytes: Infinity,
   agentStuckBytes: Infinity,
   agentSendBufferBytes: undefined,
+  agentInFlightBound: false,
 });
 
 /** The queue bounds the environment asks for; unset or "bounded" is the default. */

@@ -4,7 +4,18 @@
  * the TUN stays, and the counters. The real channel and TUN are tested in their own files.
  */
 import { describe, expect, test } from "bun:test";
-import { CloseReason, encodeClose, encodeHello, encodePacket, encodePong, FrameDecoder, type Frame, type HelloFields } from "./framing.ts";
+import {
+  CAPABILITY_IN_FLIGHT_BOUND,
+  CloseReason,
+  encodeBoundStats,
+  encodeClose,
+  encodeHello,
+  encodePacket,
+  encodePong,
+  FrameDecoder,
+  type Frame,
+  type HelloFields,
+} from "./framing.ts";
 import { FakeClock, settle } from "./_fake-tunnel-clock.ts";
 import { FakeChannel, fakeTunnelParts } from "./_fake-channel.ts";
 import { FakeTun } from "./_fake-tun.ts";
@@ -180,6 +191,35 @@ describe("packets through an up session", () => {
     // Past HELLO_ACK and the first PING, only the one packet that was not refused.
     expect(channel.written.slice(2).map((bytes) => bytes.length)).toEqual([1403]);
     expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 1400, drops: { queueFull: 5 } });
+  });
+
+  test("with an agent that offers the in-flight bound: RX_REPORT every 16 KiB received, else 10 ms after the first unreported byte; BOUND_STATS shows in the status", async () => {
+    const r = rig();
+    const channel = await bringUp(r, { ...HELLO, capabilities: CAPABILITY_IN_FLIGHT_BOUND });
+    expect(channel.frames()[0]).toMatchObject({ type: "hello_ack", capabilities: CAPABILITY_IN_FLIGHT_BOUND });
+    const reports = () => channel.frames().flatMap((f) => (f.type === "rx_report" ? [f.receivedBytes] : []));
+    const reply = ipv4("100.64.0.2", 1000);
+    for (let i = 0; i < 17; i++) channel.deliver(encodePacket(reply));
+    expect(reports()).toEqual([17_000]);
+    channel.deliver(encodePacket(reply));
+    expect(reports()).toEqual([17_000]);
+    await r.clock.advance(10);
+    expect(reports()).toEqual([17_000, 18_000]);
+    await r.clock.advance(100);
+    expect(reports()).toHaveLength(2);
+    channel.deliver(encodeBoundStats({ drops: 3, dropBytes: 4200, limitBytes: 16384, inFlightBytes: 9000, rateBytesPerSecond: 800_000, minRttMicros: 4500 }));
+    const status = r.tunnel.status();
+    expect(status.drops.inFlightBound).toBe(3);
+    expect(status.stripes[0]!.inFlightBound).toEqual({ reportsSent: 2, drops: 3, limitBytes: 16384, inFlightBytes: 9000, rateBytesPerSecond: 800_000, minRttMs: 4.5 });
+  });
+
+  test("an agent without the in-flight bound gets no RX_REPORT, and the status has none", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    for (let i = 0; i < 40; i++) channel.deliver(encodePacket(ipv4("100.64.0.2", 1000)));
+    await r.clock.advance(100);
+    expect(channel.frames().filter((f) => f.type === "rx_report")).toEqual([]);
+    expect(r.tunnel.status()).toMatchObject({ drops: { inFlightBound: 0 }, stripes: [{ inFlightBound: undefined }] });
   });
 
   test("a PING at once and then every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {

@@ -34,7 +34,9 @@ import { VERSION } from "../version.ts";
 import {
   CloseReason,
   CAPABILITY_STRIPES,
+  CAPABILITY_IN_FLIGHT_BOUND,
   encodeClose,
+  encodeRxReport,
   encodeHelloAck,
   encodeStripesLive,
   encodePacket,
@@ -51,7 +53,7 @@ import {
   type HelloFrame,
 } from "./framing.ts";
 import { packetFilter } from "./packet-filter.ts";
-import { newSlot, sessionForPacket, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
+import { newSlot, sessionForPacket, slotBoundDrops, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
 import { MAX_SESSIONS } from "./tunnel-schema.ts";
@@ -60,6 +62,9 @@ import { emptyCounters, type TunnelCounters, type TunnelState, type TunnelStatus
 export const PONG_TIMEOUT_MS = 60_000;
 export const RESTART_BACKOFF = { firstDelayMs: 1000, maxDelayMs: 30_000 } as const;
 export const DEFAULT_START_ATTEMPTS = 3;
+/** RX_REPORT once this many packet bytes arrived since the last, or this long after the first of them. */
+export const RX_REPORT_BYTES = 16 * 1024;
+export const RX_REPORT_MS = 10;
 
 export interface TunnelSessionOptions {
   /** Opens one data channel (StartSession and all); called for every new session. */
@@ -201,6 +206,10 @@ class ClientTunnel implements Tunnel {
       nextPingId: 1,
       cancelHello: () => undefined,
       cancelPing: () => undefined,
+      reports: false,
+      receivedBytes: 0,
+      reportedBytes: 0,
+      cancelReport: undefined,
     };
     slot.session = session;
     channel.onData((bytes) => this.receive(session, bytes));
@@ -235,6 +244,9 @@ class ClientTunnel implements Tunnel {
     session.up = false;
     session.cancelHello();
     session.cancelPing();
+    session.cancelReport?.();
+    slot.bound.pastDrops += slot.bound.latest?.drops ?? 0;
+    slot.bound.latest = undefined;
     if (slot.session === session) {
       slot.session = undefined;
       slot.upSince = undefined;
@@ -279,6 +291,28 @@ class ClientTunnel implements Tunnel {
       if (session.ended) return;
       this.frame(session, frame);
     }
+    if (session.reports && !session.ended) this.maybeReport(session);
+  }
+
+  /**
+   * RX_REPORT when 16 KiB arrived since the last, else 10 ms after the first unreported byte:
+   * the agent's bound needs to see deliveries promptly (a late report looks like bytes still on
+   * the way), but one report per PACKET would double the messages going up.
+   */
+  private maybeReport(session: Session): void {
+    const unreported = session.receivedBytes - session.reportedBytes;
+    if (unreported >= RX_REPORT_BYTES) return this.sendReport(session);
+    if (unreported > 0 && session.cancelReport === undefined) session.cancelReport = this.clock.setTimer(() => this.sendReport(session), RX_REPORT_MS);
+  }
+
+  private sendReport(session: Session): void {
+    session.cancelReport?.();
+    session.cancelReport = undefined;
+    if (session.ended || session.receivedBytes === session.reportedBytes) return;
+    // A report the channel refuses (its upload bound is full) is carried by the next: they are cumulative.
+    if (!session.channel.write(encodeRxReport(session.receivedBytes))) return;
+    session.reportedBytes = session.receivedBytes;
+    session.slot.bound.reportsSent++;
   }
 
   private frame(session: Session, frame: Frame): void {
@@ -302,8 +336,12 @@ class ClientTunnel implements Tunnel {
         const text = frame.text === "" ? `reason ${frame.reason}` : frame.text;
         return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `the agent closed the tunnel: ${text}`), refused);
       }
+      case "bound_stats":
+        if (session.reports) session.slot.bound.latest = frame;
+        return;
       case "hello_ack":
       case "stripes_live":
+      case "rx_report":
         return;
     }
   }
@@ -313,7 +351,7 @@ class ClientTunnel implements Tunnel {
     const striping = this.slots.length > 1;
     let negotiated;
     try {
-      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, striping ? CAPABILITY_STRIPES : NO_CAPABILITIES);
+      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, (striping ? CAPABILITY_STRIPES : NO_CAPABILITIES) | CAPABILITY_IN_FLIGHT_BOUND);
     } catch (error) {
       return this.endSession(session, asError(error, "HELLO"), true);
     }
@@ -325,6 +363,7 @@ class ClientTunnel implements Tunnel {
       return this.endSession(session, error, true);
     }
     session.striped = (negotiated.capabilities & CAPABILITY_STRIPES) !== 0;
+    session.reports = (negotiated.capabilities & CAPABILITY_IN_FLIGHT_BOUND) !== 0;
     session.mtu = Math.min(this.options.mtu, hello.mtu);
     session.agentVersion = hello.agentVersion;
     if (striping && !session.striped && session.slot.index > 0) return this.stripesUnsupported(session, hello);
@@ -437,6 +476,8 @@ class ClientTunnel implements Tunnel {
 
   private toTun(session: Session, packet: Uint8Array): void {
     if (!session.up || this.tun === undefined) return;
+    // Counted for RX_REPORT whether or not the TUN takes it: the tunnel delivered it.
+    session.receivedBytes += packet.length;
     if (this.tun.device.write(packet)) {
       this.counters.packetsReceived++;
       this.counters.bytesReceived += packet.length;
@@ -520,6 +561,7 @@ class ClientTunnel implements Tunnel {
     session.ended = true;
     session.cancelHello();
     session.cancelPing();
+    session.cancelReport?.();
     await session.channel.close();
   }
 
@@ -575,7 +617,7 @@ class ClientTunnel implements Tunnel {
       bytesSent: this.counters.bytesSent,
       packetsReceived: this.counters.packetsReceived,
       bytesReceived: this.counters.bytesReceived,
-      drops: { ...this.counters.drops },
+      drops: { ...this.counters.drops, inFlightBound: this.slots.reduce((n, slot) => n + slotBoundDrops(slot), 0) },
       resends: stripes.reduce((n, s) => n + s.resends, 0),
       rttMs: this.rttMs,
       reconnects: stripes.reduce((n, s) => n + s.reconnects, 0),

@@ -101,10 +101,11 @@ function describe(r: TunnelReport): string {
     if (r.lastError !== undefined) lines.push(`  last error: ${r.lastError}`);
   } else if (!r.stale) {
     const d = r.drops;
-    const dropped = d === undefined ? 0 : d.queueFull + d.filtered + d.oversize + d.noSession + d.tunWrite;
+    // `inFlightBound` is absent from a tunnel process older than the field.
+    const dropped = d === undefined ? 0 : d.queueFull + d.filtered + d.oversize + d.noSession + d.tunWrite + (d.inFlightBound ?? 0);
     lines.push(
       `  uptime ${r.uptimeSeconds === undefined ? "-" : duration(r.uptimeSeconds)}; sent ${r.packetsSent ?? 0} packets ${r.bytesSent ?? 0} bytes; received ${r.packetsReceived ?? 0} packets ${r.bytesReceived ?? 0} bytes`,
-      `  drops ${dropped}${d === undefined ? "" : ` (queue full ${d.queueFull}, filtered ${d.filtered}, oversize ${d.oversize}, no session ${d.noSession}, TUN write ${d.tunWrite})`}; resends ${r.resends ?? 0}; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
+      `  drops ${dropped}${d === undefined ? "" : ` (queue full ${d.queueFull}, filtered ${d.filtered}, oversize ${d.oversize}, no session ${d.noSession}, TUN write ${d.tunWrite}, agent in-flight bound ${d.inFlightBound ?? 0})`}; resends ${r.resends ?? 0}; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
     );
     if (r.lastError !== undefined) lines.push(`  last error: ${r.lastError}`);
     if ((r.stripes?.length ?? 0) > 1) for (const s of r.stripes!) lines.push(stripeLine(s));

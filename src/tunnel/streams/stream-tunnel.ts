@@ -200,6 +200,8 @@ class ClientStreamTunnel implements StreamTunnel {
       case "packet":
       case "stripe_joined":
       case "stripes_live":
+      case "rx_report":
+      case "bound_stats":
         return;
       default:
         if (session.mux === undefined) throw new FramingError("unexpected_frame", `${frame.type.toUpperCase()} before HELLO`);
