@@ -5,6 +5,9 @@
  *
  *   node_modules/.bin/bun bench/tunnel.bench.ts [--rounds 3] [--seconds 10] [--cc cubic,bbr] [--no-sshuttle] [--no-unpaced]
  *
+ * `--sessions` runs the striped-sessions case (tunnel-stripes.ts), `--socks` socks mode against
+ * TUN mode (tunnel-socks.ts), instead of the cases below.
+ *
  * The topology is tunnel-traffic.test.ts's: client, instance and vpc namespaces; the compiled
  * agent and the fake SSM (its Port plugin paces like the real agent: 1024-byte reads, 1 ms sleep
  * toward the client) in the instance namespace; `tunnel up --foreground` in the client namespace.
@@ -43,6 +46,9 @@ const { values: args } = parseArgs({
     cc: { type: "string", default: "cubic,bbr" },
     "no-sshuttle": { type: "boolean" },
     "no-unpaced": { type: "boolean" },
+    // Read below: they pick tunnel-stripes.ts or tunnel-socks.ts instead of this file's cases.
+    sessions: { type: "boolean" },
+    socks: { type: "boolean" },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -206,6 +212,8 @@ async function main(): Promise<void> {
   }
 }
 
-// --sessions: the striped-sessions case (tunnel-stripes.ts) instead of this single-session one.
-if (process.argv.includes("--sessions")) await (await import("./tunnel-stripes.ts")).benchStripes();
+// --sessions: the striped-sessions case (tunnel-stripes.ts) instead of this single-session one;
+// --socks: socks mode against TUN mode (tunnel-socks.ts).
+if (args.sessions) await (await import("./tunnel-stripes.ts")).benchStripes();
+else if (args.socks) await (await import("./tunnel-socks.ts")).benchSocks();
 else await main();
