@@ -1,6 +1,7 @@
 /**
  * The Linux TunDevice: /dev/net/tun (native/linux/tun.ts), configured over rtnetlink
- * (native/linux/netlink.ts: MTU, a /32 address with its peer, up, one device route per CIDR),
+ * (native/linux/netlink.ts: MTU, a /32 address with its peer, the same for IPv6 as a /128 when
+ * given, up, one device route per CIDR),
  * read by a Worker doing poll + read (tun-device-reader.ts), written from the calling thread.
  *
  * The device is not persistent, so closing its descriptor removes it and every route through
@@ -30,6 +31,9 @@ export async function openLinuxTun(options: TunOptions): Promise<TunDevice> {
     const ifindex = step("configure", () => interfaceIndex(handle.name), handle.name);
     step("configure", () => setLink({ ifindex, mtu: options.mtu }), handle.name);
     step("configure", () => addAddress({ ifindex, family: 4, address: plan.address, peer: plan.peer, prefixLength: 32 }), handle.name);
+    // `ip -6 addr add A/128 peer P/128 nodad`: a TUN is NOARP, so the address is usable at once.
+    const { address6, peer6 } = plan;
+    if (address6 && peer6) step("configure", () => addAddress({ ifindex, family: 6, address: address6, peer: peer6, prefixLength: 128 }), handle.name);
     step("configure", () => setLink({ ifindex, up: true }), handle.name);
     for (const cidr of plan.routes) {
       const route: RouteRequest = { ifindex, family: cidr.family, destination: cidr.bytes, prefixLength: cidr.prefix };
