@@ -26,6 +26,8 @@ export interface AgentServerOptions {
   readonly openTun: (options: TunOptions) => Promise<TunDevice>;
   readonly logger?: Logger;
   readonly mtu?: number;
+  /** Why IPv6 is not forwarded (told to clients); undefined: forwarded when the pool has an IPv6 prefix. */
+  readonly ipv6Unavailable?: string | undefined;
 }
 
 export interface AgentServer {
@@ -100,6 +102,7 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, cl
     clients,
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
+    ipv6Unavailable: options.ipv6Unavailable,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
     logger,
   });

@@ -32,6 +32,7 @@ import {
   PING_INTERVAL_MS,
   PROTOCOL_VERSION,
   CAPABILITY_STRIPES,
+  CAPABILITY_IPV6,
   encodeStripeJoined,
   type Frame,
   type HelloAckFrame,
@@ -41,6 +42,7 @@ import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
 import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
 import { AgentClient, clientKey, type AgentClients, type ClientMember } from "./agent-client.ts";
+import { isIpv6Pair, type Ipv6Offer } from "../tunnel/ipv6-offer.ts";
 import { BacklogWriter, type BacklogStats, type ByteSink } from "./backlog-writer.ts";
 
 export const DEFAULT_AGENT_MTU = 1400;
@@ -78,6 +80,8 @@ export interface AgentSessionOptions {
   readonly maxBacklogBytes?: number;
   /** The server's striping clients, shared by its sessions; a session of its own when absent. */
   readonly clients?: AgentClients;
+  /** Why this agent cannot forward IPv6 (told to clients in HELLO); undefined: it can, when the pool has an IPv6 prefix. */
+  readonly ipv6Unavailable?: string | undefined;
 }
 
 export type AgentSessionState = "hello_sent" | "opening" | "up" | "ended";
@@ -166,10 +170,12 @@ export class AgentSession implements ClientMember {
       return this.finish(`no free addresses in ${pool.cidr}`, CloseReason.NotAllowed, `the agent has no free tunnel addresses (pool ${pool.cidr}, ${pool.inUse()} clients); raise --pool on the instance`);
     }
     this.lease = lease;
+    const ipv6 = ipv6Offer(lease, this.options.ipv6Unavailable);
     this.writer.writeControl(
       encodeHello({
         version: PROTOCOL_VERSION,
-        capabilities: CAPABILITY_STRIPES,
+        capabilities: CAPABILITY_STRIPES | (isIpv6Pair(ipv6) ? CAPABILITY_IPV6 : 0),
+        ipv6,
         mtu: this.mtu,
         clientAddress: lease.clientAddress,
         agentAddress: lease.agentAddress,
@@ -266,15 +272,18 @@ export class AgentSession implements ClientMember {
   private async helloAck(ack: HelloAckFrame): Promise<void> {
     this.cancelTimer();
     let striped: boolean;
+    let ipv6: boolean;
     try {
-      striped = (negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, CAPABILITY_STRIPES).capabilities & CAPABILITY_STRIPES) !== 0;
+      const { capabilities } = negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, CAPABILITY_STRIPES | CAPABILITY_IPV6);
+      striped = (capabilities & CAPABILITY_STRIPES) !== 0;
+      ipv6 = (capabilities & CAPABILITY_IPV6) !== 0;
     } catch (error) {
       const framing = error instanceof FramingError ? error : new FramingError("version_unsupported", String(error));
       return this.finish(framing.message, framing.closeReason, framing.message);
     }
     this.ack = ack;
     this.state = "opening";
-    const client = (this.client = this.clientFor(ack, striped));
+    const client = (this.client = this.clientFor(ack, striped, ipv6));
     client.hold(this);
     this.opening = client.open().then(
       (device) => device,
@@ -288,7 +297,7 @@ export class AgentSession implements ClientMember {
     const device = await this.opening;
     if (device === undefined || this.isEnded()) return;
     this.tun = device;
-    if (striped) this.writer.writeControl(encodeStripeJoined(client.lease));
+    if (striped) this.writer.writeControl(encodeStripeJoined({ clientAddress: client.lease.clientAddress, agentAddress: client.lease.agentAddress, ipv6: client.ipv6 }));
     this.state = "up";
     client.join(this);
     this.logger.info("client session up", {
@@ -298,6 +307,7 @@ export class AgentSession implements ClientMember {
       interface: device.name,
       clientAddress: client.lease.clientAddress,
       agentAddress: client.lease.agentAddress,
+      ...(client.ipv6 ? { clientAddress6: client.ipv6.clientAddress6, agentAddress6: client.ipv6.agentAddress6 } : {}),
       ...(ack.stripeCount > 1 ? { stripe: `${ack.stripeIndex}/${ack.stripeCount}`, sessionsOfClient: client.size } : {}),
     });
     for (const packet of this.early.splice(0)) this.fromClient(packet);
@@ -309,7 +319,7 @@ export class AgentSession implements ClientMember {
    * (created with this session's pair when it is the first; else this session's pair goes
    * back), without, a client of this session alone.
    */
-  private clientFor(ack: HelloAckFrame, striped: boolean): AgentClient {
+  private clientFor(ack: HelloAckFrame, striped: boolean, ipv6: boolean): AgentClient {
     const registry = this.options.clients;
     const key = clientKey(ack.clientId);
     const existing = striped ? registry?.get(key) : undefined;
@@ -326,6 +336,7 @@ export class AgentSession implements ClientMember {
       tunName: this.options.tunName ?? AGENT_TUN_NAME,
       mtu: this.mtu,
       allowCidrs: this.options.allowCidrs,
+      ipv6,
       logger: this.logger,
       ...(striped && registry !== undefined ? { onEmpty: () => registry.get(key) === client && registry.delete(key) } : {}),
     });
@@ -430,4 +441,11 @@ export class AgentSession implements ClientMember {
       peakBacklogBytes: stats.writer.peakBacklogBytes,
     };
   }
+}
+
+/** HELLO's IPv6 part: the lease's pair, or why there is none. */
+function ipv6Offer(lease: AddressLease, unavailable: string | undefined): Ipv6Offer {
+  if (unavailable !== undefined) return { unavailable };
+  if (lease.clientAddress6 === undefined || lease.agentAddress6 === undefined) return { unavailable: "the agent has no IPv6 tunnel prefix" };
+  return { clientAddress6: lease.clientAddress6, agentAddress6: lease.agentAddress6 };
 }
