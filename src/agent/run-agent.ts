@@ -9,6 +9,8 @@ import type { Cidr } from "../net/cidr.ts";
 import { hasNetAdmin } from "../tunnel/net-admin.ts";
 import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
+import { derivedIpv6Pool, readMachineId } from "./ipv6-pool.ts";
+import { ipv6Unavailable, readInstanceIpv6, type InstanceIpv6 } from "./ipv6-probe.ts";
 import { startAgentServer, type AgentServer } from "./agent-server.ts";
 import { installNat as installSystemNat, type InstalledNat, type InstallNatOptions } from "./nat-rules.ts";
 
@@ -19,6 +21,10 @@ export interface AgentSettings {
   readonly pool: string;
   /** Undefined: clients may reach everything. */
   readonly allowCidrs: readonly Cidr[] | undefined;
+  /** The IPv6 tunnel prefix; undefined: derived from the machine id (ipv6-pool.ts). */
+  readonly pool6?: string | undefined;
+  /** false (--no-ipv6): clients are told IPv6 is off. Default: on when the instance has IPv6. */
+  readonly ipv6?: boolean | undefined;
 }
 
 export interface RunAgentOptions {
@@ -30,6 +36,8 @@ export interface RunAgentOptions {
   readonly announce?: (line: string) => void;
   readonly openTun?: (options: TunOptions) => Promise<TunDevice>;
   readonly installNat?: (options: InstallNatOptions) => Promise<InstalledNat>;
+  /** The instance's IPv6 (default: /proc/net of this network namespace). */
+  readonly readIpv6?: () => InstanceIpv6;
 }
 
 /** Exported for tests: the one line a user without the privilege sees. */
@@ -43,12 +51,17 @@ export function requireAgentPrivilege(netAdmin: boolean = hasNetAdmin()): void {
 export async function runAgent(options: RunAgentOptions): Promise<void> {
   const { settings, logger } = options;
   requireAgentPrivilege();
-  const pool = createAddressPool(settings.pool);
+  const instance6 = (options.readIpv6 ?? readInstanceIpv6)();
+  let ipv6Off = settings.ipv6 === false ? "IPv6 is turned off on the agent (--no-ipv6)" : ipv6Unavailable(instance6);
+  const pool6 = ipv6Off === undefined ? (settings.pool6 ?? derivedIpv6Pool(readMachineId(), instance6.inUse)) : undefined;
+  const pool = createAddressPool(settings.pool, pool6);
   const nat = await (options.installNat ?? installSystemNat)({
     pool: pool.cidr,
     allowCidrs: settings.allowCidrs?.map((c) => c.text),
+    pool6: pool.cidr6,
     log: logger,
   });
+  ipv6Off ??= nat.ipv6Unavailable;
   let server: AgentServer;
   try {
     server = startAgentServer({
@@ -57,6 +70,7 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
       pool,
       allowCidrs: settings.allowCidrs,
       openTun: options.openTun ?? openSystemTun,
+      ipv6Unavailable: ipv6Off,
       logger,
     });
   } catch (error) {
@@ -66,9 +80,9 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
   const where = settings.host.includes(":") ? `[${settings.host}]:${server.port}` : `${settings.host}:${server.port}`;
   const allowed = settings.allowCidrs === undefined ? "everywhere" : settings.allowCidrs.map((c) => c.text).join(" ");
   (options.announce ?? ((line) => process.stdout.write(line + "\n")))(
-    `agent: listening on ${where}, pool ${pool.cidr} (${pool.size} clients), allowed ${allowed}, NAT via ${nat.firewall}`,
+    `agent: listening on ${where}, pool ${pool.cidr} (${pool.size} clients), allowed ${allowed}, NAT via ${nat.firewall}, ${ipv6Off === undefined ? `IPv6 pool ${pool.cidr6}` : `IPv6 not available: ${ipv6Off}`}`,
   );
-  logger.info("agent listening", { listen: where, pool: pool.cidr, allowed, firewall: nat.firewall });
+  logger.info("agent listening", { listen: where, pool: pool.cidr, allowed, firewall: nat.firewall, pool6: ipv6Off === undefined ? pool.cidr6 : undefined, ipv6Unavailable: ipv6Off });
   const signal = await options.stop;
   logger.info("agent stopping", { signal, clients: server.sessions().length });
   try {

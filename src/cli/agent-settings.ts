@@ -3,6 +3,7 @@
  * a bad value is a usage error that names the flag, the value and what would be right.
  */
 import { DEFAULT_POOL, createAddressPool } from "../agent/address-pool.ts";
+import { checkIpv6Pool } from "../agent/ipv6-pool.ts";
 import type { AgentSettings } from "../agent/run-agent.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { parseIp } from "../net/ip-address.ts";
@@ -16,6 +17,8 @@ export const AGENT_FLAGS = {
   listen: { type: "string" },
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
+  pool6: { type: "string" },
+  "no-ipv6": { type: "boolean" },
   "log-level": { type: "string" },
   check: { type: "boolean" },
   ...LOG_OUTPUT_FLAGS,
@@ -25,6 +28,8 @@ export interface AgentFlags {
   readonly listen?: string | undefined;
   readonly pool?: string | undefined;
   readonly "allow-cidr"?: string[] | undefined;
+  readonly pool6?: string | undefined;
+  readonly "no-ipv6"?: boolean | undefined;
 }
 
 export function agentSettings(flags: AgentFlags): AgentSettings {
@@ -33,7 +38,9 @@ export function agentSettings(flags: AgentFlags): AgentSettings {
   // The pool's own checks (IPv4, room for a pair) give the message; the error already names --pool.
   const pool = createAddressPool(poolText).cidr;
   const allowCidrs = flags["allow-cidr"]?.map(allowCidr);
-  return { host, port, pool, allowCidrs };
+  if (flags.pool6 !== undefined && flags["no-ipv6"] === true) throw usageError(AGENT_COMMAND, "--pool6 and --no-ipv6 contradict each other; give one");
+  const pool6 = flags.pool6 === undefined ? undefined : checkIpv6Pool(flags.pool6).text;
+  return { host, port, pool, allowCidrs, ...(pool6 === undefined ? {} : { pool6 }), ...(flags["no-ipv6"] === true ? { ipv6: false } : {}) };
 }
 
 /** `127.0.0.1:7860`, `[::1]:7860` or `localhost:7860`. */
@@ -56,6 +63,5 @@ function parseListen(text: string): { host: string; port: number } {
 function allowCidr(text: string): Cidr {
   const cidr = parseCidr(text);
   if ("problem" in cidr) throw usageError(AGENT_COMMAND, `--allow-cidr "${text}": ${cidr.problem}`);
-  if (cidr.family !== 4) throw usageError(AGENT_COMMAND, `--allow-cidr "${text}": the agent forwards IPv4 only; give an IPv4 range such as 10.0.0.0/16`);
   return cidr;
 }
