@@ -31,10 +31,11 @@ export async function openLinuxTun(options: TunOptions): Promise<TunDevice> {
     const ifindex = step("configure", () => interfaceIndex(handle.name), handle.name);
     step("configure", () => setLink({ ifindex, mtu: options.mtu }), handle.name);
     step("configure", () => addAddress({ ifindex, family: 4, address: plan.address, peer: plan.peer, prefixLength: 32 }), handle.name);
-    // `ip -6 addr add A/128 peer P/128 nodad`: a TUN is NOARP, so the address is usable at once.
+    step("configure", () => setLink({ ifindex, up: true }), handle.name);
+    // `ip -6 addr add A/128 peer P/128 nodad`, only once the link is up: the kernel re-creates just
+    // the local address's route (not the peer's) when a link comes up with IPv6 addresses on it.
     const { address6, peer6 } = plan;
     if (address6 && peer6) step("configure", () => addAddress({ ifindex, family: 6, address: address6, peer: peer6, prefixLength: 128 }), handle.name);
-    step("configure", () => setLink({ ifindex, up: true }), handle.name);
     for (const cidr of plan.routes) {
       const route: RouteRequest = { ifindex, family: cidr.family, destination: cidr.bytes, prefixLength: cidr.prefix };
       step("route", () => addRoute(route), cidr.text);
