@@ -7,13 +7,13 @@ import { FakeClock, settle } from "../tunnel/_fake-tunnel-clock.ts";
 import { CAPABILITY_IPV6, CAPABILITY_STRIPES, encodeHelloAck, encodePacket, type HelloFrame } from "../tunnel/framing.ts";
 import { createAddressPool } from "./address-pool.ts";
 import { FakeConnection } from "./_fake-connection.ts";
+import type { AgentClients } from "./agent-client.ts";
 import { AgentSession, type AgentSessionOptions } from "./agent-session.ts";
 
 const POOL6 = "fd63:7078:1:2::/64";
 
-function rig(overrides: Partial<AgentSessionOptions> = {}) {
+function rig(overrides: Partial<AgentSessionOptions> = {}, tuns: FakeTun[] = []) {
   const connection = new FakeConnection();
-  const tuns: FakeTun[] = [];
   const session = new AgentSession({
     connection,
     pool: createAddressPool("100.64.0.0/24", POOL6),
@@ -29,8 +29,8 @@ function rig(overrides: Partial<AgentSessionOptions> = {}) {
   return { session, connection, tuns, hello: connection.of("hello")[0] as HelloFrame };
 }
 
-const ack = (capabilities: number, minor = 2) =>
-  encodeHelloAck({ version: { major: 1, minor }, capabilities, clientId: new Uint8Array(16), stripeIndex: 0, stripeCount: 1, hostname: "laptop.test", clientVersion: "test", cidrs: ["fd7a:115c::/64"] });
+const ack = (capabilities: number, minor = 2, stripe = { index: 0, count: 1 }) =>
+  encodeHelloAck({ version: { major: 1, minor }, capabilities, clientId: new Uint8Array(16), stripeIndex: stripe.index, stripeCount: stripe.count, hostname: "laptop.test", clientVersion: "test", cidrs: ["fd7a:115c::/64"] });
 
 
 describe("an agent with an IPv6 prefix", () => {
@@ -70,5 +70,21 @@ describe("an agent with an IPv6 prefix", () => {
     const { hello } = rig({ ipv6Unavailable: "the instance has no IPv6 default route" });
     expect(hello.capabilities).toBe(CAPABILITY_STRIPES);
     expect(hello.ipv6).toEqual({ unavailable: "the instance has no IPv6 default route" });
+  });
+
+  test("every striped session of one client gets the client's IPv6 pair in STRIPE_JOINED, and they share one TUN", async () => {
+    const pool = createAddressPool("100.64.0.0/24", POOL6);
+    const clients: AgentClients = new Map();
+    const tuns: FakeTun[] = [];
+    const one = rig({ pool, clients }, tuns);
+    const two = rig({ pool, clients }, tuns);
+    one.session.receive(ack(CAPABILITY_STRIPES | CAPABILITY_IPV6, 2, { index: 0, count: 2 }));
+    await settle();
+    two.session.receive(ack(CAPABILITY_STRIPES | CAPABILITY_IPV6, 2, { index: 1, count: 2 }));
+    await settle();
+    const joined = { type: "stripe_joined" as const, clientAddress: "100.64.0.3", agentAddress: "100.64.0.2", ipv6: { clientAddress6: "fd63:7078:1:2::3", agentAddress6: "fd63:7078:1:2::2" } };
+    expect(one.connection.of("stripe_joined")).toEqual([joined]);
+    expect(two.connection.of("stripe_joined")).toEqual([joined]);
+    expect(tuns).toHaveLength(1);
   });
 });
