@@ -4,7 +4,7 @@
  * pair the IPv6 CIDRs are not routed into the TUN at all, so IPv6 traffic to them fails at once
  * on this machine ("network unreachable") instead of vanishing in the tunnel.
  */
-import type { Cidr } from "../net/cidr.ts";
+import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { isIpv6Pair, type Ipv6Offer } from "./ipv6-offer.ts";
 import { CAPABILITY_IPV6, formatVersion } from "./protocol-version.ts";
 import type { HelloFrame } from "./frames.ts";
@@ -23,6 +23,12 @@ export function helloIpv6(hello: HelloFrame, negotiated: number): Ipv6State {
 /** The CIDRs routed into the TUN: the IPv6 ones only with an IPv6 pair. */
 export function routedCidrs(cidrs: readonly Cidr[], ipv6: Ipv6State): Cidr[] {
   return isIpv6Pair(ipv6) ? [...cidrs] : cidrs.filter((c) => c.family === 4);
+}
+
+/** What the TUN reader sends: the routed CIDRs, and the agent's IPv6 address (a /128) with a pair. */
+export function sentCidrs(cidrs: readonly Cidr[], ipv6: Ipv6State): Cidr[] {
+  const routed = routedCidrs(cidrs, ipv6);
+  return isIpv6Pair(ipv6) ? [...routed, parseCidr(ipv6.agentAddress6) as Cidr] : routed;
 }
 
 /** `fd63::3 -> fd63::2` or `not available: why`. */

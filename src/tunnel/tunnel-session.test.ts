@@ -169,14 +169,15 @@ describe("packets through an up session", () => {
     expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 100, packetsReceived: 1, bytesReceived: 60 });
   });
 
-  test("only packets to a --cidr or the agent's address are sent; router solicitations and other destinations are dropped and counted", async () => {
+  test("only packets to a --cidr or the agent's addresses (IPv4 and IPv6) are sent; router solicitations and other destinations are dropped and counted", async () => {
     const r = rig();
     const channel = await bringUp(r, HELLO6);
     const tun = r.tuns[0]!;
     const routerSolicitation = ipv6(Uint8Array.from([0xff, 0x02, ...new Array(13).fill(0), 0x02]));
     const inV6Cidr = ipv6(Uint8Array.from([0xfd, 0x00, 0x00, 0x99, ...new Array(11).fill(0), 0x05]));
-    for (const packet of [ipv4("10.99.0.255"), ipv4("100.64.0.1"), inV6Cidr, ipv4("10.99.1.1"), ipv4("8.8.8.8"), routerSolicitation, Uint8Array.of(0x45, 0)]) tun.read(packet);
-    expect(sentPackets(channel)).toBe(3);
+    const toAgent6 = ipv6(Uint8Array.from([0xfd, 0x63, ...new Array(13).fill(0), 0x02]));
+    for (const packet of [ipv4("10.99.0.255"), ipv4("100.64.0.1"), inV6Cidr, toAgent6, ipv4("10.99.1.1"), ipv4("8.8.8.8"), routerSolicitation, Uint8Array.of(0x45, 0)]) tun.read(packet);
+    expect(sentPackets(channel)).toBe(4);
     expect(r.tunnel.status().drops).toMatchObject({ filtered: 4, queueFull: 0 });
   });
 

@@ -52,7 +52,7 @@ import {
   type Frame,
   type HelloFrame,
 } from "./framing.ts";
-import { describeIpv6, helloIpv6, IPV6_HINT, routedCidrs, type Ipv6State } from "./ipv6-state.ts";
+import { describeIpv6, helloIpv6, IPV6_HINT, routedCidrs, sentCidrs, type Ipv6State } from "./ipv6-state.ts";
 import { isIpv6Pair } from "./ipv6-offer.ts";
 import { packetFilter } from "./packet-filter.ts";
 import { newSlot, sessionForPacket, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
@@ -397,7 +397,7 @@ class ClientTunnel implements Tunnel {
 
   private markUp(session: Session, pair: TunPair): void {
     const slot = session.slot;
-    session.accepts = packetFilter(routedCidrs(this.cidrs, pair.ipv6), pair.agentAddress);
+    session.accepts = packetFilter(sentCidrs(this.cidrs, pair.ipv6), pair.agentAddress);
     session.up = true;
     session.lastPongAt = this.clock.now();
     slot.upSince = this.clock.now();

@@ -102,10 +102,12 @@ describe.skipIf(!topology.ok)("IPv6 through credproxy tunnel and credproxy agent
     expect(await forwarding6()).toBe("1");
   }, 60_000);
 
-  test("ICMPv6: ping reaches the vpc host's IPv6 address and back", async () => {
+  test("ICMPv6: ping reaches the vpc host's IPv6 address and the agent's tunnel address, and back", async () => {
     const ping = await runInNamespace(topology.client, ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "5", VPC6_HOST]);
     expect(ping.code).toBe(0);
     expect(ping.out).toContain("3 received");
+    const agentPing = await runInNamespace(topology.client, ["ping", "-6", "-c", "2", "-i", "0.2", "-W", "5", "fd63:7078:e2e6:1::2"]);
+    expect(agentPing.out).toContain("2 received");
   }, 30_000);
 
   test("TCP over IPv6: 2 MB down and 1 MB up arrive whole (sha256 equal)", async () => {
