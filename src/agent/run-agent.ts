@@ -5,7 +5,8 @@
  */
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Cidr } from "../net/cidr.ts";
+import { parseCidr, type Cidr } from "../net/cidr.ts";
+import { overlaps } from "../tunnel/tunnel-cidrs.ts";
 import { hasNetAdmin } from "../tunnel/net-admin.ts";
 import { openTun as openSystemTun, type TunDevice, type TunOptions } from "../net/tun-device.ts";
 import { createAddressPool } from "./address-pool.ts";
@@ -55,6 +56,8 @@ export async function runAgent(options: RunAgentOptions): Promise<void> {
   let ipv6Off = settings.ipv6 === false ? "IPv6 is turned off on the agent (--no-ipv6)" : ipv6Unavailable(instance6);
   const pool6 = ipv6Off === undefined ? (settings.pool6 ?? derivedIpv6Pool(readMachineId(), instance6.inUse)) : undefined;
   const pool = createAddressPool(settings.pool, pool6);
+  const clash = settings.pool6 === undefined || pool.cidr6 === undefined ? undefined : instance6.inUse.find((c) => overlaps(c, parseCidr(pool.cidr6!) as Cidr));
+  if (clash !== undefined) logger.warn("--pool6 overlaps an address or route of this instance; replies to clients may go astray", { pool6: pool.cidr6, overlaps: clash.text, hint: "leave --pool6 out for a derived prefix clear of the instance's own" });
   const nat = await (options.installNat ?? installSystemNat)({
     pool: pool.cidr,
     allowCidrs: settings.allowCidrs?.map((c) => c.text),
