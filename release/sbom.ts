@@ -1,7 +1,7 @@
 /**
  * The CycloneDX SBOM of what the binary bundles: npm's own generator (`npm sbom`, npm ≥ 10)
- * over package-lock.json with the devDependencies left out, offline (the lock file has names,
- * versions, licences and integrity hashes, so no registry is asked).
+ * over package-lock.json with the devDependencies left out (writeRuntimeLock), offline (the
+ * lock file has names, versions, licences and integrity hashes, so no registry is asked).
  *
  * npm fills in three things that differ between two builds of one commit: a random
  * serialNumber, the current time and, reading only the lock file, the checkout directory's
@@ -10,6 +10,9 @@
  * UUID in the RFC 4122 layout), so the SBOM is as reproducible as the binaries.
  */
 import { $ } from "bun";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 
 export interface SbomInput {
   /** The repository root: package.json and package-lock.json. */
@@ -26,13 +29,43 @@ interface CycloneDx {
 }
 
 export async function cycloneDxSbom(input: SbomInput): Promise<string> {
-  const out = await $`npm sbom --sbom-format cyclonedx --sbom-type application --omit dev --package-lock-only --offline`
-    .cwd(input.root)
-    .env({ ...process.env, npm_config_update_notifier: "false" })
-    .quiet()
-    .nothrow();
-  if (out.exitCode !== 0) throw new Error(`npm sbom failed (exit ${out.exitCode}; it needs npm ≥ 10): ${out.stderr.toString().trim()}`);
-  const bom = JSON.parse(out.stdout.toString()) as CycloneDx;
+  const scratch = await mkdtemp(join(tmpdir(), "credproxy-sbom-"));
+  // Named like the checkout: npm names the root component after its directory.
+  const dir = join(scratch, basename(input.root));
+  try {
+    await mkdir(dir);
+    await writeRuntimeLock(input.root, dir);
+    const out = await $`npm sbom --sbom-format cyclonedx --sbom-type application --omit dev --package-lock-only --offline`
+      .cwd(dir)
+      .env({ ...process.env, npm_config_update_notifier: "false" })
+      .quiet()
+      .nothrow();
+    if (out.exitCode !== 0) throw new Error(`npm sbom failed (exit ${out.exitCode}; it needs npm ≥ 10): ${out.stderr.toString().trim()}`);
+    return normalised(JSON.parse(out.stdout.toString()) as CycloneDx, input);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * package.json and package-lock.json without the packages only development needs (`dev: true`
+ * in the lock) and the devDependencies naming them. `npm sbom --omit dev` alone drops a
+ * runtime package that a dev-only package also depends on (its query counts any edge from a
+ * dev package as dev): with the MCP SDK, a test-only dependency, ajv left the SBOM.
+ */
+async function writeRuntimeLock(root: string, dir: string): Promise<void> {
+  const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as Record<string, unknown>;
+  const lock = JSON.parse(await readFile(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, Record<string, unknown>> };
+  for (const [path, entry] of Object.entries(lock.packages)) if (entry.dev === true) delete lock.packages[path];
+  // A devDependency also needed at run time (prom-client's @opentelemetry/api) keeps its dev edge, so npm leaves it out as before.
+  for (const deps of [pkg.devDependencies, lock.packages[""]?.devDependencies] as (Record<string, string> | undefined)[]) {
+    for (const name of Object.keys(deps ?? {})) if (!(`node_modules/${name}` in lock.packages)) delete deps![name];
+  }
+  await writeFile(join(dir, "package.json"), JSON.stringify(pkg, null, 2));
+  await writeFile(join(dir, "package-lock.json"), JSON.stringify(lock, null, 2));
+}
+
+function normalised(bom: CycloneDx, input: SbomInput): string {
   bom.metadata = { ...bom.metadata, timestamp: input.date, component: { ...bom.metadata?.component, name: input.name } };
   delete bom.serialNumber;
   const hash = new Bun.CryptoHasher("sha256").update(JSON.stringify(bom)).digest("hex");

@@ -9,16 +9,22 @@
  * STRIPES_LIVE, also live at the client, so both directions of a flow use the same session
  * and a session whose WebSocket is resuming is skipped. The TUN is closed and the pair given
  * back when the last session leaves, in that order.
+ *
+ * With a DNS upstream, a forwarder answers on the agent address, port 53 (UDP and TCP), while
+ * the TUN is open, for `tunnel up --dns`: it relays this client's queries to the instance's
+ * resolver (the VPC's), and closes before the TUN does.
  */
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { flowHash, pickStripe } from "../tunnel/flow-hash.ts";
+import { DNS_PORT, startDnsRelay, type DnsRelay } from "../tunnel/dns/dns-relay.ts";
 import { packetFilter } from "../tunnel/packet-filter.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressLease } from "./address-pool.ts";
 import { clientPacketCheck, type ClientPacketCheck } from "./client-packet-check.ts";
 import { clientPacketCheck6, dualStackCheck } from "./client-packet-check6.ts";
 import type { Ipv6Pair } from "../tunnel/ipv6-offer.ts";
+import type { DnsUpstream } from "./instance-resolver.ts";
 
 /** A session as its client sees it. */
 export interface ClientMember {
@@ -40,6 +46,10 @@ export interface AgentClientOptions {
   readonly logger?: Logger;
   /** Called once the last session has left (before the TUN is closed). */
   readonly onEmpty?: () => void;
+  /** With it, a DNS forwarder on the agent address (UDP and TCP port 53) relays the client's queries there. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  /** The forwarder's port (53; tests pick another). */
+  readonly dnsPort?: number;
 }
 
 export class AgentClient {
@@ -57,6 +67,7 @@ export class AgentClient {
   private opening: Promise<TunDevice> | undefined;
   private device: TunDevice | undefined;
   private closing: Promise<void> | undefined;
+  private dns: Promise<DnsRelay | undefined> | undefined;
   /** Packets the TUN read that were not for the client's address. */
   filtered = 0;
   /** Packets read while no session was up. */
@@ -67,7 +78,8 @@ export class AgentClient {
     this.logger = options.logger ?? silentLogger;
     const { clientAddress6, agentAddress6 } = options.lease;
     this.ipv6 = options.ipv6 && clientAddress6 !== undefined && agentAddress6 !== undefined ? { clientAddress6, agentAddress6 } : undefined;
-    const check4 = clientPacketCheck(options.lease.clientAddress, options.allowCidrs);
+    const dnsAddress = options.dnsUpstream === undefined ? undefined : options.lease.agentAddress;
+    const check4 = clientPacketCheck(options.lease.clientAddress, options.allowCidrs, dnsAddress);
     this.packetCheck = dualStackCheck(check4, this.ipv6 && clientPacketCheck6(this.ipv6.clientAddress6, options.allowCidrs));
     const own6 = this.ipv6 ? [parseCidr(this.ipv6.clientAddress6) as Cidr] : [];
     this.forClient = packetFilter(own6, options.lease.clientAddress);
@@ -107,6 +119,8 @@ export class AgentClient {
         device.onError((error) => {
           for (const member of [...this.members.values()]) member.evict(`the TUN device failed: ${error.message}`);
         });
+        // The device holds the agent address now, so the forwarder can bind it.
+        this.dns = this.startDns();
         return device;
       });
     return this.opening;
@@ -160,6 +174,7 @@ export class AgentClient {
 
   private async close(): Promise<void> {
     this.options.onEmpty?.();
+    await (await this.dns)?.close();
     const device = this.device ?? (await this.opening?.catch(() => undefined));
     this.device = undefined;
     if (device !== undefined) {
@@ -170,6 +185,26 @@ export class AgentClient {
       }
     }
     this.lease.release();
+  }
+
+  /** The DNS forwarder for tunnel up --dns; without it the client still tunnels, so a failure only warns. */
+  private async startDns(): Promise<DnsRelay | undefined> {
+    const upstream = this.options.dnsUpstream;
+    if (upstream === undefined) return undefined;
+    const { agentAddress, clientAddress } = this.lease;
+    const port = this.options.dnsPort ?? DNS_PORT;
+    try {
+      // Only this client may ask: not an open resolver for anything else that can reach the address.
+      const asker = (from: string): boolean => from === clientAddress;
+      const relay = await startDnsRelay({ host: agentAddress, port, upstream, accepts: () => true, asker, logger: this.logger.child({ part: "dns" }) });
+      this.logger.debug("DNS forwarder up", { listen: `${agentAddress}:${relay.port}`, upstream: `${upstream.host}:${upstream.port}` });
+      return relay;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const why = code === "EACCES" ? "port 53 needs root or CAP_NET_BIND_SERVICE" : error instanceof Error ? error.message : String(error);
+      this.logger.warn("no DNS forwarder for this client (tunnel up --dns will not resolve)", { listen: `${agentAddress}:${port}`, error: why });
+      return undefined;
+    }
   }
 }
 

@@ -3,19 +3,24 @@
  * one per Session Manager session) becomes an AgentSession, several at once. Each accepted
  * socket gets a small send buffer (16 KiB asked, 32 KiB as Linux counts it) so data the SSM
  * agent has not read yet waits in the session's backlog writer, where it is bounded and
- * dropped, and not in megabytes of kernel buffer (ssm-tunnel.md §9).
+ * dropped, and not in megabytes of kernel buffer (ssm-tunnel.md §9). The bounds come from
+ * tunnel-queue.ts (a benchmark can lift them).
  */
 import type { Socket, TCPSocketListener } from "bun";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import type { Cidr } from "../net/cidr.ts";
 import { limitSendBuffer } from "../net/send-buffer.ts";
 import { silentLogger, type Logger } from "../log.ts";
+import { tunnelQueueBounds, type TunnelQueueBounds } from "../tunnel/tunnel-queue.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressPool } from "./address-pool.ts";
 import type { AgentClients } from "./agent-client.ts";
 import { AgentSession, type AgentSessionStats } from "./agent-session.ts";
+import { StreamAgentSession, type StreamAgentSessionStats } from "./stream-agent-session.ts";
 
-export const SEND_BUFFER_BYTES = 16 * 1024;
+/** `tun`: a TUN device per client (root); `socks`: the agent dials streams itself (no privilege). */
+export type AgentMode = "tun" | "socks";
+import type { DnsUpstream } from "./instance-resolver.ts";
 
 export interface AgentServerOptions {
   readonly host: string;
@@ -28,6 +33,13 @@ export interface AgentServerOptions {
   readonly mtu?: number;
   /** Why IPv6 is not forwarded (told to clients); undefined: forwarded when the pool has an IPv6 prefix. */
   readonly ipv6Unavailable?: string | undefined;
+  /** Default tun; in socks mode the pool and openTun are never used. */
+  readonly mode?: AgentMode;
+  /** Default: the bounded queues. */
+  readonly queue?: TunnelQueueBounds;
+  /** Where each client's DNS forwarder sends queries; undefined: no forwarder. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  readonly dnsPort?: number;
 }
 
 export interface AgentServer {
@@ -35,17 +47,19 @@ export interface AgentServer {
   readonly port: number;
   /** The sessions now open. */
   sessions(): AgentSessionStats[];
+  /** The socks-mode sessions now open. */
+  streamSessions(): StreamAgentSessionStats[];
   /** Stops accepting, sends every client CLOSE and waits until each has released its TUN. */
   close(reason?: string): Promise<void>;
 }
 
 interface SocketData {
-  session: AgentSession | undefined;
+  session: AgentSession | StreamAgentSession | undefined;
 }
 
 export function startAgentServer(options: AgentServerOptions): AgentServer {
   const logger = options.logger ?? silentLogger;
-  const sessions = new Set<AgentSession>();
+  const sessions = new Set<AgentSession | StreamAgentSession>();
   const clients: AgentClients = new Map();
   let nextId = 1;
   let listener: TCPSocketListener<SocketData>;
@@ -56,7 +70,8 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
       socket: {
         open(socket) {
           const id = nextId++;
-          const session = openSession(socket, options, clients, logger.child({ connection: id }));
+          const child = logger.child({ connection: id });
+          const session = options.mode === "socks" ? openStreamSession(socket, options, child) : openSession(socket, options, clients, child);
           socket.data = { session };
           sessions.add(session);
           void session.ended.then(() => sessions.delete(session));
@@ -78,7 +93,8 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
   return {
     host: options.host,
     port: listener.port,
-    sessions: () => [...sessions].map((s) => s.stats()),
+    sessions: () => [...sessions].flatMap((s) => (s instanceof AgentSession ? [s.stats()] : [])),
+    streamSessions: () => [...sessions].flatMap((s) => (s instanceof StreamAgentSession ? [s.stats()] : [])),
     async close(reason) {
       listener.stop(false);
       await Promise.all([...sessions].map((s) => s.close(reason)));
@@ -89,14 +105,17 @@ export function startAgentServer(options: AgentServerOptions): AgentServer {
 
 function openSession(socket: Socket<SocketData>, options: AgentServerOptions, clients: AgentClients, logger: Logger): AgentSession {
   socket.setNoDelay(true);
+  const queue = options.queue ?? tunnelQueueBounds({});
   try {
-    const size = limitSendBuffer(socket, SEND_BUFFER_BYTES);
-    logger.debug("SSM agent connected", { remote: `${socket.remoteAddress}:${socket.remotePort}`, sendBuffer: size });
+    const size = queue.agentSendBufferBytes === undefined ? undefined : limitSendBuffer(socket, queue.agentSendBufferBytes);
+    logger.debug("SSM agent connected", { remote: `${socket.remoteAddress}:${socket.remotePort}`, sendBuffer: size ?? "kernel default" });
   } catch (error) {
     // Still usable, only with a deeper hidden queue.
     logger.warn("cannot shrink the connection's send buffer", { error: error instanceof Error ? error.message : String(error) });
   }
   return new AgentSession({
+    backlog: { maxBacklogBytes: queue.agentBacklogBytes, stuckBytes: queue.agentStuckBytes },
+    inFlightBound: queue.agentInFlightBound,
     connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
     pool: options.pool,
     clients,
@@ -104,6 +123,23 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, cl
     allowCidrs: options.allowCidrs,
     ipv6Unavailable: options.ipv6Unavailable,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
+    dnsUpstream: options.dnsUpstream,
+    ...(options.dnsPort === undefined ? {} : { dnsPort: options.dnsPort }),
+    logger,
+  });
+}
+
+function openStreamSession(socket: Socket<SocketData>, options: AgentServerOptions, logger: Logger): StreamAgentSession {
+  socket.setNoDelay(true);
+  const queue = options.queue ?? tunnelQueueBounds({});
+  try {
+    if (queue.agentSendBufferBytes !== undefined) limitSendBuffer(socket, queue.agentSendBufferBytes);
+  } catch (error) {
+    logger.warn("cannot shrink the connection's send buffer", { error: error instanceof Error ? error.message : String(error) });
+  }
+  return new StreamAgentSession({
+    connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
+    allowCidrs: options.allowCidrs,
     logger,
   });
 }

@@ -4,13 +4,25 @@
  * checks, PING/PONG, the backlog bound, and that every way a session ends sends the right
  * CLOSE and gives back the TUN and the address pair.
  */
-import { CLIENT_HELLO_ACK as ACK } from "./_client-hello-ack.ts";
+import { CLIENT_HELLO_ACK as ACK, clientHelloAck } from "./_client-hello-ack.ts";
 import { describe, expect, test } from "bun:test";
 import { udpPacket } from "../../test/helpers/ip-packets.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { FakeTun } from "../tunnel/_fake-tun.ts";
 import { FakeClock, settle } from "../tunnel/_fake-tunnel-clock.ts";
-import { CAPABILITY_STRIPES, CloseReason, encodeClose, encodePacket, encodePing, encodePong, FrameDecoder, type Frame, type HelloFrame } from "../tunnel/framing.ts";
+import {
+  CAPABILITY_IN_FLIGHT_BOUND,
+  CAPABILITY_STRIPES,
+  CloseReason,
+  encodeClose,
+  encodePacket,
+  encodePing,
+  encodePong,
+  encodeRxReport,
+  FrameDecoder,
+  type Frame,
+  type HelloFrame,
+} from "../tunnel/framing.ts";
 import type { TunOptions } from "../net/tun-device.ts";
 import { createAddressPool, type AddressPool } from "./address-pool.ts";
 import { FakeConnection } from "./_fake-connection.ts";
@@ -56,7 +68,7 @@ describe("an agent session's handshake", () => {
   test("a new connection gets HELLO first, with the first free address pair, the MTU and a fresh nonce", () => {
     const { connection, pool } = rig();
     const [hello] = connection.frames;
-    expect(hello).toMatchObject({ type: "hello", version: { major: 1, minor: 2 }, capabilities: CAPABILITY_STRIPES, mtu: 1400, agentAddress: "100.64.0.2", clientAddress: "100.64.0.3" });
+    expect(hello).toMatchObject({ type: "hello", version: { major: 1, minor: 2 }, capabilities: CAPABILITY_STRIPES | CAPABILITY_IN_FLIGHT_BOUND, mtu: 1400, agentAddress: "100.64.0.2", clientAddress: "100.64.0.3" });
     expect((hello as HelloFrame).sessionNonce.some((b) => b !== 0)).toBe(true);
     expect(pool.inUse()).toBe(1);
   });
@@ -152,6 +164,66 @@ describe("packets through an up session", () => {
     r.session.drained();
     expect(r.connection.of("packet").length).toBe(64);
     expect(r.connection.of("pong")).toEqual([{ type: "pong", id: 7, sentAtMicros: 123 }]);
+  });
+});
+
+/** HELLO_ACK from a client that accepts the in-flight bound (and so sends RX_REPORT). */
+const REPORTING_ACK = clientHelloAck(CAPABILITY_IN_FLIGHT_BOUND, 1);
+
+describe("the in-flight bound toward a client that reports", () => {
+  async function reportingUp(overrides: Partial<AgentSessionOptions> = {}): Promise<Rig> {
+    const r = rig({ inFlightBound: { floorBytes: 8000 }, ...overrides });
+    r.session.receive(REPORTING_ACK);
+    await settle();
+    return r;
+  }
+  const bulk = (r: Rig, n: number) => {
+    for (let i = 0; i < n; i++) r.tuns[0]!.read(udp("10.99.0.2", "100.64.0.3", 972));
+  };
+
+  test("once the client reports, packets past twice the target of bytes in flight are dropped and counted; a report makes room again", async () => {
+    const r = await reportingUp();
+    bulk(r, 3);
+    r.session.receive(encodeRxReport(0));
+    bulk(r, 20);
+    // 1000-byte packets: 16 fit twice the 8000-byte floor; the rest are dropped at the agent, not queued.
+    expect(r.session.stats()).toMatchObject({ packetsToClient: 16, drops: { inFlightBound: 7, backlog: 0 }, inFlightBound: { reports: 1, inFlightBytes: 16_000, limitBytes: 8000 } });
+    await r.clock.advance(20);
+    r.session.receive(encodeRxReport(4000));
+    bulk(r, 10);
+    expect(r.session.stats()).toMatchObject({ packetsToClient: 20, drops: { inFlightBound: 13 } });
+  });
+
+  test("it answers reports with BOUND_STATS at most once a second, and once more after a report that came too soon", async () => {
+    const r = await reportingUp();
+    bulk(r, 10);
+    r.session.receive(encodeRxReport(1000));
+    bulk(r, 8);
+    r.session.receive(encodeRxReport(2000));
+    // Before the first report all 10 went; after it 7 more fit under the hard limit.
+    expect(r.connection.of("bound_stats")).toEqual([expect.objectContaining({ drops: 0, limitBytes: 8000, inFlightBytes: 9000 })]);
+    expect(r.session.stats().drops.inFlightBound).toBe(1);
+    // The second report came too soon: its BOUND_STATS follows when the second is up.
+    await r.clock.advance(999);
+    expect(r.connection.of("bound_stats")).toHaveLength(1);
+    await r.clock.advance(1);
+    expect(r.connection.of("bound_stats")).toEqual([expect.anything(), expect.objectContaining({ drops: 1, inFlightBytes: 15_000 })]);
+  });
+
+  test("a client without the capability never reports and gets no bound: only the backlog writer's", async () => {
+    const r = rig({ inFlightBound: { floorBytes: 8000 } });
+    await up(r);
+    bulk(r, 20);
+    expect(r.session.stats()).toMatchObject({ packetsToClient: 20, drops: { inFlightBound: 0 }, inFlightBound: undefined });
+  });
+
+  test("with the bound switched off (the benchmark's unbounded queues) HELLO does not offer it and reports are ignored", async () => {
+    const r = await reportingUp({ inFlightBound: false });
+    expect(r.connection.of("hello")[0]!.capabilities).toBe(CAPABILITY_STRIPES);
+    r.session.receive(encodeRxReport(0));
+    bulk(r, 20);
+    expect(r.session.stats()).toMatchObject({ packetsToClient: 20, drops: { inFlightBound: 0 }, inFlightBound: undefined });
+    expect(r.connection.of("bound_stats")).toEqual([]);
   });
 });
 

@@ -33,6 +33,8 @@ import {
   PROTOCOL_VERSION,
   CAPABILITY_STRIPES,
   CAPABILITY_IPV6,
+  CAPABILITY_IN_FLIGHT_BOUND,
+  encodeBoundStats,
   encodeStripeJoined,
   type Frame,
   type HelloAckFrame,
@@ -43,7 +45,9 @@ import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
 import { AgentClient, clientKey, type AgentClients, type ClientMember } from "./agent-client.ts";
 import { isIpv6Pair, type Ipv6Offer } from "../tunnel/ipv6-offer.ts";
-import { BacklogWriter, type BacklogStats, type ByteSink } from "./backlog-writer.ts";
+import { BacklogWriter, type BacklogStats, type BacklogWriterOptions, type ByteSink } from "./backlog-writer.ts";
+import type { DnsUpstream } from "./instance-resolver.ts";
+import { InFlightBound, type InFlightBoundOptions, type InFlightBoundStats } from "./in-flight-bound.ts";
 
 export const DEFAULT_AGENT_MTU = 1400;
 /** The agent's TUN devices; the kernel numbers them. Distinct from the client's cpx%d. */
@@ -54,6 +58,8 @@ const EARLY_PACKETS = 64;
 export const SILENCE_TIMEOUT_MS = 60_000;
 /** How long a CLOSE may take to reach the SSM agent before the connection is cut. */
 const CLOSE_FLUSH_MS = 2000;
+/** BOUND_STATS goes to the client at most this often (only while its reports arrive). */
+const BOUND_STATS_INTERVAL_MS = 1000;
 
 /** The SSM agent's connection as a session sees it. */
 export interface AgentConnection extends ByteSink {
@@ -77,11 +83,21 @@ export interface AgentSessionOptions {
   readonly pingIntervalMs?: number;
   /** With no byte from the client for this long, the session ends. Default 60 s. */
   readonly silenceTimeoutMs?: number;
-  readonly maxBacklogBytes?: number;
+  /** The bounds of the backlog toward the SSM agent (defaults: backlog-writer.ts). */
+  readonly backlog?: BacklogWriterOptions;
   /** The server's striping clients, shared by its sessions; a session of its own when absent. */
   readonly clients?: AgentClients;
   /** Why this agent cannot forward IPv6 (told to clients in HELLO); undefined: it can, when the pool has an IPv6 prefix. */
   readonly ipv6Unavailable?: string | undefined;
+  /** With it, each client gets a DNS forwarder on its agent address (port 53) relaying there. */
+  readonly dnsUpstream?: DnsUpstream | undefined;
+  /** The forwarder's port (53; tests pick another). */
+  readonly dnsPort?: number;
+  /**
+   * The end-to-end bound on bytes in flight toward a client that reports what it received
+   * (in-flight-bound.ts); false (the benchmark's unbounded queues) neither offers nor applies it.
+   */
+  readonly inFlightBound?: boolean | InFlightBoundOptions;
 }
 
 export type AgentSessionState = "hello_sent" | "opening" | "up" | "ended";
@@ -102,6 +118,8 @@ export interface AgentSessionDrops {
   backlog: number;
   /** Packets the client's TUN read while none of its sessions was up (this and `filtered` count per client). */
   noSession: number;
+  /** Packets toward the client dropped because the bytes in flight to it were at the in-flight bound. */
+  inFlightBound: number;
 }
 
 export interface AgentSessionStats {
@@ -119,6 +137,8 @@ export interface AgentSessionStats {
   readonly drops: AgentSessionDrops;
   readonly rttMs: number | undefined;
   readonly writer: BacklogStats;
+  /** The in-flight bound, when the client reports what it receives. */
+  readonly inFlightBound: InFlightBoundStats | undefined;
 }
 
 export interface AgentSessionEnd {
@@ -146,8 +166,14 @@ export class AgentSession implements ClientMember {
   private cancelTimer: () => void = () => undefined;
   private cancelFlush: () => void = () => undefined;
   private endingConnection = false;
+  /** HELLO offered an IPv6 pair (the pool has a prefix and the instance forwards IPv6). */
+  private ipv6Offered = false;
   private readonly counts = { packetsFromClient: 0, bytesFromClient: 0, packetsToClient: 0, bytesToClient: 0 };
   private readonly drops = { oversize: 0, tunWrite: 0, early: 0 };
+  /** Set at HELLO_ACK when the client accepted the in-flight bound. */
+  private bound: InFlightBound | undefined;
+  private boundStatsAt = -Infinity;
+  private cancelBoundStats: (() => void) | undefined;
 
   /** Resolves once the session has ended and given back its TUN and addresses. */
   readonly ended: Promise<AgentSessionEnd>;
@@ -156,7 +182,7 @@ export class AgentSession implements ClientMember {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.mtu = options.mtu ?? DEFAULT_AGENT_MTU;
-    this.writer = new BacklogWriter(options.connection, options.maxBacklogBytes === undefined ? {} : { maxBacklogBytes: options.maxBacklogBytes });
+    this.writer = new BacklogWriter(options.connection, options.backlog);
     this.lastHeardAt = this.clock.now();
     this.ended = this.endDeferred.promise;
   }
@@ -171,10 +197,11 @@ export class AgentSession implements ClientMember {
     }
     this.lease = lease;
     const ipv6 = ipv6Offer(lease, this.options.ipv6Unavailable);
+    this.ipv6Offered = isIpv6Pair(ipv6);
     this.writer.writeControl(
       encodeHello({
         version: PROTOCOL_VERSION,
-        capabilities: CAPABILITY_STRIPES | (isIpv6Pair(ipv6) ? CAPABILITY_IPV6 : 0),
+        capabilities: this.offered(),
         ipv6,
         mtu: this.mtu,
         clientAddress: lease.clientAddress,
@@ -235,9 +262,17 @@ export class AgentSession implements ClientMember {
       hostname: this.ack?.hostname,
       stripe: this.ack !== undefined && this.ack.stripeCount > 1 ? `${this.ack.stripeIndex}/${this.ack.stripeCount}` : undefined,
       ...this.counts,
-      drops: { ...check, ...this.drops, filtered: this.client?.filtered ?? 0, noSession: this.client?.noSession ?? 0, backlog: this.writer.stats().packetsDropped },
+      drops: {
+        ...check,
+        ...this.drops,
+        filtered: this.client?.filtered ?? 0,
+        noSession: this.client?.noSession ?? 0,
+        backlog: this.writer.stats().packetsDropped,
+        inFlightBound: this.bound?.stats(this.clock.now()).drops ?? 0,
+      },
       rttMs: this.rttMs,
       writer: this.writer.stats(),
+      inFlightBound: this.bound?.stats(this.clock.now()),
     };
   }
 
@@ -263,8 +298,11 @@ export class AgentSession implements ClientMember {
       }
       case "stripes_live":
         return this.client?.setLiveMask(frame.mask);
+      case "rx_report":
+        return this.rxReport(frame.receivedBytes);
       case "hello":
       case "stripe_joined":
+      case "bound_stats":
         return;
     }
   }
@@ -274,9 +312,10 @@ export class AgentSession implements ClientMember {
     let striped: boolean;
     let ipv6: boolean;
     try {
-      const { capabilities } = negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, CAPABILITY_STRIPES | CAPABILITY_IPV6);
-      striped = (capabilities & CAPABILITY_STRIPES) !== 0;
-      ipv6 = (capabilities & CAPABILITY_IPV6) !== 0;
+      const accepted = negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, this.offered()).capabilities;
+      striped = (accepted & CAPABILITY_STRIPES) !== 0;
+      if ((accepted & CAPABILITY_IN_FLIGHT_BOUND) !== 0) this.bound = new InFlightBound(typeof this.options.inFlightBound === "object" ? this.options.inFlightBound : {});
+      ipv6 = (accepted & CAPABILITY_IPV6) !== 0;
     } catch (error) {
       const framing = error instanceof FramingError ? error : new FramingError("version_unsupported", String(error));
       return this.finish(framing.message, framing.closeReason, framing.message);
@@ -337,6 +376,8 @@ export class AgentSession implements ClientMember {
       mtu: this.mtu,
       allowCidrs: this.options.allowCidrs,
       ipv6,
+      dnsUpstream: this.options.dnsUpstream,
+      ...(this.options.dnsPort === undefined ? {} : { dnsPort: this.options.dnsPort }),
       logger: this.logger,
       ...(striped && registry !== undefined ? { onEmpty: () => registry.get(key) === client && registry.delete(key) } : {}),
     });
@@ -371,9 +412,49 @@ export class AgentSession implements ClientMember {
   toClient(packet: Uint8Array): void {
     if (this.state !== "up") return;
     if (packet.length > this.mtu) return void this.drops.oversize++;
+    const now = this.clock.now();
+    if (this.bound !== undefined && !this.bound.admit(packet.length, now)) return;
     if (!this.writer.writePacket(encodePacket(packet))) return this.checkWriter();
+    this.bound?.sent(packet.length, now);
     this.counts.packetsToClient++;
     this.counts.bytesToClient += packet.length;
+  }
+
+  /** Capability bits our HELLO offers (and HELLO_ACK may accept). */
+  private offered(): number {
+    return CAPABILITY_STRIPES | (this.options.inFlightBound === false ? 0 : CAPABILITY_IN_FLIGHT_BOUND) | (this.ipv6Offered ? CAPABILITY_IPV6 : 0);
+  }
+
+  /** The client's RX_REPORT: to the bound, and now and then what the bound did back to the client. */
+  private rxReport(receivedBytes: number): void {
+    const bound = this.bound;
+    if (bound === undefined) return;
+    const now = this.clock.now();
+    bound.report(receivedBytes, now);
+    const wait = this.boundStatsAt + BOUND_STATS_INTERVAL_MS - now;
+    // Too soon: once the second is up, so the client also learns how the last burst ended.
+    if (wait > 0) this.cancelBoundStats ??= this.clock.setTimer(() => this.sendBoundStats(), wait);
+    else this.sendBoundStats();
+  }
+
+  private sendBoundStats(): void {
+    this.cancelBoundStats?.();
+    this.cancelBoundStats = undefined;
+    if (this.bound === undefined || this.state !== "up") return;
+    const now = this.clock.now();
+    this.boundStatsAt = now;
+    const stats = this.bound.stats(now);
+    const u32 = (n: number | undefined) => Math.min(0xffffffff, Math.max(0, Math.round(n ?? 0)));
+    this.writeControl(
+      encodeBoundStats({
+        drops: stats.drops,
+        dropBytes: stats.dropBytes,
+        limitBytes: u32(stats.limitBytes),
+        inFlightBytes: u32(stats.inFlightBytes),
+        rateBytesPerSecond: u32(stats.rateBytesPerSecond),
+        minRttMicros: u32((stats.minRttMs ?? 0) * 1000),
+      }),
+    );
   }
 
   private writeControl(frame: Uint8Array): void {
@@ -408,6 +489,7 @@ export class AgentSession implements ClientMember {
     const wasUp = this.state === "up";
     this.state = "ended";
     this.cancelTimer();
+    this.cancelBoundStats?.();
     if (closeReason !== undefined && !this.endingConnection) this.writer.writeControl(encodeClose(closeReason, closeText ?? reason));
     this.endingConnection = true;
     if (this.writer.backlogBytes === 0 || this.writer.failed) this.endConnection();

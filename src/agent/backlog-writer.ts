@@ -42,7 +42,7 @@ export interface BacklogStats {
 }
 
 export const DEFAULT_MAX_BACKLOG_BYTES = 64 * 1024;
-const DEFAULT_STUCK_BYTES = 1024 * 1024;
+export const DEFAULT_STUCK_BYTES = 1024 * 1024;
 
 export class BacklogWriter {
   private readonly queue: Uint8Array[] = [];

@@ -35,6 +35,14 @@ describe("the check on packets from a client", () => {
     expect(check.drops.notAllowed).toBe(2);
   });
 
+  test("with the DNS forwarder, DNS to the agent's tunnel address passes the allow-list; other ports there do not", () => {
+    const check = clientPacketCheck("100.64.0.3", [cidr("10.99.0.0/24")], "100.64.0.2");
+    expect(check.check(ipv4("100.64.0.3", "100.64.0.2"))).toBe("ok");
+    const otherPort = udpPacket({ address: "100.64.0.3", port: 5000 }, { address: "100.64.0.2", port: 22 }, new Uint8Array(4));
+    expect(check.check(otherPort)).toBe("not_allowed");
+    expect(check.check(ipv4("100.64.0.3", "10.99.1.53"))).toBe("not_allowed");
+  });
+
   test("something too short or not IP is malformed", () => {
     const check = clientPacketCheck("100.64.0.3", undefined);
     expect(check.check(new Uint8Array([0x45, 0, 0]))).toBe("malformed");

@@ -13,7 +13,7 @@ async function run(settings: { pool6?: string; ipv6?: boolean }, instance: Insta
   const announced: string[] = [];
   const natCalls: InstallNatOptions[] = [];
   await runAgent({
-    settings: { host: "127.0.0.1", port: 0, pool: "100.64.0.0/24", allowCidrs: undefined, ...settings },
+    settings: { host: "127.0.0.1", port: 0, pool: "100.64.0.0/24", allowCidrs: undefined, dnsUpstream: "off", ...settings },
     logger: createLogger({ write: (line) => lines.push(line) }),
     stop: Promise.resolve("SIGTERM"),
     announce: (line) => announced.push(line),
@@ -39,7 +39,7 @@ test.skipIf(process.getuid?.() !== 0)("a --pool6 the instance already uses is wa
 test.skipIf(process.getuid?.() !== 0)("without an IPv6 default route, or with --no-ipv6, no NAT66 is asked for and the ready line says why", async () => {
   const none = await run({}, { ...DUAL_STACK, defaultRouteVia: undefined });
   expect(none.natCalls[0]!.pool6).toBeUndefined();
-  expect(none.announced[0]).toMatch(/IPv6 not available: the instance has no IPv6 default route$/);
+  expect(none.announced[0]).toMatch(/, IPv6 not available: the instance has no IPv6 default route, DNS /);
   const off = await run({ ipv6: false });
-  expect(off.announced[0]).toMatch(/IPv6 not available: IPv6 is turned off on the agent \(--no-ipv6\)$/);
+  expect(off.announced[0]).toMatch(/, IPv6 not available: IPv6 is turned off on the agent \(--no-ipv6\), DNS /);
 });

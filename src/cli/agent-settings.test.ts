@@ -3,7 +3,7 @@ import { agentSettings } from "./agent-settings.ts";
 
 describe("credproxy agent's flags", () => {
   test("without flags: 127.0.0.1:7860, pool 100.64.0.0/24, clients may reach everything", () => {
-    expect(agentSettings({})).toEqual({ host: "127.0.0.1", port: 7860, pool: "100.64.0.0/24", allowCidrs: undefined });
+    expect(agentSettings({})).toEqual({ host: "127.0.0.1", port: 7860, pool: "100.64.0.0/24", allowCidrs: undefined, dnsUpstream: undefined, mode: "tun" });
   });
 
   test("--listen takes an IPv4 address, a bracketed IPv6 one or localhost, with a port", () => {
@@ -33,5 +33,22 @@ describe("credproxy agent's flags", () => {
   test("--pool must be an IPv4 range with room for a pair", () => {
     expect(agentSettings({ pool: "100.100.0.0/28" }).pool).toBe("100.100.0.0/28");
     expect(() => agentSettings({ pool: "100.64.0.9/32" })).toThrow('agent: --pool "100.64.0.9/32"');
+  });
+
+  test("--mode is tun by default, socks on request, and anything else is a usage error naming both", () => {
+    expect(agentSettings({ mode: "socks" }).mode).toBe("socks");
+    expect(agentSettings({ mode: "tun" }).mode).toBe("tun");
+    expect(() => agentSettings({ mode: "tap" })).toThrow('agent: --mode "tap": write tun');
+  });
+
+  test("--dns-upstream takes an address (port 53) or HOST:PORT; --no-dns-forward turns the forwarder off", () => {
+    expect(agentSettings({ "dns-upstream": "10.0.0.2" }).dnsUpstream).toEqual({ host: "10.0.0.2", port: 53 });
+    expect(agentSettings({ "dns-upstream": "10.99.0.2:5353" }).dnsUpstream).toEqual({ host: "10.99.0.2", port: 5353 });
+    expect(agentSettings({ "dns-upstream": "fd00::2" }).dnsUpstream).toEqual({ host: "fd00::2", port: 53 });
+    expect(agentSettings({ "dns-upstream": "[fd00::2]:54" }).dnsUpstream).toEqual({ host: "fd00::2", port: 54 });
+    expect(agentSettings({ "no-dns-forward": true }).dnsUpstream).toBe("off");
+    expect(() => agentSettings({ "dns-upstream": "resolver.invalid" })).toThrow('--dns-upstream "resolver.invalid": "resolver.invalid" is not an IP address');
+    expect(() => agentSettings({ "dns-upstream": "10.0.0.2:0" })).toThrow("port 0 is not from 1 to 65535");
+    expect(() => agentSettings({ "dns-upstream": "10.0.0.2", "no-dns-forward": true })).toThrow("not both");
   });
 });

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_POOL, createAddressPool } from "../agent/address-pool.ts";
 import { checkIpv6Pool } from "../agent/ipv6-pool.ts";
+import type { AgentMode } from "../agent/agent-server.ts";
 import type { AgentSettings } from "../agent/run-agent.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { parseIp } from "../net/ip-address.ts";
@@ -19,6 +20,9 @@ export const AGENT_FLAGS = {
   "allow-cidr": { type: "string", multiple: true },
   pool6: { type: "string" },
   "no-ipv6": { type: "boolean" },
+  mode: { type: "string" },
+  "dns-upstream": { type: "string" },
+  "no-dns-forward": { type: "boolean" },
   "log-level": { type: "string" },
   check: { type: "boolean" },
   ...LOG_OUTPUT_FLAGS,
@@ -30,6 +34,9 @@ export interface AgentFlags {
   readonly "allow-cidr"?: string[] | undefined;
   readonly pool6?: string | undefined;
   readonly "no-ipv6"?: boolean | undefined;
+  readonly mode?: string | undefined;
+  readonly "dns-upstream"?: string | undefined;
+  readonly "no-dns-forward"?: boolean | undefined;
 }
 
 export function agentSettings(flags: AgentFlags): AgentSettings {
@@ -40,7 +47,27 @@ export function agentSettings(flags: AgentFlags): AgentSettings {
   const allowCidrs = flags["allow-cidr"]?.map(allowCidr);
   if (flags.pool6 !== undefined && flags["no-ipv6"] === true) throw usageError(AGENT_COMMAND, "--pool6 and --no-ipv6 contradict each other; give one");
   const pool6 = flags.pool6 === undefined ? undefined : checkIpv6Pool(flags.pool6).text;
-  return { host, port, pool, allowCidrs, ...(pool6 === undefined ? {} : { pool6 }), ...(flags["no-ipv6"] === true ? { ipv6: false } : {}) };
+  if (flags["no-dns-forward"] === true && flags["dns-upstream"] !== undefined) throw usageError(AGENT_COMMAND, "give either --dns-upstream or --no-dns-forward, not both");
+  const dnsUpstream = flags["no-dns-forward"] === true ? "off" : flags["dns-upstream"] === undefined ? undefined : parseDnsUpstream(flags["dns-upstream"]);
+  return { host, port, pool, allowCidrs, dnsUpstream, mode: agentMode(flags.mode), ...(pool6 === undefined ? {} : { pool6 }), ...(flags["no-ipv6"] === true ? { ipv6: false } : {}) };
+}
+
+/** `10.0.0.2`, `10.0.0.2:5353`, `[fd00::2]:53` or `fd00::2`. */
+function parseDnsUpstream(text: string): { host: string; port: number } {
+  const bad = (why: string) => usageError(AGENT_COMMAND, `--dns-upstream "${text}": ${why}; give the resolver's IP address, e.g. --dns-upstream 169.254.169.253 (or HOST:PORT)`);
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text);
+  const host = match ? (match[1] ?? match[2]!) : text;
+  const ip = parseIp(host);
+  if (ip === undefined) throw bad(match ? `"${host}" is not an IP address` : "not an address");
+  const port = match?.[3] === undefined ? 53 : Number(match[3]);
+  if (port < 1 || port > 65535) throw bad(`port ${port} is not from 1 to 65535`);
+  return { host, port };
+}
+
+/** `--mode tun` (the default: a TUN per client, root) or `--mode socks` (streams only, no privilege). */
+export function agentMode(text: string | undefined): AgentMode {
+  if (text === undefined || text === "tun" || text === "socks") return text ?? "tun";
+  throw usageError(AGENT_COMMAND, `--mode "${text}": write tun (a TUN device per client; needs root) or socks (the agent dials TCP streams itself for \`credproxy tunnel socks\`; no root)`);
 }
 
 /** `127.0.0.1:7860`, `[::1]:7860` or `localhost:7860`. */

@@ -6,6 +6,9 @@
  */
 import { REGION_PATTERN } from "../config/services-schema.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
+import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
+import { parseDnsZone } from "../tunnel/dns/dns-zones.ts";
+import { DNS_MODES, type DnsMode } from "../tunnel/dns/tunnel-dns.ts";
 import { checkTunnelCidrs } from "../tunnel/tunnel-cidrs.ts";
 import type { TunnelFile } from "../tunnel/load-tunnel-config.ts";
 import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT, INSTANCE_ID_PATTERN, MAX_SESSIONS, TUNNEL_NAME_PATTERN } from "../tunnel/tunnel-schema.ts";
@@ -22,9 +25,12 @@ export const TUNNEL_UP_FLAGS = {
   profile: { type: "string" },
   region: { type: "string" },
   document: { type: "string" },
+  "stream-endpoint": { type: "string" },
   "agent-port": { type: "string" },
   name: { type: "string" },
   mtu: { type: "string" },
+  dns: { type: "string", multiple: true },
+  "dns-mode": { type: "string" },
   sessions: { type: "string" },
   foreground: { type: "boolean" },
   config: { type: "string", short: "c" },
@@ -40,9 +46,12 @@ export interface TunnelUpFlags {
   readonly profile?: string | undefined;
   readonly region?: string | undefined;
   readonly document?: string | undefined;
+  readonly "stream-endpoint"?: string | undefined;
   readonly "agent-port"?: string | undefined;
   readonly name?: string | undefined;
   readonly mtu?: string | undefined;
+  readonly dns?: string[] | undefined;
+  readonly "dns-mode"?: string | undefined;
   readonly sessions?: string | undefined;
 }
 
@@ -53,10 +62,15 @@ export interface TunnelUpSettings {
   readonly region: string;
   readonly profile: string | undefined;
   readonly document: string;
+  /** One more StreamUrl host to accept besides the ssmmessages hosts. */
+  readonly streamEndpoint: string | undefined;
   readonly agentPort: number;
   /** Undefined: the instance id, once known. */
   readonly name: string | undefined;
   readonly mtu: number;
+  /** The zones whose queries go through the tunnel (tunnel-dns.ts); empty: DNS untouched. */
+  readonly dns: readonly string[];
+  readonly dnsMode: DnsMode;
   /** Striped Port sessions to the agent (--sessions). */
   readonly sessions: number;
 }
@@ -76,7 +90,7 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
     throw usageError(COMMAND, `--cidr "${cidrTexts[first.index]}"${flags.cidr ? "" : from}: ${first.problem}`);
   }
 
-  const tags = flags.tag !== undefined ? parseTags(flags.tag) : flags["instance-id"] !== undefined ? undefined : file?.tags;
+  const tags = flags.tag !== undefined ? parseTags(flags.tag, COMMAND) : flags["instance-id"] !== undefined ? undefined : file?.tags;
   const instanceId = flags["instance-id"] ?? (flags.tag !== undefined ? undefined : file?.instanceId);
   if (instanceId !== undefined && tags !== undefined) {
     throw usageError(COMMAND, "give either --instance-id or --tag, not both");
@@ -96,6 +110,10 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
   if (name !== undefined && !new RegExp(TUNNEL_NAME_PATTERN).test(name)) throw usageError(COMMAND, `invalid --name "${name}" (letters, digits, _ . - and at most 64, starting with a letter or digit)`);
   const document = flags.document ?? file?.document ?? DEFAULT_DOCUMENT;
   if (!/^[A-Za-z0-9_.:/-]{3,128}$/.test(document)) throw usageError(COMMAND, `invalid --document "${document}" (a Session Manager document name such as AWS-StartSSHSession)`);
+  const streamEndpoint = flags["stream-endpoint"] ?? file?.streamEndpoint;
+  if (streamEndpoint !== undefined && !new RegExp(STREAM_ENDPOINT_PATTERN).test(streamEndpoint)) {
+    throw usageError(COMMAND, `invalid --stream-endpoint "${streamEndpoint}" (a host name or host:port such as ssm-stream.example.internal, without wss://)`);
+  }
   return {
     cidrs: cidrs.map((c) => c.text),
     instanceId,
@@ -103,20 +121,36 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
     region,
     profile: flags.profile ?? file?.profile,
     document,
+    streamEndpoint: streamEndpoint?.toLowerCase(),
     agentPort: integerFlag("--agent-port", flags["agent-port"], 1, 65535) ?? file?.agentPort ?? DEFAULT_AGENT_PORT,
     name,
     mtu: integerFlag("--mtu", flags.mtu, 576, 65535) ?? file?.mtu ?? DEFAULT_MTU,
+    ...dnsSettings(flags, file, from),
     sessions: integerFlag("--sessions", flags.sessions, 1, MAX_SESSIONS) ?? file?.sessions ?? 1,
   };
 }
 
-function parseTags(values: readonly string[]): Record<string, string> {
+function dnsSettings(flags: TunnelUpFlags, file: TunnelFile | undefined, from: string): { dns: string[]; dnsMode: DnsMode } {
+  const zones: string[] = [];
+  for (const text of flags.dns ?? file?.dns ?? []) {
+    const zone = parseDnsZone(text);
+    if ("problem" in zone) throw usageError(COMMAND, `--dns "${text}"${flags.dns ? "" : from}: ${zone.problem}`);
+    if (!zones.includes(zone.zone)) zones.push(zone.zone);
+  }
+  const mode = flags["dns-mode"] ?? file?.dnsMode ?? "auto";
+  if (!(DNS_MODES as readonly string[]).includes(mode)) throw usageError(COMMAND, `invalid --dns-mode "${mode}" (one of ${DNS_MODES.join(", ")})`);
+  if (flags["dns-mode"] !== undefined && zones.length === 0) throw usageError(COMMAND, "--dns-mode needs --dns ZONE (the zones to resolve through the tunnel)");
+  return { dns: zones, dnsMode: mode as DnsMode };
+}
+
+/** `--tag KEY=VALUE` values (also `tunnel socks`'s): one value per key. */
+export function parseTags(values: readonly string[], command: string): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const value of values) {
     const eq = value.indexOf("=");
-    if (eq <= 0) throw usageError(COMMAND, `--tag "${value}" is not KEY=VALUE (e.g. --tag Name=bastion)`);
+    if (eq <= 0) throw usageError(command, `--tag "${value}" is not KEY=VALUE (e.g. --tag Name=bastion)`);
     const key = value.slice(0, eq);
-    if (Object.hasOwn(tags, key)) throw usageError(COMMAND, `--tag ${key} is given twice; an instance has one value per tag key`);
+    if (Object.hasOwn(tags, key)) throw usageError(command, `--tag ${key} is given twice; an instance has one value per tag key`);
     tags[key] = value.slice(eq + 1);
   }
   return tags;

@@ -79,6 +79,7 @@ function setEnv(name: string, value: string | undefined): void {
   else process.env[name] = value;
 }
 
+// Starting moto takes seconds on a loaded machine: the default 5 s hook timeout is too tight.
 beforeAll(async () => {
   [moto, strictMoto] = await Promise.all([startMoto(), startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: "0" })]);
   proxy = recordingProxy(moto.url);
@@ -87,7 +88,7 @@ beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL_STS = nowhere;
   process.env.AWS_ENDPOINT_URL = nowhere;
   process.env.AWS_CONFIG_FILE = join(dir, "no-config");
-});
+}, 60_000);
 
 afterAll(async () => {
   setEnv("AWS_ENDPOINT_URL_STS", savedEnv.sts);

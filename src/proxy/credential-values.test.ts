@@ -8,14 +8,14 @@ import { CredentialValues } from "./credential-values.ts";
 const dir = mkdtempSync(join(tmpdir(), "credential-values-"));
 
 function template(name: string, text: string, files: string[] = []): CredentialSpec {
-  return { name, hosts: [], header: "Authorization", allowPlaintext: false, placeholder: undefined, requirePlaceholder: false, env: undefined, value: { kind: "template", template: text, files } };
+  return { name, hosts: [], header: "Authorization", allowPlaintext: false, placeholder: undefined, requirePlaceholder: false, placeholderInBody: false, env: undefined, value: { kind: "template", template: text, files } };
 }
 
 function command(name: string, script: string, ttlSeconds = 300, format = "Bearer {}"): CredentialSpec {
   const path = join(dir, `${name}.sh`);
   writeFileSync(path, `#!/bin/sh\n${script}\n`);
   chmodSync(path, 0o755);
-  return { name, hosts: [], header: "Authorization", allowPlaintext: false, placeholder: undefined, requirePlaceholder: false, env: undefined, value: { kind: "command", argv: [path], format, ttlSeconds, timeoutMs: 2000 } };
+  return { name, hosts: [], header: "Authorization", allowPlaintext: false, placeholder: undefined, requirePlaceholder: false, placeholderInBody: false, env: undefined, value: { kind: "command", argv: [path], format, ttlSeconds, timeoutMs: 2000 } };
 }
 
 describe("CredentialValues", () => {

@@ -41,6 +41,8 @@ export interface DataChannelOptions {
   readonly logger?: Logger;
   /** Accept ws:// and any host as StreamUrl (tests); also CREDPROXY_INSECURE_STREAM_URL=1. */
   readonly allowInsecureStreamUrl?: boolean;
+  /** One more StreamUrl host (host[:port]) to accept over wss:// (--stream-endpoint). */
+  readonly streamEndpoint?: string | undefined;
 }
 
 export type DataChannelState = "connecting" | "up" | "resuming" | "down";
@@ -72,6 +74,13 @@ export interface DataChannelClosed {
   readonly error?: CredproxyError;
 }
 
+/** What the agent's HandshakeRequest said about the accepted Port session. */
+export interface PortSessionInfo {
+  readonly agentVersion: string;
+  /** The document's Properties, e.g. {portNumber: "7860", type: "LocalPortForwarding"}. */
+  readonly properties: Record<string, unknown>;
+}
+
 export interface DataChannel {
   /** Queues bytes as Output messages of ≤ 1024 bytes; false (nothing taken) when over the in-flight bound. */
   write(bytes: Uint8Array): boolean;
@@ -86,4 +95,6 @@ export interface DataChannel {
   readonly closed: Promise<DataChannelClosed>;
   /** TerminateSession flag and API call, then the socket closed. */
   close(): Promise<DataChannelClosed>;
+  /** Set once the HandshakeRequest was accepted, before any Output is delivered. */
+  portSession?(): PortSessionInfo | undefined;
 }

@@ -19,7 +19,7 @@ import { parseChannelClosed, type ChannelClosed } from "./channel-closed.ts";
 import { ChannelSender } from "./channel-sender.ts";
 import { decodeClientMessage, encodeClientMessage, type ClientMessage } from "./client-message.ts";
 import { checkClientVersion, DEFAULT_CLIENT_VERSION } from "./client-version.ts";
-import type { DataChannel, DataChannelClosed, DataChannelOptions, DataChannelState, DataChannelStats } from "./data-channel-types.ts";
+import type { DataChannel, DataChannelClosed, DataChannelOptions, DataChannelState, DataChannelStats, PortSessionInfo } from "./data-channel-types.ts";
 import { DialError, dialStream } from "./dial-stream.ts";
 import { buildFlagPayload } from "./flag-payload.ts";
 import { answerHandshake, parseHandshakeComplete, parseHandshakeRequest } from "./handshake.ts";
@@ -63,6 +63,7 @@ class SsmDataChannel implements DataChannel {
   private ws: WebSocket | undefined;
   private handshakeDone = false;
   private channelClosed: ChannelClosed | undefined;
+  private port: PortSessionInfo | undefined;
   private ended = false;
   private closing = false;
   /** The current outage; cleared by the first frame on a new socket, so one that opens and drops at once stays inside the budget. */
@@ -102,6 +103,10 @@ class SsmDataChannel implements DataChannel {
 
   onData(callback: (bytes: Uint8Array) => void): void {
     this.dataListeners.push(callback);
+  }
+
+  portSession(): PortSessionInfo | undefined {
+    return this.port;
   }
 
   onState(callback: (state: DataChannelState) => void): void {
@@ -158,7 +163,7 @@ class SsmDataChannel implements DataChannel {
 
   /** Checks the URL, dials it signed with fresh credentials, sends the open frame, writes everything unacked. */
   private async connect(url: string, tokenValue: string): Promise<void> {
-    checkStreamUrl(url, this.allowInsecure);
+    checkStreamUrl(url, this.allowInsecure, this.options.streamEndpoint);
     const openFrame = buildOpenDataChannelFrame({ tokenValue, clientId: this.clientId, requestId: crypto.randomUUID(), clientVersion: this.clientVersion });
     const credentials = await this.options.credentials();
     const ws = await dialStream({ url, credentials, region: this.options.region, logger: this.logger });
@@ -338,7 +343,9 @@ class SsmDataChannel implements DataChannel {
 
   /** Answers in every case; a refusal (not Port, KMS) ends the channel with the user-facing error. */
   private answerHandshakeRequest(payload: Uint8Array): void {
-    const answer = answerHandshake(parseHandshakeRequest(payload), this.clientVersion);
+    const request = parseHandshakeRequest(payload);
+    const answer = answerHandshake(request, this.clientVersion);
+    if (answer.portProperties !== undefined) this.port = { agentVersion: request.agentVersion, properties: answer.portProperties };
     this.sender.pushControl(PayloadType.HandshakeResponse, answer.response);
     if (answer.refusal === undefined) return;
     void this.callTerminate();

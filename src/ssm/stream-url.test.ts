@@ -26,6 +26,15 @@ describe("stream URL check", () => {
     }
   });
 
+  test("--stream-endpoint admits one more host, over wss:// only, compared host:port and case-blind", () => {
+    const url = "wss://Relay.Example.Invalid:8443/v1/data-channel/s-1?role=publish_subscribe";
+    expect(checkStreamUrl(url, false, "relay.example.invalid:8443").hostname).toBe("relay.example.invalid");
+    expect(() => checkStreamUrl(url, false, "relay.example.invalid")).toThrow(expect.objectContaining({ code: ErrorCode.SsmSetting }));
+    expect(() => checkStreamUrl("ws://relay.example.invalid/v1", false, "relay.example.invalid")).toThrow(/--stream-endpoint/);
+    expect(() => checkStreamUrl("wss://other.example.invalid/v1", false, "relay.example.invalid")).toThrow(/relay\.example\.invalid \(--stream-endpoint\)/);
+    expect(checkStreamUrl("wss://ssmmessages.eu-west-1.amazonaws.com/v1", false, "relay.example.invalid").hostname).toBe("ssmmessages.eu-west-1.amazonaws.com");
+  });
+
   test("the insecure switch admits ws:// to any host but still no other scheme", () => {
     expect(checkStreamUrl("ws://127.0.0.1:9/v1", true).port).toBe("9");
     expect(() => checkStreamUrl("http://127.0.0.1:9/v1", true)).toThrow();

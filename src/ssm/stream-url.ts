@@ -3,8 +3,9 @@
  * `wss://` on an ssmmessages host only — `ssmmessages[-fips].<region>.amazonaws.com[.cn]` or an
  * interface VPC endpoint `vpce-….ssmmessages.<region>.vpce.amazonaws.com[.cn]`. The URL comes
  * from an API answer; refusing anything else keeps a forged or misrouted answer from sending
- * signed upgrades and session bytes elsewhere. `ws://` and other hosts only behind the test
- * switch (option or CREDPROXY_INSECURE_STREAM_URL=1).
+ * signed upgrades and session bytes elsewhere. One more host may be named (`--stream-endpoint`,
+ * for a private DNS name or a relay in front of ssmmessages), still `wss://` only. `ws://` and
+ * other hosts only behind the test switch (option or CREDPROXY_INSECURE_STREAM_URL=1).
  */
 import { SsmErrorCode, ssmError } from "./ssm-error.ts";
 
@@ -24,8 +25,14 @@ export function isStreamHost(hostname: string): boolean {
   return PUBLIC_HOST.test(host) || VPCE_HOST.test(host);
 }
 
-/** Returns the parsed URL if it may be dialled; otherwise an E_SSM_SETTING error naming the host. */
-export function checkStreamUrl(url: string, allowInsecure: boolean): URL {
+/** A host[:port] for --stream-endpoint: a DNS name or IPv4 address, lower-cased for comparing. */
+export const STREAM_ENDPOINT_PATTERN = "^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\\d{1,5})?$";
+
+/**
+ * Returns the parsed URL if it may be dialled; otherwise an E_SSM_SETTING error naming the host.
+ * `extraHost` (host or host:port, as in the URL) is accepted besides the ssmmessages hosts.
+ */
+export function checkStreamUrl(url: string, allowInsecure: boolean, extraHost?: string): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -33,9 +40,11 @@ export function checkStreamUrl(url: string, allowInsecure: boolean): URL {
     throw ssmError(SsmErrorCode.Setting, "the session's StreamUrl is not a URL");
   }
   if (allowInsecure && (parsed.protocol === "ws:" || parsed.protocol === "wss:")) return parsed;
-  if (parsed.protocol !== "wss:" || !isStreamHost(parsed.hostname)) {
-    throw ssmError(SsmErrorCode.Setting, `refusing the stream URL ${parsed.protocol}//${parsed.host}: only wss:// on an ssmmessages host is accepted`, {
-      hint: "The StreamUrl comes from StartSession/ResumeSession; check the SSM endpoint setting (AWS_ENDPOINT_URL_SSM). CREDPROXY_INSECURE_STREAM_URL=1 is for local test fakes only.",
+  const named = extraHost !== undefined && parsed.host.toLowerCase() === extraHost.toLowerCase();
+  if (parsed.protocol !== "wss:" || !(isStreamHost(parsed.hostname) || named)) {
+    const accepted = extraHost === undefined ? "an ssmmessages host" : `an ssmmessages host or ${extraHost} (--stream-endpoint)`;
+    throw ssmError(SsmErrorCode.Setting, `refusing the stream URL ${parsed.protocol}//${parsed.host}: only wss:// on ${accepted} is accepted`, {
+      hint: "The StreamUrl comes from StartSession/ResumeSession; check the SSM endpoint setting (AWS_ENDPOINT_URL_SSM), or name the stream host with --stream-endpoint HOST if it is yours. CREDPROXY_INSECURE_STREAM_URL=1 is for local test fakes only.",
       details: { protocol: parsed.protocol, host: parsed.host },
     });
   }

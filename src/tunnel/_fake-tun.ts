@@ -26,3 +26,12 @@ export class FakeTun implements TunDevice {
   }
 }
 
+
+/** A TUN opener for tests that hands out FakeTuns named `prefix`0, 1, … and keeps them in `tuns`. */
+export function fakeTunOpener(tuns: FakeTun[], prefix: string): (options: TunOptions) => Promise<FakeTun> {
+  return async (options) => {
+    const tun = new FakeTun(`${prefix}${tuns.length}`, options);
+    tuns.push(tun);
+    return tun;
+  };
+}

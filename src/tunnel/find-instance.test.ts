@@ -37,6 +37,7 @@ async function runInstance(role: string, name: string): Promise<string> {
   return id;
 }
 
+// Starting moto takes seconds on a loaded machine: the default 5 s hook timeout is too tight.
 beforeAll(async () => {
   moto = await startMoto({ validating: true, roles: [] });
   ssmFake = startFakeInstanceInformation();
@@ -57,7 +58,7 @@ beforeAll(async () => {
   ssmFake.instances.set(bastion, { pingStatus: "Online", agentVersion: "3.3.4624.0" });
   ssmFake.instances.set(lost, { pingStatus: "ConnectionLost", lastPing: new Date("2026-01-02T03:04:05Z") });
   for (const id of [...ids["web"]!, old]) ssmFake.instances.set(id, { pingStatus: "Online" });
-});
+}, 60_000);
 
 afterAll(async () => {
   clients?.destroy();

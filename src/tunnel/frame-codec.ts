@@ -13,11 +13,14 @@ import {
   type HelloFrame,
   type PingFrame,
   type PongFrame,
+  type BoundStatsFrame,
+  type RxReportFrame,
   type StripeJoinedFrame,
   type StripesLiveFrame,
 } from "./frames.ts";
 import { readIpv6Offer, readIpv6PairIfAny, writeIpv6Offer, writeIpv6Pair } from "./ipv6-offer.ts";
 import { checkPeerMajor, type ProtocolVersion, type TunnelRole } from "./protocol-version.ts";
+import { decodeStreamBody, encodeStreamBody, isStreamFrameType } from "./streams/stream-frames.ts";
 
 export type HelloFields = Omit<HelloFrame, "type">;
 export type HelloAckFields = Omit<HelloAckFrame, "type">;
@@ -95,6 +98,15 @@ export function encodePong(ping: Pick<PingFrame, "id" | "sentAtMicros">): Uint8A
   return encodeControl(FrameType.Pong, new BodyWriter().u64(ping.id).u64(ping.sentAtMicros).finish());
 }
 
+export function encodeRxReport(receivedBytes: number): Uint8Array {
+  return encodeControl(FrameType.RxReport, new BodyWriter().u64(receivedBytes).finish());
+}
+
+export function encodeBoundStats(stats: Omit<BoundStatsFrame, "type">): Uint8Array {
+  const w = new BodyWriter().u64(stats.drops).u64(stats.dropBytes).u32(stats.limitBytes).u32(stats.inFlightBytes).u32(stats.rateBytesPerSecond).u32(stats.minRttMicros);
+  return encodeControl(FrameType.BoundStats, w.finish());
+}
+
 export function encodeClose(reason: CloseReason | number, text: string): Uint8Array {
   const bytes = truncateUtf8(new TextEncoder().encode(text), MAX_CLOSE_TEXT_BYTES);
   return encodeControl(FrameType.Close, new BodyWriter().u8(reason).raw(bytes).finish());
@@ -117,8 +129,16 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return encodePing(frame.id, frame.sentAtMicros);
     case "pong":
       return encodePong(frame);
+    case "rx_report":
+      return encodeRxReport(frame.receivedBytes);
+    case "bound_stats":
+      return encodeBoundStats(frame);
     case "close":
       return encodeClose(frame.reason, frame.text);
+    default: {
+      const { typeCode, body } = encodeStreamBody(frame);
+      return encodeRawFrame(typeCode, body);
+    }
   }
 }
 
@@ -157,10 +177,14 @@ export function decodeBody(typeCode: number, body: Uint8Array, ctx: BodyContext)
     case FrameType.Ping:
     case FrameType.Pong:
       return decodePingOrPong(typeCode, body, newerPeer);
+    case FrameType.RxReport:
+      return decodeRxReport(body, newerPeer);
+    case FrameType.BoundStats:
+      return decodeBoundStats(body, newerPeer);
     case FrameType.Close:
       return decodeClose(body);
     default:
-      return undefined;
+      return isStreamFrameType(typeCode) ? decodeStreamBody(typeCode, body) : undefined;
   }
 }
 
@@ -221,6 +245,22 @@ function decodePingOrPong(typeCode: number, body: Uint8Array, newerPeer: boolean
   const sentAtMicros = r.u64("the timestamp");
   r.finish();
   return { type, id, sentAtMicros };
+}
+
+function decodeRxReport(body: Uint8Array, newerPeer: boolean): RxReportFrame {
+  const r = new BodyReader(body, "RX_REPORT", newerPeer);
+  const receivedBytes = r.u64("the received bytes");
+  r.finish();
+  return { type: "rx_report", receivedBytes };
+}
+
+function decodeBoundStats(body: Uint8Array, newerPeer: boolean): BoundStatsFrame {
+  const r = new BodyReader(body, "BOUND_STATS", newerPeer);
+  const drops = r.u64("the drops");
+  const dropBytes = r.u64("the dropped bytes");
+  const [limitBytes, inFlightBytes, rateBytesPerSecond, minRttMicros] = [r.u32(), r.u32(), r.u32(), r.u32()];
+  r.finish();
+  return { type: "bound_stats", drops, dropBytes, limitBytes, inFlightBytes, rateBytesPerSecond, minRttMicros };
 }
 
 function decodeClose(body: Uint8Array): CloseFrame {

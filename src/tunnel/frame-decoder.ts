@@ -2,6 +2,7 @@ import { decodeBody } from "./frame-codec.ts";
 import { FramingError } from "./framing-error.ts";
 import { FRAME_HEADER_BYTES, FrameType, MAX_CONTROL_BODY, MAX_FRAME_BODY, type Frame } from "./frames.ts";
 import { formatVersion, PROTOCOL_VERSION, type ProtocolVersion, type TunnelRole } from "./protocol-version.ts";
+import { isStreamFrameType, MAX_STREAM_BODY, STREAM_FRAME_NAMES } from "./streams/stream-frames.ts";
 
 export interface FrameDecoderOptions {
   /** Who sends the frames this decoder reads: "agent" on the client, "client" on the agent. */
@@ -150,7 +151,7 @@ export class FrameDecoder {
     if (!isKnown(typeCode) && !this.peerIsNewer()) {
       throw new FramingError("unknown_type", `unknown frame type 0x${hex(typeCode)} from a ${this.options.from} at protocol ${formatVersion(this.peer ?? this.ours)}`);
     }
-    const limit = typeCode === FrameType.Packet ? this.maxPacket : isKnown(typeCode) ? MAX_CONTROL_BODY : MAX_FRAME_BODY;
+    const limit = typeCode === FrameType.Packet ? this.maxPacket : isStreamFrameType(typeCode) ? MAX_STREAM_BODY : isKnown(typeCode) ? MAX_CONTROL_BODY : MAX_FRAME_BODY;
     if (length > limit) {
       throw new FramingError("frame_too_large", `${typeName(typeCode)} frame of ${length} bytes is over the ${limit}-byte limit`);
     }
@@ -184,7 +185,10 @@ const NAMES = new Map<number, string>([
   [FrameType.Packet, "PACKET"],
   [FrameType.Ping, "PING"],
   [FrameType.Pong, "PONG"],
+  [FrameType.RxReport, "RX_REPORT"],
+  [FrameType.BoundStats, "BOUND_STATS"],
   [FrameType.Close, "CLOSE"],
+  ...STREAM_FRAME_NAMES,
 ]);
 
 function isKnown(typeCode: number): boolean {

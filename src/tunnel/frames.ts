@@ -1,6 +1,7 @@
 import type { CloseReason } from "./framing-error.ts";
 import type { Ipv6Offer, Ipv6Pair } from "./ipv6-offer.ts";
 import type { ProtocolVersion } from "./protocol-version.ts";
+import type { StreamFrame } from "./streams/stream-frames.ts";
 
 /**
  * The frames spoken between `credproxy tunnel` and `credproxy agent` over the SSM byte stream.
@@ -18,6 +19,10 @@ export const FrameType = {
   Packet: 0x10,
   Ping: 0x20,
   Pong: 0x21,
+  /** With the in-flight bound capability: client → agent, packet bytes received so far. */
+  RxReport: 0x22,
+  /** With the in-flight bound capability: agent → client, what the agent's bound did. */
+  BoundStats: 0x23,
   Close: 0x30,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -114,6 +119,32 @@ export interface PongFrame {
   readonly sentAtMicros: number;
 }
 
+/**
+ * Client → agent, when both accepted the in-flight bound capability: the bytes of IP packets
+ * received in PACKET frames on this session so far (all of them, not since the last report),
+ * sent every 16 KiB or 10 ms while packets arrive. The agent's bound (agent/in-flight-bound.ts)
+ * learns from it how much is on the way, the delivery rate and the round trip.
+ */
+export interface RxReportFrame {
+  readonly type: "rx_report";
+  readonly receivedBytes: number;
+}
+
+/**
+ * Agent → client, with the same capability, at most once a second while reports arrive: what
+ * its in-flight bound did on this session, for `tunnel status`.
+ */
+export interface BoundStatsFrame {
+  readonly type: "bound_stats";
+  /** Packets toward the client dropped by the bound, and their bytes, so far. */
+  readonly drops: number;
+  readonly dropBytes: number;
+  readonly limitBytes: number;
+  readonly inFlightBytes: number;
+  readonly rateBytesPerSecond: number;
+  readonly minRttMicros: number;
+}
+
 /** The last frame either side sends. `reason` may be a code newer than ours. */
 export interface CloseFrame {
   readonly type: "close";
@@ -121,7 +152,7 @@ export interface CloseFrame {
   readonly text: string;
 }
 
-export type Frame = HelloFrame | HelloAckFrame | StripeJoinedFrame | StripesLiveFrame | PacketFrame | PingFrame | PongFrame | CloseFrame;
+export type Frame = HelloFrame | HelloAckFrame | StripeJoinedFrame | StripesLiveFrame | PacketFrame | PingFrame | PongFrame | RxReportFrame | BoundStatsFrame | CloseFrame | StreamFrame;
 
 /** How often the caller sends a PING (it also keeps the SSM session from going idle). */
 export const PING_INTERVAL_MS = 15_000;

@@ -11,6 +11,7 @@ import {
   encodeRawFrame,
   FrameDecoder,
   FramingError,
+  FrameType,
   MAX_CLOSE_TEXT_BYTES,
   negotiate,
   rttMicros,
@@ -355,5 +356,18 @@ describe("the stripe frames of 1.1", () => {
     const fromClient = new FrameDecoder({ from: "client" });
     const live: Frame = { type: "stripes_live", mask: 0b1011 };
     expect(fromClient.push(concat(encodeHelloAck(helloAck), encodeFrame(live)))).toEqual([{ type: "hello_ack", ...helloAck }, live]);
+  });
+});
+
+describe("the in-flight bound frames", () => {
+  test("RX_REPORT and BOUND_STATS round-trip after the handshake; a short body is refused", () => {
+    const fromClient = new FrameDecoder({ from: "client" });
+    const report: Frame = { type: "rx_report", receivedBytes: 2 ** 40 + 7 };
+    expect(fromClient.push(concat(encodeHelloAck(helloAck), encodeFrame(report)))).toEqual([{ type: "hello_ack", ...helloAck }, report]);
+    const fromAgent = new FrameDecoder({ from: "agent" });
+    const stats: Frame = { type: "bound_stats", drops: 12, dropBytes: 16_800, limitBytes: 16_384, inFlightBytes: 9_000, rateBytesPerSecond: 812_000, minRttMicros: 4_500 };
+    expect(fromAgent.push(concat(encodeHello(hello), encodeFrame(stats)))).toEqual([{ type: "hello", ...hello }, stats]);
+    const short = encodeRawFrame(FrameType.RxReport, new Uint8Array(4));
+    expect(framingError(() => new FrameDecoder({ from: "client" }).push(concat(encodeHelloAck(helloAck), short))).kind).toBe("bad_body");
   });
 });

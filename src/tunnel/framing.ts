@@ -15,6 +15,8 @@ export {
   encodePing,
   encodePong,
   encodeStripeJoined,
+  encodeRxReport,
+  encodeBoundStats,
   encodeStripesLive,
   encodeRawFrame,
   rttMicros,

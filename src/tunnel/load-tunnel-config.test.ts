@@ -41,4 +41,11 @@ describe("the tunnel file", () => {
     expect(message).toContain("cidrs[1]");
     expect(message.match(/cidrs\[1\]/g)).toHaveLength(1);
   });
+
+  test("dns zones are checked like --dns, dns_mode against its three values", () => {
+    const message = problems("cidrs: [10.20.0.0/16]\ninstance_id: i-0123456789abcdef0\ndns: [internal.corp, 'a..b']\ndns_mode: sometimes\n");
+    expect(message).toContain("tunnel.yaml:3:22: dns[1]: an empty label (two dots in a row)");
+    expect(message).toContain(`tunnel.yaml:4:11: dns_mode: must be one of "auto", "resolved", "local"`);
+    expect(parseTunnelConfigText("cidrs: [10.20.0.0/16]\ndns: [compute.internal]\ndns_mode: resolved\n", "t.yaml", { env: {} })).toMatchObject({ dns: ["compute.internal"], dnsMode: "resolved" });
+  });
 });

@@ -12,6 +12,7 @@ import type { Problem } from "../config/problems.ts";
 import type { Env, ReadFile } from "../config/substitute.ts";
 import { validateTunnelConfig } from "../config/validators.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
+import { parseDnsZone } from "./dns/dns-zones.ts";
 import { checkTunnelCidrs } from "./tunnel-cidrs.ts";
 import { tunnelConfigSchema } from "./tunnel-schema.ts";
 
@@ -26,9 +27,12 @@ export interface TunnelFile {
   readonly region?: string | undefined;
   readonly profile?: string | undefined;
   readonly document?: string | undefined;
+  readonly streamEndpoint?: string | undefined;
   readonly agentPort?: number | undefined;
   readonly name?: string | undefined;
   readonly mtu?: number | undefined;
+  readonly dns?: readonly string[] | undefined;
+  readonly dnsMode?: string | undefined;
   readonly sessions?: number | undefined;
 }
 
@@ -39,9 +43,12 @@ interface RawTunnelFile {
   region?: string;
   profile?: string;
   document?: string;
+  stream_endpoint?: string;
   agent_port?: number;
   name?: string;
   mtu?: number;
+  dns?: string[];
+  dns_mode?: string;
   sessions?: number;
 }
 
@@ -85,6 +92,11 @@ export function parseTunnelConfigText(text: string, file: string, options: Tunne
   const cidrs: unknown[] = Array.isArray(raw.cidrs) ? raw.cidrs : [];
   const texts = cidrs.map((c) => (typeof c === "string" ? c : "0.0.0.0/0"));
   for (const { index, problem } of checkTunnelCidrs(texts).problems) if (typeof cidrs[index] === "string") all.push({ path: ["cidrs", index], at: "value", message: problem });
+  const zones: unknown[] = Array.isArray(raw.dns) ? raw.dns : [];
+  zones.forEach((zone, index) => {
+    const result = typeof zone === "string" ? parseDnsZone(zone) : undefined;
+    if (result !== undefined && "problem" in result) all.push({ path: ["dns", index], at: "value", message: result.problem });
+  });
   if (raw.instance_id !== undefined && raw.tags !== undefined) all.push({ path: ["tags"], message: "give either instance_id or tags, not both" });
   if (all.length > 0) throw documentError(file, all, tree, substitutionErrors, TUNNEL_SCHEMA_COMMAND);
   return deepFreeze({
@@ -95,9 +107,12 @@ export function parseTunnelConfigText(text: string, file: string, options: Tunne
     region: raw.region,
     profile: raw.profile,
     document: raw.document,
+    streamEndpoint: raw.stream_endpoint,
     agentPort: raw.agent_port,
     name: raw.name,
     mtu: raw.mtu,
+    dns: raw.dns,
+    dnsMode: raw.dns_mode,
     sessions: raw.sessions,
   });
 }

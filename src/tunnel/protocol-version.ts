@@ -26,9 +26,23 @@ export const NO_CAPABILITIES = 0;
  */
 export const CAPABILITY_STRIPES = 0x1;
 /**
+ * The agent dials TCP streams for the client (OPEN, OPEN_OK, OPEN_FAIL, DATA, CREDIT,
+ * STREAM_CLOSE: streams/stream-frames.ts), for `credproxy tunnel socks`. Offered by an agent in
+ * socks mode, accepted by a socks client; older peers neither offer nor accept it, so they
+ * never see a stream frame.
+ */
+export const CAPABILITY_STREAMS = 0x2;
+/**
+ * The in-flight bound: the client sends RX_REPORT, the agent bounds the bytes on the way to the
+ * client by what the reports show and answers BOUND_STATS (docs/tunnel.md, "Queues"). Offered by
+ * every agent, accepted by every client that knows it; either side without it gets neither frame.
+ * (0x2 is the streams capability, 0x4 IPv6.)
+ */
+export const CAPABILITY_IN_FLIGHT_BOUND = 0x8;
+/**
  * 1.2: IPv6 through the TUN. Offered by an agent that can forward IPv6 (its HELLO then carries
  * an IPv6 pair; one that cannot says why in HELLO and does not offer it), accepted by a client
- * that will put the pair on its TUN. (0x2 is left for the streams capability.)
+ * that will put the pair on its TUN.
  */
 export const CAPABILITY_IPV6 = 0x4;
 

@@ -45,7 +45,7 @@ describe("removeTunnelLeftovers() on macOS", () => {
     writeTunnelRecord(dir, record("work"));
     const mac = fakeMac(true);
     const outcome = await removeTunnelLeftovers(dir, record("work"), { platform: "darwin", commands: mac.commands });
-    expect(outcome).toEqual({ device: "held", routesRemoved: [OURS.text] });
+    expect(outcome).toEqual({ device: "held", routesRemoved: [OURS.text], dnsRemoved: [] });
     expect(mac.runs).toEqual([interfaceShowArgv("utun7"), routeGetArgv(OURS), routeArgv("delete", OURS, "utun7"), routeGetArgv(TAKEN)]);
     expect(existsSync(tunnelPaths(dir, "work").record)).toBe(false);
   });
@@ -54,7 +54,7 @@ describe("removeTunnelLeftovers() on macOS", () => {
     const dir = tempDirSync("leftovers-darwin-");
     writeTunnelRecord(dir, record("work"));
     const mac = fakeMac(false);
-    expect(await removeTunnelLeftovers(dir, record("work"), { platform: "darwin", commands: mac.commands })).toEqual({ device: "gone", routesRemoved: [] });
+    expect(await removeTunnelLeftovers(dir, record("work"), { platform: "darwin", commands: mac.commands })).toEqual({ device: "gone", routesRemoved: [], dnsRemoved: [] });
     expect(mac.runs).toEqual([interfaceShowArgv("utun7")]);
     expect(existsSync(tunnelPaths(dir, "work").record)).toBe(false);
   });
@@ -63,7 +63,7 @@ describe("removeTunnelLeftovers() on macOS", () => {
     const dir = tempDirSync("leftovers-darwin-");
     writeTunnelRecord(dir, record("live", { pid: process.pid }));
     const mac = fakeMac(true);
-    expect(await removeTunnelLeftovers(dir, record("dead"), { platform: "darwin", commands: mac.commands })).toEqual({ device: "kept", routesRemoved: [] });
+    expect(await removeTunnelLeftovers(dir, record("dead"), { platform: "darwin", commands: mac.commands })).toEqual({ device: "kept", routesRemoved: [], dnsRemoved: [] });
     expect(mac.runs).toEqual([]);
   });
 });

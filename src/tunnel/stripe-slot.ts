@@ -6,7 +6,7 @@
 import type { Ipv6State } from "./ipv6-state.ts";
 import type { DataChannel } from "../ssm/data-channel-types.ts";
 import { flowHash, pickStripe } from "./flow-hash.ts";
-import type { FrameDecoder } from "./framing.ts";
+import type { BoundStatsFrame, FrameDecoder } from "./framing.ts";
 import type { TunnelState, TunnelStripeStatus } from "./tunnel-status.ts";
 
 /** One data channel and what the framing knows about it. */
@@ -27,6 +27,13 @@ export interface Session {
   nextPingId: number;
   cancelHello: () => void;
   cancelPing: () => void;
+  /** Both sides accepted the in-flight bound: this session sends RX_REPORT. */
+  reports: boolean;
+  /** Packet bytes received on this session, and as far as the last RX_REPORT said. */
+  receivedBytes: number;
+  reportedBytes: number;
+  /** Set while an RX_REPORT timer is armed; cancels it. */
+  cancelReport: (() => void) | undefined;
 }
 
 export interface StripeSlot {
@@ -45,6 +52,8 @@ export interface StripeSlot {
   rttMs: number | undefined;
   lastError: string | undefined;
   readonly counters: { packetsSent: number; bytesSent: number; packetsReceived: number; bytesReceived: number };
+  /** The agent's in-flight bound on this slot: RX_REPORTs sent, drops of sessions already ended, the latest BOUND_STATS. */
+  readonly bound: { reportsSent: number; pastDrops: number; latest: BoundStatsFrame | undefined };
 }
 
 export function newSlot(index: number): StripeSlot {
@@ -61,6 +70,7 @@ export function newSlot(index: number): StripeSlot {
     rttMs: undefined,
     lastError: undefined,
     counters: { packetsSent: 0, bytesSent: 0, packetsReceived: 0, bytesReceived: 0 },
+    bound: { reportsSent: 0, pastDrops: 0, latest: undefined },
   };
 }
 
@@ -105,5 +115,24 @@ export function slotStatus(slot: StripeSlot, tunnelEnded: boolean): TunnelStripe
     reconnects: slot.restarts + slot.past.reconnects + (channel?.reconnects ?? 0),
     rttMs: slot.rttMs,
     lastError: slot.lastError,
+    inFlightBound: boundStatus(slot),
+  };
+}
+
+/** Packets the agent's in-flight bound dropped toward this slot, over all its sessions. */
+export function slotBoundDrops(slot: StripeSlot): number {
+  return slot.bound.pastDrops + (slot.bound.latest?.drops ?? 0);
+}
+
+function boundStatus(slot: StripeSlot): TunnelStripeStatus["inFlightBound"] {
+  const { latest, reportsSent } = slot.bound;
+  if (reportsSent === 0 && latest === undefined) return undefined;
+  return {
+    reportsSent,
+    drops: slotBoundDrops(slot),
+    limitBytes: latest?.limitBytes,
+    inFlightBytes: latest?.inFlightBytes,
+    rateBytesPerSecond: latest?.rateBytesPerSecond,
+    minRttMs: latest === undefined ? undefined : latest.minRttMicros / 1000,
   };
 }

@@ -27,6 +27,8 @@ export interface TunnelClientsOptions {
 export interface TunnelClients {
   readonly ec2: EC2Client;
   readonly ssm: SSMClient;
+  /** The SSM endpoint configured for the client, if any (recorded for `tunnel down --force`). */
+  readonly ssmEndpoint: string | undefined;
   /** Releases both clients' sockets. */
   destroy(): void;
 }
@@ -43,6 +45,7 @@ export async function tunnelClients(options: TunnelClientsOptions): Promise<Tunn
   return {
     ec2,
     ssm,
+    ssmEndpoint: ssmEndpoint || undefined,
     destroy() {
       ec2.destroy();
       ssm.destroy();
@@ -51,7 +54,7 @@ export async function tunnelClients(options: TunnelClientsOptions): Promise<Tunn
 }
 
 /** The SDK's identity shape (its optional fields do not accept an explicit `undefined`). */
-function sdkIdentity(c: AwsCredentials): { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date } {
+export function sdkIdentity(c: AwsCredentials): { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date } {
   return {
     accessKeyId: c.accessKeyId,
     secretAccessKey: c.secretAccessKey,

@@ -6,8 +6,11 @@
  * cannot say (CIDRs that parse, instance_id or tags) is checked in load-tunnel-config.ts.
  */
 import { extensionKeys, REGION_PATTERN } from "../config/services-schema.ts";
+import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
 
 export const DEFAULT_DOCUMENT = "AWS-StartSSHSession";
+/** The fallback when a policy allows only port forwarding: the session runs in smux mode. */
+export const PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSession";
 export const DEFAULT_AGENT_PORT = 7860;
 export const INSTANCE_ID_PATTERN = "^(i|mi)-[0-9a-f]{8,17}$";
 /** `--sessions`: at most this many striped sessions (the live set travels as a bit mask, and each costs an SSM session). */
@@ -55,6 +58,12 @@ export const tunnelConfigSchema = {
       pattern: "^[A-Za-z0-9_.:/-]{3,128}$",
       "x-expected": "a document name such as AWS-StartSSHSession",
     },
+    stream_endpoint: {
+      type: "string",
+      description: "One more host (host or host:port) whose wss:// session streams are accepted besides the ssmmessages hosts (--stream-endpoint).",
+      pattern: STREAM_ENDPOINT_PATTERN,
+      "x-expected": "a host name or host:port, without wss://",
+    },
     agent_port: { type: "integer", description: "The port `credproxy agent` listens on, on the instance (--agent-port). Default 7860.", minimum: 1, maximum: 65535 },
     name: {
       type: "string",
@@ -63,6 +72,17 @@ export const tunnelConfigSchema = {
       "x-expected": "letters, digits, _ . - (at most 64)",
     },
     mtu: { type: "integer", description: "The TUN device's MTU (--mtu); the agent may lower it. Default 1400.", minimum: 576, maximum: 65535 },
+    dns: {
+      type: "array",
+      description: "DNS zones resolved through the tunnel by the VPC's resolver (--dns), e.g. [internal.corp, compute.internal]; other names are untouched.",
+      items: { type: "string", "x-expected": "a DNS zone such as internal.corp" },
+      minItems: 1,
+    },
+    dns_mode: {
+      type: "string",
+      description: "How the system is pointed at the tunnel for the dns zones (--dns-mode): auto (systemd-resolved if it runs, else local; /etc/resolver on macOS), resolved, or local (a resolver on the tunnel address). Default auto.",
+      enum: ["auto", "resolved", "local"],
+    },
     sessions: {
       type: "integer",
       description: "Port sessions to open to the agent, striped by flow (--sessions): N sessions carry about N times one session's throughput for N parallel flows. Default 1.",

@@ -4,7 +4,18 @@
  * the TUN stays, and the counters. The real channel and TUN are tested in their own files.
  */
 import { describe, expect, test } from "bun:test";
-import { CloseReason, encodeClose, encodeHello, encodePacket, encodePong, FrameDecoder, type Frame, type HelloFields } from "./framing.ts";
+import {
+  CAPABILITY_IN_FLIGHT_BOUND,
+  CloseReason,
+  encodeBoundStats,
+  encodeClose,
+  encodeHello,
+  encodePacket,
+  encodePong,
+  FrameDecoder,
+  type Frame,
+  type HelloFields,
+} from "./framing.ts";
 import { FakeClock, settle } from "./_fake-tunnel-clock.ts";
 import { FakeChannel, fakeTunnelParts } from "./_fake-channel.ts";
 import { FakeTun } from "./_fake-tun.ts";
@@ -198,16 +209,53 @@ describe("packets through an up session", () => {
     channel.refuse = false;
     r.tuns[0]!.read(ipv4("10.99.0.8", 1400));
     expect(sentPackets(channel)).toBe(1);
-    expect(channel.written.slice(1).every((bytes) => bytes.length === 1403)).toBe(true);
+    // Past HELLO_ACK and the first PING, only the one packet that was not refused.
+    expect(channel.written.slice(2).map((bytes) => bytes.length)).toEqual([1403]);
     expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 1400, drops: { queueFull: 5 } });
   });
 
-  test("a PING every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {
+  test("with an agent that offers the in-flight bound: RX_REPORT every 16 KiB received, else 10 ms after the first unreported byte; BOUND_STATS shows in the status", async () => {
+    const r = rig();
+    const channel = await bringUp(r, { ...HELLO, capabilities: CAPABILITY_IN_FLIGHT_BOUND });
+    expect(channel.frames()[0]).toMatchObject({ type: "hello_ack", capabilities: CAPABILITY_IN_FLIGHT_BOUND });
+    const reports = () => channel.frames().flatMap((f) => (f.type === "rx_report" ? [f.receivedBytes] : []));
+    const reply = ipv4("100.64.0.2", 1000);
+    for (let i = 0; i < 17; i++) channel.deliver(encodePacket(reply));
+    expect(reports()).toEqual([17_000]);
+    channel.deliver(encodePacket(reply));
+    expect(reports()).toEqual([17_000]);
+    await r.clock.advance(10);
+    expect(reports()).toEqual([17_000, 18_000]);
+    await r.clock.advance(100);
+    expect(reports()).toHaveLength(2);
+    channel.deliver(encodeBoundStats({ drops: 3, dropBytes: 4200, limitBytes: 16384, inFlightBytes: 9000, rateBytesPerSecond: 800_000, minRttMicros: 4500 }));
+    const status = r.tunnel.status();
+    expect(status.drops.inFlightBound).toBe(3);
+    expect(status.stripes[0]!.inFlightBound).toEqual({ reportsSent: 2, drops: 3, limitBytes: 16384, inFlightBytes: 9000, rateBytesPerSecond: 800_000, minRttMs: 4.5 });
+  });
+
+  test("an agent without the in-flight bound gets no RX_REPORT, and the status has none", async () => {
     const r = rig();
     const channel = await bringUp(r);
-    await r.clock.advance(15_000);
-    const ping = channel.frames().find((f) => f.type === "ping");
-    expect(ping).toMatchObject({ type: "ping", id: 1 });
+    for (let i = 0; i < 40; i++) channel.deliver(encodePacket(ipv4("100.64.0.2", 1000)));
+    await r.clock.advance(100);
+    expect(channel.frames().filter((f) => f.type === "rx_report")).toEqual([]);
+    expect(r.tunnel.status()).toMatchObject({ drops: { inFlightBound: 0 }, stripes: [{ inFlightBound: undefined }] });
+  });
+
+  test("a PING at once and then every 15 s gives the RTT from its PONG, and the agent's PING is answered", async () => {
+    const r = rig();
+    const channel = await bringUp(r);
+    const first = channel.frames().filter((f) => f.type === "ping");
+    expect(first).toEqual([expect.objectContaining({ type: "ping", id: 1 })]);
+    expect(r.tunnel.status().rttMs).toBeUndefined();
+    await r.clock.advance(5);
+    if (first[0]?.type !== "ping") throw new Error("no first ping");
+    channel.deliver(encodePong(first[0]));
+    expect(r.tunnel.status().rttMs).toBe(5);
+    await r.clock.advance(14_995);
+    const ping = channel.frames().find((f) => f.type === "ping" && f.id === 2);
+    expect(ping).toMatchObject({ type: "ping", id: 2 });
     await r.clock.advance(42);
     if (ping?.type !== "ping") throw new Error("no ping");
     channel.deliver(encodePong(ping));
@@ -245,6 +293,17 @@ describe("restarts", () => {
     expect(r.tuns[0]!.closed).toBe(true);
     expect(r.tuns[1]!.options).toMatchObject({ address: "100.64.0.6", peer: "100.64.0.5" });
     expect(r.tunnel.status().interface).toBe("cpx1");
+  });
+
+  test("onUp hears of every session that comes up, with its TUN (so --dns can follow a new one)", async () => {
+    const ups: string[] = [];
+    const r = rig({ onUp: (up) => ups.push(`${up.interface} ${up.clientAddress} -> ${up.agentAddress}`) });
+    const first = await bringUp(r);
+    first.end("channel_closed");
+    await settle();
+    await r.clock.advance(1000);
+    await bringUp(r, { ...HELLO, clientAddress: "100.64.0.6", agentAddress: "100.64.0.5" });
+    expect(ups).toEqual([`cpx0 ${HELLO.clientAddress} -> ${HELLO.agentAddress}`, "cpx1 100.64.0.6 -> 100.64.0.5"]);
   });
 
   test("sessions that keep ending are restarted after 1, 2, 4, … s, capped at 30 s, and the backoff resets once one is up", async () => {

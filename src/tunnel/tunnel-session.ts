@@ -7,8 +7,8 @@
  * when they are unchanged) and a route per CIDR → HELLO_ACK → relay. TUN packets are framed one
  * per PACKET and written whole; a refused write (the channel's in-flight bound: the drop-tail
  * queue) drops that packet and counts it, so nothing that has a sequence number is ever dropped.
- * Only packets to a routed CIDR or the agent's address are sent. A PING goes out every 15 s and
- * its PONG gives the RTT.
+ * Only packets to a routed CIDR or the agent's address are sent. A PING goes out as soon as the
+ * session is up and then every 15 s; its PONG gives the RTT.
  *
  * A session ends on channel_closed, a refused resume, 60 s without a PONG, a CLOSE from the
  * agent or a framing error; a new one starts after a backoff of 1 s doubling to 30 s, while the
@@ -36,7 +36,9 @@ import {
   CAPABILITY_STRIPES,
   CAPABILITY_IPV6,
   type StripeJoinedFrame,
+  CAPABILITY_IN_FLIGHT_BOUND,
   encodeClose,
+  encodeRxReport,
   encodeHelloAck,
   encodeStripesLive,
   encodePacket,
@@ -55,7 +57,7 @@ import {
 import { describeIpv6, helloIpv6, IPV6_HINT, routedCidrs, sentCidrs, type Ipv6State } from "./ipv6-state.ts";
 import { isIpv6Pair } from "./ipv6-offer.ts";
 import { packetFilter } from "./packet-filter.ts";
-import { newSlot, sessionForPacket, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
+import { newSlot, sessionForPacket, slotBoundDrops, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
 import { MAX_SESSIONS } from "./tunnel-schema.ts";
@@ -64,6 +66,9 @@ import { emptyCounters, type TunnelCounters, type TunnelState, type TunnelStatus
 export const PONG_TIMEOUT_MS = 60_000;
 export const RESTART_BACKOFF = { firstDelayMs: 1000, maxDelayMs: 30_000 } as const;
 export const DEFAULT_START_ATTEMPTS = 3;
+/** RX_REPORT once this many packet bytes arrived since the last, or this long after the first of them. */
+export const RX_REPORT_BYTES = 16 * 1024;
+export const RX_REPORT_MS = 10;
 
 export interface TunnelSessionOptions {
   /** Opens one data channel (StartSession and all); called for every new session. */
@@ -88,6 +93,8 @@ export interface TunnelSessionOptions {
   readonly startAttempts?: number;
   /** Striped sessions to keep open, 1 to MAX_SESSIONS (default 1). */
   readonly sessions?: number;
+  /** Called each time a session comes up (a new one may bring a new TUN): the DNS settings follow it. */
+  readonly onUp?: ((up: TunnelUp) => void) | undefined;
 }
 
 /** What `tunnel up` prints once traffic can flow. */
@@ -214,6 +221,10 @@ class ClientTunnel implements Tunnel {
       nextPingId: 1,
       cancelHello: () => undefined,
       cancelPing: () => undefined,
+      reports: false,
+      receivedBytes: 0,
+      reportedBytes: 0,
+      cancelReport: undefined,
     };
     slot.session = session;
     channel.onData((bytes) => this.receive(session, bytes));
@@ -248,6 +259,9 @@ class ClientTunnel implements Tunnel {
     session.up = false;
     session.cancelHello();
     session.cancelPing();
+    session.cancelReport?.();
+    slot.bound.pastDrops += slot.bound.latest?.drops ?? 0;
+    slot.bound.latest = undefined;
     if (slot.session === session) {
       slot.session = undefined;
       slot.upSince = undefined;
@@ -292,6 +306,28 @@ class ClientTunnel implements Tunnel {
       if (session.ended) return;
       this.frame(session, frame);
     }
+    if (session.reports && !session.ended) this.maybeReport(session);
+  }
+
+  /**
+   * RX_REPORT when 16 KiB arrived since the last, else 10 ms after the first unreported byte:
+   * the agent's bound needs to see deliveries promptly (a late report looks like bytes still on
+   * the way), but one report per PACKET would double the messages going up.
+   */
+  private maybeReport(session: Session): void {
+    const unreported = session.receivedBytes - session.reportedBytes;
+    if (unreported >= RX_REPORT_BYTES) return this.sendReport(session);
+    if (unreported > 0 && session.cancelReport === undefined) session.cancelReport = this.clock.setTimer(() => this.sendReport(session), RX_REPORT_MS);
+  }
+
+  private sendReport(session: Session): void {
+    session.cancelReport?.();
+    session.cancelReport = undefined;
+    if (session.ended || session.receivedBytes === session.reportedBytes) return;
+    // A report the channel refuses (its upload bound is full) is carried by the next: they are cumulative.
+    if (!session.channel.write(encodeRxReport(session.receivedBytes))) return;
+    session.reportedBytes = session.receivedBytes;
+    session.slot.bound.reportsSent++;
   }
 
   private frame(session: Session, frame: Frame): void {
@@ -315,8 +351,12 @@ class ClientTunnel implements Tunnel {
         const text = frame.text === "" ? `reason ${frame.reason}` : frame.text;
         return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `the agent closed the tunnel: ${text}`), refused);
       }
+      case "bound_stats":
+        if (session.reports) session.slot.bound.latest = frame;
+        return;
       case "hello_ack":
       case "stripes_live":
+      case "rx_report":
         return;
     }
   }
@@ -326,11 +366,19 @@ class ClientTunnel implements Tunnel {
     const striping = this.slots.length > 1;
     let negotiated;
     try {
-      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, (striping ? CAPABILITY_STRIPES : NO_CAPABILITIES) | CAPABILITY_IPV6);
+      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, (striping ? CAPABILITY_STRIPES : NO_CAPABILITIES) | CAPABILITY_IN_FLIGHT_BOUND | CAPABILITY_IPV6);
     } catch (error) {
       return this.endSession(session, asError(error, "HELLO"), true);
     }
+    // An agent in socks mode has no TUN and sends no address pair (stream-agent-session.ts).
+    if (hello.clientAddress === "0.0.0.0") {
+      const error = new CredproxyError(ErrorCode.TunnelProtocol, "the agent on the instance runs in socks mode (no TUN): it carries `credproxy tunnel socks` streams, not packets", {
+        hint: "use credproxy tunnel socks here, or run the agent on the instance without --mode socks (as root) for tunnel up",
+      });
+      return this.endSession(session, error, true);
+    }
     session.striped = (negotiated.capabilities & CAPABILITY_STRIPES) !== 0;
+    session.reports = (negotiated.capabilities & CAPABILITY_IN_FLIGHT_BOUND) !== 0;
     session.mtu = Math.min(this.options.mtu, hello.mtu);
     session.agentVersion = hello.agentVersion;
     session.ipv6 = helloIpv6(hello, negotiated.capabilities);
@@ -403,11 +451,14 @@ class ClientTunnel implements Tunnel {
     slot.upSince = this.clock.now();
     this.everUp = true;
     slot.restartAttempt = 0;
+    // One PING at once, so status has an RTT from the start rather than after the first interval.
+    this.sendPing(session);
     this.schedulePing(session);
     this.liveChanged();
     const up = { ...this.tun!.up, sessionId: session.channel.stats().sessionId };
     this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), ipv6: describeIpv6(up.ipv6), agentVersion: session.agentVersion, ...this.stripeField(slot) });
     this.warnUnroutedIpv6(up.ipv6);
+    this.options.onUp?.(up);
     this.readyDeferred.resolve(up);
   }
 
@@ -455,6 +506,8 @@ class ClientTunnel implements Tunnel {
 
   private toTun(session: Session, packet: Uint8Array): void {
     if (!session.up || this.tun === undefined) return;
+    // Counted for RX_REPORT whether or not the TUN takes it: the tunnel delivered it.
+    session.receivedBytes += packet.length;
     if (this.tun.device.write(packet)) {
       this.counters.packetsReceived++;
       this.counters.bytesReceived += packet.length;
@@ -505,11 +558,15 @@ class ClientTunnel implements Tunnel {
         session.channel.write(encodeClose(CloseReason.Timeout, "no PONG"));
         return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `no PONG from the agent for ${Math.round(silentMs / 1000)} s`));
       }
-      session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
+      this.sendPing(session);
       // Again with every PING, in case the one sent on the change found the channel full.
       if (session.striped) session.channel.write(encodeStripesLive(this.liveMask));
       this.schedulePing(session);
     }, interval);
+  }
+
+  private sendPing(session: Session): void {
+    session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
   }
 
   // ——— the tunnel's end ———
@@ -534,6 +591,7 @@ class ClientTunnel implements Tunnel {
     session.ended = true;
     session.cancelHello();
     session.cancelPing();
+    session.cancelReport?.();
     await session.channel.close();
   }
 
@@ -590,7 +648,7 @@ class ClientTunnel implements Tunnel {
       bytesSent: this.counters.bytesSent,
       packetsReceived: this.counters.packetsReceived,
       bytesReceived: this.counters.bytesReceived,
-      drops: { ...this.counters.drops },
+      drops: { ...this.counters.drops, inFlightBound: this.slots.reduce((n, slot) => n + slotBoundDrops(slot), 0) },
       resends: stripes.reduce((n, s) => n + s.resends, 0),
       rttMs: this.rttMs,
       reconnects: stripes.reduce((n, s) => n + s.reconnects, 0),

@@ -16,6 +16,7 @@ import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { stateDirectory } from "../net/loopback-state.ts";
 import { parseStatStartTime } from "../net/proc-stat.ts";
+import type { TunnelDnsRecord } from "./dns/tunnel-dns.ts";
 
 export interface TunnelRecord {
   readonly name: string;
@@ -29,10 +30,16 @@ export interface TunnelRecord {
   readonly cidrs: readonly string[];
   readonly instanceId: string;
   readonly region: string;
+  /** The --profile of `up`, so `down --force` can call TerminateSession as it would have. */
+  readonly profile?: string | undefined;
+  /** The SSM endpoint `up` used when one was configured (AWS_ENDPOINT_URL_SSM, the profile's). */
+  readonly ssmEndpoint?: string | undefined;
   readonly sessionId: string | undefined;
   /** ISO time. */
   readonly startedAt: string;
   readonly logFile: string | undefined;
+  /** What `--dns` set up (absent without it), for `tunnel down --force`. */
+  readonly dns?: TunnelDnsRecord | undefined;
 }
 
 export interface FoundTunnel {

@@ -15,6 +15,11 @@ export interface TunnelDrops {
   noSession: number;
   /** From the agent, but the TUN refused the write (its queue was full). */
   tunWrite: number;
+  /**
+   * Toward us, dropped at the agent by its in-flight bound (the bytes on the way to us were at
+   * its limit), as its latest BOUND_STATS said; 0 with an agent without the bound.
+   */
+  inFlightBound: number;
 }
 
 export interface TunnelCounters {
@@ -68,8 +73,21 @@ export interface TunnelStripeStatus {
   readonly reconnects: number;
   readonly rttMs: number | undefined;
   readonly lastError: string | undefined;
+  /** The agent's in-flight bound on this session, once reports flow; undefined with an agent without it. */
+  readonly inFlightBound: TunnelBoundStatus | undefined;
+}
+
+/** What RX_REPORT and BOUND_STATS show of the agent's in-flight bound (docs/tunnel.md, "Queues"). */
+export interface TunnelBoundStatus {
+  readonly reportsSent: number;
+  readonly drops: number;
+  /** From the agent's latest BOUND_STATS (undefined before the first). */
+  readonly limitBytes: number | undefined;
+  readonly inFlightBytes: number | undefined;
+  readonly rateBytesPerSecond: number | undefined;
+  readonly minRttMs: number | undefined;
 }
 
 export function emptyCounters(): TunnelCounters {
-  return { packetsSent: 0, bytesSent: 0, packetsReceived: 0, bytesReceived: 0, drops: { queueFull: 0, filtered: 0, oversize: 0, noSession: 0, tunWrite: 0 } };
+  return { packetsSent: 0, bytesSent: 0, packetsReceived: 0, bytesReceived: 0, drops: { queueFull: 0, filtered: 0, oversize: 0, noSession: 0, tunWrite: 0, inFlightBound: 0 } };
 }

@@ -52,6 +52,13 @@ describe("credproxy agent install", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  test("the DNS forwarder flags reach the unit's ExecStart as given", async () => {
+    const upstream = await install(["--dry-run", "--binary", credproxyBinary(), "--dns-upstream", "10.0.0.2"]);
+    expect(upstream.stdout).toMatch(/^ExecStart=\S+ agent --listen 127\.0\.0\.1:7860 --dns-upstream 10\.0\.0\.2$/m);
+    const off = await install(["--dry-run", "--binary", credproxyBinary(), "--no-dns-forward"]);
+    expect(off.stdout).toMatch(/^ExecStart=\S+ agent --listen 127\.0\.0\.1:7860 --no-dns-forward$/m);
+  });
+
   test("writes the unit atomically, systemd-analyze verify accepts it, a rerun is unchanged, a differing file needs --force", async () => {
     const dir = await tempDir("credproxy-units-");
     const path = join(dir, UNIT);
@@ -120,6 +127,7 @@ describe("credproxy agent install", () => {
       [["--listen", "127.0.0.1:0"], "needs a fixed port"],
       [["--binary", "/nonexistent/credproxy"], "--binary /nonexistent/credproxy is not an executable file (ENOENT)"],
       [["--bogus"], 'unknown flag "--bogus"'],
+      [["--dns-upstream", "resolver.invalid"], '--dns-upstream "resolver.invalid": "resolver.invalid" is not an IP address'],
     ] as const) {
       const r = await install(["--dry-run", ...args]);
       expect({ args, code: r.code, has: r.stderr.includes(text) }).toEqual({ args, code: 2, has: true });

@@ -63,13 +63,19 @@ function viaProxy(args: string[]) {
   return curl(["--proxy", env.HTTPS_PROXY!, "--cacert", env.CURL_CA_BUNDLE!, ...args]);
 }
 
-/** The origin's echo of what arrived, and the HTTP version curl spoke to the proxy inside the tunnel. */
+/**
+ * What the origin recorded of the request its echo names, and the HTTP version curl spoke to
+ * the proxy inside the tunnel. Read from the origin, not the echo: the proxy gives the echo back
+ * with each real value replaced by its placeholder (response scrubbing).
+ */
 async function echoed(args: string[]) {
   const r = await viaProxy(["-w", "\n%{http_version}", ...args]);
   expect(r.stderr).toBe("");
   const split = r.stdout.lastIndexOf("\n");
-  const seen = JSON.parse(r.stdout.slice(0, split)) as { origin: string; path: string; headers: Record<string, string> };
-  return { ...seen, clientVersion: r.stdout.slice(split + 1) };
+  const echo = JSON.parse(r.stdout.slice(0, split)) as { origin: string; seq: number };
+  const origin = [api, git, plain].find((o) => o.requests[0]?.origin === echo.origin);
+  const seen = origin!.requests.find((q) => q.seq === echo.seq)!;
+  return { ...seen, headers: seen.headers as Record<string, string>, clientVersion: r.stdout.slice(split + 1) };
 }
 
 /** Status and deny reason of a refused request, and proof that `origin` saw nothing. */
@@ -123,7 +129,8 @@ describe("credproxy proxy: placeholders", () => {
 
   test("over plain http:// with allow_plaintext a JWT-shaped placeholder in a custom header is replaced", async () => {
     const r = await curl(["--proxy", env.HTTP_PROXY!, "-H", `X-Api-Key: ${env.PLAIN_TOKEN}`, `http://localhost:${plain.port}/p`]);
-    expect(JSON.parse(r.stdout).headers["x-api-key"]).toBe(PLAIN_REAL);
+    expect(JSON.parse(r.stdout).headers["x-api-key"]).toBe(env.PLAIN_TOKEN); // the echo comes back scrubbed
+    expect(plain.requests.find((q) => q.path === "/p")?.headers["x-api-key"]).toBe(PLAIN_REAL);
   });
 
   test("a WebSocket upgrade from a tool reading its key from the environment gets the value in its header and query", async () => {

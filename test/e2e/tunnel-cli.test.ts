@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { credproxyBinary, runCredproxy, tempDir } from "../helpers/binary.ts";
-import { killRecordedTunnels, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
+import { killRecordedTunnels, processGone, tunnelClientEnv } from "../helpers/tunnel-client-env.ts";
 import { cleanupAll, orphanGuard } from "../helpers/cleanup.ts";
 import { DUMMY_CREDENTIALS } from "../helpers/fake-ssm/call-ssm-api.ts";
 import { FakeSsmControl } from "../helpers/fake-ssm/fake-control-client.ts";
@@ -53,15 +53,6 @@ const tunnelFiles = (): string[] => (existsSync(join(runtimeDir, "tunnels")) ? r
 const tunDevices = (): string[] => linkNames(topology.client).filter((n) => n.startsWith("cpx"));
 const vpcRoutes = (): { dst: string; dev: string }[] => routes(topology.client).filter((r) => r.dst === VPC_CIDR);
 const recordPid = (name: string): number => (JSON.parse(readFileSync(join(runtimeDir, "tunnels", `${name}.json`), "utf8")) as { pid: number }).pid;
-
-function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z") ?? true;
-}
 
 const TEST_MS = 60_000;
 const UP_ARGS = ["tunnel", "up", "--cidr", VPC_CIDR, "--instance-id", INSTANCE_ID];

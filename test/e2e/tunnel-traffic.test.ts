@@ -5,7 +5,9 @@
  * namespace, and the vpc services (tunnel-hosts/) in the vpc namespace. The client namespace's
  * only route to the vpc range is the tunnel, and the vpc has no route back to the tunnel
  * addresses, so every answer proves the tunnel and the agent's NAT. The sibling of
- * tunnel-cli.test.ts, which has a framing peer where this file has the agent.
+ * tunnel-cli.test.ts, which has a framing peer where this file has the agent. The 20 MB download
+ * also shows the client's RX_REPORTs reaching the agent, and a burst of echo replies its
+ * in-flight bound dropping packets.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -127,9 +129,30 @@ describe.skipIf(!topology.ok)("traffic through credproxy tunnel and credproxy ag
     expect({ bytes: get.bytes, sha256: get.sha256 }).toEqual({ bytes: 20 * MB, sha256: bulkSha256("twenty", 20 * MB) });
     const put = await probe<{ reply: string; ms: number }>(["put", VPC_HOST_2, BULK_PORT, 5 * MB, "five"]);
     expect(put.reply).toBe(`sha256 ${bulkSha256("five", 5 * MB)} ${5 * MB}`);
-    const agentDrops = (await status("traffic")) as { drops: Record<string, number> };
-    console.log(`20 MB down in ${(get.ms / 1000).toFixed(1)} s (${(20 / (get.ms / 1000)).toFixed(2)} MB/s), 5 MB up in ${(put.ms / 1000).toFixed(1)} s; client drops ${JSON.stringify(agentDrops.drops)}`);
+    const after = (await status("traffic")) as { drops: Record<string, number>; stripes: { inFlightBound?: Record<string, number> }[] };
+    console.log(`20 MB down in ${(get.ms / 1000).toFixed(1)} s (${(20 / (get.ms / 1000)).toFixed(2)} MB/s), 5 MB up in ${(put.ms / 1000).toFixed(1)} s; client drops ${JSON.stringify(after.drops)}; agent bound ${JSON.stringify(after.stripes[0]?.inFlightBound)}`);
+    // The client reported what it received, and the agent's in-flight bound measured the path
+    // from the reports (whether the download itself was dropped from depends on the sender's
+    // congestion control, which the next test does not leave to chance).
+    const bound = after.stripes[0]!.inFlightBound!;
+    expect(bound.reportsSent).toBeGreaterThan(100);
+    expect(bound.limitBytes).toBeGreaterThanOrEqual(24 * 1024);
+    expect(bound.rateBytesPerSecond).toBeGreaterThan(0);
+    expect(bound.minRttMs).toBeGreaterThanOrEqual(0);
+    expect(after.drops.inFlightBound).toBe(bound.drops);
   }, 180_000);
+
+  test("a burst toward the client past twice the agent's in-flight target is dropped at the agent, and status shows it", async () => {
+    const before = ((await status("traffic")) as { drops: { inFlightBound: number } }).drops.inFlightBound;
+    // 200 echo requests of 1300 bytes at once: the client's upload is not paced, so ~250 KB of
+    // replies reach the agent far faster than the SSM agent's 1 KiB/ms takes them.
+    await runInNamespace(topology.client, ["ping", "-q", "-c", "200", "-l", "200", "-s", "1300", "-w", "10", VPC_HOST], { timeoutMs: 20_000 });
+    await waitFor(async () => ((await status("traffic")) as { drops: { inFlightBound: number } }).drops.inFlightBound > before, {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      what: "BOUND_STATS with the agent's drops of the burst",
+    });
+  }, 60_000);
 
   test("with drops, duplicates and reordering both ways at the fake, transfers still arrive whole and once", async () => {
     await control.setFaults({ toClient: { drop: 0.03, duplicate: 0.03, reorder: 0.03 }, fromClient: { drop: 0.03, duplicate: 0.03, reorder: 0.03 } });

@@ -33,3 +33,13 @@ export function killRecordedTunnels(runtimeDir: string): void {
     }
   }
 }
+
+/** Whether `pid` has exited (gone, or a zombie nobody has reaped yet). */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z") ?? true;
+}

@@ -33,11 +33,16 @@ export interface SystemProbeOptions {
   readonly tunDevice?: string | undefined;
   readonly ipForwardFile?: string | undefined;
   readonly runner?: CommandRunner | undefined;
+  /** socks: the agent needs no privilege, TUN, firewall or forwarding, so those are not checked. */
+  readonly mode?: "tun" | "socks" | undefined;
 }
 
 export async function runAgentChecks(listen: { host: string; port: number }, options: SystemProbeOptions = {}): Promise<CheckResult[]> {
   const tun = options.tunDevice ?? TUN_DEVICE;
   const forward = options.ipForwardFile ?? IP_FORWARD_FILE;
+  if (options.mode === "socks") {
+    return [checkListen(listen, await bindProbe(listen)), checkSsmAgent(await ssmAgentSeen(options.runner ?? spawnRunner(5_000)))];
+  }
   return [
     checkPrivileges({ uid: process.getuid?.() ?? -1, netAdmin: hasNetAdmin() }),
     checkTun(openProbe(tun, "r+"), tun),

@@ -21,7 +21,7 @@ describe("agentUnit()", () => {
   test("runs the binary with the agent's flags, as root with only the network capabilities", () => {
     expect(lines).toContain("ExecStart=/usr/local/bin/credproxy agent --listen 127.0.0.1:7860 --allow-cidr 10.0.0.0/8");
     expect(lines).toContain("User=root");
-    expect(lines).toContain("CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW");
+    expect(lines).toContain("CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE");
     expect(unit).not.toContain("AmbientCapabilities");
     expect(unit).not.toContain("DynamicUser");
     expect(unit).not.toContain("PrivateDevices");
@@ -103,5 +103,24 @@ describe("hiddenByUnit()", () => {
 
   test("leaves the usual install locations alone (and a directory that only starts alike)", () => {
     for (const path of ["/usr/local/bin/credproxy", "/opt/credproxy/credproxy", "/homer/credproxy", "/usr/bin/credproxy"]) expect(hiddenByUnit(path)).toBeUndefined();
+  });
+});
+
+describe("agentUnit() in socks mode", () => {
+  const unit = agentUnit({ binary: process.execPath, args: [...ARGS, "--mode", "socks"], mode: "socks" });
+  const lines = unit.split("\n");
+
+  test("runs as a dynamic unprivileged user with no capabilities, no devices and nothing writable", () => {
+    expect(lines).toContain("DynamicUser=yes");
+    expect(lines).toContain("CapabilityBoundingSet=");
+    expect(lines).toContain("PrivateDevices=yes");
+    expect(unit).not.toContain("User=root");
+    expect(unit).not.toContain("/dev/net/tun");
+    expect(unit).not.toContain("ReadWritePaths");
+    expect(lines.find((l) => l.startsWith("ExecStart="))).toEndWith("--mode socks");
+  });
+
+  test("systemd-analyze verify accepts it without a warning", () => {
+    expect(verify(unit)).toEqual({ code: 0, stderr: "" });
   });
 });

@@ -6,8 +6,9 @@
  *   dynamic uid cannot open that lock and gets a fresh uid every start. Root here is boxed in
  *   by the bounding set instead: no CAP_DAC_OVERRIDE, CAP_SYS_ADMIN, CAP_SYS_MODULE or
  *   CAP_SYS_PTRACE, so root cannot read other users' files, load modules or trace processes.
- * - CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW: TUNSETIFF, rtnetlink and nftables need
- *   NET_ADMIN; legacy iptables opens a raw socket (NET_RAW). AmbientCapabilities= is only for
+ * - CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE: TUNSETIFF, rtnetlink
+ *   and nftables need NET_ADMIN; legacy iptables opens a raw socket (NET_RAW); the DNS forwarder
+ *   binds port 53 on each client's tunnel address (NET_BIND_SERVICE). AmbientCapabilities= is only for
  *   services that run as another user, so it is absent.
  * - ProtectKernelTunables=yes with ReadWritePaths= on ip_forward (and the IPv6 conf below): the sysctls the
  *   agent turns on (and back off on exit); the rest of /proc/sys and /sys stay read-only.
@@ -20,16 +21,22 @@
  *   so ProtectKernelModules=yes costs nothing.
  * - No MemoryDenyWriteExecute=: Bun's JavaScript JIT needs writable+executable pages.
  * - No PrivateNetwork=: the agent's whole job is the host's network namespace.
+ *
+ * With `--mode socks` the agent only listens and dials TCP, so the unit drops root altogether:
+ * DynamicUser=yes (a fresh unprivileged uid; nothing of its own to keep), an empty bounding
+ * set, PrivateDevices=yes and no writable path at all.
  */
 export const UNIT_NAME = "credproxy-agent.service";
 export const UNIT_DIR = "/etc/systemd/system";
-export const UNIT_CAPABILITIES = ["CAP_NET_ADMIN", "CAP_NET_RAW"] as const;
+export const UNIT_CAPABILITIES = ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"] as const;
 
 export interface AgentUnitOptions {
   /** Absolute path of the credproxy executable. */
   readonly binary: string;
   /** The arguments after the binary: `agent --listen …`. */
   readonly args: readonly string[];
+  /** Default tun. */
+  readonly mode?: "tun" | "socks";
 }
 
 export function agentUnit(options: AgentUnitOptions): string {
@@ -43,11 +50,11 @@ export function agentUnit(options: AgentUnitOptions): string {
     "[Service]",
     "Type=simple",
     `ExecStart=${execLine([options.binary, ...options.args])}`,
-    "User=root",
+    ...(options.mode === "socks" ? ["DynamicUser=yes"] : ["User=root"]),
     "Restart=on-failure",
     "RestartSec=2s",
     "TimeoutStopSec=20s",
-    `CapabilityBoundingSet=${UNIT_CAPABILITIES.join(" ")}`,
+    `CapabilityBoundingSet=${options.mode === "socks" ? "" : UNIT_CAPABILITIES.join(" ")}`,
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
     "ProtectHome=yes",
@@ -60,10 +67,9 @@ export function agentUnit(options: AgentUnitOptions): string {
     "ProtectControlGroups=yes",
     "ProtectClock=yes",
     "ProtectHostname=yes",
-    "ReadWritePaths=/proc/sys/net/ipv4/ip_forward -/proc/sys/net/ipv6/conf /run",
-    "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX",
-    "DevicePolicy=closed",
-    "DeviceAllow=/dev/net/tun rw",
+    ...(options.mode === "socks"
+      ? ["RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX", "PrivateDevices=yes"]
+      : ["ReadWritePaths=/proc/sys/net/ipv4/ip_forward -/proc/sys/net/ipv6/conf /run", "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX", "DevicePolicy=closed", "DeviceAllow=/dev/net/tun rw"]),
     "RestrictNamespaces=yes",
     "RestrictRealtime=yes",
     "RestrictSUIDSGID=yes",

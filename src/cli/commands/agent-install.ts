@@ -8,7 +8,9 @@ import { writeUnitFile } from "../../agent/install/write-unit-file.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT } from "../../tunnel/tunnel-schema.ts";
 import { parseCommandArgs, usageError, type OptionSpec } from "../args.ts";
+import { agentMode } from "../agent-settings.ts";
 import { agentCidr, agentListen, isLoopbackHost, type AgentListen } from "../agent-flags.ts";
+import { agentSettings } from "../agent-settings.ts";
 import type { Command } from "./index.ts";
 
 const COMMAND = "agent install";
@@ -17,8 +19,8 @@ const USAGE = `Usage: credproxy agent install [--listen HOST:PORT] [--pool CIDR]
 
 Sets this instance up for credproxy tunnels: writes the systemd unit
 ${UNIT_NAME} that runs \`credproxy agent\` with these flags (hardened: root boxed
-in to CAP_NET_ADMIN and CAP_NET_RAW, a read-only system, /dev/net/tun and ip_forward only),
-then prints the IAM policy the tunnel's users need, what the instance's role needs, and a Port
+in to CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE, a read-only system, /dev/net/tun
+and ip_forward only), then prints the IAM policy the tunnel's users need, what the instance's role needs, and a Port
 session document for accounts that do not allow AWS-StartSSHSession. The write is atomic; a
 different unit is kept unless --force.
 
@@ -28,6 +30,12 @@ Options:
   --pool CIDR          The IPv4 range the agent gives clients addresses from. Default: the
                        agent's own
   --allow-cidr CIDR    Let clients reach only this range (repeat for more). Default: anywhere
+  --mode MODE          tun (default) or socks: the agent dials streams for \`tunnel socks\`
+                       and the unit runs it as an unprivileged DynamicUser with no
+                       capabilities, no devices and nothing writable
+  --dns-upstream ADDR  Where the DNS forwarder for tunnel up --dns sends queries. Default:
+                       the first nameserver of /etc/resolv.conf, else 169.254.169.253
+  --no-dns-forward     Run the agent without its DNS forwarder
   --binary PATH        The credproxy executable the unit runs. Default: this one
   --unit-dir DIR       Where the unit goes. Default: ${UNIT_DIR}
   --force              Replace a unit file that differs from this one
@@ -42,6 +50,9 @@ const FLAGS = {
   listen: { type: "string" },
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
+  mode: { type: "string" },
+  "dns-upstream": { type: "string" },
+  "no-dns-forward": { type: "boolean" },
   binary: { type: "string" },
   "unit-dir": { type: "string" },
   force: { type: "boolean" },
@@ -58,7 +69,8 @@ export const agentInstallCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(COMMAND, argv, FLAGS);
     const listen = agentListen(COMMAND, values.listen);
-    const args = agentArgs(listen, values.pool, values["allow-cidr"] ?? []);
+    const mode = agentMode(values.mode);
+    const args = [...agentArgs(listen, values.pool, values["allow-cidr"] ?? []), ...dnsArgs(values), ...(mode === "socks" ? ["--mode", "socks"] : [])];
     const instanceId = localInstanceId();
     if (values["print-iam"] === true || values["print-document"] === true) {
       const out: string[] = [];
@@ -71,7 +83,7 @@ export const agentInstallCommand: Command = {
     const binary = unitBinary(values.binary);
     warnings(binary, listen).forEach((w) => process.stderr.write(`warning: ${w}\n`));
     const path = join(resolve(values["unit-dir"] ?? UNIT_DIR), UNIT_NAME);
-    const unit = agentUnit({ binary, args });
+    const unit = agentUnit({ binary, args, mode });
     if (values["dry-run"] === true) {
       process.stdout.write(`dry run: would write ${path}:\n\n${unit}\n`);
     } else {
@@ -90,6 +102,13 @@ function agentArgs(listen: AgentListen, pool: string | undefined, allow: readonl
   if (pool !== undefined) args.push("--pool", agentCidr(COMMAND, "--pool", pool));
   for (const cidr of allow) args.push("--allow-cidr", agentCidr(COMMAND, "--allow-cidr", cidr));
   return args;
+}
+
+/** The DNS flags as given, checked as the agent will check them. */
+function dnsArgs(values: { "dns-upstream"?: string | undefined; "no-dns-forward"?: boolean | undefined }): string[] {
+  agentSettings({ "dns-upstream": values["dns-upstream"], "no-dns-forward": values["no-dns-forward"] });
+  if (values["no-dns-forward"] === true) return ["--no-dns-forward"];
+  return values["dns-upstream"] === undefined ? [] : ["--dns-upstream", values["dns-upstream"]];
 }
 
 /** An absolute path to an executable file; by default this executable, when it is credproxy. */

@@ -14,8 +14,9 @@ TUN device and routes, and its state files. NAME may be left out when only one t
 
 Options:
   --force      After a crash (kill -9): remove what the record says the tunnel left (its TUN
-               device and routes, if still there) and the record itself; a tunnel process
-               that still runs is killed first
+               device and routes, if still there; --dns resolver files) and the record
+               itself, then call TerminateSession for its session (best effort: a failure
+               is a warning); a tunnel process that still runs is killed first
   -h, --help   Show this help`;
 
 const FLAGS = { force: { type: "boolean" } } as const satisfies OptionSpec;
@@ -45,7 +46,8 @@ export const tunnelDownCommand: Command = {
             : outcome.device === "held"
               ? `removed its routes through ${tunnel.record.interface} ${outcome.routesRemoved.join(" ") || "(none left)"}; the utun itself goes when the process holding it exits`
               : `${tunnel.record.interface} and its routes were gone already`;
-      process.stdout.write(`tunnel ${name}: state removed; ${device}\n`);
+      const dns = outcome.dnsRemoved.length === 0 ? "" : `; removed ${outcome.dnsRemoved.join(" ")}`;
+      process.stdout.write(`tunnel ${name}: state removed; ${device}${dns}${await terminateAfterCrash(tunnel)}\n`);
       return 0;
     }
     if (!tunnel.alive) {
@@ -63,6 +65,17 @@ export const tunnelDownCommand: Command = {
     return 0;
   },
 };
+
+/** TerminateSession for the crashed tunnel's session, best effort: a failure is a warning on stderr. */
+async function terminateAfterCrash(tunnel: FoundTunnel): Promise<string> {
+  const { sessionId, name } = tunnel.record;
+  if (sessionId === undefined) return "";
+  const { terminateRecordedSession } = await import("../../tunnel/terminate-recorded-session.ts");
+  const outcome = await terminateRecordedSession(tunnel.record);
+  if (outcome.ok) return `; session ${sessionId} terminated`;
+  process.stderr.write(`warning: tunnel ${name}: TerminateSession for ${sessionId} failed (${outcome.error}); the session ends at its idle timeout\n`);
+  return "";
+}
 
 /** Waits (polling, as a pid has no event to wait on here) until the tunnel's process has gone. */
 async function exited(tunnel: FoundTunnel): Promise<boolean> {

@@ -1,3 +1,4 @@
+import { describeTunnelDns, type TunnelDnsRecord } from "../../tunnel/dns/tunnel-dns.ts";
 import type { TunnelStatus, TunnelStripeStatus } from "../../tunnel/tunnel-status.ts";
 import { queryControlSocket, type FoundTunnel } from "../../tunnel/tunnel-state.ts";
 import { parseCommandArgs, type OptionSpec } from "../args.ts";
@@ -30,6 +31,12 @@ export interface TunnelReport extends Partial<Omit<TunnelStatus, "state">> {
   readonly instanceId: string;
   readonly region: string;
   readonly uptimeSeconds: number | undefined;
+  /** `tunnel socks` only: streams open now and opened in all. */
+  readonly mode?: "socks";
+  readonly streams?: number;
+  readonly streamsOpened?: number;
+  /** What --dns set up (the live tunnel's, else the record's). */
+  readonly dns?: TunnelDnsRecord | undefined;
 }
 
 export const tunnelStatusCommand: Command = {
@@ -54,13 +61,14 @@ export const tunnelStatusCommand: Command = {
 
 export async function tunnelReport(found: FoundTunnel): Promise<TunnelReport> {
   const { record } = found;
-  const live = found.alive ? ((await queryControlSocket(found.socket)) as Partial<TunnelStatus> | undefined) : undefined;
+  const live = found.alive ? ((await queryControlSocket(found.socket)) as (Partial<TunnelStatus> & Pick<TunnelReport, "mode" | "streams" | "streamsOpened">) | undefined) : undefined;
   const base = {
     interface: record.interface,
     clientAddress: record.clientAddress,
     agentAddress: record.agentAddress,
     routes: record.routes,
     sessionId: record.sessionId,
+    ...(record.dns === undefined ? {} : { dns: record.dns }),
   };
   const now = Date.now();
   return {
@@ -84,12 +92,20 @@ function describe(r: TunnelReport): string {
     `  instance ${r.instanceId} (${r.region}), session ${r.sessionId ?? "(none)"}, pid ${r.pid}`,
     `  interface ${r.interface ?? "-"} ${r.clientAddress ?? "-"} -> ${r.agentAddress ?? "-"}${r.mtu === undefined ? "" : ` mtu ${r.mtu}`}, routes ${(r.routes ?? []).join(" ") || "-"}`,
   ];
-  if (!r.stale) {
+  if (r.dns !== undefined) lines.push(`  ${describeTunnelDns(r.dns)}`);
+  if (!r.stale && r.mode === "socks") {
+    lines[2] = `  listening ${(r.routes ?? []).join(", ") || "-"} (socks mode: no TUN)`;
+    lines.push(
+      `  uptime ${r.uptimeSeconds === undefined ? "-" : duration(r.uptimeSeconds)}; streams ${r.streams ?? 0} open, ${r.streamsOpened ?? 0} opened; sent ${r.bytesSent ?? 0} bytes; received ${r.bytesReceived ?? 0} bytes; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
+    );
+    if (r.lastError !== undefined) lines.push(`  last error: ${r.lastError}`);
+  } else if (!r.stale) {
     const d = r.drops;
-    const dropped = d === undefined ? 0 : d.queueFull + d.filtered + d.oversize + d.noSession + d.tunWrite;
+    // `inFlightBound` is absent from a tunnel process older than the field.
+    const dropped = d === undefined ? 0 : d.queueFull + d.filtered + d.oversize + d.noSession + d.tunWrite + (d.inFlightBound ?? 0);
     lines.push(
       `  uptime ${r.uptimeSeconds === undefined ? "-" : duration(r.uptimeSeconds)}; sent ${r.packetsSent ?? 0} packets ${r.bytesSent ?? 0} bytes; received ${r.packetsReceived ?? 0} packets ${r.bytesReceived ?? 0} bytes`,
-      `  drops ${dropped}${d === undefined ? "" : ` (queue full ${d.queueFull}, filtered ${d.filtered}, oversize ${d.oversize}, no session ${d.noSession}, TUN write ${d.tunWrite})`}; resends ${r.resends ?? 0}; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
+      `  drops ${dropped}${d === undefined ? "" : ` (queue full ${d.queueFull}, filtered ${d.filtered}, oversize ${d.oversize}, no session ${d.noSession}, TUN write ${d.tunWrite}, agent in-flight bound ${d.inFlightBound ?? 0})`}; resends ${r.resends ?? 0}; rtt ${r.rttMs === undefined ? "-" : `${Math.round(r.rttMs)} ms`}; reconnects ${r.reconnects ?? 0}`,
     );
     if (r.lastError !== undefined) lines.push(`  last error: ${r.lastError}`);
     if ((r.stripes?.length ?? 0) > 1) for (const s of r.stripes!) lines.push(stripeLine(s));

@@ -16,6 +16,7 @@ import {
   type TunnelRecord,
 } from "../../tunnel/tunnel-state.ts";
 import type { TunnelUp } from "../../tunnel/tunnel-session.ts";
+import { describeTunnelDns, tunnelDns, type TunnelDnsRecord } from "../../tunnel/dns/tunnel-dns.ts";
 import { parseCommandArgs, usageError } from "../args.ts";
 import { logLevelSetting } from "../env.ts";
 import { logOutput, logOutputHelp } from "../log-output.ts";
@@ -40,11 +41,22 @@ Options:
   --profile P          AWS profile for the credentials (SSO and role_arn chains work).
                        Default: the default credential chain
   --region R           Default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1
-  --document NAME      Session Manager Port document. Default: AWS-StartSSHSession
+  --document NAME      Session Manager Port document. Default: AWS-StartSSHSession, and
+                       AWS-StartPortForwardingSession (smux mode) when that is denied
+  --stream-endpoint HOST
+                       Also accept session streams (wss:// only) on HOST[:PORT], for a private
+                       name or relay in front of ssmmessages. Default: ssmmessages hosts only
   --agent-port N       Port credproxy agent listens on at the instance. Default: 7860
   --name NAME          The tunnel's name for status and down. Default: the instance id
                        (or the --tag values)
   --mtu N              The TUN's MTU (the agent may lower it). Default: 1400
+  --dns ZONE           Resolve names in ZONE (and below) through the tunnel with the VPC's
+                       resolver, e.g. internal.corp, compute.internal (repeat for more);
+                       other names are untouched. Needs the agent's DNS forwarder (on by default)
+  --dns-mode MODE      auto: systemd-resolved per-link DNS if it runs, else local (macOS:
+                       /etc/resolver files); resolved; local: a resolver on the tunnel address,
+                       port 53, that answers only the zones, for your resolver to forward to
+                       (resolv.conf is never changed). Default: auto
   --sessions N         Open N Port sessions (1-8) and spread flows over them by a hash
                        of their addresses and ports; one flow stays on one session.
                        Default: 1
@@ -114,8 +126,11 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
   const stop = firstSignal();
   const abort = new AbortController();
   void stop.then(() => abort.abort());
+  const dns = settings.dns.length === 0 ? undefined : tunnelDns({ zones: settings.dns, mode: settings.dnsMode, tunnel: name, logger });
+  // A later session may bring a new TUN: the DNS settings move to it (the first is awaited below).
+  const onUp = dns === undefined ? undefined : (up: TunnelUp) => void dns.apply(up).catch((error: unknown) => logger.error("tunnel DNS failed", { error: (error as Error).message }));
   const { openAwsTunnel } = await import("../../tunnel/open-aws-tunnel.ts");
-  const aws = await openAwsTunnel({ settings, logger, signal: abort.signal });
+  const aws = await openAwsTunnel({ settings, logger, signal: abort.signal, onUp });
   const { tunnel, instance } = aws;
   const startedAt = new Date().toISOString();
   let filesWritten = false;
@@ -129,6 +144,8 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
       return 0;
     }
     const { up } = first;
+    // A failure (resolvectl refused, port 53 taken) ends the tunnel with that error.
+    const dnsRecord = await dns?.apply(up);
     const record: TunnelRecord = {
       name,
       pid: process.pid,
@@ -140,9 +157,12 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
       cidrs: settings.cidrs,
       instanceId: instance.instanceId,
       region: settings.region,
+      profile: settings.profile,
+      ssmEndpoint: aws.ssmEndpoint,
       sessionId: up.sessionId,
       startedAt,
       logFile: options.logFile,
+      ...(dnsRecord === undefined ? {} : { dns: dnsRecord }),
     };
     filesWritten = true;
     writeTunnelRecord(dir, record);
@@ -152,8 +172,9 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
       instanceId: instance.instanceId,
       region: settings.region,
       ...tunnel.status(),
+      ...(dns === undefined ? {} : { dns: dns.current() }),
     }));
-    process.stdout.write(upLine(name, up, instance.instanceId, settings.cidrs) + "\n");
+    process.stdout.write(upLine(name, up, instance.instanceId, dnsRecord, settings.cidrs) + "\n");
     logger.info("tunnel up", { interface: up.interface, routes: up.routes, instance: instance.instanceId, session: up.sessionId });
     const end = await Promise.race([tunnel.closed, stop.then((signal) => tunnel.close(`stopped by ${signal}`))]);
     server.close();
@@ -162,6 +183,8 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
     clean = true;
     return 0;
   } finally {
+    // Before the TUN goes, so resolvectl can still name its link.
+    await dns?.close().catch((error: unknown) => logger.warn("removing the tunnel's DNS settings failed", { error: (error as Error).message }));
     await tunnel.close();
     aws.destroy();
     if (filesWritten) removeTunnelFiles(dir, name, { log: clean });
@@ -169,10 +192,11 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
 }
 
 /**
- * `tunnel up: work via cpx0 100.64.0.2 -> 100.64.0.1 mtu 1400, routes 10.99.0.0/24, instance i-…, session …`,
+ * `tunnel up: work via cpx0 100.64.0.2 -> 100.64.0.1 mtu 1400, routes 10.99.0.0/24[, dns …], instance i-…, session …`,
  * then `, ipv6 fd…::3 -> fd…::2` (or `, ipv6 not available: why`) when an IPv6 CIDR was asked for or the agent gave a pair.
  */
-export function upLine(name: string, up: TunnelUp, instanceId: string, cidrs: readonly string[] = []): string {
-  const line = `${UP_LINE_PREFIX} ${name} via ${up.interface} ${up.clientAddress} -> ${up.agentAddress} mtu ${up.mtu}, routes ${up.routes.join(" ")}, instance ${instanceId}, session ${up.sessionId ?? "(none)"}`;
+export function upLine(name: string, up: TunnelUp, instanceId: string, dns?: TunnelDnsRecord, cidrs: readonly string[] = []): string {
+  const dnsPart = dns === undefined ? "" : `, ${describeTunnelDns(dns)}`;
+  const line = `${UP_LINE_PREFIX} ${name} via ${up.interface} ${up.clientAddress} -> ${up.agentAddress} mtu ${up.mtu}, routes ${up.routes.join(" ")}${dnsPart}, instance ${instanceId}, session ${up.sessionId ?? "(none)"}`;
   return isIpv6Pair(up.ipv6) || cidrs.some((c) => c.includes(":")) ? `${line}, ipv6 ${describeIpv6(up.ipv6)}` : line;
 }

@@ -4,10 +4,11 @@ import type { Command } from "./index.ts";
 import { tunnelDownCommand } from "./tunnel-down.ts";
 import { tunnelListCommand } from "./tunnel-list.ts";
 import { tunnelStatusCommand } from "./tunnel-status.ts";
+import { tunnelSocksCommand } from "./tunnel-socks.ts";
 import { tunnelUpCommand } from "./tunnel-up.ts";
 
 /** `credproxy tunnel <sub>`: the client end of a Session Manager tunnel (the instance runs credproxy agent). */
-const subcommands: readonly Command[] = [tunnelUpCommand, tunnelDownCommand, tunnelStatusCommand, tunnelListCommand];
+const subcommands: readonly Command[] = [tunnelUpCommand, tunnelSocksCommand, tunnelDownCommand, tunnelStatusCommand, tunnelListCommand];
 
 function usage(): string {
   const width = Math.max(0, ...subcommands.map((c) => c.name.length));
@@ -15,7 +16,9 @@ function usage(): string {
 
 Routes private CIDRs (a VPC's, say) from this machine through an EC2 instance over AWS Systems
 Manager Session Manager, without SSH or an open port: a TUN device here and \`credproxy agent\`
-on the instance. Linux (root or CAP_NET_ADMIN) or macOS (root; unverified there).
+on the instance. Linux (root or CAP_NET_ADMIN) or macOS (root; unverified there). Without
+root on either end, \`tunnel socks\` offers a SOCKS5/HTTP CONNECT proxy and -L forwards instead,
+through \`credproxy agent --mode socks\`.
 
 Commands:
 ${subcommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}

@@ -107,6 +107,8 @@ function validateTunnel(path: string | undefined): number {
     ...set("document", file.document),
     ...set("agent port", file.agentPort),
     ...set("mtu", file.mtu),
+    ...set("dns", file.dns),
+    ...set("dns mode", file.dnsMode),
     ...set("sessions", file.sessions),
   ];
   if (file.cidrs === undefined) lines.push("  (no cidrs: tunnel up then needs --cidr)");
@@ -129,6 +131,8 @@ async function validateProxy(path: string | undefined): Promise<number> {
     `  policy: ${t.policy}; intercept: ${t.intercept}; allow: ${t.allow.length}, deny: ${t.deny.length}, grants: ${t.grants.join(", ") || "(none)"}`,
     `  credentials: ${t.credentials.map(describeCredential).join("; ") || "(none)"}`,
     ...t.awsCredentials.map((c) => `  aws: ${c.name} (${c.roleArn} re-signs SigV4 to ${c.hosts.map((h) => h.text).join(", ")}${c.containerEndpoint ? "; also served at /_credproxy/aws/credentials" : ""})`),
+    ...t.relays.map((r) => `  relay: ${r.name} → ${r.url.href} (credential ${r.credential.name})`),
+    ...t.mcpServers.map((r) => `  mcp: ${r.name} → ${r.url.href} (credential ${r.credential.name})`),
     `  runs: ${config.runsDir ?? "(none)"}`,
     ...config.warnings.map((w) => `  warning: ${w}`),
   ];

@@ -4,6 +4,7 @@
  * decides per request reads from a Tenant; a reload swaps the whole ProxyConfig at once.
  */
 import type { HostPattern } from "../host-pattern.ts";
+import type { CanonicalTarget } from "../canonical-host.ts";
 import type { Cidr } from "../../net/cidr.ts";
 import type { SourceSpec } from "../../config/types.ts";
 
@@ -86,6 +87,10 @@ export interface Tenant {
   readonly credentials: readonly CredentialSpec[];
   /** The `aws:` credentials: roles whose credentials re-sign SigV4 requests to their hosts. */
   readonly awsCredentials: readonly AwsCredentialSpec[];
+  /** `relays:`: /relay/NAME/… forwarded to a URL with a credential (targets the sandbox reaches around the proxy). */
+  readonly relays: readonly RelaySpec[];
+  /** `mcp:`: /mcp/NAME forwarded to a remote MCP server (streamable HTTP or SSE) with a credential. */
+  readonly mcpServers: readonly RelaySpec[];
   /** The file the tenant comes from, for refusal bodies ("add it to allow in proxy.yaml"). */
   readonly source: string;
 }
@@ -109,8 +114,25 @@ export interface CredentialSpec {
   readonly placeholder: string | undefined;
   /** A request to its hosts whose `header` lacks the placeholder is refused (a smuggled real key). */
   readonly requirePlaceholder: boolean;
+  /**
+   * Also put the value in place of the placeholder in JSON, form and text request bodies
+   * (`placeholder_in_body`, default false). Off by default because an API that stores what it
+   * is sent (issues, gists, chat) would store the real value, for the sandbox to read back where
+   * responses are not scrubbed (another host, a compressed or binary download).
+   */
+  readonly placeholderInBody: boolean;
   /** The variable `credproxy proxy env` prints the placeholder into (e.g. OPENAI_API_KEY). */
   readonly env: string | undefined;
+}
+
+/** One entry of `relays:` or `mcp:`, checked at load (src/proxy/relay/relay-config.ts). */
+export interface RelaySpec {
+  readonly name: string;
+  /** http(s), no userinfo, query or fragment. */
+  readonly url: URL;
+  /** The URL's canonical host and port (the credential is bound to it). */
+  readonly target: CanonicalTarget;
+  readonly credential: CredentialSpec;
 }
 
 /** A credential with `aws:`: SigV4 requests to its hosts, signed with its placeholder keys, are signed again with the role's. */

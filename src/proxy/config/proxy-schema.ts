@@ -113,6 +113,12 @@ const credential = {
       default: false,
       description: "With placeholder: refuse (403, placeholder-missing) a request to these hosts whose header is present but does not carry the placeholder, e.g. a real key the sandbox got hold of. A request without the header passes (git asks only after a 401).",
     },
+    placeholder_in_body: {
+      type: "boolean",
+      default: false,
+      description:
+        "With placeholder: also replace it in JSON, form and text request bodies to these hosts (streamed; compressed bodies pass unchanged). Off by default: an API that stores what it is sent (issues, gists, chat messages) would store the real value, which the sandbox could then read back where responses are not scrubbed (another host, a compressed or binary download). Turn it on only for APIs that take the key in the body.",
+    },
     env: {
       type: "string",
       pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
@@ -122,6 +128,21 @@ const credential = {
     allow_plaintext: { type: "boolean", description: "Also send it over plain http:// (default false: only inside TLS).", default: false },
   },
 } as const;
+
+/** An entry of relays: or mcp: (checked further by relay/relay-config.ts). */
+const relayEntry = (what: string, example: string) =>
+  ({
+    type: "object",
+    description: what,
+    additionalProperties: false,
+    patternProperties: extensionKeys,
+    required: ["name", "url", "credential"],
+    properties: {
+      name: { type: "string", description: "The name in the proxy path the sandbox asks for.", pattern: "^[a-z0-9][a-z0-9-]{0,62}$", "x-expected": "lower-case letters, digits and - (at most 63)" },
+      url: { type: "string", description: `Where requests go: http(s)://host[:port][/path], no userinfo, query or fragment, e.g. ${example}.`, "x-expected": "an http:// or https:// URL" },
+      credential: { type: "string", description: "The name of a credential (value: or command:) in the same file, bound to the URL's host; it is injected into every request.", "x-expected": "a credential name" },
+    },
+  }) as const;
 
 /** The keys a tenant has, in proxy.yaml (the default tenant) and in each run file. */
 const tenantProperties = {
@@ -142,6 +163,18 @@ const tenantProperties = {
   grants: stringList("Named host sets added to allow (docs/proxy-grants.md): github, anthropic, openai, npm, pypi, docker-hub, …", "a grant name"),
   allow_addresses: stringList("Addresses (CIDR) that may be dialled although they are loopback, private or link-local, e.g. 127.0.0.1/32.", "an address or CIDR such as 10.0.0.0/8"),
   credentials: { type: "array", description: "The credentials injected, each bound to its hosts.", items: credential, default: [] },
+  relays: {
+    type: "array",
+    description: "http://PROXY/relay/NAME/PATH?QUERY is forwarded to URL/PATH?QUERY with the credential injected: for hosts the sandbox reaches around the proxy (NO_PROXY, loopback). The request carries the run token (X-Credproxy-Token, or /relay/TOKEN/NAME/…) when the proxy needs one.",
+    items: relayEntry("One relay: a name, the URL it forwards to, and the credential injected.", "http://127.0.0.1:4000/v1"),
+    default: [],
+  },
+  mcp: {
+    type: "array",
+    description: "Remote MCP servers (streamable HTTP, or the older SSE transport) at http://PROXY/mcp/NAME, the credential injected upstream, streams passed on event by event: for MCP clients that ignore HTTP_PROXY. The run token goes in X-Credproxy-Token or the path (/mcp/TOKEN/NAME) when the proxy needs one.",
+    items: relayEntry("One MCP server: a name, its URL (the streamable HTTP endpoint, or the SSE endpoint), and the credential injected.", "https://mcp.example.com/mcp"),
+    default: [],
+  },
 } as const;
 
 export const proxyConfigSchema = {

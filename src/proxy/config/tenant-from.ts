@@ -14,6 +14,7 @@ import { GRANT_NAMES, grantHosts } from "../grants.ts";
 import { parseHostPattern, type HostPattern } from "../host-pattern.ts";
 import { sourceSpec, type RawSource } from "../../config/resolve-services.ts";
 import { resolvePlaceholder, tenantPlaceholderProblems, type PlaceholderEntry, type RawPlaceholderKeys } from "../placeholders/resolve-placeholder.ts";
+import { relaySpecs, type RawRelay } from "../relay/relay-config.ts";
 import type { AwsCredentialSpec, CredentialSpec, CredentialValueSource, PolicyMode, InterceptMode, Tenant } from "./proxy-config.ts";
 
 export interface RawCredential extends RawPlaceholderKeys {
@@ -47,6 +48,8 @@ export interface RawTenant {
   readonly grants: string[];
   readonly allow_addresses: string[];
   readonly credentials: RawCredential[];
+  readonly relays: RawRelay[];
+  readonly mcp: RawRelay[];
 }
 
 export interface TenantContext {
@@ -95,6 +98,8 @@ export function tenantFrom(raw: RawTenant, unexpanded: Partial<RawTenant>, conte
     allowAddresses,
     credentials,
     awsCredentials,
+    relays: relaySpecs(raw.relays, "relays", credentials, problems),
+    mcpServers: relaySpecs(raw.mcp, "mcp", credentials, problems),
     source: context.source,
   };
 }
@@ -107,7 +112,7 @@ function credential(c: RawCredential, template: string | undefined, path: KeyPat
   const value = valueSource(c, template, path, context, problems);
   const placeholder = resolvePlaceholder(c, { tenant: context.name, token: context.token ?? context.proxyToken, credential: c.name }, path, problems);
   if (!value) return undefined;
-  return { name: c.name, hosts, header: c.header, value, allowPlaintext: c.allow_plaintext, placeholder, requirePlaceholder: c.require_placeholder, env: c.env };
+  return { name: c.name, hosts, header: c.header, value, allowPlaintext: c.allow_plaintext, placeholder, requirePlaceholder: c.require_placeholder, placeholderInBody: c.placeholder_in_body, env: c.env };
 }
 
 function credentialHosts(c: RawCredential, path: KeyPath, problems: Problem[]): HostPattern[] {
@@ -116,7 +121,7 @@ function credentialHosts(c: RawCredential, path: KeyPath, problems: Problem[]): 
 
 /** An aws: credential signs requests; a header, value or command beside it would mean something it does not do. */
 function awsCredential(c: RawCredential, aws: RawAws, written: Partial<RawCredential> | undefined, path: KeyPath, problems: Problem[]): AwsCredentialSpec {
-  for (const key of ["value", "command", "header", "format", "ttl_seconds", "timeout_seconds", "placeholder", "require_placeholder", "env"] as const) {
+  for (const key of ["value", "command", "header", "format", "ttl_seconds", "timeout_seconds", "placeholder", "require_placeholder", "placeholder_in_body", "env"] as const) {
     if (written?.[key] !== undefined) problems.push({ path: [...path, key], message: `does not go with aws: an aws credential re-signs the request's SigV4 signature and sets no header; remove ${key}` });
   }
   const source = aws.source === "default" ? { kind: "default-chain" as const } : sourceSpec(aws.source);

@@ -18,9 +18,11 @@ const openai = (extra: string) => `  - {name: openai, host: api.openai.com, valu
 const RUN_TOKEN = "run-token-Qm4Xr7Lz2Wk8Tn5Vb3Jc6Hd";
 
 describe("placeholder: in the proxy config", () => {
-  test("a literal placeholder, require_placeholder and env are resolved onto the credential", () => {
+  test("a literal placeholder, require_placeholder and env are resolved onto the credential; bodies stay out unless placeholder_in_body", () => {
     const [c] = load(openai('placeholder: "cpx_openai_placeholder_0001", require_placeholder: true, env: OPENAI_API_KEY')).defaultTenant.credentials;
-    expect(c).toMatchObject({ placeholder: "cpx_openai_placeholder_0001", requirePlaceholder: true, env: "OPENAI_API_KEY" });
+    expect(c).toMatchObject({ placeholder: "cpx_openai_placeholder_0001", requirePlaceholder: true, placeholderInBody: false, env: "OPENAI_API_KEY" });
+    const [inBody] = load(openai('placeholder: "cpx_openai_placeholder_0001", placeholder_in_body: true')).defaultTenant.credentials;
+    expect(inBody?.placeholderInBody).toBe(true);
   });
 
   test("a credential without placeholder keeps whole-header injection", () => {
@@ -93,9 +95,10 @@ describe("placeholder: in the proxy config", () => {
     expect(() => parseRunText(text, "/runs/a.yaml", "a", { env })).toThrow("overlaps the run token");
   });
 
-  test("env and require_placeholder need a placeholder; env must be a new variable name, once per tenant", () => {
+  test("env, require_placeholder and placeholder_in_body need a placeholder; env must be a new variable name, once per tenant", () => {
     expect(problemsOf(openai("env: OPENAI_API_KEY"))).toContain("credentials[0].env: needs placeholder:");
     expect(problemsOf(openai("require_placeholder: true"))).toContain("credentials[0].require_placeholder: needs placeholder:");
+    expect(problemsOf(openai("placeholder_in_body: true"))).toContain("credentials[0].placeholder_in_body: needs placeholder:");
     expect(problemsOf(openai('placeholder: {}, env: "1BAD"'))).toContain("credentials[0].env");
     expect(problemsOf(openai("placeholder: {}, env: HTTPS_PROXY"))).toContain("is set by credproxy proxy env itself");
     const twice = openai("placeholder: {}, env: KEY") + '  - {name: b, host: b.test, value: "x", placeholder: {}, env: KEY}\n';

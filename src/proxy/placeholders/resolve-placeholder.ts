@@ -15,6 +15,7 @@ export type RawPlaceholder = string | { readonly prefix?: string; readonly lengt
 export interface RawPlaceholderKeys {
   readonly placeholder?: RawPlaceholder;
   readonly require_placeholder: boolean;
+  readonly placeholder_in_body: boolean;
   readonly env?: string;
 }
 
@@ -32,7 +33,7 @@ const SANDBOX_VARIABLES = new Set([
 /** The placeholder text, or undefined (none, or a problem reported). */
 export function resolvePlaceholder(raw: RawPlaceholderKeys, owner: PlaceholderOwner, path: KeyPath, problems: Problem[]): string | undefined {
   if (raw.placeholder === undefined) {
-    for (const key of ["require_placeholder", "env"] as const) {
+    for (const key of ["require_placeholder", "placeholder_in_body", "env"] as const) {
       if (raw[key] !== undefined && raw[key] !== false) problems.push({ path: [...path, key], message: `needs placeholder: beside it (the text the sandbox holds instead of the value); add placeholder: {prefix: "${DEFAULT_PREFIX}"} or remove ${key}` });
     }
     return undefined;

@@ -23,6 +23,8 @@ import type { UpstreamResponse } from "./upstream-exchange.ts";
 import { openUpstream } from "./upstream-exchange.ts";
 import { credentialValues } from "./credential-injections.ts";
 import type { UpstreamFailure } from "./upstream-request.ts";
+import { NO_BODY_STEP, placeholderBodyStep, placeholderRequestHeaders, scrubResponse, sendPlannedBody } from "./placeholder-bodies.ts";
+import { tenantPlaceholders } from "../placeholders/tenant-placeholders.ts";
 import { placeholderStep } from "../placeholders/placeholder-step.ts";
 import { substitutedRequest } from "./substituted-request.ts";
 
@@ -95,17 +97,28 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     client.refuse(injections.refusal, idHeader);
     return log(502, { credentials: names, reason: "credential-unavailable" });
   }
+  // A tenant with no placeholders skips this outright (no await): its bodies are never read ahead.
+  const bodies = aws.kind === "signed" || tenantPlaceholders(admitted.tenant).length === 0 ? NO_BODY_STEP : await placeholderBodyStep(runtime, client, { tenant: admitted.tenant, target: admitted.target, plaintext: !exchange.tls, headers: pairs(rawHeaders) });
+  if ("refusal" in bodies) {
+    if (bodies.refusal.code === "credential-unavailable") runtime.metrics.upstreamError("credential");
+    else runtime.metrics.request("refused", names);
+    client.refuse(bodies.refusal, idHeader);
+    return log(bodies.refusal.status, { credentials: names, reason: bodies.refusal.code });
+  }
+  const { sides, plan } = bodies;
   const unsigned = { ...upstreamHeaders(rawHeaders, injections, canonicalHostHeader(admitted.target, exchange.tls)), ...idHeader };
   const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
   const headers = signed?.headers ?? unsigned;
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers, bodyLength: client.bodyLength });
+  const framed = bodies === NO_BODY_STEP ? undefined : placeholderRequestHeaders(bodies, headers, client.bodyLength);
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers: framed?.headers ?? headers, bodyLength: framed ? framed.bodyLength : client.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
   }
   client.onGone(() => call.abort());
   let bodyRefusal: Refusal | undefined;
-  if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
+  if (plan.kind !== "as-is") sendPlannedBody(plan, call, (refusal) => (bodyRefusal = refusal));
+  else if (aws.kind === "signed" && aws.body !== undefined) call.body.end(aws.body);
   else if (signed?.chunks) {
     signed.chunks.once("error", () => {
       bodyRefusal = MALFORMED_CHUNKS;
@@ -138,7 +151,12 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
     const scrubbed = await sendScrubbed(client, upstream, head, aws.swaps);
     return log(status, { bytes: scrubbed, credentials: names });
   }
-  const bytes = await client.respond(status, upstream.statusMessage, head, upstream.body);
+  const scrubbed = sides && sides.own.length > 0 ? await scrubResponse(sides.own, method, status, head, upstream.body) : undefined;
+  if (scrubbed === "failed") {
+    client.abort(); // the upstream failed while its body was read to be scrubbed
+    return log(502, { credentials: names, reason: "upstream-reset" });
+  }
+  const bytes = await client.respond(status, upstream.statusMessage, scrubbed?.head ?? head, scrubbed?.body ?? upstream.body);
   log(status, { bytes, credentials: names });
 }
 

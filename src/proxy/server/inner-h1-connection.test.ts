@@ -154,6 +154,27 @@ describe("serveInnerH1", () => {
     }
   });
 
+  test("a client that leaves mid-request runs every onGone callback (a body read ahead and the upstream call)", async () => {
+    const called: string[] = [];
+    let gone!: () => void;
+    const bothCalled = new Promise<void>((resolve) => (gone = resolve));
+    const server = await fastServer(async (client) => {
+      client.onGone(() => called.push("body read ahead"));
+      client.onGone(() => {
+        called.push("upstream call");
+        gone();
+      });
+      await bothCalled;
+    });
+    try {
+      const socket = connect(server.port, "127.0.0.1", () => socket.end("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf"));
+      await bothCalled;
+      expect(called).toEqual(["body read ahead", "upstream call"]);
+    } finally {
+      server.close();
+    }
+  });
+
   test("an upstream header with a CR or LF cuts the connection instead of splitting the response", async () => {
     const server = await fastServer(async (client) => void (await client.respond(200, undefined, [["x-a", "1\r\nset-cookie: evil=1"]], Readable.from([]))));
     try {

@@ -168,7 +168,11 @@ class FastClient implements ClientSide {
   readonly #body: PassThrough | undefined;
   #headSent = false;
   #finished = false;
-  #onClose: (() => void) | undefined;
+  /** What to cancel when the client goes before its response is complete (the upstream call, a body read ahead). */
+  readonly #aborts: (() => void)[] = [];
+  readonly #onClose = (): void => {
+    if (!this.#finished) for (const abort of this.#aborts) abort();
+  };
 
   constructor(socket: Duplex, request: FastRequest, body: PassThrough | undefined) {
     this.#socket = socket;
@@ -184,13 +188,12 @@ class FastClient implements ClientSide {
   }
 
   onGone(abort: () => void): void {
-    this.#onClose = () => !this.#finished && abort();
-    this.#socket.once("close", this.#onClose);
+    if (this.#aborts.push(abort) === 1) this.#socket.once("close", this.#onClose);
   }
 
   /** The request is over: its listener on the connection goes. */
   release(): void {
-    if (this.#onClose) this.#socket.off("close", this.#onClose);
+    if (this.#aborts.length > 0) this.#socket.off("close", this.#onClose);
   }
 
   pipeBody(to: Writable): void {

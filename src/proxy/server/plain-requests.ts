@@ -1,7 +1,8 @@
 /**
  * Requests the proxy reads on a connection that is not a tunnel: plain http:// in absolute
  * form (each request checked on its own: token, canonical target, policy, addresses), and
- * origin-form requests to the proxy itself (/_credproxy/health, /_credproxy/metrics).
+ * origin-form requests to the proxy itself (/_credproxy/health, /_credproxy/metrics, and the
+ * relays and MCP servers at /relay/… and /mcp/…).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { admit } from "./admit.ts";
@@ -10,10 +11,11 @@ import { forwardRequest } from "./forward-request.ts";
 import { ownEndpoint } from "./own-endpoints.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { reportRefusal } from "./report-refusal.ts";
+import { relayEndpoint } from "../relay/relay-request.ts";
 
 export async function plainRequest(runtime: ProxyRuntime, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
-  if (url.startsWith("/")) return ownEndpoint(runtime, req, res);
+  if (url.startsWith("/")) return relayEndpoint(runtime, req, res) ?? ownEndpoint(runtime, req, res);
   const split = splitAbsolute(url);
   if (split === undefined) {
     return sendRefusal(res, { status: 400, code: "bad-target", message: "credproxy refused the request: the target is neither http://host/path nor /path." });

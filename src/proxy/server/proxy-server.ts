@@ -6,7 +6,8 @@
  *
  * - CONNECT → admission (token, canonical target, policy, addresses) → an intercepted tunnel
  *   when the tenant has a credential for the target (or intercept: all), else an opaque one;
- * - anything else → the plain server (absolute-form http:// and the proxy's own paths).
+ * - anything else → the plain server (absolute-form http:// and the proxy's own paths), also
+ *   behind TLS when the client opened with TLS (direct-tls.ts).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
@@ -31,6 +32,7 @@ import { plainRequest } from "./plain-requests.ts";
 import type { ProxyRuntime } from "./proxy-runtime.ts";
 import { readFirstHead } from "./read-first-head.ts";
 import { reportRefusal } from "./report-refusal.ts";
+import { directTls } from "../relay/direct-tls.ts";
 
 export interface ProxyServer {
   readonly host: string;
@@ -66,7 +68,8 @@ async function onConnection(runtime: ProxyRuntime, socket: Socket, inner: HttpSe
   if (runtime.connections >= limits.maxConnections) return refuseRaw(socket, { status: 503, code: "too-many-connections", message: `credproxy has ${limits.maxConnections} connections open (limits.max_connections); try again shortly.` });
   runtime.connections++;
   socket.once("close", () => runtime.connections--);
-  const first = await readFirstHead(socket, { maxBytes: limits.maxHeaderBytes, timeoutMs: limits.tlsHandshakeTimeoutMs });
+  const first = await readFirstHead(socket, { maxBytes: limits.maxHeaderBytes, timeoutMs: limits.tlsHandshakeTimeoutMs, sniffTls: true });
+  if ("tls" in first) return directTls(runtime, socket, first.tls, plain);
   if ("error" in first) {
     if (first.error === "too large") refuseRaw(socket, { status: 431, code: "head-too-large", message: `credproxy refused the request: its head is larger than ${limits.maxHeaderBytes} bytes (limits.max_header_bytes).` });
     else if (first.error === "bare LF") refuseRaw(socket, { status: 400, code: "bad-head", message: "credproxy refused the request: a line ends in a bare LF." });

@@ -12,10 +12,18 @@ export type FirstHead =
   | { readonly head: string; readonly rest: Buffer }
   | { readonly error: "too large" | "bare LF" | "timeout" | "closed" };
 
-export function readFirstHead(socket: Socket, options: { maxBytes: number; timeoutMs: number }): Promise<FirstHead> {
+/** With sniffTls: the client opened with a TLS record (0x16), not a request line (TLS to the proxy itself). */
+export type TlsOpening = { readonly tls: Buffer };
+
+const TLS_HANDSHAKE = 0x16;
+
+export function readFirstHead(socket: Socket, options: { maxBytes: number; timeoutMs: number; sniffTls: true }): Promise<FirstHead | TlsOpening>;
+export function readFirstHead(socket: Socket, options: { maxBytes: number; timeoutMs: number }): Promise<FirstHead>;
+export function readFirstHead(socket: Socket, options: { maxBytes: number; timeoutMs: number; sniffTls?: boolean }): Promise<FirstHead | TlsOpening> {
   const reader = new HeadReader();
+  let first = true;
   return new Promise((resolve) => {
-    const finish = (result: FirstHead): void => {
+    const finish = (result: FirstHead | TlsOpening): void => {
       clearTimeout(timer);
       socket.off("readable", onReadable).off("end", onClosed).off("close", onClosed).off("error", onClosed);
       resolve(result);
@@ -25,6 +33,8 @@ export function readFirstHead(socket: Socket, options: { maxBytes: number; timeo
     // to no one, which is what happens to a flowing stream in Bun.
     const onReadable = (): void => {
       for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+        if (first && options.sniffTls && chunk[0] === TLS_HANDSHAKE) return finish({ tls: chunk });
+        first = false;
         reader.push(chunk);
         const next = reader.next(options.maxBytes);
         if (next === undefined) continue;

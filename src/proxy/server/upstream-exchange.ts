@@ -79,7 +79,8 @@ function h1Exchange(runtime: ProxyRuntime, admitted: Admitted, options: Exchange
 }
 
 function h2Exchange(session: ClientHttp2Session, options: ExchangeOptions, headTimeoutMs: number): UpstreamExchange {
-  const { host, ...rest } = options.headers;
+  // Transfer-Encoding is HTTP/1.1 framing (a body streamed with placeholders replaced asks for it); HTTP/2 has its frames.
+  const { host, "transfer-encoding": _framing, ...rest } = options.headers;
   const stream = session.request({ ":method": options.method, ":path": options.path, ":scheme": "https", ":authority": String(host), ...rest });
   const response = new Promise<UpstreamResponse | UpstreamFailure>((resolve) => {
     const timer = setTimeout(() => {

@@ -5,18 +5,29 @@
  * chunks of at most 1024 bytes with a 1 ms pause after each, as the real agent does. Sequence
  * numbers, acks (also for duplicates) and resends use the src/ssm windows with the agent's
  * message type. The session outlives WebSocket reconnects; only `terminate` ends it.
+ *
+ * With `type: LocalPortForwarding` in the properties, a ClientVersion ≥ 1.1.70 in the
+ * HandshakeResponse and an agent version that has it, the plugin runs in mux mode instead
+ * (fake-mux-port.ts): one connection per smux stream, through the same pump and pacing.
  */
 import { connect, type Socket } from "node:net";
 import { parseAcknowledge } from "../../../src/ssm/acknowledge.ts";
 import { buildChannelClosedPayload } from "../../../src/ssm/channel-closed.ts";
 import { decodeClientMessage, encodeClientMessage, type ClientMessage } from "../../../src/ssm/client-message.ts";
-import { parseFlagPayload } from "../../../src/ssm/flag-payload.ts";
+import { compareVersions } from "../../../src/ssm/client-version.ts";
+import { buildFlagPayload, parseFlagPayload } from "../../../src/ssm/flag-payload.ts";
 import { IncomingWindow } from "../../../src/ssm/incoming-window.ts";
 import { isObject, jsonBytes, parseJsonObject } from "../../../src/ssm/json-payload.ts";
 import { HeaderFlag, MessageType, PayloadType, SCHEMA_VERSION, STREAM_DATA_PAYLOAD_SIZE, StreamFlag } from "../../../src/ssm/message-types.ts";
 import { OutgoingWindow, type OutgoingMessage } from "../../../src/ssm/outgoing-window.ts";
 import type { FaultSwitches } from "./fault-switches.ts";
 import { FaultyLink } from "./faulty-link.ts";
+import { FakeMuxPort } from "./fake-mux-port.ts";
+
+/** The agent runs mux for LocalPortForwarding when the client is at least this (port.go). */
+const MUX_MIN_CLIENT_VERSION = "1.1.70";
+/** The first agent with a mux Port plugin is newer than this (the plugin's own check). */
+const MUX_AGENT_VERSION_AFTER = "3.0.196.0";
 
 /** Where the agent's Port plugin connects: the service on the instance. */
 export interface AgentTarget {
@@ -75,6 +86,8 @@ export class FakeAgent {
   private socket: ClientSocket | undefined;
   private everAttached = false;
   private tcp: Socket | undefined;
+  /** Set in mux mode; then `tcp` stays unset. */
+  mux: FakeMuxPort | undefined;
   private tcpReady = false;
   private tcpEnded = false;
   private pending: Buffer[] = [];
@@ -182,9 +195,9 @@ export class FakeAgent {
         return this.handleHandshakeResponse(message.payload);
       case PayloadType.Output:
         // The real agent acks but discards Output that arrives before the handshake completes.
-        if (this.state === "live" && this.tcp !== undefined) {
+        if (this.state === "live" && this.target !== undefined) {
           this.stats.bytesToTarget += message.payload.length;
-          this.tcp.write(message.payload);
+          this.target.write(message.payload);
         }
         return;
       case PayloadType.Flag:
@@ -203,7 +216,7 @@ export class FakeAgent {
       return;
     }
     if (flag === StreamFlag.TerminateSession) this.terminate("the client ended the session");
-    else if (flag === StreamFlag.DisconnectToPort) this.tcp?.end();
+    else if (flag === StreamFlag.DisconnectToPort) this.target?.end();
   }
 
   private sendHandshakeRequest(): void {
@@ -225,9 +238,32 @@ export class FakeAgent {
     const nanoseconds = Math.round((performance.now() - this.startedAt) * 1e6);
     this.pushControl(PayloadType.HandshakeComplete, jsonBytes({ HandshakeTimeToComplete: nanoseconds, CustomerMessage: "" }));
     this.state = "live";
+    if (this.muxFor(payload)) return this.startMux();
     const delay = this.options.faults.dialDelayMs;
     if (delay > 0) this.dialTimer = setTimeout(() => this.dialTarget(), delay);
     else this.dialTarget();
+  }
+
+  /** Basic mode's one connection or mux mode's streams: where client Output goes. */
+  private get target(): Pick<Socket, "write" | "pause" | "resume" | "end" | "destroy"> | Pick<FakeMuxPort, "write" | "pause" | "resume" | "end" | "destroy"> | undefined {
+    return this.mux ?? this.tcp;
+  }
+
+  /** The agent's choice (port.go): LocalPortForwarding, a client ≥ 1.1.70, and an agent that has mux. */
+  private muxFor(response: Uint8Array): boolean {
+    if (this.options.properties["type"] !== "LocalPortForwarding") return false;
+    if (compareVersions(this.options.agentVersion, MUX_AGENT_VERSION_AFTER) <= 0) return false;
+    const clientVersion = parseJsonObject("handshake response", response)["ClientVersion"];
+    return typeof clientVersion === "string" && compareVersions(clientVersion, MUX_MIN_CLIENT_VERSION) >= 0;
+  }
+
+  private startMux(): void {
+    this.mux = new FakeMuxPort({
+      target: this.options.target,
+      send: (bytes) => this.takeFromTarget(bytes),
+      connectError: () => this.pushControl(PayloadType.Flag, buildFlagPayload(StreamFlag.ConnectToPortError)),
+    });
+    this.tcpReady = true;
   }
 
   /** The Port plugin's one connection, dialled after HandshakeComplete. */
@@ -248,7 +284,7 @@ export class FakeAgent {
     this.stats.bytesFromTarget += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes > READ_HIGH_WATER) this.tcp?.pause();
+    if (this.pendingBytes > READ_HIGH_WATER) this.target?.pause();
     void this.pump();
   }
 
@@ -268,7 +304,7 @@ export class FakeAgent {
         const chunk = this.takeChunk(STREAM_DATA_PAYLOAD_SIZE);
         while (!this.ended && !this.pushData(chunk)) await new Promise<void>((resolve) => (this.windowSpace = resolve));
         this.windowSpace = undefined;
-        if (this.pendingBytes < READ_HIGH_WATER / 2) this.tcp?.resume();
+        if (this.pendingBytes < READ_HIGH_WATER / 2) this.target?.resume();
         if (this.options.readPauseMs > 0) await Bun.sleep(this.options.readPauseMs);
       }
     } finally {
@@ -407,7 +443,7 @@ export class FakeAgent {
     this.toClient.discard();
     this.fromClient.discard();
     this.windowSpace?.();
-    this.tcp?.destroy();
+    this.target?.destroy();
   }
 
   /** The agent's window counters, for tests. */

@@ -13,6 +13,7 @@
  *   POST /_fake/terminate/{id}      end the session as TerminateSession does
  */
 import type { AgentStats } from "./fake-agent.ts";
+import type { MuxPortStats } from "./fake-mux-port.ts";
 import type { FakeSsm } from "./fake-ssm.ts";
 import { noFaults, type DirectionFaults, type FaultSwitches } from "./fault-switches.ts";
 import type { LinkStats } from "./faulty-link.ts";
@@ -33,6 +34,8 @@ export interface SessionSnapshot {
   readonly grants: number;
   readonly clientIds: readonly string[];
   readonly agent: AgentStats;
+  /** The Port plugin's smux streams, in mux mode (AWS-StartPortForwardingSession); else null. */
+  readonly mux: MuxPortStats | null;
   readonly toClient: LinkStats;
   readonly fromClient: LinkStats;
   readonly windows: Record<string, unknown>;
@@ -78,6 +81,7 @@ function snapshot(fake: FakeSsm, id: string): SessionSnapshot {
     grants: s.grants.length,
     clientIds: s.clientIds,
     agent: s.agent.stats,
+    mux: s.agent.mux?.stats ?? null,
     toClient: s.agent.toClient.stats,
     fromClient: s.agent.fromClient.stats,
     windows: s.agent.windowStats() as unknown as Record<string, unknown>,

@@ -19,8 +19,15 @@ export interface FakeSsmOptions {
   readonly target: AgentTarget;
   /** Instance ids that are "online"; StartSession to any other gives TargetNotConnected. */
   readonly instances?: readonly string[];
-  /** Session documents accepted, each a basic Port session; default AWS-StartSSHSession. */
+  /**
+   * Session documents accepted; default AWS-StartSSHSession. Each is a Port session, basic except
+   * AWS-StartPortForwardingSession, whose properties say LocalPortForwarding (smux mode).
+   */
   readonly documents?: readonly string[];
+  /** Documents StartSession answers AccessDeniedException for, as an IAM policy would. */
+  readonly deniedDocuments?: readonly string[];
+  /** The AgentVersion of the handshake and DescribeInstanceInformation; default FAKE_AGENT_VERSION. */
+  readonly agentVersion?: string;
   /** The agent's pause after each 1024-byte read; default 1 ms like the real agent. */
   readonly readPauseMs?: number;
   /** Seed for the fault dice. */
@@ -54,6 +61,8 @@ export interface FakeSsm {
 
 export const DEFAULT_INSTANCE_ID = "i-0123456789abcdef0";
 export const FAKE_AGENT_VERSION = "3.3.4624.0";
+/** The document whose sessions run in smux mode (with a new enough agent and client). */
+export const PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSession";
 
 /** Starts the fake on 127.0.0.1 (or `hostname`), a port the OS picks (or `port`). */
 export function startFakeSsm(options: FakeSsmOptions): FakeSsm {
@@ -128,7 +137,8 @@ function ssmBackend(context: BackendContext): SsmApiBackend {
     startSession(body) {
       const target = requiredString(body, "Target");
       if (!instances.includes(target)) throw new SsmApiError("TargetNotConnected", `${target} is not connected.`);
-      const session = createSession(context, target, documentOf(body, options.documents ?? ["AWS-StartSSHSession"]), portNumberOf(body));
+      const document = documentOf(body, options.documents ?? ["AWS-StartSSHSession"], options.deniedDocuments ?? []);
+      const session = createSession(context, target, document, portNumberOf(body));
       const grant = session.issue(context.wsBase());
       return { SessionId: session.id, TokenValue: grant.tokenValue, StreamUrl: grant.streamUrl };
     },
@@ -155,26 +165,27 @@ function ssmBackend(context: BackendContext): SsmApiBackend {
   };
 }
 
-function createSession(context: BackendContext, target: string, documentName: string, portNumber: string): FakeSession {
+function createSession(context: BackendContext, target: string, document: string, portNumber: string): FakeSession {
   const id = newSessionId("credproxy-test");
   const agent = new FakeAgent({
     sessionId: id,
     target: context.options.target,
-    properties: { portNumber },
+    properties: document === PORT_FORWARDING_DOCUMENT ? { portNumber, type: "LocalPortForwarding" } : { portNumber },
     faults: context.faults,
     random: context.random,
     readPauseMs: context.options.readPauseMs ?? 1,
-    agentVersion: FAKE_AGENT_VERSION,
+    agentVersion: context.options.agentVersion ?? FAKE_AGENT_VERSION,
     handshakeTimeoutMs: context.options.handshakeTimeoutMs ?? 15_000,
   });
-  const session = new FakeSession({ id, target, documentName, agent });
+  const session = new FakeSession({ id, target, documentName: document, agent });
   context.sessions.set(id, session);
   return session;
 }
 
 /** DocumentName, defaulting like the service to SSM-SessionManagerRunShell (a shell, which this fake refuses). */
-function documentOf(body: Record<string, unknown>, accepted: readonly string[]): string {
+function documentOf(body: Record<string, unknown>, accepted: readonly string[], denied: readonly string[]): string {
   const name = typeof body["DocumentName"] === "string" ? body["DocumentName"] : "SSM-SessionManagerRunShell";
+  if (denied.includes(name)) throw new SsmApiError("AccessDeniedException", `User is not authorized to perform: ssm:StartSession on resource: arn:aws:ssm:us-east-1::document/${name}`);
   if (!accepted.includes(name)) throw new SsmApiError("InvalidDocument", `Document ${name} is not a Port session document this fake serves.`);
   return name;
 }

@@ -4,6 +4,7 @@
  *
  *   bun test/helpers/fake-ssm/serve-fake-ssm.ts --host 198.51.100.2 [--port 0]
  *       [--target 127.0.0.1:7860] [--instance i-…]... [--read-pause-ms 1] [--seed 12] [--unsigned-ok]
+ *       [--document NAME]... [--deny-document NAME]... [--agent-version 3.3.4624.0]
  *
  * `--target` is where each session's fake SSM agent dials (the real agent dials localhost on the
  * instance). Prints `fake-ssm listening on http://HOST:PORT` on stdout when ready; stops on
@@ -21,6 +22,9 @@ const { values } = parseArgs({
     "read-pause-ms": { type: "string", default: "1" },
     seed: { type: "string", default: "12" },
     "unsigned-ok": { type: "boolean", default: false },
+    document: { type: "string", multiple: true },
+    "deny-document": { type: "string", multiple: true },
+    "agent-version": { type: "string" },
   },
 });
 
@@ -37,6 +41,9 @@ const fake = startFakeSsm({
   seed: Number(values.seed),
   requireSignedUpgrade: !values["unsigned-ok"],
   control: true,
+  ...(values.document === undefined ? {} : { documents: values.document }),
+  ...(values["deny-document"] === undefined ? {} : { deniedDocuments: values["deny-document"] }),
+  ...(values["agent-version"] === undefined ? {} : { agentVersion: values["agent-version"] }),
 });
 console.log(`fake-ssm listening on ${fake.apiUrl}`);
 
