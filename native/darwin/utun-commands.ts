@@ -4,6 +4,7 @@
  * CIDR or interface name can never become a command. The argv builders are pure and tested.
  *
  *     ifconfig utun7 inet 100.64.0.1 100.64.0.2 netmask 255.255.255.255 mtu 1400 up
+ *     ifconfig utun7 inet6 fd63:7078:1::3 prefixlen 128     (then a /128 route to the agent's)
  *     route -n add -net 10.99.0.0/24 -interface utun7
  *     route -n add -inet6 -net fd00:99::/64 -interface utun7
  *     route -n delete -net 10.99.0.0/24 -interface utun7
@@ -39,6 +40,11 @@ export function utunAddressArgv(name: string, { address, peer, mtu }: UtunAddres
   return [IFCONFIG_PATH, name, "inet", address, peer, "netmask", "255.255.255.255", "mtu", String(mtu), "up"];
 }
 
+/** `ifconfig NAME inet6 ADDRESS prefixlen 128`: the IPv6 address beside the IPv4 pair. */
+export function utunAddress6Argv(name: string, address6: string): string[] {
+  return [IFCONFIG_PATH, name, "inet6", address6, "prefixlen", "128"];
+}
+
 /** `route -n add|delete [-inet6] -net CIDR -interface NAME`. */
 export function routeArgv(action: "add" | "delete", route: UtunRoute, name: string): string[] {
   return [ROUTE_PATH, "-n", action, ...familyArgs(route), "-net", route.text, "-interface", name];
@@ -66,6 +72,8 @@ export function routeInterfaceOf(stdout: string): string | undefined {
 /** What the utun code asks of ifconfig and route; `utunCommands()` gives the real ones. */
 export interface UtunCommands {
   configure(name: string, addressing: UtunAddressing): void;
+  /** Adds the IPv6 address (after configure). */
+  configure6(name: string, address6: string): void;
   addRoute(name: string, route: UtunRoute): void;
   /** Deletes one; a route that is not there any more is not an error. */
   deleteRoute(name: string, route: UtunRoute): void;
@@ -93,6 +101,7 @@ export function utunCommands(options: { run?: IfconfigRunner | undefined; timeou
   };
   return {
     configure: (name, addressing) => void call(utunAddressArgv(name, addressing)),
+    configure6: (name, address6) => void call(utunAddress6Argv(name, address6)),
     addRoute: (name, route) => void call(routeArgv("add", route, name)),
     deleteRoute(name, route) {
       try {

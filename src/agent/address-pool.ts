@@ -9,6 +9,7 @@
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { parseCidr } from "../net/cidr.ts";
 import { ipv4FromBytes } from "../net/ip-address.ts";
+import { checkIpv6Pool, ipv6InPool } from "./ipv6-pool.ts";
 
 /** Inside 100.64.0.0/10 (shared address space, never routed on the internet); 126 clients. */
 export const DEFAULT_POOL = "100.64.0.0/24";
@@ -18,6 +19,9 @@ export interface AddressPair {
   readonly clientAddress: string;
   /** The agent's TUN address, the client's peer. */
   readonly agentAddress: string;
+  /** With an IPv6 prefix: the pair at the same index in it (ipv6-pool.ts). */
+  readonly clientAddress6?: string | undefined;
+  readonly agentAddress6?: string | undefined;
 }
 
 export interface AddressLease extends AddressPair {
@@ -28,6 +32,8 @@ export interface AddressLease extends AddressPair {
 export interface AddressPool {
   /** The pool's canonical CIDR text. */
   readonly cidr: string;
+  /** The IPv6 prefix's canonical text, when leases carry IPv6 pairs. */
+  readonly cidr6?: string | undefined;
   /** How many pairs the pool has in all. */
   readonly size: number;
   /** Pairs handed out now. */
@@ -36,8 +42,12 @@ export interface AddressPool {
   acquire(): AddressLease | undefined;
 }
 
-/** Throws CredproxyError(Usage) when `cidr` is not an IPv4 range with room for one pair. */
-export function createAddressPool(cidr: string): AddressPool {
+/**
+ * Throws CredproxyError(Usage) when `cidr` is not an IPv4 range with room for one pair (or
+ * `ipv6Pool`, when given, is not a unique local /48../96).
+ */
+export function createAddressPool(cidr: string, ipv6Pool?: string): AddressPool {
+  const pool6 = ipv6Pool === undefined ? undefined : checkIpv6Pool(ipv6Pool);
   const parsed = parseCidr(cidr);
   if ("problem" in parsed) throw poolError(cidr, parsed.problem);
   if (parsed.family !== 4) throw poolError(cidr, "tunnel addresses are IPv4");
@@ -50,6 +60,7 @@ export function createAddressPool(cidr: string): AddressPool {
   const taken = new Set<number>();
   return {
     cidr: parsed.text,
+    cidr6: pool6?.text,
     size,
     inUse: () => taken.size,
     acquire() {
@@ -61,6 +72,7 @@ export function createAddressPool(cidr: string): AddressPool {
         return {
           agentAddress: dotted(agent),
           clientAddress: dotted(agent + 1),
+          ...(pool6 === undefined ? {} : { agentAddress6: ipv6InPool(pool6, 2 * index), clientAddress6: ipv6InPool(pool6, 2 * index + 1) }),
           release() {
             if (released) return;
             released = true;

@@ -14,7 +14,7 @@
  * the TUN is open, for `tunnel up --dns`: it relays this client's queries to the instance's
  * resolver (the VPC's), and closes before the TUN does.
  */
-import type { Cidr } from "../net/cidr.ts";
+import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import { flowHash, pickStripe } from "../tunnel/flow-hash.ts";
 import { DNS_PORT, startDnsRelay, type DnsRelay } from "../tunnel/dns/dns-relay.ts";
@@ -22,6 +22,8 @@ import { packetFilter } from "../tunnel/packet-filter.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import type { AddressLease } from "./address-pool.ts";
 import { clientPacketCheck, type ClientPacketCheck } from "./client-packet-check.ts";
+import { clientPacketCheck6, dualStackCheck } from "./client-packet-check6.ts";
+import type { Ipv6Pair } from "../tunnel/ipv6-offer.ts";
 import type { DnsUpstream } from "./instance-resolver.ts";
 
 /** A session as its client sees it. */
@@ -39,6 +41,8 @@ export interface AgentClientOptions {
   readonly tunName: string;
   readonly mtu: number;
   readonly allowCidrs?: readonly Cidr[] | undefined;
+  /** Both sides accepted IPv6: the lease's IPv6 pair goes on the TUN and IPv6 packets pass the check. */
+  readonly ipv6?: boolean;
   readonly logger?: Logger;
   /** Called once the last session has left (before the TUN is closed). */
   readonly onEmpty?: () => void;
@@ -51,6 +55,8 @@ export interface AgentClientOptions {
 export class AgentClient {
   readonly lease: AddressLease;
   readonly packetCheck: ClientPacketCheck;
+  /** The IPv6 pair the TUN carries, when the client has one. */
+  readonly ipv6: Ipv6Pair | undefined;
   private readonly forClient: (packet: Uint8Array) => boolean;
   private readonly members = new Map<number, ClientMember>();
   /** Every session that uses this client, up or still opening: the TUN stays while one does. */
@@ -70,9 +76,13 @@ export class AgentClient {
   constructor(private readonly options: AgentClientOptions) {
     this.lease = options.lease;
     this.logger = options.logger ?? silentLogger;
+    const { clientAddress6, agentAddress6 } = options.lease;
+    this.ipv6 = options.ipv6 && clientAddress6 !== undefined && agentAddress6 !== undefined ? { clientAddress6, agentAddress6 } : undefined;
     const dnsAddress = options.dnsUpstream === undefined ? undefined : options.lease.agentAddress;
-    this.packetCheck = clientPacketCheck(options.lease.clientAddress, options.allowCidrs, dnsAddress);
-    this.forClient = packetFilter([], options.lease.clientAddress);
+    const check4 = clientPacketCheck(options.lease.clientAddress, options.allowCidrs, dnsAddress);
+    this.packetCheck = dualStackCheck(check4, this.ipv6 && clientPacketCheck6(this.ipv6.clientAddress6, options.allowCidrs));
+    const own6 = this.ipv6 ? [parseCidr(this.ipv6.clientAddress6) as Cidr] : [];
+    this.forClient = packetFilter(own6, options.lease.clientAddress);
   }
 
   get tun(): TunDevice | undefined {
@@ -91,7 +101,14 @@ export class AgentClient {
   /** Opens the TUN once; every session of the client awaits the same device. */
   open(): Promise<TunDevice> {
     this.opening ??= this.options
-      .openTun({ name: this.options.tunName, mtu: this.options.mtu, address: this.lease.agentAddress, peer: this.lease.clientAddress, routes: [] })
+      .openTun({
+        name: this.options.tunName,
+        mtu: this.options.mtu,
+        address: this.lease.agentAddress,
+        peer: this.lease.clientAddress,
+        routes: [],
+        ...(this.ipv6 ? { address6: this.ipv6.agentAddress6, peer6: this.ipv6.clientAddress6 } : {}),
+      })
       .then(async (device) => {
         if (this.closing !== undefined) {
           await device.close();

@@ -31,6 +31,8 @@ export interface AgentServerOptions {
   readonly openTun: (options: TunOptions) => Promise<TunDevice>;
   readonly logger?: Logger;
   readonly mtu?: number;
+  /** Why IPv6 is not forwarded (told to clients); undefined: forwarded when the pool has an IPv6 prefix. */
+  readonly ipv6Unavailable?: string | undefined;
   /** Default tun; in socks mode the pool and openTun are never used. */
   readonly mode?: AgentMode;
   /** Default: the bounded queues. */
@@ -119,6 +121,7 @@ function openSession(socket: Socket<SocketData>, options: AgentServerOptions, cl
     clients,
     openTun: options.openTun,
     allowCidrs: options.allowCidrs,
+    ipv6Unavailable: options.ipv6Unavailable,
     ...(options.mtu === undefined ? {} : { mtu: options.mtu }),
     dnsUpstream: options.dnsUpstream,
     ...(options.dnsPort === undefined ? {} : { dnsPort: options.dnsPort }),

@@ -68,7 +68,7 @@ describe("an agent session's handshake", () => {
   test("a new connection gets HELLO first, with the first free address pair, the MTU and a fresh nonce", () => {
     const { connection, pool } = rig();
     const [hello] = connection.frames;
-    expect(hello).toMatchObject({ type: "hello", version: { major: 1, minor: 1 }, capabilities: CAPABILITY_STRIPES | CAPABILITY_IN_FLIGHT_BOUND, mtu: 1400, agentAddress: "100.64.0.2", clientAddress: "100.64.0.3" });
+    expect(hello).toMatchObject({ type: "hello", version: { major: 1, minor: 2 }, capabilities: CAPABILITY_STRIPES | CAPABILITY_IN_FLIGHT_BOUND, mtu: 1400, agentAddress: "100.64.0.2", clientAddress: "100.64.0.3" });
     expect((hello as HelloFrame).sessionNonce.some((b) => b !== 0)).toBe(true);
     expect(pool.inUse()).toBe(1);
   });

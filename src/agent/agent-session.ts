@@ -32,6 +32,7 @@ import {
   PING_INTERVAL_MS,
   PROTOCOL_VERSION,
   CAPABILITY_STRIPES,
+  CAPABILITY_IPV6,
   CAPABILITY_IN_FLIGHT_BOUND,
   encodeBoundStats,
   encodeStripeJoined,
@@ -43,6 +44,7 @@ import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
 import { VERSION } from "../version.ts";
 import type { AddressLease, AddressPool } from "./address-pool.ts";
 import { AgentClient, clientKey, type AgentClients, type ClientMember } from "./agent-client.ts";
+import { isIpv6Pair, type Ipv6Offer } from "../tunnel/ipv6-offer.ts";
 import { BacklogWriter, type BacklogStats, type BacklogWriterOptions, type ByteSink } from "./backlog-writer.ts";
 import type { DnsUpstream } from "./instance-resolver.ts";
 import { InFlightBound, type InFlightBoundOptions, type InFlightBoundStats } from "./in-flight-bound.ts";
@@ -85,6 +87,8 @@ export interface AgentSessionOptions {
   readonly backlog?: BacklogWriterOptions;
   /** The server's striping clients, shared by its sessions; a session of its own when absent. */
   readonly clients?: AgentClients;
+  /** Why this agent cannot forward IPv6 (told to clients in HELLO); undefined: it can, when the pool has an IPv6 prefix. */
+  readonly ipv6Unavailable?: string | undefined;
   /** With it, each client gets a DNS forwarder on its agent address (port 53) relaying there. */
   readonly dnsUpstream?: DnsUpstream | undefined;
   /** The forwarder's port (53; tests pick another). */
@@ -162,6 +166,8 @@ export class AgentSession implements ClientMember {
   private cancelTimer: () => void = () => undefined;
   private cancelFlush: () => void = () => undefined;
   private endingConnection = false;
+  /** HELLO offered an IPv6 pair (the pool has a prefix and the instance forwards IPv6). */
+  private ipv6Offered = false;
   private readonly counts = { packetsFromClient: 0, bytesFromClient: 0, packetsToClient: 0, bytesToClient: 0 };
   private readonly drops = { oversize: 0, tunWrite: 0, early: 0 };
   /** Set at HELLO_ACK when the client accepted the in-flight bound. */
@@ -190,10 +196,13 @@ export class AgentSession implements ClientMember {
       return this.finish(`no free addresses in ${pool.cidr}`, CloseReason.NotAllowed, `the agent has no free tunnel addresses (pool ${pool.cidr}, ${pool.inUse()} clients); raise --pool on the instance`);
     }
     this.lease = lease;
+    const ipv6 = ipv6Offer(lease, this.options.ipv6Unavailable);
+    this.ipv6Offered = isIpv6Pair(ipv6);
     this.writer.writeControl(
       encodeHello({
         version: PROTOCOL_VERSION,
         capabilities: this.offered(),
+        ipv6,
         mtu: this.mtu,
         clientAddress: lease.clientAddress,
         agentAddress: lease.agentAddress,
@@ -301,17 +310,19 @@ export class AgentSession implements ClientMember {
   private async helloAck(ack: HelloAckFrame): Promise<void> {
     this.cancelTimer();
     let striped: boolean;
+    let ipv6: boolean;
     try {
       const accepted = negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, this.offered()).capabilities;
       striped = (accepted & CAPABILITY_STRIPES) !== 0;
       if ((accepted & CAPABILITY_IN_FLIGHT_BOUND) !== 0) this.bound = new InFlightBound(typeof this.options.inFlightBound === "object" ? this.options.inFlightBound : {});
+      ipv6 = (accepted & CAPABILITY_IPV6) !== 0;
     } catch (error) {
       const framing = error instanceof FramingError ? error : new FramingError("version_unsupported", String(error));
       return this.finish(framing.message, framing.closeReason, framing.message);
     }
     this.ack = ack;
     this.state = "opening";
-    const client = (this.client = this.clientFor(ack, striped));
+    const client = (this.client = this.clientFor(ack, striped, ipv6));
     client.hold(this);
     this.opening = client.open().then(
       (device) => device,
@@ -325,7 +336,7 @@ export class AgentSession implements ClientMember {
     const device = await this.opening;
     if (device === undefined || this.isEnded()) return;
     this.tun = device;
-    if (striped) this.writer.writeControl(encodeStripeJoined(client.lease));
+    if (striped) this.writer.writeControl(encodeStripeJoined({ clientAddress: client.lease.clientAddress, agentAddress: client.lease.agentAddress, ipv6: client.ipv6 }));
     this.state = "up";
     client.join(this);
     this.logger.info("client session up", {
@@ -335,6 +346,7 @@ export class AgentSession implements ClientMember {
       interface: device.name,
       clientAddress: client.lease.clientAddress,
       agentAddress: client.lease.agentAddress,
+      ...(client.ipv6 ? { clientAddress6: client.ipv6.clientAddress6, agentAddress6: client.ipv6.agentAddress6 } : {}),
       ...(ack.stripeCount > 1 ? { stripe: `${ack.stripeIndex}/${ack.stripeCount}`, sessionsOfClient: client.size } : {}),
     });
     for (const packet of this.early.splice(0)) this.fromClient(packet);
@@ -346,7 +358,7 @@ export class AgentSession implements ClientMember {
    * (created with this session's pair when it is the first; else this session's pair goes
    * back), without, a client of this session alone.
    */
-  private clientFor(ack: HelloAckFrame, striped: boolean): AgentClient {
+  private clientFor(ack: HelloAckFrame, striped: boolean, ipv6: boolean): AgentClient {
     const registry = this.options.clients;
     const key = clientKey(ack.clientId);
     const existing = striped ? registry?.get(key) : undefined;
@@ -363,6 +375,7 @@ export class AgentSession implements ClientMember {
       tunName: this.options.tunName ?? AGENT_TUN_NAME,
       mtu: this.mtu,
       allowCidrs: this.options.allowCidrs,
+      ipv6,
       dnsUpstream: this.options.dnsUpstream,
       ...(this.options.dnsPort === undefined ? {} : { dnsPort: this.options.dnsPort }),
       logger: this.logger,
@@ -409,7 +422,7 @@ export class AgentSession implements ClientMember {
 
   /** Capability bits our HELLO offers (and HELLO_ACK may accept). */
   private offered(): number {
-    return CAPABILITY_STRIPES | (this.options.inFlightBound === false ? 0 : CAPABILITY_IN_FLIGHT_BOUND);
+    return CAPABILITY_STRIPES | (this.options.inFlightBound === false ? 0 : CAPABILITY_IN_FLIGHT_BOUND) | (this.ipv6Offered ? CAPABILITY_IPV6 : 0);
   }
 
   /** The client's RX_REPORT: to the bound, and now and then what the bound did back to the client. */
@@ -510,4 +523,11 @@ export class AgentSession implements ClientMember {
       peakBacklogBytes: stats.writer.peakBacklogBytes,
     };
   }
+}
+
+/** HELLO's IPv6 part: the lease's pair, or why there is none. */
+function ipv6Offer(lease: AddressLease, unavailable: string | undefined): Ipv6Offer {
+  if (unavailable !== undefined) return { unavailable };
+  if (lease.clientAddress6 === undefined || lease.agentAddress6 === undefined) return { unavailable: "the agent has no IPv6 tunnel prefix" };
+  return { clientAddress6: lease.clientAddress6, agentAddress6: lease.agentAddress6 };
 }

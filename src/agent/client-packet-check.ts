@@ -46,6 +46,11 @@ export function clientPacketCheck(clientAddress: string, allowed: readonly Cidr[
     const destination = { family: 4 as const, bytes: packet.subarray(16, 20), text: "" };
     return allowed.some((cidr) => cidrContains(cidr, destination)) ? "ok" : "not_allowed";
   };
+  return countingCheck(verdict, drops);
+}
+
+/** A check from a verdict function that counts every refusal in `drops` (client-packet-check6.ts too). */
+export function countingCheck(verdict: (packet: Uint8Array) => ClientPacketVerdict, drops: ClientPacketDrops): ClientPacketCheck {
   return {
     drops,
     check(packet) {

@@ -18,10 +18,16 @@ describe("credproxy agent's flags", () => {
     expect(() => agentSettings({ listen: "agent.invalid:7860" })).toThrow('"agent.invalid" is not an IP address');
   });
 
-  test("--allow-cidr is repeatable, IPv4 only, and refuses host bits with the range to write instead", () => {
-    expect(agentSettings({ "allow-cidr": ["10.99.0.0/24", "172.16.0.0/12"] }).allowCidrs?.map((c) => c.text)).toEqual(["10.99.0.0/24", "172.16.0.0/12"]);
+  test("--allow-cidr is repeatable, IPv4 or IPv6, and refuses host bits with the range to write instead", () => {
+    expect(agentSettings({ "allow-cidr": ["10.99.0.0/24", "172.16.0.0/12", "FD7A:115C::/64"] }).allowCidrs?.map((c) => c.text)).toEqual(["10.99.0.0/24", "172.16.0.0/12", "fd7a:115c::/64"]);
     expect(() => agentSettings({ "allow-cidr": ["10.99.0.1/24"] })).toThrow('agent: --allow-cidr "10.99.0.1/24": 10.99.0.1/24 has host bits set; write 10.99.0.0/24');
-    expect(() => agentSettings({ "allow-cidr": ["fd00::/8"] })).toThrow("the agent forwards IPv4 only");
+  });
+
+  test("--pool6 is a unique local prefix; --no-ipv6 turns IPv6 off; not both", () => {
+    expect(agentSettings({ pool6: "fd63:7078:1:2::/64" })).toMatchObject({ pool6: "fd63:7078:1:2::/64" });
+    expect(agentSettings({ "no-ipv6": true })).toMatchObject({ ipv6: false });
+    expect(() => agentSettings({ pool6: "2001:db8::/64" })).toThrow(/--pool6 "2001:db8::\/64": must lie inside fd00::\/8/);
+    expect(() => agentSettings({ pool6: "fd63:7078:1:2::/64", "no-ipv6": true })).toThrow("--pool6 and --no-ipv6 contradict each other");
   });
 
   test("--pool must be an IPv4 range with room for a pair", () => {

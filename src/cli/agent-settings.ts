@@ -3,6 +3,7 @@
  * a bad value is a usage error that names the flag, the value and what would be right.
  */
 import { DEFAULT_POOL, createAddressPool } from "../agent/address-pool.ts";
+import { checkIpv6Pool } from "../agent/ipv6-pool.ts";
 import type { AgentMode } from "../agent/agent-server.ts";
 import type { AgentSettings } from "../agent/run-agent.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
@@ -17,6 +18,8 @@ export const AGENT_FLAGS = {
   listen: { type: "string" },
   pool: { type: "string" },
   "allow-cidr": { type: "string", multiple: true },
+  pool6: { type: "string" },
+  "no-ipv6": { type: "boolean" },
   mode: { type: "string" },
   "dns-upstream": { type: "string" },
   "no-dns-forward": { type: "boolean" },
@@ -29,6 +32,8 @@ export interface AgentFlags {
   readonly listen?: string | undefined;
   readonly pool?: string | undefined;
   readonly "allow-cidr"?: string[] | undefined;
+  readonly pool6?: string | undefined;
+  readonly "no-ipv6"?: boolean | undefined;
   readonly mode?: string | undefined;
   readonly "dns-upstream"?: string | undefined;
   readonly "no-dns-forward"?: boolean | undefined;
@@ -40,9 +45,11 @@ export function agentSettings(flags: AgentFlags): AgentSettings {
   // The pool's own checks (IPv4, room for a pair) give the message; the error already names --pool.
   const pool = createAddressPool(poolText).cidr;
   const allowCidrs = flags["allow-cidr"]?.map(allowCidr);
+  if (flags.pool6 !== undefined && flags["no-ipv6"] === true) throw usageError(AGENT_COMMAND, "--pool6 and --no-ipv6 contradict each other; give one");
+  const pool6 = flags.pool6 === undefined ? undefined : checkIpv6Pool(flags.pool6).text;
   if (flags["no-dns-forward"] === true && flags["dns-upstream"] !== undefined) throw usageError(AGENT_COMMAND, "give either --dns-upstream or --no-dns-forward, not both");
   const dnsUpstream = flags["no-dns-forward"] === true ? "off" : flags["dns-upstream"] === undefined ? undefined : parseDnsUpstream(flags["dns-upstream"]);
-  return { host, port, pool, allowCidrs, dnsUpstream, mode: agentMode(flags.mode) };
+  return { host, port, pool, allowCidrs, dnsUpstream, mode: agentMode(flags.mode), ...(pool6 === undefined ? {} : { pool6 }), ...(flags["no-ipv6"] === true ? { ipv6: false } : {}) };
 }
 
 /** `10.0.0.2`, `10.0.0.2:5353`, `[fd00::2]:53` or `fd00::2`. */
@@ -83,6 +90,5 @@ function parseListen(text: string): { host: string; port: number } {
 function allowCidr(text: string): Cidr {
   const cidr = parseCidr(text);
   if ("problem" in cidr) throw usageError(AGENT_COMMAND, `--allow-cidr "${text}": ${cidr.problem}`);
-  if (cidr.family !== 4) throw usageError(AGENT_COMMAND, `--allow-cidr "${text}": the agent forwards IPv4 only; give an IPv4 range such as 10.0.0.0/16`);
   return cidr;
 }

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { ErrnoError } from "../../native/libc.ts";
 import { IfconfigError, type IfconfigResult } from "../../native/darwin/ifconfig.ts";
-import { routeArgv, utunAddressArgv, utunCommands } from "../../native/darwin/utun-commands.ts";
+import { routeArgv, utunAddress6Argv, utunAddressArgv, utunCommands } from "../../native/darwin/utun-commands.ts";
 import { ErrorCode } from "../errors.ts";
 import { darwinTunError, openDarwinTun, type DarwinTunDeps } from "./tun-device-darwin.ts";
 
@@ -44,6 +44,36 @@ describe("openDarwinTun()", () => {
       routeArgv("delete", first, "utun5"),
     ]);
     expect(closed).toEqual([41]);
+  });
+});
+
+describe("openDarwinTun() with an IPv6 pair", () => {
+  test("adds the address, a /128 route to the agent's, then the routes; a failure takes all of them back", async () => {
+    const { deps, runs, closed } = fakes({ when: (argv) => argv.includes("add") && argv.includes("fd7a:115c::/64"), stderr: "route: writing to routing socket: File exists" });
+    const options = { ...GOOD, routes: ["10.99.0.0/24", "fd7a:115c::/64"], address6: "fd63:7078:1::3", peer6: "fd63:7078:1::2" };
+    const error = await openDarwinTun(options, deps).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: ErrorCode.Platform, message: "Cannot route fd7a:115c::/64 through the utun device: a route for it exists already" });
+    const peer = { family: 6, text: "fd63:7078:1::2/128" } as const;
+    const v4 = { family: 4, text: "10.99.0.0/24" } as const;
+    expect(runs).toEqual([
+      utunAddressArgv("utun5", { address: "100.64.0.1", peer: "100.64.0.2", mtu: 1400 }),
+      utunAddress6Argv("utun5", "fd63:7078:1::3"),
+      routeArgv("add", peer, "utun5"),
+      routeArgv("add", v4, "utun5"),
+      routeArgv("add", { family: 6, text: "fd7a:115c::/64" }, "utun5"),
+      routeArgv("delete", peer, "utun5"),
+      routeArgv("delete", v4, "utun5"),
+    ]);
+    expect(runs[1]).toEqual(["/sbin/ifconfig", "utun5", "inet6", "fd63:7078:1::3", "prefixlen", "128"]);
+    expect(runs[4]).toEqual(["/sbin/route", "-n", "add", "-inet6", "-net", "fd7a:115c::/64", "-interface", "utun5"]);
+    expect(closed).toEqual([41]);
+  });
+
+  test("an IPv6 address without its peer is refused before anything runs", async () => {
+    const { deps, runs } = fakes();
+    const error = await openDarwinTun({ ...GOOD, address6: "fd63:7078:1::3" }, deps).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: ErrorCode.ConfigInvalid, message: "tunnel IPv6 address and peer come together: give both or neither" });
+    expect(runs).toEqual([]);
   });
 });
 

@@ -16,10 +16,10 @@ import { IfconfigError } from "../../native/darwin/ifconfig.ts";
 import { EAGAIN } from "../../native/darwin/utun-structs.ts";
 import { utunCommands, type UtunCommands } from "../../native/darwin/utun-commands.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
-import type { Cidr } from "./cidr.ts";
+import { parseCidr, type Cidr } from "./cidr.ts";
 import { runStep, startReader, tunDevice, type TunStep } from "./tun-device-handle.ts";
 import type { TunDevice, TunOptions } from "./tun-device.ts";
-import { ipv4FromBytes } from "./ip-address.ts";
+import { ipv4FromBytes, ipv6FromBytes } from "./ip-address.ts";
 import { tunPlan } from "./tun-plan.ts";
 
 const PRIVILEGE_HINT = "run it as root: sudo credproxy tunnel up …";
@@ -46,7 +46,14 @@ export async function openDarwinTun(options: TunOptions, deps: DarwinTunDeps = s
   try {
     const addressing = { address: ipv4FromBytes(plan.address).text, peer: ipv4FromBytes(plan.peer).text, mtu: options.mtu };
     step("configure", () => deps.commands.configure(handle.name, addressing), handle.name);
-    for (const route of plan.routes) {
+    const routes = [...plan.routes];
+    if (plan.address6 && plan.peer6) {
+      const address6 = ipv6FromBytes(plan.address6).text;
+      step("configure", () => deps.commands.configure6(handle.name, address6), handle.name);
+      // No peer form for inet6 here: a /128 route to the agent's address does that job.
+      routes.unshift(parseCidr(`${ipv6FromBytes(plan.peer6).text}/128`) as Cidr);
+    }
+    for (const route of routes) {
       step("route", () => deps.commands.addRoute(handle.name, route), route.text);
       added.push(route);
     }

@@ -1,6 +1,7 @@
 /**
  * The Linux TunDevice: /dev/net/tun (native/linux/tun.ts), configured over rtnetlink
- * (native/linux/netlink.ts: MTU, a /32 address with its peer, up, one device route per CIDR),
+ * (native/linux/netlink.ts: MTU, a /32 address with its peer, the same for IPv6 as a /128 when
+ * given, up, one device route per CIDR),
  * read by a Worker doing poll + read (tun-device-reader.ts), written from the calling thread.
  *
  * The device is not persistent, so closing its descriptor removes it and every route through
@@ -31,6 +32,10 @@ export async function openLinuxTun(options: TunOptions): Promise<TunDevice> {
     step("configure", () => setLink({ ifindex, mtu: options.mtu }), handle.name);
     step("configure", () => addAddress({ ifindex, family: 4, address: plan.address, peer: plan.peer, prefixLength: 32 }), handle.name);
     step("configure", () => setLink({ ifindex, up: true }), handle.name);
+    // `ip -6 addr add A/128 peer P/128 nodad`, only once the link is up: the kernel re-creates just
+    // the local address's route (not the peer's) when a link comes up with IPv6 addresses on it.
+    const { address6, peer6 } = plan;
+    if (address6 && peer6) step("configure", () => addAddress({ ifindex, family: 6, address: address6, peer: peer6, prefixLength: 128 }), handle.name);
     for (const cidr of plan.routes) {
       const route: RouteRequest = { ifindex, family: cidr.family, destination: cidr.bytes, prefixLength: cidr.prefix };
       step("route", () => addRoute(route), cidr.text);

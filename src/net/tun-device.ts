@@ -22,6 +22,10 @@ export interface TunOptions {
   peer: string;
   /** CIDRs (IPv4 or IPv6) to route through the device, e.g. 10.99.0.0/24. */
   routes: string[];
+  /** This side's IPv6 address (a /128), beside the IPv4 one; only together with `peer6`. */
+  address6?: string | undefined;
+  /** The far side's IPv6 address, routed through the device. */
+  peer6?: string | undefined;
 }
 
 /** Counters since the device was opened. Drops are packets lost on purpose, not errors. */

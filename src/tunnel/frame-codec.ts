@@ -18,6 +18,7 @@ import {
   type StripeJoinedFrame,
   type StripesLiveFrame,
 } from "./frames.ts";
+import { readIpv6Offer, readIpv6PairIfAny, writeIpv6Offer, writeIpv6Pair } from "./ipv6-offer.ts";
 import { checkPeerMajor, type ProtocolVersion, type TunnelRole } from "./protocol-version.ts";
 import { decodeStreamBody, encodeStreamBody, isStreamFrameType } from "./streams/stream-frames.ts";
 
@@ -52,6 +53,7 @@ export function encodeHello(hello: HelloFields): Uint8Array {
     .raw(ipv4ToBytes(hello.agentAddress, "the agent address"))
     .raw(hello.sessionNonce)
     .string8(hello.agentVersion, "the agent version");
+  if (hello.ipv6 !== undefined && hello.version.minor >= 2) writeIpv6Offer(w, hello.ipv6);
   return encodeControl(FrameType.Hello, w.finish());
 }
 
@@ -72,6 +74,7 @@ export function encodeHelloAck(ack: HelloAckFields): Uint8Array {
 
 export function encodeStripeJoined(joined: Omit<StripeJoinedFrame, "type">): Uint8Array {
   const body = new BodyWriter().raw(ipv4ToBytes(joined.clientAddress, "the client address")).raw(ipv4ToBytes(joined.agentAddress, "the agent address"));
+  if (joined.ipv6 !== undefined) writeIpv6Pair(body, joined.ipv6);
   return encodeControl(FrameType.StripeJoined, body.finish());
 }
 
@@ -166,7 +169,7 @@ export function decodeBody(typeCode: number, body: Uint8Array, ctx: BodyContext)
     case FrameType.HelloAck:
       return decodeHelloAck(body, ctx);
     case FrameType.StripeJoined:
-      return decodeStripeJoined(body, newerPeer);
+      return decodeStripeJoined(body, newerPeer, Math.min(ctx.peer?.minor ?? 0, ctx.ours.minor) >= 2);
     case FrameType.StripesLive:
       return decodeStripesLive(body, newerPeer);
     case FrameType.Packet:
@@ -193,8 +196,10 @@ function decodeHello(body: Uint8Array, ctx: BodyContext): HelloFrame {
   const agentAddress = ipv4FromBytes(r.bytesCopy(4));
   const sessionNonce = r.bytesCopy(NONCE_BYTES);
   const agentVersion = r.string8("the agent version");
+  // An old reader (a test pretending to be 1.1) skips them as trailing bytes, as 1.1 does.
+  const ipv6 = Math.min(version.minor, ctx.ours.minor) >= 2 ? readIpv6Offer(r) : undefined;
   r.finish();
-  return { type: "hello", version, capabilities, mtu, clientAddress, agentAddress, sessionNonce, agentVersion };
+  return { type: "hello", version, capabilities, mtu, clientAddress, agentAddress, sessionNonce, agentVersion, ...(ipv6 === undefined ? {} : { ipv6 }) };
 }
 
 function decodeHelloAck(body: Uint8Array, ctx: BodyContext): HelloAckFrame {
@@ -211,12 +216,13 @@ function decodeHelloAck(body: Uint8Array, ctx: BodyContext): HelloAckFrame {
   return { type: "hello_ack", version, capabilities, clientId, stripeIndex, stripeCount, hostname, clientVersion, cidrs };
 }
 
-function decodeStripeJoined(body: Uint8Array, newerPeer: boolean): StripeJoinedFrame {
+function decodeStripeJoined(body: Uint8Array, newerPeer: boolean, hasIpv6Fields: boolean): StripeJoinedFrame {
   const r = new BodyReader(body, "STRIPE_JOINED", newerPeer);
   const clientAddress = ipv4FromBytes(r.bytesCopy(4));
   const agentAddress = ipv4FromBytes(r.bytesCopy(4));
+  const ipv6 = hasIpv6Fields ? readIpv6PairIfAny(r) : undefined;
   r.finish();
-  return { type: "stripe_joined", clientAddress, agentAddress };
+  return { type: "stripe_joined", clientAddress, agentAddress, ...(ipv6 === undefined ? {} : { ipv6 }) };
 }
 
 function decodeStripesLive(body: Uint8Array, newerPeer: boolean): StripesLiveFrame {

@@ -1,4 +1,5 @@
 import type { CloseReason } from "./framing-error.ts";
+import type { Ipv6Offer, Ipv6Pair } from "./ipv6-offer.ts";
 import type { ProtocolVersion } from "./protocol-version.ts";
 import type { StreamFrame } from "./streams/stream-frames.ts";
 
@@ -50,6 +51,8 @@ export interface HelloFrame {
   readonly sessionNonce: Uint8Array;
   /** The agent's credproxy version, for logs. */
   readonly agentVersion: string;
+  /** 1.2: the IPv6 pair, or why the agent cannot forward IPv6; absent from a 1.1 agent. */
+  readonly ipv6?: Ipv6Offer | undefined;
 }
 
 /** Client → agent, first frame, sent only after HELLO: the client accepts and says who it is. */
@@ -80,6 +83,8 @@ export interface StripeJoinedFrame {
   readonly type: "stripe_joined";
   readonly clientAddress: string;
   readonly agentAddress: string;
+  /** 1.2: the client's IPv6 pair, when it has one. */
+  readonly ipv6?: Ipv6Pair | undefined;
 }
 
 /**

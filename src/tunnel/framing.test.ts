@@ -288,7 +288,8 @@ describe("garbage and order", () => {
 });
 
 describe("versions", () => {
-  const newerMinor = { ...hello, version: { major: 1, minor: 3 } };
+  // A newer minor still sends the 1.2 fields (the IPv6 offer) before its own.
+  const newerMinor: HelloFields = { ...hello, version: { major: 1, minor: 3 }, ipv6: { unavailable: "no IPv6 here" } };
 
   test("an unknown frame type from a peer with a newer minor is skipped and counted", () => {
     const decoder = new FrameDecoder({ from: "agent" });
@@ -315,7 +316,7 @@ describe("versions", () => {
     const error = framingError(() => new FrameDecoder({ from: "agent" }).push(encodeHello({ ...hello, version: { major: 2, minor: 0 } })));
     expect(error.kind).toBe("version_unsupported");
     expect(error.closeReason).toBe(CloseReason.VersionUnsupported);
-    expect(error.message).toBe("the agent speaks tunnel protocol 2.0, newer than this credproxy's 1.1");
+    expect(error.message).toBe("the agent speaks tunnel protocol 2.0, newer than this credproxy's 1.2");
     expect(error.hint).toBe("upgrade credproxy on this machine");
   });
 

@@ -11,8 +11,11 @@ export interface ProtocolVersion {
   readonly minor: number;
 }
 
-/** 1.1 added the stripes capability and its STRIPE_JOINED and STRIPES_LIVE frames. */
-export const PROTOCOL_VERSION: ProtocolVersion = { major: 1, minor: 1 };
+/**
+ * 1.1 added the stripes capability and its STRIPE_JOINED and STRIPES_LIVE frames; 1.2 the
+ * IPv6 capability and the IPv6 fields appended to HELLO and STRIPE_JOINED (ipv6-offer.ts).
+ */
+export const PROTOCOL_VERSION: ProtocolVersion = { major: 1, minor: 2 };
 
 /** Capability bits offered in HELLO and accepted in HELLO_ACK. None are defined in 1.0. */
 export const NO_CAPABILITIES = 0;
@@ -36,6 +39,12 @@ export const CAPABILITY_STREAMS = 0x2;
  * (0x2 is the streams capability, 0x4 IPv6.)
  */
 export const CAPABILITY_IN_FLIGHT_BOUND = 0x8;
+/**
+ * 1.2: IPv6 through the TUN. Offered by an agent that can forward IPv6 (its HELLO then carries
+ * an IPv6 pair; one that cannot says why in HELLO and does not offer it), accepted by a client
+ * that will put the pair on its TUN.
+ */
+export const CAPABILITY_IPV6 = 0x4;
 
 export type TunnelRole = "agent" | "client";
 

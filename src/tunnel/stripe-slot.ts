@@ -3,6 +3,7 @@
  * its place (the stripe index), the session now in it, its own restart backoff and counters,
  * and what `tunnel status` shows for it.
  */
+import type { Ipv6State } from "./ipv6-state.ts";
 import type { DataChannel } from "../ssm/data-channel-types.ts";
 import { flowHash, pickStripe } from "./flow-hash.ts";
 import type { BoundStatsFrame, FrameDecoder } from "./framing.ts";
@@ -19,6 +20,8 @@ export interface Session {
   striped: boolean;
   mtu: number;
   agentVersion: string;
+  /** From HELLO (or STRIPE_JOINED): the IPv6 pair, or why there is none. */
+  ipv6: Ipv6State;
   accepts: (packet: Uint8Array) => boolean;
   lastPongAt: number;
   nextPingId: number;

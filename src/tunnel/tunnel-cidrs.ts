@@ -9,13 +9,22 @@ import { cidrContains, parseCidr, type Cidr } from "../net/cidr.ts";
 import { parseIp } from "../net/ip-address.ts";
 
 const LOOPBACK = [parseCidr("127.0.0.0/8") as Cidr, parseCidr("::1/128") as Cidr];
+/** IPv6 ranges that are never a VPC's: each with why, and what to write instead. */
+const NOT_ROUTABLE_V6: readonly { cidr: Cidr; why: string }[] = [
+  { cidr: parseCidr("::/128") as Cidr, why: "is the unspecified address" },
+  { cidr: parseCidr("::ffff:0:0/96") as Cidr, why: "is IPv4-mapped: give the IPv4 range itself (e.g. 10.0.0.0/16)" },
+  { cidr: parseCidr("fe80::/10") as Cidr, why: "is link-local: it names this host's own links and never crosses a router; give the VPC's IPv6 range (e.g. 2600:1f18:aa:bb00::/56)" },
+  { cidr: parseCidr("ff00::/8") as Cidr, why: "is multicast, which the tunnel does not carry; give the VPC's IPv6 range (e.g. 2600:1f18:aa:bb00::/56)" },
+];
 
 /** Why `text` cannot be routed through the tunnel, or the CIDR. */
 export function checkTunnelCidr(text: string): Cidr | { problem: string } {
   const cidr = parseCidr(text.trim());
   if ("problem" in cidr) return cidr;
-  if (cidr.prefix === 0) return { problem: `${cidr.text} is a default route: it would send everything, the connection to AWS included, into the tunnel; name the private ranges instead (e.g. 10.0.0.0/8)` };
+  if (cidr.prefix === 0) return { problem: `${cidr.text} is a default route: it would send everything, the connection to AWS included, into the tunnel; name the private ranges instead (e.g. ${cidr.family === 4 ? "10.0.0.0/8" : "fd00::/8 or the VPC's /56"})` };
   if (LOOPBACK.some((lo) => overlaps(lo, cidr))) return { problem: `${cidr.text} overlaps loopback, which never leaves this host` };
+  const special = NOT_ROUTABLE_V6.find((r) => overlaps(r.cidr, cidr));
+  if (special !== undefined) return { problem: `${cidr.text} overlaps ${special.cidr.text}, which ${special.why}` };
   return cidr;
 }
 

@@ -30,6 +30,8 @@ const HELLO: HelloFields = {
   sessionNonce: new Uint8Array(16),
   agentVersion: "test-agent",
 };
+/** A 1.2 agent that forwards IPv6. */
+const HELLO6: HelloFields = { ...HELLO, version: { major: 1, minor: 2 }, capabilities: 0x5, ipv6: { clientAddress6: "fd63::3", agentAddress6: "fd63::2" } };
 
 interface Rig {
   tunnel: Tunnel;
@@ -87,11 +89,29 @@ describe("a tunnel session coming up", () => {
     expect(r.tunnel.status().state).toBe("connecting");
     const channel = await bringUp(r);
     const up = await r.tunnel.ready;
-    expect(up).toEqual({ interface: "cpx0", clientAddress: "100.64.0.2", agentAddress: "100.64.0.1", mtu: 1400, routes: ["10.99.0.0/24", "fd00:99::/64"], sessionId: "session-1" });
-    expect(r.tuns[0]!.options).toEqual({ mtu: 1400, address: "100.64.0.2", peer: "100.64.0.1", routes: ["10.99.0.0/24", "fd00:99::/64"] });
+    // A 1.0 agent has no IPv6: the IPv6 CIDR is not routed, and the reason is kept.
+    const ipv6 = { unavailable: "the agent (credproxy test-agent, tunnel protocol 1.0) does not support IPv6" };
+    expect(up).toEqual({ interface: "cpx0", clientAddress: "100.64.0.2", agentAddress: "100.64.0.1", mtu: 1400, routes: ["10.99.0.0/24"], sessionId: "session-1", ipv6 });
+    expect(r.tuns[0]!.options).toEqual({ mtu: 1400, address: "100.64.0.2", peer: "100.64.0.1", routes: ["10.99.0.0/24"] });
     const [ack] = channel.frames();
     expect(ack).toMatchObject({ type: "hello_ack", stripeIndex: 0, stripeCount: 1, hostname: "laptop.test", cidrs: ["10.99.0.0/24", "fd00:99::/64"] });
     expect(r.tunnel.status()).toMatchObject({ state: "up", sessionId: "session-1", interface: "cpx0", sessions: 1, reconnects: 0 });
+  });
+
+  test("with an agent's IPv6 pair, the TUN gets it and the IPv6 CIDRs are routed too", async () => {
+    const r = rig();
+    const channel = await bringUp(r, HELLO6);
+    expect(r.tuns[0]!.options).toEqual({ mtu: 1400, address: "100.64.0.2", peer: "100.64.0.1", routes: ["10.99.0.0/24", "fd00:99::/64"], address6: "fd63::3", peer6: "fd63::2" });
+    expect(channel.frames()[0]).toMatchObject({ type: "hello_ack", capabilities: 0x4 });
+    expect(r.tunnel.status()).toMatchObject({ routes: ["10.99.0.0/24", "fd00:99::/64"], ipv6: "fd63::3 -> fd63::2" });
+  });
+
+  test("an agent that cannot forward IPv6 says why, and the IPv6 CIDRs stay off the TUN", async () => {
+    const r = rig();
+    await bringUp(r, { ...HELLO6, capabilities: 0x1, ipv6: { unavailable: "the instance has no IPv6 default route" } });
+    expect(r.tuns[0]!.options.routes).toEqual(["10.99.0.0/24"]);
+    expect(r.tuns[0]!.options.address6).toBeUndefined();
+    expect(r.tunnel.status().ipv6).toBe("not available: the instance has no IPv6 default route");
   });
 
   test("takes the lower of its MTU and the agent's", async () => {
@@ -160,14 +180,15 @@ describe("packets through an up session", () => {
     expect(r.tunnel.status()).toMatchObject({ packetsSent: 1, bytesSent: 100, packetsReceived: 1, bytesReceived: 60 });
   });
 
-  test("only packets to a --cidr or the agent's address are sent; router solicitations and other destinations are dropped and counted", async () => {
+  test("only packets to a --cidr or the agent's addresses (IPv4 and IPv6) are sent; router solicitations and other destinations are dropped and counted", async () => {
     const r = rig();
-    const channel = await bringUp(r);
+    const channel = await bringUp(r, HELLO6);
     const tun = r.tuns[0]!;
     const routerSolicitation = ipv6(Uint8Array.from([0xff, 0x02, ...new Array(13).fill(0), 0x02]));
     const inV6Cidr = ipv6(Uint8Array.from([0xfd, 0x00, 0x00, 0x99, ...new Array(11).fill(0), 0x05]));
-    for (const packet of [ipv4("10.99.0.255"), ipv4("100.64.0.1"), inV6Cidr, ipv4("10.99.1.1"), ipv4("8.8.8.8"), routerSolicitation, Uint8Array.of(0x45, 0)]) tun.read(packet);
-    expect(sentPackets(channel)).toBe(3);
+    const toAgent6 = ipv6(Uint8Array.from([0xfd, 0x63, ...new Array(13).fill(0), 0x02]));
+    for (const packet of [ipv4("10.99.0.255"), ipv4("100.64.0.1"), inV6Cidr, toAgent6, ipv4("10.99.1.1"), ipv4("8.8.8.8"), routerSolicitation, Uint8Array.of(0x45, 0)]) tun.read(packet);
+    expect(sentPackets(channel)).toBe(4);
     expect(r.tunnel.status().drops).toMatchObject({ filtered: 4, queueFull: 0 });
   });
 

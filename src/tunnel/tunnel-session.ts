@@ -34,6 +34,8 @@ import { VERSION } from "../version.ts";
 import {
   CloseReason,
   CAPABILITY_STRIPES,
+  CAPABILITY_IPV6,
+  type StripeJoinedFrame,
   CAPABILITY_IN_FLIGHT_BOUND,
   encodeClose,
   encodeRxReport,
@@ -52,6 +54,8 @@ import {
   type Frame,
   type HelloFrame,
 } from "./framing.ts";
+import { describeIpv6, helloIpv6, IPV6_HINT, routedCidrs, sentCidrs, type Ipv6State } from "./ipv6-state.ts";
+import { isIpv6Pair } from "./ipv6-offer.ts";
 import { packetFilter } from "./packet-filter.ts";
 import { newSlot, sessionForPacket, slotBoundDrops, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
@@ -101,6 +105,8 @@ export interface TunnelUp {
   readonly mtu: number;
   readonly routes: readonly string[];
   readonly sessionId: string | undefined;
+  /** `fd63:…::3 -> fd63:…::2`, or why IPv6 is not carried (ipv6-state.ts). */
+  readonly ipv6: Ipv6State;
 }
 
 export interface TunnelEnd {
@@ -130,6 +136,13 @@ interface OpenTun {
   readonly up: Omit<TunnelUp, "sessionId">;
 }
 
+/** The addresses of the client's TUN: the IPv4 pair, and the IPv6 pair when the agent gave one. */
+interface TunPair {
+  readonly clientAddress: string;
+  readonly agentAddress: string;
+  readonly ipv6: Ipv6State;
+}
+
 class ClientTunnel implements Tunnel {
   private readonly clock: TunnelClock;
   private readonly logger: Logger;
@@ -147,6 +160,7 @@ class ClientTunnel implements Tunnel {
   /** TUN (re)opens one after another, so two sessions coming up at once share one device. */
   private tunQueue: Promise<void> = Promise.resolve();
   private everUp = false;
+  private warnedIpv6 = false;
   private failedStarts = 0;
   private rttMs: number | undefined;
   private lastError: string | undefined;
@@ -201,6 +215,7 @@ class ClientTunnel implements Tunnel {
       striped: false,
       mtu: this.options.mtu,
       agentVersion: "",
+      ipv6: { unavailable: "no HELLO yet" },
       accepts: () => false,
       lastPongAt: this.clock.now(),
       nextPingId: 1,
@@ -351,7 +366,7 @@ class ClientTunnel implements Tunnel {
     const striping = this.slots.length > 1;
     let negotiated;
     try {
-      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, (striping ? CAPABILITY_STRIPES : NO_CAPABILITIES) | CAPABILITY_IN_FLIGHT_BOUND);
+      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, (striping ? CAPABILITY_STRIPES : NO_CAPABILITIES) | CAPABILITY_IN_FLIGHT_BOUND | CAPABILITY_IPV6);
     } catch (error) {
       return this.endSession(session, asError(error, "HELLO"), true);
     }
@@ -366,6 +381,7 @@ class ClientTunnel implements Tunnel {
     session.reports = (negotiated.capabilities & CAPABILITY_IN_FLIGHT_BOUND) !== 0;
     session.mtu = Math.min(this.options.mtu, hello.mtu);
     session.agentVersion = hello.agentVersion;
+    session.ipv6 = helloIpv6(hello, negotiated.capabilities);
     if (striping && !session.striped && session.slot.index > 0) return this.stripesUnsupported(session, hello);
     if (session.striped) {
       // The agent answers STRIPE_JOINED with the pair every session of ours shares.
@@ -374,14 +390,18 @@ class ClientTunnel implements Tunnel {
       session.cancelHello = this.clock.setTimer(() => this.helloTimedOut(session, ms, "STRIPE_JOINED"), ms);
       return;
     }
-    if (!(await this.openTunFor(session, hello, session.mtu))) return;
+    const pair = { clientAddress: hello.clientAddress, agentAddress: hello.agentAddress, ipv6: session.ipv6 };
+    if (!(await this.openTunFor(session, pair, session.mtu))) return;
     if (!this.sendHelloAck(session, negotiated)) return;
-    this.markUp(session, hello);
+    this.markUp(session, pair);
   }
 
   /** A striped session's STRIPE_JOINED: the TUN with the shared pair, then up. */
-  private async sessionUp(session: Session, pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<void> {
+  private async sessionUp(session: Session, joined: StripeJoinedFrame, mtu: number): Promise<void> {
     session.cancelHello();
+    // The pair the agent gave with HELLO may be another client's: STRIPE_JOINED's is ours.
+    if (isIpv6Pair(session.ipv6)) session.ipv6 = joined.ipv6 ?? { unavailable: "the agent gave this session no IPv6 pair" };
+    const pair = { clientAddress: joined.clientAddress, agentAddress: joined.agentAddress, ipv6: session.ipv6 };
     if (await this.openTunFor(session, pair, mtu)) this.markUp(session, pair);
   }
 
@@ -411,7 +431,7 @@ class ClientTunnel implements Tunnel {
   }
 
   /** Opens or keeps the TUN for `pair`; false (and the tunnel failed or the session gone) when it cannot be used. */
-  private async openTunFor(session: Session, pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<boolean> {
+  private async openTunFor(session: Session, pair: TunPair, mtu: number): Promise<boolean> {
     try {
       await this.ensureTun(pair, mtu);
     } catch (error) {
@@ -423,9 +443,9 @@ class ClientTunnel implements Tunnel {
     return !session.ended && session.slot.session === session && this.tun !== undefined;
   }
 
-  private markUp(session: Session, pair: { agentAddress: string }): void {
+  private markUp(session: Session, pair: TunPair): void {
     const slot = session.slot;
-    session.accepts = packetFilter(this.cidrs, pair.agentAddress);
+    session.accepts = packetFilter(sentCidrs(this.cidrs, pair.ipv6), pair.agentAddress);
     session.up = true;
     session.lastPongAt = this.clock.now();
     slot.upSince = this.clock.now();
@@ -436,20 +456,29 @@ class ClientTunnel implements Tunnel {
     this.schedulePing(session);
     this.liveChanged();
     const up = { ...this.tun!.up, sessionId: session.channel.stats().sessionId };
-    this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), agentVersion: session.agentVersion, ...this.stripeField(slot) });
+    this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), ipv6: describeIpv6(up.ipv6), agentVersion: session.agentVersion, ...this.stripeField(slot) });
+    this.warnUnroutedIpv6(up.ipv6);
     this.options.onUp?.(up);
     this.readyDeferred.resolve(up);
   }
 
+  /** Once per tunnel: IPv6 CIDRs asked for that the agent cannot carry are named, not black-holed. */
+  private warnUnroutedIpv6(ipv6: Ipv6State): void {
+    const unrouted = isIpv6Pair(ipv6) ? [] : this.cidrs.filter((c) => c.family === 6);
+    if (unrouted.length === 0 || this.warnedIpv6) return;
+    this.warnedIpv6 = true;
+    this.logger.warn(`IPv6 not available on the instance: ${describeIpv6(ipv6)}`, { notRouted: unrouted.map((c) => c.text).join(","), hint: IPV6_HINT });
+  }
+
   /** Keeps the open TUN when the addresses and the MTU are unchanged, else (re)opens it. */
-  private ensureTun(pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<void> {
+  private ensureTun(pair: TunPair, mtu: number): Promise<void> {
     const next = this.tunQueue.then(() => this.reopenTun(pair, mtu));
     this.tunQueue = next.catch(() => undefined);
     return next;
   }
 
-  private async reopenTun(pair: { clientAddress: string; agentAddress: string }, mtu: number): Promise<void> {
-    const key = `${pair.clientAddress}|${pair.agentAddress}|${mtu}`;
+  private async reopenTun(pair: TunPair, mtu: number): Promise<void> {
+    const key = `${pair.clientAddress}|${pair.agentAddress}|${describeIpv6(pair.ipv6)}|${mtu}`;
     if (this.tun?.key === key || this.stopping) return;
     const old = this.tun;
     this.tun = undefined;
@@ -457,13 +486,14 @@ class ClientTunnel implements Tunnel {
       this.logger.info("the agent gave new tunnel addresses; reopening the TUN", { old: old.key, new: key });
       await old.device.close();
     }
-    const routes = this.cidrs.map((c) => c.text);
+    const routes = routedCidrs(this.cidrs, pair.ipv6).map((c) => c.text);
     const device = await this.options.openTun({
       ...(this.options.tunName !== undefined ? { name: this.options.tunName } : {}),
       mtu,
       address: pair.clientAddress,
       peer: pair.agentAddress,
       routes,
+      ...(isIpv6Pair(pair.ipv6) ? { address6: pair.ipv6.clientAddress6, peer6: pair.ipv6.agentAddress6 } : {}),
     });
     if (this.stopping) {
       await device.close();
@@ -471,7 +501,7 @@ class ClientTunnel implements Tunnel {
     }
     device.onPacket((packet) => this.fromTun(packet));
     device.onError((error) => this.failTunnel(asError(error, "the TUN device failed")));
-    this.tun = { device, key, up: { interface: device.name, clientAddress: pair.clientAddress, agentAddress: pair.agentAddress, mtu, routes } };
+    this.tun = { device, key, up: { interface: device.name, clientAddress: pair.clientAddress, agentAddress: pair.agentAddress, mtu, routes, ipv6: pair.ipv6 } };
   }
 
   private toTun(session: Session, packet: Uint8Array): void {
@@ -611,6 +641,7 @@ class ClientTunnel implements Tunnel {
       agentAddress: this.tun?.up.agentAddress,
       mtu: this.tun?.up.mtu,
       routes: this.cidrs.map((c) => c.text),
+      ipv6: this.tun === undefined ? undefined : describeIpv6(this.tun.up.ipv6),
       startedAt: this.startedAt,
       upSince: upSince.length === 0 ? undefined : Math.min(...upSince),
       packetsSent: this.counters.packetsSent,

@@ -40,6 +40,8 @@ export interface TunnelStatus extends TunnelCounters {
   readonly agentAddress: string | undefined;
   readonly mtu: number | undefined;
   readonly routes: readonly string[];
+  /** `CLIENT6 -> AGENT6`, or `not available: why` (the IPv6 CIDRs are then not routed). */
+  readonly ipv6?: string | undefined;
   /** Unix ms: when the tunnel started, and when its current session came up. */
   readonly startedAt: number;
   readonly upSince: number | undefined;

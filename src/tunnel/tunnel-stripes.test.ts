@@ -10,7 +10,7 @@ import { FakeChannel, fakeTunnelParts } from "./_fake-channel.ts";
 import { FakeTun } from "./_fake-tun.ts";
 import { FakeClock, settle } from "./_fake-tunnel-clock.ts";
 import { flowHash, pickStripe } from "./flow-hash.ts";
-import { CAPABILITY_STRIPES, CloseReason, encodeHello, encodePacket, encodeStripeJoined, type HelloFields } from "./framing.ts";
+import { CAPABILITY_IPV6, CAPABILITY_STRIPES, CloseReason, encodeHello, encodePacket, encodeStripeJoined, type HelloFields } from "./framing.ts";
 import { startTunnel, type Tunnel } from "./tunnel-session.ts";
 
 const HELLO_1_1: HelloFields = {
@@ -218,5 +218,20 @@ describe("failover", () => {
     expect(r.tuns[0]!.closed).toBe(true);
     await r.clock.advance(60_000);
     expect(r.channels).toHaveLength(3);
+  });
+});
+
+describe("striped sessions with IPv6 (protocol 1.2)", () => {
+  test("the TUN takes the IPv6 pair of STRIPE_JOINED (the client's shared one), not the one HELLO offered", async () => {
+    const { clock, channels, tuns, openChannel, openTun } = fakeTunnelParts();
+    const tunnel = startTunnel({ openChannel, openTun, cidrs: ["10.99.0.0/24", "fd7a::/64"], mtu: 1400, clock, hostname: "laptop.test", sessions: 2 });
+    const hello6: HelloFields = { ...HELLO_1_1, version: { major: 1, minor: 2 }, capabilities: CAPABILITY_STRIPES | CAPABILITY_IPV6, ipv6: { clientAddress6: "fd63::9", agentAddress6: "fd63::8" } };
+    await hello(channels[0]!, hello6);
+    expect(channels[0]!.frames()[0]).toMatchObject({ type: "hello_ack", capabilities: CAPABILITY_STRIPES | CAPABILITY_IPV6 });
+    channels[0]!.deliver(encodeStripeJoined({ clientAddress: "100.64.0.3", agentAddress: "100.64.0.2", ipv6: { clientAddress6: "fd63::3", agentAddress6: "fd63::2" } }));
+    await settle();
+    expect(tuns[0]!.options).toMatchObject({ address: "100.64.0.3", routes: ["10.99.0.0/24", "fd7a::/64"], address6: "fd63::3", peer6: "fd63::2" });
+    expect(tunnel.status().ipv6).toBe("fd63::3 -> fd63::2");
+    await tunnel.close();
   });
 });

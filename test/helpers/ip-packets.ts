@@ -2,6 +2,7 @@
  * Just enough IPv4 and UDP to test a TUN device: read the header of a packet the kernel sent
  * into the device, and build a UDP datagram (with correct IPv4 and UDP checksums) to write back.
  */
+import { parseIp } from "../../src/net/ip-address.ts";
 
 export interface Ipv4Packet {
   protocol: number;
@@ -85,4 +86,16 @@ function addressBytes(text: string): Uint8Array {
   const parts = text.split(".").map(Number);
   if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`not an IPv4 address: ${text}`);
   return Uint8Array.from(parts);
+}
+
+/** A bare IPv6 header (next header 59, "no next header") from `source` to `destination`, 8 bytes of payload. */
+export function ipv6Header(source: string, destination: string): Uint8Array {
+  const packet = new Uint8Array(48);
+  packet[0] = 0x60;
+  packet[5] = 8;
+  packet[6] = 59;
+  packet[7] = 64;
+  packet.set(parseIp(source)!.bytes, 8);
+  packet.set(parseIp(destination)!.bytes, 24);
+  return packet;
 }

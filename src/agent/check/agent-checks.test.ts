@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { checkFirewall, checkIpForward, checkLine, checkListen, checkPrivileges, checkSsmAgent, checksPassed, checkSummary, checkTun, type CheckResult } from "./agent-checks.ts";
+import { checkFirewall, checkIpv6, checkIpForward, checkLine, checkListen, checkPrivileges, checkSsmAgent, checksPassed, checkSummary, checkTun, type CheckResult } from "./agent-checks.ts";
 
 const LISTEN = { host: "127.0.0.1", port: 7860 };
 const err = (code: string) => ({ code, message: `${code}: something` });
@@ -65,5 +65,16 @@ describe("report", () => {
     expect(checksPassed([ok, failed, unknown])).toBe(false);
     expect(checkSummary([ok, unknown])).toBe("agent check: every required check passed");
     expect(checkSummary([ok, failed, unknown])).toBe("agent check: 1 of 2 required checks failed (listen)");
+  });
+});
+
+describe("checkIpv6()", () => {
+  test("a global address and a default route: ok, IPv6 for clients", () => {
+    expect(checkIpv6({ globalAddresses: ["2600:1f18::5 on ens5"], defaultRouteVia: "ens5" }, undefined)).toMatchObject({ status: "ok", required: false, detail: "2600:1f18::5 on ens5; default route via ens5: clients get IPv6 through the tunnel" });
+  });
+  test("without: advice, not a failure of the check as a whole, saying clients get IPv4 only", () => {
+    const result = checkIpv6({ globalAddresses: [], defaultRouteVia: undefined }, "the instance has no IPv6 default route");
+    expect(result).toMatchObject({ status: "fail", required: false, detail: "the instance has no IPv6 default route: clients get IPv4 only, and are told IPv6 is not available" });
+    expect(result.hint).toContain("dual-stack subnet");
   });
 });

@@ -128,3 +128,15 @@ export function checkSummary(results: readonly CheckResult[]): string {
   if (failed.length === 0) return "agent check: every required check passed";
   return `agent check: ${failed.length} of ${results.filter((r) => r.required).length} required checks failed (${failed.map((r) => r.name).join(", ")})`;
 }
+
+/** Advice only: IPv6 through the tunnel needs a global IPv6 address and an IPv6 default route here. */
+export function checkIpv6(info: { globalAddresses: readonly string[]; defaultRouteVia: string | undefined }, unavailable: string | undefined): CheckResult {
+  const base = { name: "ipv6", required: false };
+  if (unavailable === undefined) return { ...base, status: "ok", detail: `${info.globalAddresses.join(", ")}; default route via ${info.defaultRouteVia}: clients get IPv6 through the tunnel` };
+  return {
+    ...base,
+    status: "fail",
+    detail: `${unavailable}: clients get IPv4 only, and are told IPv6 is not available`,
+    hint: "for IPv6, give the instance an IPv6 address in a dual-stack subnet (EC2: assign an IPv6 address; the subnet route table needs ::/0); IPv4 is unaffected",
+  };
+}

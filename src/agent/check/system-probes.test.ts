@@ -19,12 +19,13 @@ describe("runAgentChecks()", () => {
     writeFileSync(file, "0\n");
     const before = statSync(file).mtimeMs;
     const results = await runAgentChecks({ host: "127.0.0.1", port: 0 }, { tunDevice: "/nonexistent/tun", ipForwardFile: file, runner: noSystemctl });
-    expect(results.map((r) => r.name)).toEqual(["privileges", "tun", "firewall", "ip-forward", "listen", "ssm-agent"]);
+    expect(results.map((r) => r.name)).toEqual(["privileges", "tun", "firewall", "ip-forward", "listen", "ssm-agent", "ipv6"]);
     const by = Object.fromEntries(results.map((r) => [r.name, r]));
     expect(by.tun).toMatchObject({ status: "fail", detail: "cannot open /nonexistent/tun: ENOENT" });
     expect(by["ip-forward"]).toMatchObject({ status: "ok", detail: expect.stringContaining("now 0") });
     expect(by.listen!.status).toBe("ok");
     expect(by["ssm-agent"]!.required).toBe(false);
+    expect(by.ipv6!.required).toBe(false);
     expect(readFileSync(file, "utf8")).toBe("0\n");
     expect(statSync(file).mtimeMs).toBe(before);
   });

@@ -10,9 +10,11 @@ import { hasNetAdmin } from "../../tunnel/net-admin.ts";
 import { spawnRunner, type CommandRunner } from "../command-runner.ts";
 import { defaultWhich } from "../detect-firewall.ts";
 import { IP_FORWARD_FILE } from "../ip-forward.ts";
+import { ipv6Unavailable, readInstanceIpv6 } from "../ipv6-probe.ts";
 import {
   checkFirewall,
   checkIpForward,
+  checkIpv6,
   checkListen,
   checkPrivileges,
   checkSsmAgent,
@@ -48,7 +50,13 @@ export async function runAgentChecks(listen: { host: string; port: number }, opt
     checkIpForward(readWritable(forward), forward),
     checkListen(listen, await bindProbe(listen)),
     checkSsmAgent(await ssmAgentSeen(options.runner ?? spawnRunner(5_000))),
+    ipv6Check(),
   ];
+}
+
+function ipv6Check(): CheckResult {
+  const info = readInstanceIpv6();
+  return checkIpv6(info, ipv6Unavailable(info));
 }
 
 function probeError(error: unknown): ProbeError {

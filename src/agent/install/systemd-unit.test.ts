@@ -40,7 +40,7 @@ describe("agentUnit()", () => {
       "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX",
       "DevicePolicy=closed",
       "DeviceAllow=/dev/net/tun rw",
-      "ReadWritePaths=/proc/sys/net/ipv4/ip_forward /run",
+      "ReadWritePaths=/proc/sys/net/ipv4/ip_forward -/proc/sys/net/ipv6/conf /run",
       "Restart=on-failure",
       "WantedBy=multi-user.target",
     ]) {

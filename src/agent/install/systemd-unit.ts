@@ -10,8 +10,10 @@
  *   and nftables need NET_ADMIN; legacy iptables opens a raw socket (NET_RAW); the DNS forwarder
  *   binds port 53 on each client's tunnel address (NET_BIND_SERVICE). AmbientCapabilities= is only for
  *   services that run as another user, so it is absent.
- * - ProtectKernelTunables=yes with ReadWritePaths= on ip_forward alone: the one sysctl the
+ * - ProtectKernelTunables=yes with ReadWritePaths= on ip_forward (and the IPv6 conf below): the sysctls the
  *   agent turns on (and back off on exit); the rest of /proc/sys and /sys stay read-only.
+ * - ReadWritePaths=-/proc/sys/net/ipv6/conf: IPv6 forwarding and accept_ra for NAT66 (the "-"
+ *   keeps the unit starting on a kernel without IPv6).
  * - ReadWritePaths=/run: ProtectSystem=strict makes /run read-only too, and iptables must be
  *   able to create /run/xtables.lock.
  * - DevicePolicy=closed + DeviceAllow=/dev/net/tun rw, not PrivateDevices= (whose private
@@ -67,7 +69,7 @@ export function agentUnit(options: AgentUnitOptions): string {
     "ProtectHostname=yes",
     ...(options.mode === "socks"
       ? ["RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX", "PrivateDevices=yes"]
-      : ["ReadWritePaths=/proc/sys/net/ipv4/ip_forward /run", "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX", "DevicePolicy=closed", "DeviceAllow=/dev/net/tun rw"]),
+      : ["ReadWritePaths=/proc/sys/net/ipv4/ip_forward -/proc/sys/net/ipv6/conf /run", "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX", "DevicePolicy=closed", "DeviceAllow=/dev/net/tun rw"]),
     "RestrictNamespaces=yes",
     "RestrictRealtime=yes",
     "RestrictSUIDSGID=yes",

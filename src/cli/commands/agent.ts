@@ -24,7 +24,9 @@ The instance end of \`credproxy tunnel\`: listens for the SSM agent's Port conne
 Session Manager session), gives each client a pair of tunnel addresses and a TUN device of
 its own, and puts the clients' packets on the network with IPv4 forwarding and MASQUERADE
 (nftables or iptables, whichever exists; only its own rules, removed on exit). Several clients
-at once. Needs root or CAP_NET_ADMIN (Linux), except with --mode socks.
+at once. Where the instance has IPv6 (a global address and a default route), clients also
+get an IPv6 pair from a unique local /64 and NAT66; else they are told IPv6 is not available.
+Needs root or CAP_NET_ADMIN (Linux), except with --mode socks.
 
 Options:
   --listen HOST:PORT   Where the SSM agent connects (the client's --agent-port).
@@ -33,7 +35,7 @@ Options:
                        Default: 100.64.0.0/24
   --allow-cidr CIDR    A destination clients may reach (repeat for more); packets to
                        anything else, and packets whose source is not the client's own
-                       address, are dropped. Default: everywhere (in socks mode:
+                       address, are dropped. IPv4 or IPv6. Default: everywhere (in socks mode:
                        everywhere but the instance's loopback and link-local addresses)
   --mode MODE          tun (default): a TUN device per client, for \`tunnel up\`.
                        socks: no TUN, no NAT, no root; the agent dials TCP streams itself
@@ -42,6 +44,10 @@ Options:
                        tunnel address, for tunnel up --dns) sends queries; ADDR or ADDR:PORT.
                        Default: the first nameserver of /etc/resolv.conf, else 169.254.169.253
   --no-dns-forward     Run no DNS forwarder
+  --pool6 CIDR         Unique local IPv6 prefix (inside fd00::/8, /48 to /96) for the
+                       clients' IPv6 pairs. Default: a /64 derived from /etc/machine-id,
+                       clear of the instance's own addresses and routes
+  --no-ipv6            Forward IPv4 only; clients are told IPv6 is off
   --log-level LEVEL    debug, info, warn or error. Default: info
   --check              Test this machine's prerequisites instead (as \`agent check\`)
 ${logOutputHelp(19, "text")}

@@ -1,3 +1,5 @@
+import { isIpv6Pair } from "../../tunnel/ipv6-offer.ts";
+import { describeIpv6 } from "../../tunnel/ipv6-state.ts";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
 import { createLogger, type Logger } from "../../log.ts";
 import { loadTunnelConfig } from "../../tunnel/load-tunnel-config.ts";
@@ -172,7 +174,7 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
       ...tunnel.status(),
       ...(dns === undefined ? {} : { dns: dns.current() }),
     }));
-    process.stdout.write(upLine(name, up, instance.instanceId, dnsRecord) + "\n");
+    process.stdout.write(upLine(name, up, instance.instanceId, dnsRecord, settings.cidrs) + "\n");
     logger.info("tunnel up", { interface: up.interface, routes: up.routes, instance: instance.instanceId, session: up.sessionId });
     const end = await Promise.race([tunnel.closed, stop.then((signal) => tunnel.close(`stopped by ${signal}`))]);
     server.close();
@@ -189,8 +191,12 @@ async function runTunnel(options: RunTunnelOptions): Promise<number> {
   }
 }
 
-/** `tunnel up: work via cpx0 100.64.0.2 -> 100.64.0.1 mtu 1400, routes 10.99.0.0/24[, dns …], instance i-…, session …` */
-export function upLine(name: string, up: TunnelUp, instanceId: string, dns?: TunnelDnsRecord): string {
+/**
+ * `tunnel up: work via cpx0 100.64.0.2 -> 100.64.0.1 mtu 1400, routes 10.99.0.0/24[, dns …], instance i-…, session …`,
+ * then `, ipv6 fd…::3 -> fd…::2` (or `, ipv6 not available: why`) when an IPv6 CIDR was asked for or the agent gave a pair.
+ */
+export function upLine(name: string, up: TunnelUp, instanceId: string, dns?: TunnelDnsRecord, cidrs: readonly string[] = []): string {
   const dnsPart = dns === undefined ? "" : `, ${describeTunnelDns(dns)}`;
-  return `${UP_LINE_PREFIX} ${name} via ${up.interface} ${up.clientAddress} -> ${up.agentAddress} mtu ${up.mtu}, routes ${up.routes.join(" ")}${dnsPart}, instance ${instanceId}, session ${up.sessionId ?? "(none)"}`;
+  const line = `${UP_LINE_PREFIX} ${name} via ${up.interface} ${up.clientAddress} -> ${up.agentAddress} mtu ${up.mtu}, routes ${up.routes.join(" ")}${dnsPart}, instance ${instanceId}, session ${up.sessionId ?? "(none)"}`;
+  return isIpv6Pair(up.ipv6) || cidrs.some((c) => c.includes(":")) ? `${line}, ipv6 ${describeIpv6(up.ipv6)}` : line;
 }

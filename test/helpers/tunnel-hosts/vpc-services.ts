@@ -66,7 +66,7 @@ function receive(socket: Socket, total: number, first: Buffer): void {
   if (total === 0) take(Buffer.alloc(0));
 }
 
-const dns = createSocket("udp4");
+const dns = createSocket(host.includes(":") ? "udp6" : "udp4");
 dns.on("message", (query, from) => dns.send(dnsAnswer(query, values.answer!), from.port, from.address));
 
 await Promise.all([
