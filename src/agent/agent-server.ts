@@ -140,6 +140,8 @@ function openStreamSession(socket: Socket<SocketData>, options: AgentServerOptio
   return new StreamAgentSession({
     connection: { write: (data) => socket.write(data), end: () => void socket.end(), destroy: () => socket.terminate() },
     allowCidrs: options.allowCidrs,
+    // The benchmark's unbounded queues neither offer nor apply the pacing either.
+    inFlightBound: queue.agentInFlightBound,
     logger,
   });
 }

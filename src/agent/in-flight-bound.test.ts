@@ -81,6 +81,20 @@ describe("the agent's in-flight bound", () => {
     expect(bound.admit(84, T0 + 200)).toBe(true);
   });
 
+  test("pacing: more may go only up to the target (small frames a little over it), nothing held before the first report or with nothing in flight", () => {
+    const bound = new InFlightBound({ floorBytes: 4000, smallHeadroomBytes: 1000 });
+    expect(bound.mayPace(1_000_000, T0)).toBe(true);
+    bound.sent(3000, T0);
+    bound.report(0, T0);
+    expect([bound.mayPace(1000, T0), bound.mayPace(1001, T0), bound.mayPace(100, T0)]).toEqual([true, false, true]);
+    bound.sent(1900, T0);
+    expect([bound.mayPace(100, T0), bound.mayPace(101 + 128, T0)]).toEqual([true, false]);
+    // Pacing refuses without counting a drop: the sender keeps the bytes.
+    expect(bound.stats(T0).drops).toBe(0);
+    bound.report(4900, T0 + 10);
+    expect(bound.mayPace(20_000, T0 + 10)).toBe(true);
+  });
+
   test("the minimum RTT is the report's time less the send time of the newest packet it covers", () => {
     const bound = new InFlightBound();
     bound.sent(1000, T0);

@@ -129,6 +129,17 @@ export class InFlightBound {
     return this.spacedDrop(now) ? this.drop(bytes) : true;
   }
 
+  /**
+   * Pacing, for a sender that must not drop (socks mode's streams): whether `bytes` more may go
+   * now without the bytes in flight passing the target. Small frames get the same headroom as
+   * small packets, so an interactive reply passes a bulk stream held at the target; with nothing
+   * in flight anything may go, so a frame larger than the target cannot wait forever.
+   */
+  mayPace(bytes: number, now: number): boolean {
+    const after = this.inFlightBytes + bytes;
+    return this.inFlightBytes === 0 || after <= this.limit(now) + (bytes <= this.small ? this.headroom : 0);
+  }
+
   /** A packet of `bytes` was handed to the connection. */
   sent(bytes: number, now: number): void {
     this.sentBytes += bytes;

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { FakeClock } from "../tunnel/_fake-tunnel-clock.ts";
-import { CAPABILITY_STREAMS, CloseReason, encodeFrame, encodeHelloAck, FrameDecoder, type Frame } from "../tunnel/framing.ts";
+import { CAPABILITY_IN_FLIGHT_BOUND, CAPABILITY_STREAMS, CloseReason, encodeFrame, encodeHelloAck, encodePing, encodeRxReport, FrameDecoder, type Frame } from "../tunnel/framing.ts";
+import type { MuxStream } from "../tunnel/streams/stream-mux.ts";
 import { OpenFailReason, type StreamFrame } from "../tunnel/streams/stream-frames.ts";
 import { waitFor } from "../../test/helpers/wait.ts";
 import { streamDialer } from "./stream-dialer.ts";
@@ -12,11 +13,12 @@ import { StreamAgentSession } from "./stream-agent-session.ts";
 function fakeConnection() {
   const decoder = new FrameDecoder({ from: "agent" });
   const frames: Frame[] = [];
-  const state = { ended: false };
+  const state = { ended: false, bytes: 0 };
   return {
     frames,
     state,
     write(data: Uint8Array) {
+      state.bytes += data.length;
       frames.push(...decoder.push(data));
       return data.length;
     },
@@ -68,7 +70,7 @@ function session(allow: string[] = ["127.0.0.0/8"]) {
 describe("StreamAgentSession (agent --mode socks)", () => {
   test("HELLO offers the streams capability and no tunnel addresses", () => {
     const { connection } = session();
-    expect(connection.frames[0]).toMatchObject({ type: "hello", capabilities: CAPABILITY_STREAMS, clientAddress: "0.0.0.0" });
+    expect(connection.frames[0]).toMatchObject({ type: "hello", capabilities: CAPABILITY_STREAMS | CAPABILITY_IN_FLIGHT_BOUND, clientAddress: "0.0.0.0" });
   });
 
   test("a TUN client (no streams capability) is refused with a CLOSE that says what to run", async () => {
@@ -115,5 +117,58 @@ describe("StreamAgentSession (agent --mode socks)", () => {
     send({ type: "data", streamId: 7, bytes: Uint8Array.of(1) });
     expect(connection.frames.at(-1)).toMatchObject({ type: "close", reason: CloseReason.ProtocolError, text: expect.stringContaining("never opened") });
     await s.ended;
+  });
+
+  describe("pacing DATA by the client's RX_REPORTs (the in-flight bound)", () => {
+    /** A session whose dialler accepts every stream and hands it to the test. */
+    function pacedSession(capabilities = CAPABILITY_STREAMS | CAPABILITY_IN_FLIGHT_BOUND) {
+      const connection = fakeConnection();
+      const clock = new FakeClock();
+      const streams: MuxStream[] = [];
+      const s = new StreamAgentSession({
+        connection,
+        clock,
+        inFlightBound: { floorBytes: 24 * 1024 },
+        dial: (stream) => {
+          streams.push(stream);
+          stream.accept();
+        },
+      });
+      s.start();
+      s.receive(ack(capabilities));
+      for (const id of [1, 3]) s.receive(encodeFrame({ type: "open", streamId: id, address: { kind: "ipv4", host: "127.0.0.1" }, port: 9, window: 256 * 1024 }));
+      const dataBytes = (id: number) => connection.frames.reduce((n, f) => n + (f.type === "data" && f.streamId === id ? f.bytes.length : 0), 0);
+      // The client reports every byte it got, from HELLO on.
+      const report = () => s.receive(encodeRxReport(connection.state.bytes));
+      return { s, connection, streams: streams as [MuxStream, MuxStream], dataBytes, report };
+    }
+
+    test("bulk DATA stops at the target until a report frees room, a small reply goes past it, and control frames are not held", async () => {
+      const { s, connection, streams, dataBytes, report } = pacedSession();
+      const [bulk, chat] = streams;
+      report();
+      bulk.write(new Uint8Array(200 * 1024));
+      // Before a rate is known the target is the floor: one 16 KiB frame, not the 256 KiB window.
+      expect(dataBytes(1)).toBe(16 * 1024);
+      expect(s.stats().inFlightBound).toMatchObject({ limitBytes: 24 * 1024, drops: 0 });
+      const before = connection.frames.length;
+      chat.write(new TextEncoder().encode("pong"));
+      s.receive(encodePing(7, 1));
+      expect(connection.frames.slice(before).map((f) => f.type)).toEqual(["data", "pong"]);
+      expect(dataBytes(3)).toBe(4);
+      expect(dataBytes(1)).toBe(16 * 1024);
+      report();
+      expect(dataBytes(1)).toBe(32 * 1024);
+      expect(bulk.queuedBytes).toBe(200 * 1024 - 32 * 1024);
+      await s.close();
+    });
+
+    test("a client without the bound gets today's behaviour: the whole window goes at once", async () => {
+      const { s, streams, dataBytes } = pacedSession(CAPABILITY_STREAMS);
+      streams[0].write(new Uint8Array(200 * 1024));
+      expect(dataBytes(1)).toBe(200 * 1024);
+      expect(s.stats().inFlightBound).toBeUndefined();
+      await s.close();
+    });
   });
 });

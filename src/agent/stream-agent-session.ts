@@ -9,10 +9,18 @@
  * Stream frames go out through the backlog writer as long as its backlog is under 32 KiB; above
  * that the mux waits for the connection's drain, so nothing is dropped and no megabytes queue
  * in front of the SSM agent (ssm-tunnel.md §9).
+ *
+ * With a client that accepts the in-flight bound (it sends RX_REPORT for every byte it got),
+ * DATA toward it is also paced: it goes only while the bytes on the way (sent − reported) are
+ * under the bound's target (in-flight-bound.ts), and a held frame goes on the next report. The
+ * SSM agent's hidden buffer then holds about one round trip of the bulk stream, not its whole
+ * 256 KiB window, so an interactive stream's reply waits behind little (docs/tunnel.md,
+ * "Streams and the in-flight bound"). Control frames are never held.
  */
 import { silentLogger, type Logger } from "../log.ts";
 import type { Cidr } from "../net/cidr.ts";
 import {
+  CAPABILITY_IN_FLIGHT_BOUND,
   CAPABILITY_STREAMS,
   CloseReason,
   encodeClose,
@@ -33,6 +41,7 @@ import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
 import { VERSION } from "../version.ts";
 import { DEFAULT_AGENT_MTU, SILENCE_TIMEOUT_MS, type AgentConnection, type AgentSessionEnd } from "./agent-session.ts";
 import { BacklogWriter } from "./backlog-writer.ts";
+import { InFlightBound, type InFlightBoundOptions, type InFlightBoundStats } from "./in-flight-bound.ts";
 import { streamDialer, type StreamDialer } from "./stream-dialer.ts";
 
 /** Above this backlog toward the SSM agent, stream frames wait for the connection's drain. */
@@ -50,6 +59,8 @@ export interface StreamAgentSessionOptions {
   readonly pingIntervalMs?: number;
   readonly silenceTimeoutMs?: number;
   readonly maxStreams?: number;
+  /** Pace DATA by the client's RX_REPORTs (default true; false neither offers nor applies it). */
+  readonly inFlightBound?: boolean | InFlightBoundOptions;
 }
 
 export interface StreamAgentSessionStats {
@@ -58,6 +69,8 @@ export interface StreamAgentSessionStats {
   readonly hostname: string | undefined;
   readonly rttMs: number | undefined;
   readonly streams: StreamMuxStats | undefined;
+  /** The in-flight bound, when the client reports what it receives. */
+  readonly inFlightBound: InFlightBoundStats | undefined;
 }
 
 export class StreamAgentSession {
@@ -75,6 +88,11 @@ export class StreamAgentSession {
   private cancelTimer: () => void = () => undefined;
   private cancelFlush: () => void = () => undefined;
   private endingConnection = false;
+  /** Bytes of every frame written toward the client, and how many of them went before the bound began. */
+  private bytesWritten = 0;
+  private boundOffset = 0;
+  /** Set at HELLO_ACK when the client accepted the in-flight bound. */
+  private bound: InFlightBound | undefined;
 
   readonly ended: Promise<AgentSessionEnd>;
 
@@ -87,10 +105,10 @@ export class StreamAgentSession {
   }
 
   start(): void {
-    this.writer.writeControl(
+    this.write(
       encodeHello({
         version: PROTOCOL_VERSION,
-        capabilities: CAPABILITY_STREAMS,
+        capabilities: this.offered(),
         mtu: DEFAULT_AGENT_MTU,
         clientAddress: "0.0.0.0",
         agentAddress: "0.0.0.0",
@@ -138,7 +156,7 @@ export class StreamAgentSession {
   }
 
   stats(): StreamAgentSessionStats {
-    return { state: this.state, mode: "socks", hostname: this.ack?.hostname, rttMs: this.rttMs, streams: this.mux?.stats() };
+    return { state: this.state, mode: "socks", hostname: this.ack?.hostname, rttMs: this.rttMs, streams: this.mux?.stats(), inFlightBound: this.bound?.stats(this.clock.now()) };
   }
 
   private isEnded(): boolean {
@@ -156,11 +174,12 @@ export class StreamAgentSession {
         return;
       case "close":
         return this.finish(`the client closed the session: ${frame.text === "" ? `reason ${frame.reason}` : frame.text}`);
+      case "rx_report":
+        return this.rxReport(frame.receivedBytes);
       case "hello":
       case "packet":
       case "stripe_joined":
       case "stripes_live":
-      case "rx_report":
       case "bound_stats":
         // TUN-mode frames have nowhere to go here; such a client was refused at HELLO_ACK.
         return;
@@ -172,16 +191,23 @@ export class StreamAgentSession {
 
   private helloAck(ack: HelloAckFrame): void {
     this.cancelTimer();
-    const negotiated = negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, CAPABILITY_STREAMS);
+    const negotiated = negotiate(ack.version, ack.capabilities, "client", PROTOCOL_VERSION, this.offered());
     this.ack = ack;
     if ((negotiated.capabilities & CAPABILITY_STREAMS) === 0) {
       const text = "this agent runs in socks mode (no TUN): use `credproxy tunnel socks`, or run the agent without --mode socks for `tunnel up`";
       return this.finish("a TUN client reached an agent in socks mode", CloseReason.NotAllowed, text);
     }
+    if ((negotiated.capabilities & CAPABILITY_IN_FLIGHT_BOUND) !== 0) {
+      const bound = this.options.inFlightBound;
+      this.bound = new InFlightBound(typeof bound === "object" ? bound : {});
+      // The client counts from our HELLO on; the bound counts from here.
+      this.boundOffset = this.bytesWritten;
+    }
     const dial = this.options.dial ?? streamDialer({ allowCidrs: this.options.allowCidrs, logger: this.logger });
     this.mux = new StreamMux({
       role: "agent",
       sink: { write: (frame) => this.writeStreamFrame(frame) },
+      pace: (bytes) => this.bound?.mayPace(bytes, this.clock.now()) ?? true,
       onOpen: dial,
       ...(this.options.maxStreams === undefined ? {} : { maxStreams: this.options.maxStreams }),
     });
@@ -192,12 +218,31 @@ export class StreamAgentSession {
 
   private writeStreamFrame(frame: Uint8Array): boolean {
     if (this.writer.failed || this.writer.backlogBytes > STREAM_BACKLOG_BYTES) return false;
-    this.writer.writeControl(frame);
+    this.write(frame);
     return true;
   }
 
-  private writeControl(frame: Uint8Array): void {
+  /** Every frame toward the client goes here, so the bound sees every byte the client will count. */
+  private write(frame: Uint8Array): void {
     this.writer.writeControl(frame);
+    this.bytesWritten += frame.length;
+    this.bound?.sent(frame.length, this.clock.now());
+  }
+
+  /** Capability bits our HELLO offers (and HELLO_ACK must accept streams of). */
+  private offered(): number {
+    return CAPABILITY_STREAMS | (this.options.inFlightBound === false ? 0 : CAPABILITY_IN_FLIGHT_BOUND);
+  }
+
+  /** The client's RX_REPORT: room may have freed for held DATA. */
+  private rxReport(receivedBytes: number): void {
+    if (this.bound === undefined) return;
+    this.bound.report(receivedBytes - this.boundOffset, this.clock.now());
+    this.mux?.writable();
+  }
+
+  private writeControl(frame: Uint8Array): void {
+    this.write(frame);
     if (this.writer.failed) this.connectionClosed();
     else if (this.writer.stuck) this.finish("the SSM agent stopped reading the connection");
   }
@@ -222,7 +267,7 @@ export class StreamAgentSession {
     this.cancelTimer();
     const streams = this.mux?.stats();
     this.mux?.endAll(reason);
-    if (closeReason !== undefined && !this.endingConnection) this.writer.writeControl(encodeClose(closeReason, closeText ?? reason));
+    if (closeReason !== undefined && !this.endingConnection) this.write(encodeClose(closeReason, closeText ?? reason));
     this.endingConnection = true;
     if (this.writer.backlogBytes === 0 || this.writer.failed) this.endConnection();
     else this.cancelFlush = this.clock.setTimer(() => this.options.connection.destroy(), CLOSE_FLUSH_MS);

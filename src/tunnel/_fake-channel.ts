@@ -11,6 +11,7 @@ export class FakeChannel implements DataChannel {
   closedByClient = false;
   private readonly data: ((bytes: Uint8Array) => void)[] = [];
   private readonly stateListeners: ((state: DataChannelState) => void)[] = [];
+  private readonly writableListeners: (() => void)[] = [];
   private readonly readyDeferred = Promise.withResolvers<void>();
   private readonly closedDeferred = Promise.withResolvers<DataChannelClosed>();
   readonly ready = this.readyDeferred.promise;
@@ -32,7 +33,9 @@ export class FakeChannel implements DataChannel {
   onState(callback: (state: DataChannelState) => void): void {
     this.stateListeners.push(callback);
   }
-  onWritable(): void {}
+  onWritable(callback: () => void): void {
+    this.writableListeners.push(callback);
+  }
   stats(): DataChannelStats {
     return { state: this.state, sessionId: this.sessionId, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, resends: this.resends, duplicates: 0, parseErrors: 0, srttMs: 0, rtoMs: 0, reconnects: 0, unackedBytes: 0 };
   }
@@ -50,6 +53,11 @@ export class FakeChannel implements DataChannel {
   setState(state: DataChannelState): void {
     this.state = state;
     for (const listener of this.stateListeners) listener(state);
+  }
+  /** The channel takes writes again (after `refuse`). */
+  writable(): void {
+    this.refuse = false;
+    for (const listener of this.writableListeners) listener();
   }
   deliver(bytes: Uint8Array): void {
     for (const listener of this.data) listener(bytes);

@@ -38,7 +38,6 @@ import {
   type StripeJoinedFrame,
   CAPABILITY_IN_FLIGHT_BOUND,
   encodeClose,
-  encodeRxReport,
   encodeHelloAck,
   encodeStripesLive,
   encodePacket,
@@ -61,14 +60,12 @@ import { newSlot, sessionForPacket, slotBoundDrops, slotLive, slotState, slotSta
 import type { TunDevice, TunOptions } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
 import { MAX_SESSIONS } from "./tunnel-schema.ts";
+import { scheduleRxReport, writeRxReport } from "./rx-report.ts";
 import { emptyCounters, type TunnelCounters, type TunnelState, type TunnelStatus } from "./tunnel-status.ts";
 
 export const PONG_TIMEOUT_MS = 60_000;
 export const RESTART_BACKOFF = { firstDelayMs: 1000, maxDelayMs: 30_000 } as const;
 export const DEFAULT_START_ATTEMPTS = 3;
-/** RX_REPORT once this many packet bytes arrived since the last, or this long after the first of them. */
-export const RX_REPORT_BYTES = 16 * 1024;
-export const RX_REPORT_MS = 10;
 
 export interface TunnelSessionOptions {
   /** Opens one data channel (StartSession and all); called for every new session. */
@@ -309,25 +306,12 @@ class ClientTunnel implements Tunnel {
     if (session.reports && !session.ended) this.maybeReport(session);
   }
 
-  /**
-   * RX_REPORT when 16 KiB arrived since the last, else 10 ms after the first unreported byte:
-   * the agent's bound needs to see deliveries promptly (a late report looks like bytes still on
-   * the way), but one report per PACKET would double the messages going up.
-   */
   private maybeReport(session: Session): void {
-    const unreported = session.receivedBytes - session.reportedBytes;
-    if (unreported >= RX_REPORT_BYTES) return this.sendReport(session);
-    if (unreported > 0 && session.cancelReport === undefined) session.cancelReport = this.clock.setTimer(() => this.sendReport(session), RX_REPORT_MS);
+    scheduleRxReport(session, this.clock, () => this.sendReport(session));
   }
 
   private sendReport(session: Session): void {
-    session.cancelReport?.();
-    session.cancelReport = undefined;
-    if (session.ended || session.receivedBytes === session.reportedBytes) return;
-    // A report the channel refuses (its upload bound is full) is carried by the next: they are cumulative.
-    if (!session.channel.write(encodeRxReport(session.receivedBytes))) return;
-    session.reportedBytes = session.receivedBytes;
-    session.slot.bound.reportsSent++;
+    if (writeRxReport(session, (frame) => !session.ended && session.channel.write(frame))) session.slot.bound.reportsSent++;
   }
 
   private frame(session: Session, frame: Frame): void {

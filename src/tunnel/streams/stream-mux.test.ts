@@ -259,3 +259,63 @@ describe("StreamMux", () => {
     }
   });
 });
+
+describe("StreamMux pacing (the agent's in-flight bound, socks mode)", () => {
+  /** A pacer with a byte budget, as the bound's target less the bytes in flight. */
+  function paced() {
+    const pacer = { room: 40 * 1024 };
+    const p = pair({
+      pace: (bytes) => {
+        if (bytes > pacer.room && bytes > 128) return false;
+        pacer.room -= bytes;
+        return true;
+      },
+    });
+    const bulk = p.client.open(target);
+    const chat = p.client.open(target);
+    p.flush();
+    const [farBulk, farChat] = p.accepted as [MuxStream, MuxStream];
+    return { p, pacer, bulk: collect(bulk), chat: collect(chat), farBulk, farChat };
+  }
+
+  test("DATA past the pacer's room is held, and goes on when room frees and writable() is called", () => {
+    const { p, pacer, bulk, farBulk } = paced();
+    farBulk.write(new Uint8Array(200 * 1024));
+    const data = () => p.down.sent.filter((f) => f.type === "data");
+    // Two 16 KiB frames fit the 40 KiB; the third waits.
+    expect(data().length).toBe(2);
+    farBulk.write(new Uint8Array(1024));
+    expect(data().length).toBe(2);
+    pacer.room += 32 * 1024;
+    p.agent.writable();
+    expect(data().length).toBe(4);
+    p.flush();
+    expect(bulk.bytes.length).toBe(64 * 1024);
+  });
+
+  test("a small frame of another stream goes past the held bulk stream, and the bulk stream keeps its turn", () => {
+    const { p, pacer, farBulk, farChat, chat } = paced();
+    farBulk.write(new Uint8Array(200 * 1024));
+    p.down.take();
+    farChat.write(new TextEncoder().encode("pong"));
+    expect(p.down.take()).toEqual([{ type: "data", streamId: 3, bytes: new TextEncoder().encode("pong") }]);
+    p.client.receive({ type: "data", streamId: 3, bytes: new TextEncoder().encode("pong") });
+    expect(chat.bytes.length).toBe(4);
+    // Room for one frame: the bulk stream's, first in turn.
+    pacer.room = 16 * 1024 + 7;
+    p.agent.writable();
+    expect(p.down.take().map((f) => f.streamId)).toEqual([1]);
+  });
+
+  test("control frames (OPEN_OK, CREDIT, resets, ends) are never held", () => {
+    const { p, pacer, farBulk, farChat } = paced();
+    farBulk.write(new Uint8Array(200 * 1024));
+    pacer.room = 0;
+    p.down.take();
+    farChat.end();
+    p.agent.receive({ type: "data", streamId: 1, bytes: new Uint8Array(64 * 1024) });
+    farBulk.consumed(64 * 1024);
+    p.agent.receive({ type: "open", streamId: 5, address: target.address, port: 1, window: 65536 });
+    expect(p.down.take().map((f) => f.type)).toEqual(["stream_close", "credit", "open_ok"]);
+  });
+});

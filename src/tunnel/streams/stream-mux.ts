@@ -10,6 +10,8 @@
  *   stream that has bytes and credit in turn (round robin). A stream that starts sending waits
  *   behind at most one frame of every other busy stream, never behind a bulk stream's backlog.
  *   Control frames (OPEN*, CREDIT, resets) go before any DATA.
+ * - The agent may pace DATA (options.pace: its in-flight bound): a stream whose next frame does
+ *   not fit keeps its turn, and a later stream's small frame that fits goes past it.
  * - The sink takes a whole frame or nothing (the data channel's in-flight bound, the agent's
  *   backlog bound); when it refuses, the frame stays where it was and pump() resumes on
  *   writable().
@@ -27,6 +29,8 @@ import { MAX_DATA_BYTES, MAX_WINDOW_BYTES, OpenFailReason, type OpenFrame, type 
 
 export const DEFAULT_STREAM_WINDOW = 256 * 1024;
 export const DEFAULT_MAX_STREAMS = 256;
+/** A DATA frame's bytes besides its payload: length (2), type (1), stream id (4). */
+const DATA_HEADER_BYTES = 7;
 
 export interface MuxSink {
   /** Takes the whole frame (true) or nothing (false: call writable() once there is room). */
@@ -48,6 +52,12 @@ export interface StreamMuxOptions {
   readonly maxData?: number;
   /** Streams open at once; past it the agent answers OPEN_FAIL. */
   readonly maxStreams?: number;
+  /**
+   * Whether a DATA frame of `bytes` may go now (the agent's in-flight bound, socks mode). A held
+   * frame stays in its stream's turn while later streams' frames that fit go by; pump() resumes
+   * on writable(). Control frames and ends are never held. Absent: DATA goes whenever the sink takes it.
+   */
+  readonly pace?: (bytes: number) => boolean;
   /** Agent: a stream the client asks for; call stream.accept() or stream.fail() on it. */
   readonly onOpen?: (stream: MuxStream, target: StreamTarget) => void;
 }
@@ -137,6 +147,8 @@ export class StreamMux {
   pump(): void {
     if (this.pumping || this.ended) return;
     this.pumping = true;
+    /** Streams whose DATA the pacer holds, in turn order: they go back to the front. */
+    const held: MuxStream[] = [];
     try {
       for (;;) {
         const head = this.control[0];
@@ -152,6 +164,10 @@ export class StreamMux {
           stream.inReady = false;
           continue;
         }
+        if (next.type === "data" && this.options.pace?.(next.bytes.length + DATA_HEADER_BYTES) === false) {
+          held.push(stream);
+          continue;
+        }
         if (!this.options.sink.write(encodeFrame(next))) {
           this.ready.unshift(stream);
           return;
@@ -165,6 +181,7 @@ export class StreamMux {
         else stream.inReady = false;
       }
     } finally {
+      this.ready.unshift(...held);
       this.pumping = false;
     }
   }

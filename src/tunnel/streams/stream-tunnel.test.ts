@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { FakeChannel } from "../_fake-channel.ts";
 import { FakeClock, settle } from "../_fake-tunnel-clock.ts";
-import { CAPABILITY_STREAMS, CloseReason, encodeFrame, encodeHello, FrameDecoder, type Frame } from "../framing.ts";
+import { CAPABILITY_IN_FLIGHT_BOUND, CAPABILITY_STREAMS, CloseReason, encodeFrame, encodeHello, FrameDecoder, type Frame } from "../framing.ts";
+import { RX_REPORT_MS } from "../rx-report.ts";
 import type { StreamEnd } from "./mux-stream.ts";
 import { startStreamTunnel } from "./stream-tunnel.ts";
 
@@ -96,6 +97,47 @@ describe("startStreamTunnel (tunnel socks sessions)", () => {
     await tunnel.ready;
     channels[0]!.deliver(encodeFrame({ type: "data", streamId: 9, bytes: Uint8Array.of(1) }));
     expect(written(channels[0]!).at(-1)).toMatchObject({ type: "close", reason: CloseReason.ProtocolError, text: "DATA for stream 9, which was never opened" });
+    await tunnel.close();
+  });
+
+  test("with an agent that offers the in-flight bound, RX_REPORT counts every byte received: at 16 KiB at once, else after 10 ms", async () => {
+    const { clock, channels, tunnel } = setup();
+    const channel = channels[0]!;
+    channel.handshake();
+    const helloFrame = hello(CAPABILITY_STREAMS | CAPABILITY_IN_FLIGHT_BOUND);
+    channel.deliver(helloFrame);
+    await tunnel.ready;
+    const stream = tunnel.open(target)!;
+    const reports = () => written(channel).flatMap((f) => (f.type === "rx_report" ? [f.receivedBytes] : []));
+    expect(written(channel)[0]).toMatchObject({ type: "hello_ack", capabilities: CAPABILITY_STREAMS | CAPABILITY_IN_FLIGHT_BOUND });
+    const okFrame = encodeFrame({ type: "open_ok", streamId: stream.id, window: 65536 });
+    channel.deliver(okFrame);
+    expect(reports()).toEqual([]);
+    await clock.advance(RX_REPORT_MS);
+    let total = helloFrame.length + okFrame.length;
+    expect(reports()).toEqual([total]);
+    const big = encodeFrame({ type: "data", streamId: stream.id, bytes: new Uint8Array(16 * 1024) });
+    channel.deliver(big);
+    total += big.length;
+    expect(reports()).toEqual([helloFrame.length + okFrame.length, total]);
+    // A report the channel refuses goes once it is writable again.
+    channel.refuse = true;
+    channel.deliver(big);
+    total += big.length;
+    channel.writable();
+    expect(reports().at(-1)).toBe(total);
+    await tunnel.close();
+  });
+
+  test("with an agent without the bound, no RX_REPORT goes up", async () => {
+    const { clock, channels, tunnel } = setup();
+    channels[0]!.handshake();
+    channels[0]!.deliver(hello(CAPABILITY_STREAMS));
+    await tunnel.ready;
+    tunnel.open(target);
+    channels[0]!.deliver(encodeFrame({ type: "open_ok", streamId: 1, window: 65536 }));
+    await clock.advance(RX_REPORT_MS * 2);
+    expect(written(channels[0]!).some((f) => f.type === "rx_report")).toBe(false);
     await tunnel.close();
   });
 });

@@ -10,7 +10,8 @@
  * the first session is up, a few failed starts end the tunnel with the last error.
  *
  * Stream frames go to the channel whole or not at all (its in-flight bound, ssm-tunnel.md §9);
- * a refused frame waits in the mux until the channel's onWritable.
+ * a refused frame waits in the mux until the channel's onWritable. With an agent that offers the
+ * in-flight bound, RX_REPORT tells it every byte that arrived, so it paces its DATA (rx-report.ts).
  */
 import { hostname } from "node:os";
 import { CredproxyError, ErrorCode } from "../../errors.ts";
@@ -18,6 +19,7 @@ import { silentLogger, type Logger } from "../../log.ts";
 import type { DataChannel } from "../../ssm/data-channel-types.ts";
 import { VERSION } from "../../version.ts";
 import {
+  CAPABILITY_IN_FLIGHT_BOUND,
   CAPABILITY_STREAMS,
   CloseReason,
   encodeClose,
@@ -33,6 +35,7 @@ import {
   type Frame,
   type HelloFrame,
 } from "../framing.ts";
+import { scheduleRxReport, writeRxReport, type RxReportState } from "../rx-report.ts";
 import { systemClock, type TunnelClock } from "../tunnel-clock.ts";
 import { DEFAULT_START_ATTEMPTS, PONG_TIMEOUT_MS, RESTART_BACKOFF, type TunnelEnd } from "../tunnel-session.ts";
 import type { MuxStream } from "./mux-stream.ts";
@@ -83,7 +86,7 @@ export interface StreamTunnel {
   close(reason?: string): Promise<TunnelEnd>;
 }
 
-interface Session {
+interface Session extends RxReportState {
   readonly channel: DataChannel;
   readonly decoder: FrameDecoder;
   mux: StreamMux | undefined;
@@ -91,6 +94,8 @@ interface Session {
   lastPongAt: number;
   nextPingId: number;
   cancelTimer: () => void;
+  /** Both sides accepted the in-flight bound: RX_REPORT for every byte received (from HELLO on). */
+  reports: boolean;
 }
 
 export function startStreamTunnel(options: StreamTunnelOptions): StreamTunnel {
@@ -145,10 +150,14 @@ class ClientStreamTunnel implements StreamTunnel {
     } catch (error) {
       return this.fail(asError(error, "could not open a data channel"));
     }
-    const session: Session = { channel, decoder: new FrameDecoder({ from: "agent" }), mux: undefined, ended: false, lastPongAt: this.clock.now(), nextPingId: 1, cancelTimer: () => undefined };
+    const session: Session = { channel, decoder: new FrameDecoder({ from: "agent" }), mux: undefined, ended: false, lastPongAt: this.clock.now(), nextPingId: 1, cancelTimer: () => undefined, reports: false, receivedBytes: 0, reportedBytes: 0, cancelReport: undefined };
     this.session = session;
     channel.onData((bytes) => this.receive(session, bytes));
-    channel.onWritable(() => session.mux?.writable());
+    channel.onWritable(() => {
+      // A report the channel refused (no timer armed, bytes unreported) goes now.
+      if (session.reports && session.cancelReport === undefined && session.receivedBytes > session.reportedBytes) this.sendReport(session);
+      session.mux?.writable();
+    });
     channel.ready.then(
       () => {
         if (session.ended) return;
@@ -168,16 +177,23 @@ class ClientStreamTunnel implements StreamTunnel {
 
   private receive(session: Session, bytes: Uint8Array): void {
     if (session.ended) return;
+    // Every byte counts, HELLO and partial frames too: the agent counts every byte it wrote.
+    session.receivedBytes += bytes.length;
     try {
       for (const frame of session.decoder.push(bytes)) {
         if (session.ended) return;
         this.frame(session, frame);
       }
+      if (session.reports && !session.ended) scheduleRxReport(session, this.clock, () => this.sendReport(session));
     } catch (error) {
       const framing = error instanceof FramingError ? error : new FramingError("bad_body", String(error));
       session.channel.write(encodeClose(framing.closeReason, framing.message));
       this.endSession(session, framing, framing.kind === "version_unsupported" || framing.kind === "bad_magic");
     }
+  }
+
+  private sendReport(session: Session): void {
+    writeRxReport(session, (frame) => !session.ended && session.channel.write(frame));
   }
 
   private frame(session: Session, frame: Frame): void {
@@ -211,7 +227,7 @@ class ClientStreamTunnel implements StreamTunnel {
 
   private hello(session: Session, hello: HelloFrame): void {
     session.cancelTimer();
-    const negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, CAPABILITY_STREAMS);
+    const negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, CAPABILITY_STREAMS | CAPABILITY_IN_FLIGHT_BOUND);
     if ((negotiated.capabilities & CAPABILITY_STREAMS) === 0) {
       session.channel.write(encodeClose(CloseReason.NotAllowed, "this client needs the streams capability (tunnel socks)"));
       const error = new CredproxyError(ErrorCode.TunnelProtocol, `the agent on the instance (credproxy ${hello.agentVersion}) does not offer streams: it runs in tun mode or is older than socks mode`, {
@@ -221,7 +237,7 @@ class ClientStreamTunnel implements StreamTunnel {
     }
     const ack = encodeHelloAck({
       version: negotiated.version,
-      capabilities: CAPABILITY_STREAMS,
+      capabilities: negotiated.capabilities,
       clientId: this.clientId,
       stripeIndex: 0,
       stripeCount: 1,
@@ -230,6 +246,7 @@ class ClientStreamTunnel implements StreamTunnel {
       cidrs: [],
     });
     if (!session.channel.write(ack)) return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, "the data channel refused HELLO_ACK"));
+    session.reports = (negotiated.capabilities & CAPABILITY_IN_FLIGHT_BOUND) !== 0;
     session.mux = new StreamMux({
       role: "client",
       sink: { write: (frame) => !session.ended && session.channel.write(frame) },
@@ -262,6 +279,7 @@ class ClientStreamTunnel implements StreamTunnel {
     if (session.ended) return;
     session.ended = true;
     session.cancelTimer();
+    session.cancelReport?.();
     this.retire(session, error.message);
     if (this.session === session) {
       this.session = undefined;
@@ -303,6 +321,7 @@ class ClientStreamTunnel implements StreamTunnel {
         if (session.mux !== undefined) session.channel.write(encodeClose(CloseReason.Normal, "tunnel down"));
         session.ended = true;
         session.cancelTimer();
+        session.cancelReport?.();
         this.retire(session, reason);
         await session.channel.close();
       }
