@@ -16,12 +16,10 @@
  *
  * The connection, the TUN opener and the clock are injected (unit tests pass fakes).
  */
-import type { Cidr } from "../net/cidr.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import {
   CloseReason,
   encodeClose,
-  encodeHello,
   encodePacket,
   encodePing,
   encodePong,
@@ -34,116 +32,31 @@ import {
   CAPABILITY_STRIPES,
   CAPABILITY_IPV6,
   CAPABILITY_IN_FLIGHT_BOUND,
-  encodeBoundStats,
   encodeStripeJoined,
   type Frame,
   type HelloAckFrame,
 } from "../tunnel/framing.ts";
-import type { TunDevice, TunOptions } from "../net/tun-device.ts";
+import type { TunDevice } from "../net/tun-device.ts";
 import { systemClock, type TunnelClock } from "../tunnel/tunnel-clock.ts";
-import { VERSION } from "../version.ts";
-import type { AddressLease, AddressPool } from "./address-pool.ts";
-import { AgentClient, clientKey, type AgentClients, type ClientMember } from "./agent-client.ts";
-import { isIpv6Pair, type Ipv6Offer } from "../tunnel/ipv6-offer.ts";
-import { BacklogWriter, type BacklogStats, type BacklogWriterOptions, type ByteSink } from "./backlog-writer.ts";
-import type { DnsUpstream } from "./instance-resolver.ts";
-import { InFlightBound, type InFlightBoundOptions, type InFlightBoundStats } from "./in-flight-bound.ts";
+import type { AddressLease } from "./address-pool.ts";
+import type { AgentClient, ClientMember } from "./agent-client.ts";
+import { agentClientFor } from "./agent-client-for.ts";
+import { encodeAgentHello, ipv6Offer } from "./agent-hello.ts";
+import { DEFAULT_AGENT_MTU, SILENCE_TIMEOUT_MS, type AgentSessionEnd, type AgentSessionOptions, type AgentSessionState, type AgentSessionStats } from "./agent-session-types.ts";
+import { isIpv6Pair } from "../tunnel/ipv6-offer.ts";
+import { BacklogWriter } from "./backlog-writer.ts";
+import { boundStatsFrame } from "./bound-stats-frame.ts";
+import { InFlightBound } from "./in-flight-bound.ts";
 
-export const DEFAULT_AGENT_MTU = 1400;
-/** The agent's TUN devices; the kernel numbers them. Distinct from the client's cpx%d. */
-export const AGENT_TUN_NAME = "cpa%d";
+export { AGENT_TUN_NAME, DEFAULT_AGENT_MTU, SILENCE_TIMEOUT_MS } from "./agent-session-types.ts";
+export type { AgentConnection, AgentSessionDrops, AgentSessionEnd, AgentSessionOptions, AgentSessionState, AgentSessionStats } from "./agent-session-types.ts";
+
 /** Client packets held while the TUN is being opened (the client may send right after HELLO_ACK). */
 const EARLY_PACKETS = 64;
-/** A client PINGs every 15 s; this long without a byte from it ends the session. */
-export const SILENCE_TIMEOUT_MS = 60_000;
 /** How long a CLOSE may take to reach the SSM agent before the connection is cut. */
 const CLOSE_FLUSH_MS = 2000;
 /** BOUND_STATS goes to the client at most this often (only while its reports arrive). */
 const BOUND_STATS_INTERVAL_MS = 1000;
-
-/** The SSM agent's connection as a session sees it. */
-export interface AgentConnection extends ByteSink {
-  /** Half-closes once what was written has gone (Bun's socket.end()). */
-  end(): void;
-  /** Drops the connection at once. */
-  destroy(): void;
-}
-
-export interface AgentSessionOptions {
-  readonly connection: AgentConnection;
-  readonly pool: AddressPool;
-  readonly openTun: (options: TunOptions) => Promise<TunDevice>;
-  /** Destinations clients may reach; undefined: everywhere. */
-  readonly allowCidrs?: readonly Cidr[] | undefined;
-  readonly mtu?: number;
-  readonly tunName?: string;
-  readonly clock?: TunnelClock;
-  readonly logger?: Logger;
-  readonly helloAckTimeoutMs?: number;
-  readonly pingIntervalMs?: number;
-  /** With no byte from the client for this long, the session ends. Default 60 s. */
-  readonly silenceTimeoutMs?: number;
-  /** The bounds of the backlog toward the SSM agent (defaults: backlog-writer.ts). */
-  readonly backlog?: BacklogWriterOptions;
-  /** The server's striping clients, shared by its sessions; a session of its own when absent. */
-  readonly clients?: AgentClients;
-  /** Why this agent cannot forward IPv6 (told to clients in HELLO); undefined: it can, when the pool has an IPv6 prefix. */
-  readonly ipv6Unavailable?: string | undefined;
-  /** With it, each client gets a DNS forwarder on its agent address (port 53) relaying there. */
-  readonly dnsUpstream?: DnsUpstream | undefined;
-  /** The forwarder's port (53; tests pick another). */
-  readonly dnsPort?: number;
-  /**
-   * The end-to-end bound on bytes in flight toward a client that reports what it received
-   * (in-flight-bound.ts); false (the benchmark's unbounded queues) neither offers nor applies it.
-   */
-  readonly inFlightBound?: boolean | InFlightBoundOptions;
-}
-
-export type AgentSessionState = "hello_sent" | "opening" | "up" | "ended";
-
-export interface AgentSessionDrops {
-  malformed: number;
-  spoofed: number;
-  notAllowed: number;
-  /** Client packets above the MTU. */
-  oversize: number;
-  /** The TUN refused a write (its queue was full). */
-  tunWrite: number;
-  /** Client packets past the small queue kept while the TUN opened. */
-  early: number;
-  /** Packets the TUN read that were not for the client's address (IPv6 chatter, say). */
-  filtered: number;
-  /** Packets toward the client dropped because the SSM agent's connection was backed up. */
-  backlog: number;
-  /** Packets the client's TUN read while none of its sessions was up (this and `filtered` count per client). */
-  noSession: number;
-  /** Packets toward the client dropped because the bytes in flight to it were at the in-flight bound. */
-  inFlightBound: number;
-}
-
-export interface AgentSessionStats {
-  readonly state: AgentSessionState;
-  readonly clientAddress: string | undefined;
-  readonly agentAddress: string | undefined;
-  readonly interface: string | undefined;
-  readonly hostname: string | undefined;
-  /** `index/count` of a striping client's session. */
-  readonly stripe: string | undefined;
-  packetsFromClient: number;
-  bytesFromClient: number;
-  packetsToClient: number;
-  bytesToClient: number;
-  readonly drops: AgentSessionDrops;
-  readonly rttMs: number | undefined;
-  readonly writer: BacklogStats;
-  /** The in-flight bound, when the client reports what it receives. */
-  readonly inFlightBound: InFlightBoundStats | undefined;
-}
-
-export interface AgentSessionEnd {
-  readonly reason: string;
-}
 
 export class AgentSession implements ClientMember {
   private state: AgentSessionState = "hello_sent";
@@ -198,18 +111,7 @@ export class AgentSession implements ClientMember {
     this.lease = lease;
     const ipv6 = ipv6Offer(lease, this.options.ipv6Unavailable);
     this.ipv6Offered = isIpv6Pair(ipv6);
-    this.writer.writeControl(
-      encodeHello({
-        version: PROTOCOL_VERSION,
-        capabilities: this.offered(),
-        ipv6,
-        mtu: this.mtu,
-        clientAddress: lease.clientAddress,
-        agentAddress: lease.agentAddress,
-        sessionNonce: crypto.getRandomValues(new Uint8Array(16)),
-        agentVersion: VERSION,
-      }),
-    );
+    this.writer.writeControl(encodeAgentHello(lease, ipv6, this.offered(), this.mtu));
     const ms = this.options.helloAckTimeoutMs ?? HELLO_TIMEOUT_MS;
     this.cancelTimer = this.clock.setTimer(() => {
       if (this.state === "hello_sent") this.finish(`no HELLO_ACK within ${ms / 1000} s`, CloseReason.Timeout, "no HELLO_ACK");
@@ -353,36 +255,11 @@ export class AgentSession implements ClientMember {
     this.schedulePing();
   }
 
-  /**
-   * The client this session carries packets for: with stripes, the one its client id names
-   * (created with this session's pair when it is the first; else this session's pair goes
-   * back), without, a client of this session alone.
-   */
+  /** The client this session carries packets for (agent-client-for.ts); this session's pair goes to it or back. */
   private clientFor(ack: HelloAckFrame, striped: boolean, ipv6: boolean): AgentClient {
-    const registry = this.options.clients;
-    const key = clientKey(ack.clientId);
-    const existing = striped ? registry?.get(key) : undefined;
-    if (existing !== undefined) {
-      this.lease?.release();
-      this.lease = undefined;
-      return existing;
-    }
-    const lease = this.lease!;
+    const session = { lease: this.lease, mtu: this.mtu, logger: this.logger };
     this.lease = undefined;
-    const client = new AgentClient({
-      lease,
-      openTun: this.options.openTun,
-      tunName: this.options.tunName ?? AGENT_TUN_NAME,
-      mtu: this.mtu,
-      allowCidrs: this.options.allowCidrs,
-      ipv6,
-      dnsUpstream: this.options.dnsUpstream,
-      ...(this.options.dnsPort === undefined ? {} : { dnsPort: this.options.dnsPort }),
-      logger: this.logger,
-      ...(striped && registry !== undefined ? { onEmpty: () => registry.get(key) === client && registry.delete(key) } : {}),
-    });
-    if (striped) registry?.set(key, client);
-    return client;
+    return agentClientFor(this.options, session, ack, striped, ipv6);
   }
 
   /** ClientMember: the client's TUN failed, or a newer session took this stripe. */
@@ -443,18 +320,7 @@ export class AgentSession implements ClientMember {
     if (this.bound === undefined || this.state !== "up") return;
     const now = this.clock.now();
     this.boundStatsAt = now;
-    const stats = this.bound.stats(now);
-    const u32 = (n: number | undefined) => Math.min(0xffffffff, Math.max(0, Math.round(n ?? 0)));
-    this.writeControl(
-      encodeBoundStats({
-        drops: stats.drops,
-        dropBytes: stats.dropBytes,
-        limitBytes: u32(stats.limitBytes),
-        inFlightBytes: u32(stats.inFlightBytes),
-        rateBytesPerSecond: u32(stats.rateBytesPerSecond),
-        minRttMicros: u32((stats.minRttMs ?? 0) * 1000),
-      }),
-    );
+    this.writeControl(boundStatsFrame(this.bound.stats(now)));
   }
 
   private writeControl(frame: Uint8Array): void {
@@ -525,9 +391,3 @@ export class AgentSession implements ClientMember {
   }
 }
 
-/** HELLO's IPv6 part: the lease's pair, or why there is none. */
-function ipv6Offer(lease: AddressLease, unavailable: string | undefined): Ipv6Offer {
-  if (unavailable !== undefined) return { unavailable };
-  if (lease.clientAddress6 === undefined || lease.agentAddress6 === undefined) return { unavailable: "the agent has no IPv6 tunnel prefix" };
-  return { clientAddress6: lease.clientAddress6, agentAddress6: lease.agentAddress6 };
-}

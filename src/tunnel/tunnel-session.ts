@@ -25,119 +25,46 @@
  *
  * The channel factory, the TUN opener and the clock are injected (unit tests pass fakes).
  */
-import { hostname } from "node:os";
 import { CredproxyError, ErrorCode } from "../errors.ts";
 import { parseCidr, type Cidr } from "../net/cidr.ts";
 import { silentLogger, type Logger } from "../log.ts";
 import type { DataChannel } from "../ssm/data-channel-types.ts";
-import { VERSION } from "../version.ts";
+import { asError } from "./as-error.ts";
+import { acceptHello, encodeClientHelloAck } from "./client-hello.ts";
+import { ClientTun } from "./client-tun.ts";
 import {
   CloseReason,
-  CAPABILITY_STRIPES,
-  CAPABILITY_IPV6,
   type StripeJoinedFrame,
-  CAPABILITY_IN_FLIGHT_BOUND,
   encodeClose,
-  encodeHelloAck,
-  encodeStripesLive,
   encodePacket,
-  encodePing,
   encodePong,
   FrameDecoder,
   FramingError,
   HELLO_TIMEOUT_MS,
-  negotiate,
-  PING_INTERVAL_MS,
-  PROTOCOL_VERSION,
-  NO_CAPABILITIES,
   type Frame,
   type HelloFrame,
+  type Negotiated,
 } from "./framing.ts";
-import { describeIpv6, helloIpv6, IPV6_HINT, routedCidrs, sentCidrs, type Ipv6State } from "./ipv6-state.ts";
+import { describeIpv6, IPV6_HINT, sentCidrs, type Ipv6State } from "./ipv6-state.ts";
 import { isIpv6Pair } from "./ipv6-offer.ts";
 import { packetFilter } from "./packet-filter.ts";
-import { newSlot, sessionForPacket, slotBoundDrops, slotLive, slotState, slotStatus, type Session, type StripeSlot } from "./stripe-slot.ts";
-import type { TunDevice, TunOptions } from "../net/tun-device.ts";
+import { schedulePing, sendPing, type Keepalive } from "./session-keepalive.ts";
+import { newSlot, sessionForPacket, type Session, type StripeSlot } from "./stripe-slot.ts";
+import { updateStripesLive } from "./stripes-live.ts";
 import { systemClock, type TunnelClock } from "./tunnel-clock.ts";
 import { MAX_SESSIONS } from "./tunnel-schema.ts";
 import { scheduleRxReport, writeRxReport } from "./rx-report.ts";
-import { emptyCounters, type TunnelCounters, type TunnelState, type TunnelStatus } from "./tunnel-status.ts";
+import { emptyCounters, type TunnelCounters, type TunnelStatus } from "./tunnel-status.ts";
+import { tunnelStatusOf } from "./tunnel-status-of.ts";
+import { DEFAULT_START_ATTEMPTS, RESTART_BACKOFF, type Tunnel, type TunnelEnd, type TunnelSessionOptions, type TunnelUp, type TunPair } from "./tunnel-types.ts";
 
-export const PONG_TIMEOUT_MS = 60_000;
-export const RESTART_BACKOFF = { firstDelayMs: 1000, maxDelayMs: 30_000 } as const;
-export const DEFAULT_START_ATTEMPTS = 3;
-
-export interface TunnelSessionOptions {
-  /** Opens one data channel (StartSession and all); called for every new session. */
-  readonly openChannel: () => DataChannel;
-  readonly openTun: (options: TunOptions) => Promise<TunDevice>;
-  /** The CIDRs routed through the tunnel (canonical text, checked by the caller). */
-  readonly cidrs: readonly string[];
-  /** The interface name to ask for (default: the TUN opener's). */
-  readonly tunName?: string | undefined;
-  /** Our MTU; the agent's HELLO may lower it. */
-  readonly mtu: number;
-  readonly clock?: TunnelClock;
-  readonly logger?: Logger;
-  readonly hostname?: string;
-  /** 16 bytes shared by every session of this tunnel; random when absent. */
-  readonly clientId?: Uint8Array;
-  readonly helloTimeoutMs?: number;
-  readonly pingIntervalMs?: number;
-  readonly pongTimeoutMs?: number;
-  readonly backoff?: { readonly firstDelayMs: number; readonly maxDelayMs: number };
-  /** Failed starts before the first session is up that end the tunnel (default 3 per session). */
-  readonly startAttempts?: number;
-  /** Striped sessions to keep open, 1 to MAX_SESSIONS (default 1). */
-  readonly sessions?: number;
-  /** Called each time a session comes up (a new one may bring a new TUN): the DNS settings follow it. */
-  readonly onUp?: ((up: TunnelUp) => void) | undefined;
-}
-
-/** What `tunnel up` prints once traffic can flow. */
-export interface TunnelUp {
-  readonly interface: string;
-  readonly clientAddress: string;
-  readonly agentAddress: string;
-  readonly mtu: number;
-  readonly routes: readonly string[];
-  readonly sessionId: string | undefined;
-  /** `fd63:…::3 -> fd63:…::2`, or why IPv6 is not carried (ipv6-state.ts). */
-  readonly ipv6: Ipv6State;
-}
-
-export interface TunnelEnd {
-  readonly reason: string;
-  readonly error?: CredproxyError | undefined;
-}
-
-export interface Tunnel {
-  /** Resolves when the first session is up; rejects when the tunnel ends before that. */
-  readonly ready: Promise<TunnelUp>;
-  /** Resolves once the tunnel has ended (close(), or a failure it cannot recover from). */
-  readonly closed: Promise<TunnelEnd>;
-  status(): TunnelStatus;
-  /** CLOSE to the agent, TerminateSession, the TUN and its routes removed. Idempotent. */
-  close(reason?: string): Promise<TunnelEnd>;
-}
+export { DEFAULT_START_ATTEMPTS, PONG_TIMEOUT_MS, RESTART_BACKOFF } from "./tunnel-types.ts";
+export type { Tunnel, TunnelEnd, TunnelSessionOptions, TunnelUp } from "./tunnel-types.ts";
 
 export function startTunnel(options: TunnelSessionOptions): Tunnel {
   const tunnel = new ClientTunnel(options);
   tunnel.startAll();
   return tunnel;
-}
-
-interface OpenTun {
-  readonly device: TunDevice;
-  readonly key: string;
-  readonly up: Omit<TunnelUp, "sessionId">;
-}
-
-/** The addresses of the client's TUN: the IPv4 pair, and the IPv6 pair when the agent gave one. */
-interface TunPair {
-  readonly clientAddress: string;
-  readonly agentAddress: string;
-  readonly ipv6: Ipv6State;
 }
 
 class ClientTunnel implements Tunnel {
@@ -153,9 +80,8 @@ class ClientTunnel implements Tunnel {
   /** The slots that carry packets now, by index; recomputed when a session or channel changes. */
   private live: StripeSlot[] = [];
   private liveMask = 0;
-  private tun: OpenTun | undefined;
-  /** TUN (re)opens one after another, so two sessions coming up at once share one device. */
-  private tunQueue: Promise<void> = Promise.resolve();
+  private readonly tun: ClientTun;
+  private readonly keepalive: Keepalive;
   private everUp = false;
   private warnedIpv6 = false;
   private failedStarts = 0;
@@ -185,6 +111,21 @@ class ClientTunnel implements Tunnel {
     this.ready = this.readyDeferred.promise;
     this.closed = this.closedDeferred.promise;
     this.ready.catch(() => undefined);
+    this.tun = new ClientTun({
+      options,
+      logger: this.logger,
+      cidrs: this.cidrs,
+      stopping: () => this.stopping,
+      fromTun: (packet) => this.fromTun(packet),
+      failTunnel: (error) => this.failTunnel(error),
+    });
+    this.keepalive = {
+      clock: this.clock,
+      pingIntervalMs: options.pingIntervalMs,
+      pongTimeoutMs: options.pongTimeoutMs,
+      liveMask: () => this.liveMask,
+      endSession: (session, error) => this.endSession(session, error),
+    };
   }
 
   startAll(): void {
@@ -348,24 +289,8 @@ class ClientTunnel implements Tunnel {
   private async hello(session: Session, hello: HelloFrame): Promise<void> {
     session.cancelHello();
     const striping = this.slots.length > 1;
-    let negotiated;
-    try {
-      negotiated = negotiate(hello.version, hello.capabilities, "agent", PROTOCOL_VERSION, (striping ? CAPABILITY_STRIPES : NO_CAPABILITIES) | CAPABILITY_IN_FLIGHT_BOUND | CAPABILITY_IPV6);
-    } catch (error) {
-      return this.endSession(session, asError(error, "HELLO"), true);
-    }
-    // An agent in socks mode has no TUN and sends no address pair (stream-agent-session.ts).
-    if (hello.clientAddress === "0.0.0.0") {
-      const error = new CredproxyError(ErrorCode.TunnelProtocol, "the agent on the instance runs in socks mode (no TUN): it carries `credproxy tunnel socks` streams, not packets", {
-        hint: "use credproxy tunnel socks here, or run the agent on the instance without --mode socks (as root) for tunnel up",
-      });
-      return this.endSession(session, error, true);
-    }
-    session.striped = (negotiated.capabilities & CAPABILITY_STRIPES) !== 0;
-    session.reports = (negotiated.capabilities & CAPABILITY_IN_FLIGHT_BOUND) !== 0;
-    session.mtu = Math.min(this.options.mtu, hello.mtu);
-    session.agentVersion = hello.agentVersion;
-    session.ipv6 = helloIpv6(hello, negotiated.capabilities);
+    const negotiated = acceptHello(session, hello, this.options.mtu, striping);
+    if (negotiated instanceof CredproxyError) return this.endSession(session, negotiated, true);
     if (striping && !session.striped && session.slot.index > 0) return this.stripesUnsupported(session, hello);
     if (session.striped) {
       // The agent answers STRIPE_JOINED with the pair every session of ours shares.
@@ -389,17 +314,8 @@ class ClientTunnel implements Tunnel {
     if (await this.openTunFor(session, pair, mtu)) this.markUp(session, pair);
   }
 
-  private sendHelloAck(session: Session, negotiated: { version: { major: number; minor: number }; capabilities: number }): boolean {
-    const ack = encodeHelloAck({
-      version: negotiated.version,
-      capabilities: negotiated.capabilities,
-      clientId: this.clientId,
-      stripeIndex: session.striped ? session.slot.index : 0,
-      stripeCount: session.striped ? this.slots.length : 1,
-      hostname: (this.options.hostname ?? hostname()).slice(0, 255),
-      clientVersion: VERSION,
-      cidrs: this.cidrs.map((c) => c.text),
-    });
+  private sendHelloAck(session: Session, negotiated: Negotiated): boolean {
+    const ack = encodeClientHelloAck(session, negotiated, { clientId: this.clientId, stripeCount: this.slots.length, hostname: this.options.hostname, cidrs: this.cidrs });
     if (session.channel.write(ack)) return true;
     this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, "the data channel refused HELLO_ACK"));
     return false;
@@ -417,14 +333,14 @@ class ClientTunnel implements Tunnel {
   /** Opens or keeps the TUN for `pair`; false (and the tunnel failed or the session gone) when it cannot be used. */
   private async openTunFor(session: Session, pair: TunPair, mtu: number): Promise<boolean> {
     try {
-      await this.ensureTun(pair, mtu);
+      await this.tun.ensure(pair, mtu);
     } catch (error) {
       // A TUN that cannot be opened (no privilege, a route already there) will not open later either.
       session.channel.write(encodeClose(CloseReason.InternalError, "the client could not open its TUN device"));
       this.failTunnel(asError(error, "could not open the TUN device"));
       return false;
     }
-    return !session.ended && session.slot.session === session && this.tun !== undefined;
+    return !session.ended && session.slot.session === session && this.tun.current !== undefined;
   }
 
   private markUp(session: Session, pair: TunPair): void {
@@ -436,10 +352,10 @@ class ClientTunnel implements Tunnel {
     this.everUp = true;
     slot.restartAttempt = 0;
     // One PING at once, so status has an RTT from the start rather than after the first interval.
-    this.sendPing(session);
-    this.schedulePing(session);
+    sendPing(session, this.clock);
+    schedulePing(session, this.keepalive);
     this.liveChanged();
-    const up = { ...this.tun!.up, sessionId: session.channel.stats().sessionId };
+    const up = { ...this.tun.current!.up, sessionId: session.channel.stats().sessionId };
     this.logger.info("tunnel session up", { ...up, routes: up.routes.join(","), ipv6: describeIpv6(up.ipv6), agentVersion: session.agentVersion, ...this.stripeField(slot) });
     this.warnUnroutedIpv6(up.ipv6);
     this.options.onUp?.(up);
@@ -454,45 +370,11 @@ class ClientTunnel implements Tunnel {
     this.logger.warn(`IPv6 not available on the instance: ${describeIpv6(ipv6)}`, { notRouted: unrouted.map((c) => c.text).join(","), hint: IPV6_HINT });
   }
 
-  /** Keeps the open TUN when the addresses and the MTU are unchanged, else (re)opens it. */
-  private ensureTun(pair: TunPair, mtu: number): Promise<void> {
-    const next = this.tunQueue.then(() => this.reopenTun(pair, mtu));
-    this.tunQueue = next.catch(() => undefined);
-    return next;
-  }
-
-  private async reopenTun(pair: TunPair, mtu: number): Promise<void> {
-    const key = `${pair.clientAddress}|${pair.agentAddress}|${describeIpv6(pair.ipv6)}|${mtu}`;
-    if (this.tun?.key === key || this.stopping) return;
-    const old = this.tun;
-    this.tun = undefined;
-    if (old !== undefined) {
-      this.logger.info("the agent gave new tunnel addresses; reopening the TUN", { old: old.key, new: key });
-      await old.device.close();
-    }
-    const routes = routedCidrs(this.cidrs, pair.ipv6).map((c) => c.text);
-    const device = await this.options.openTun({
-      ...(this.options.tunName !== undefined ? { name: this.options.tunName } : {}),
-      mtu,
-      address: pair.clientAddress,
-      peer: pair.agentAddress,
-      routes,
-      ...(isIpv6Pair(pair.ipv6) ? { address6: pair.ipv6.clientAddress6, peer6: pair.ipv6.agentAddress6 } : {}),
-    });
-    if (this.stopping) {
-      await device.close();
-      return;
-    }
-    device.onPacket((packet) => this.fromTun(packet));
-    device.onError((error) => this.failTunnel(asError(error, "the TUN device failed")));
-    this.tun = { device, key, up: { interface: device.name, clientAddress: pair.clientAddress, agentAddress: pair.agentAddress, mtu, routes, ipv6: pair.ipv6 } };
-  }
-
   private toTun(session: Session, packet: Uint8Array): void {
-    if (!session.up || this.tun === undefined) return;
+    if (!session.up || this.tun.current === undefined) return;
     // Counted for RX_REPORT whether or not the TUN takes it: the tunnel delivered it.
     session.receivedBytes += packet.length;
-    if (this.tun.device.write(packet)) {
+    if (this.tun.current.device.write(packet)) {
       this.counters.packetsReceived++;
       this.counters.bytesReceived += packet.length;
       session.slot.counters.packetsReceived++;
@@ -507,11 +389,7 @@ class ClientTunnel implements Tunnel {
    * and tell the agent on every live striped session, so it answers each flow where we send it.
    */
   private liveChanged(): void {
-    this.live = this.slots.filter(slotLive);
-    const mask = this.live.reduce((m, slot) => m | (1 << slot.index), 0);
-    if (mask === this.liveMask) return;
-    this.liveMask = mask;
-    for (const slot of this.live) if (slot.session!.striped) slot.session!.channel.write(encodeStripesLive(mask));
+    ({ live: this.live, mask: this.liveMask } = updateStripesLive(this.slots, this.liveMask));
   }
 
   private fromTun(packet: Uint8Array): void {
@@ -530,27 +408,6 @@ class ClientTunnel implements Tunnel {
 
   private sessionFor(packet: Uint8Array): Session | undefined {
     return sessionForPacket(this.slots, this.live, packet);
-  }
-
-  private schedulePing(session: Session): void {
-    const interval = this.options.pingIntervalMs ?? PING_INTERVAL_MS;
-    session.cancelPing = this.clock.setTimer(() => {
-      if (session.ended) return;
-      const silentMs = this.clock.now() - session.lastPongAt;
-      const limit = this.options.pongTimeoutMs ?? PONG_TIMEOUT_MS;
-      if (silentMs >= limit) {
-        session.channel.write(encodeClose(CloseReason.Timeout, "no PONG"));
-        return this.endSession(session, new CredproxyError(ErrorCode.TunnelProtocol, `no PONG from the agent for ${Math.round(silentMs / 1000)} s`));
-      }
-      this.sendPing(session);
-      // Again with every PING, in case the one sent on the change found the channel full.
-      if (session.striped) session.channel.write(encodeStripesLive(this.liveMask));
-      this.schedulePing(session);
-    }, interval);
-  }
-
-  private sendPing(session: Session): void {
-    session.channel.write(encodePing(session.nextPingId++, Math.round(this.clock.now() * 1000)));
   }
 
   // ——— the tunnel's end ———
@@ -594,56 +451,13 @@ class ClientTunnel implements Tunnel {
     if (this.ended) return;
     this.ended = true;
     for (const slot of this.slots) slot.upSince = undefined;
-    await this.tunQueue;
-    const tun = this.tun;
-    this.tun = undefined;
-    if (tun !== undefined) {
-      try {
-        await tun.device.close();
-      } catch (error) {
-        this.logger.warn("removing the TUN device failed", { error: asError(error, "close").message });
-      }
-    }
+    await this.tun.close();
     this.readyDeferred.reject(end.error ?? new CredproxyError(ErrorCode.TunnelProtocol, `the tunnel ended before it was up: ${end.reason}`));
     this.closedDeferred.resolve(end);
   }
 
   status(): TunnelStatus {
-    const stripes = this.slots.map((slot) => slotStatus(slot, this.ended));
-    const states = this.slots.map((slot) => slotState(slot, this.ended));
-    let state: TunnelState = "connecting";
-    if (this.ended) state = "down";
-    else if (states.includes("up")) state = "up";
-    else if (states.includes("resuming")) state = "resuming";
-    const first = this.slots.find((slot) => slot.session?.up) ?? this.slots[0]!;
-    const upSince = stripes.map((s) => s.upSince).filter((t) => t !== undefined);
-    return {
-      state,
-      sessionId: first.session?.channel.stats().sessionId,
-      interface: this.tun?.up.interface,
-      clientAddress: this.tun?.up.clientAddress,
-      agentAddress: this.tun?.up.agentAddress,
-      mtu: this.tun?.up.mtu,
-      routes: this.cidrs.map((c) => c.text),
-      ipv6: this.tun === undefined ? undefined : describeIpv6(this.tun.up.ipv6),
-      startedAt: this.startedAt,
-      upSince: upSince.length === 0 ? undefined : Math.min(...upSince),
-      packetsSent: this.counters.packetsSent,
-      bytesSent: this.counters.bytesSent,
-      packetsReceived: this.counters.packetsReceived,
-      bytesReceived: this.counters.bytesReceived,
-      drops: { ...this.counters.drops, inFlightBound: this.slots.reduce((n, slot) => n + slotBoundDrops(slot), 0) },
-      resends: stripes.reduce((n, s) => n + s.resends, 0),
-      rttMs: this.rttMs,
-      reconnects: stripes.reduce((n, s) => n + s.reconnects, 0),
-      sessions: this.slots.reduce((n, slot) => n + slot.sessionsStarted, 0),
-      lastError: this.lastError,
-      stripes,
-    };
+    const { slots, ended, cidrs, startedAt, counters, rttMs, lastError } = this;
+    return tunnelStatusOf({ slots, ended, tun: this.tun.current, cidrs, startedAt, counters, rttMs, lastError });
   }
-}
-
-function asError(error: unknown, what: string): CredproxyError {
-  if (error instanceof CredproxyError) return error;
-  return new CredproxyError(ErrorCode.Platform, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
