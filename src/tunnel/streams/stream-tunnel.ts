@@ -35,6 +35,7 @@ import {
   type Frame,
   type HelloFrame,
 } from "../framing.ts";
+import { asError } from "../as-error.ts";
 import { scheduleRxReport, writeRxReport, type RxReportState } from "../rx-report.ts";
 import { systemClock, type TunnelClock } from "../tunnel-clock.ts";
 import { DEFAULT_START_ATTEMPTS, PONG_TIMEOUT_MS, RESTART_BACKOFF, type TunnelEnd } from "../tunnel-session.ts";
@@ -372,9 +373,4 @@ class ClientStreamTunnel implements StreamTunnel {
       lastError: this.lastError,
     };
   }
-}
-
-function asError(error: unknown, what: string): CredproxyError {
-  if (error instanceof CredproxyError) return error;
-  return new CredproxyError(ErrorCode.Platform, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
