@@ -110,7 +110,7 @@ export async function forwardFrom(runtime: ProxyRuntime, client: ClientSide, exc
   const signed = aws.kind === "signed" ? await aws.sign(unsigned) : undefined;
   const headers = signed?.headers ?? unsigned;
   const framed = bodies === NO_BODY_STEP ? undefined : placeholderRequestHeaders(bodies, headers, client.bodyLength);
-  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers: framed?.headers ?? headers, bodyLength: framed ? framed.bodyLength : client.bodyLength });
+  const call = await openUpstream(runtime, admitted, { tls: exchange.tls, method, path, headers: framed?.headers ?? keepChunked(headers, rawHeaders, client), bodyLength: framed ? framed.bodyLength : client.bodyLength });
   if (client.gone) {
     call.abort(); // the client left while the upstream connection was being opened
     return log(499, { credentials: names, reason: "client-closed" });
@@ -206,6 +206,21 @@ export function upstreamHeaders(raw: readonly string[], injections: readonly Inj
   // HTTP/2 pseudo-headers (:method, :authority…) are the request line, not headers.
   const list = forwardHeaders(pairs(raw).filter(([name]) => !name.startsWith(":")), injections, options).filter(([name]) => name !== "host");
   return { host, ...headerObject(list) };
+}
+
+/**
+ * A body the client sent chunked goes upstream chunked, said outright: Transfer-Encoding is
+ * hop-by-hop, so it was dropped with the rest, and node:http chunks a body by itself only for
+ * methods it expects one with; a DELETE or GET body would go unframed, and the upstream would
+ * read it as the start of the next request on that connection. (HTTP/2 upstreams drop the
+ * header: their frames say where a body ends.)
+ */
+function keepChunked(headers: OutgoingHttpHeaders, rawHeaders: readonly string[], client: ClientSide): OutgoingHttpHeaders {
+  if (client.bodyLength !== undefined || headers["content-length"] !== undefined || headers["transfer-encoding"] !== undefined) return headers;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === "transfer-encoding") return { ...headers, "transfer-encoding": "chunked" };
+  }
+  return headers;
 }
 
 export function pairs(raw: readonly string[]): [string, string][] {
