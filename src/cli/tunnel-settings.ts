@@ -4,30 +4,21 @@
  * check here runs before anything touches the system or AWS; a bad flag is a usage error that
  * names it.
  */
-import { REGION_PATTERN } from "../config/services-schema.ts";
 import { CredproxyError, ErrorCode } from "../errors.ts";
-import { STREAM_ENDPOINT_PATTERN } from "../ssm/stream-url.ts";
 import { parseDnsZone } from "../tunnel/dns/dns-zones.ts";
 import { DNS_MODES, type DnsMode } from "../tunnel/dns/tunnel-dns.ts";
 import { checkTunnelCidrs } from "../tunnel/tunnel-cidrs.ts";
 import type { TunnelFile } from "../tunnel/load-tunnel-config.ts";
-import { DEFAULT_AGENT_PORT, DEFAULT_DOCUMENT, INSTANCE_ID_PATTERN, MAX_SESSIONS, TUNNEL_NAME_PATTERN } from "../tunnel/tunnel-schema.ts";
+import { MAX_SESSIONS } from "../tunnel/tunnel-schema.ts";
 import { usageError } from "./args.ts";
-import { awsRegion } from "./env.ts";
+import { AWS_SESSION_FLAGS, awsSessionSettings, integerFlag, type AwsSessionValues } from "./aws-session-settings.ts";
 
 export const DEFAULT_MTU = 1400;
 const COMMAND = "tunnel up";
 
 export const TUNNEL_UP_FLAGS = {
   cidr: { type: "string", multiple: true },
-  "instance-id": { type: "string" },
-  tag: { type: "string", multiple: true },
-  profile: { type: "string" },
-  region: { type: "string" },
-  document: { type: "string" },
-  "stream-endpoint": { type: "string" },
-  "agent-port": { type: "string" },
-  name: { type: "string" },
+  ...AWS_SESSION_FLAGS,
   mtu: { type: "string" },
   dns: { type: "string", multiple: true },
   "dns-mode": { type: "string" },
@@ -55,18 +46,8 @@ export interface TunnelUpFlags {
   readonly sessions?: string | undefined;
 }
 
-export interface TunnelUpSettings {
+export interface TunnelUpSettings extends AwsSessionValues {
   readonly cidrs: readonly string[];
-  readonly instanceId: string | undefined;
-  readonly tags: Readonly<Record<string, string>> | undefined;
-  readonly region: string;
-  readonly profile: string | undefined;
-  readonly document: string;
-  /** One more StreamUrl host to accept besides the ssmmessages hosts. */
-  readonly streamEndpoint: string | undefined;
-  readonly agentPort: number;
-  /** Undefined: the instance id, once known. */
-  readonly name: string | undefined;
   readonly mtu: number;
   /** The zones whose queries go through the tunnel (tunnel-dns.ts); empty: DNS untouched. */
   readonly dns: readonly string[];
@@ -92,41 +73,32 @@ export function tunnelUpSettings(flags: TunnelUpFlags, file: TunnelFile | undefi
 
   const tags = flags.tag !== undefined ? parseTags(flags.tag, COMMAND) : flags["instance-id"] !== undefined ? undefined : file?.tags;
   const instanceId = flags["instance-id"] ?? (flags.tag !== undefined ? undefined : file?.instanceId);
-  if (instanceId !== undefined && tags !== undefined) {
-    throw usageError(COMMAND, "give either --instance-id or --tag, not both");
-  }
-  if (instanceId === undefined && tags === undefined) {
-    throw new CredproxyError(ErrorCode.Usage, `${COMMAND}: no instance selected: give --instance-id ID or one or more --tag KEY=VALUE${from}`, {
-      hint: 'e.g. --instance-id i-0123456789abcdef0, or --tag Name=bastion (run "credproxy help tunnel up" for usage)',
-    });
-  }
-  if (instanceId !== undefined && !new RegExp(INSTANCE_ID_PATTERN).test(instanceId)) {
-    throw usageError(COMMAND, `invalid --instance-id "${instanceId}" (an instance id such as i-0123456789abcdef0)`);
-  }
-
-  const region = awsRegion(flags.region ?? file?.region, env);
-  if (!new RegExp(REGION_PATTERN).test(region)) throw usageError(COMMAND, `invalid region "${region}"${flags.region === undefined ? " (from the file, AWS_REGION or AWS_DEFAULT_REGION)" : ""}; use a region name such as us-east-1`);
-  const name = flags.name ?? file?.name;
-  if (name !== undefined && !new RegExp(TUNNEL_NAME_PATTERN).test(name)) throw usageError(COMMAND, `invalid --name "${name}" (letters, digits, _ . - and at most 64, starting with a letter or digit)`);
-  const document = flags.document ?? file?.document ?? DEFAULT_DOCUMENT;
-  if (!/^[A-Za-z0-9_.:/-]{3,128}$/.test(document)) throw usageError(COMMAND, `invalid --document "${document}" (a Session Manager document name such as AWS-StartSSHSession)`);
-  const streamEndpoint = flags["stream-endpoint"] ?? file?.streamEndpoint;
-  if (streamEndpoint !== undefined && !new RegExp(STREAM_ENDPOINT_PATTERN).test(streamEndpoint)) {
-    throw usageError(COMMAND, `invalid --stream-endpoint "${streamEndpoint}" (a host name or host:port such as ssm-stream.example.internal, without wss://)`);
-  }
+  const session = awsSessionSettings(
+    {
+      instanceId,
+      tags,
+      region: flags.region ?? file?.region,
+      profile: flags.profile ?? file?.profile,
+      document: flags.document ?? file?.document,
+      streamEndpoint: flags["stream-endpoint"] ?? file?.streamEndpoint,
+      agentPortFlag: flags["agent-port"],
+      agentPort: file?.agentPort,
+      name: flags.name ?? file?.name,
+    },
+    {
+      command: COMMAND,
+      from,
+      missingInstanceHint: 'e.g. --instance-id i-0123456789abcdef0, or --tag Name=bastion (run "credproxy help tunnel up" for usage)',
+      regionSource: flags.region === undefined ? " (from the file, AWS_REGION or AWS_DEFAULT_REGION)" : "",
+    },
+    env,
+  );
   return {
     cidrs: cidrs.map((c) => c.text),
-    instanceId,
-    tags,
-    region,
-    profile: flags.profile ?? file?.profile,
-    document,
-    streamEndpoint: streamEndpoint?.toLowerCase(),
-    agentPort: integerFlag("--agent-port", flags["agent-port"], 1, 65535) ?? file?.agentPort ?? DEFAULT_AGENT_PORT,
-    name,
-    mtu: integerFlag("--mtu", flags.mtu, 576, 65535) ?? file?.mtu ?? DEFAULT_MTU,
+    ...session,
+    mtu: integerFlag(COMMAND, "--mtu", flags.mtu, 576, 65535) ?? file?.mtu ?? DEFAULT_MTU,
     ...dnsSettings(flags, file, from),
-    sessions: integerFlag("--sessions", flags.sessions, 1, MAX_SESSIONS) ?? file?.sessions ?? 1,
+    sessions: integerFlag(COMMAND, "--sessions", flags.sessions, 1, MAX_SESSIONS) ?? file?.sessions ?? 1,
   };
 }
 
@@ -154,13 +126,6 @@ export function parseTags(values: readonly string[], command: string): Record<st
     tags[key] = value.slice(eq + 1);
   }
   return tags;
-}
-
-function integerFlag(flag: string, text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) throw usageError(COMMAND, `invalid ${flag} "${text}" (a whole number from ${min} to ${max})`);
-  return value;
 }
 
 /** The tunnel's name: --name, else the instance id, else the tag values (`Name=bastion` gives bastion). */
